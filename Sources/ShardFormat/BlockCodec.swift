@@ -1,0 +1,335 @@
+/// The block layout of Spec/FORMAT.md sections 1.2 and 3: column sections built from records (writer
+/// side) and decoded back into columns (reader side).
+enum BlockLayout {
+    static let magic: [UInt8] = Array("TSBK".utf8)
+    static let headerSize = 32
+    static let sectionHeaderSize = 12
+    static let sectionCount = 5
+
+    /// Decoded section lengths for n records, in section order.
+    static func decodedLengths(records n: Int, schema: ShardSchema) -> [Int] {
+        [4 * n, schema.augmentation.codeSize * n, 2 * n * schema.k, schema.indexWidth * n * schema.k,
+         schema.orderLength * n]
+    }
+}
+
+/// The records of one block in column form, as the writer collects them.
+struct BlockBuilder {
+    let schema: ShardSchema
+    private(set) var count = 0
+    private var sampleIDs: [UInt32] = []
+    private var augmentation: [UInt8] = []
+    private var valueDeltas: [UInt16] = []
+    private var gaps: [UInt32] = []
+    private var order: [UInt8] = []
+    // Per-record scratch, kept to avoid allocating in append.
+    private var entryOrder: [Int] = []
+    private var ranks: [UInt8] = []
+
+    init(schema: ShardSchema) {
+        self.schema = schema
+        entryOrder = Array(0..<schema.k)
+        ranks = [UInt8](repeating: 0, count: schema.k)
+    }
+
+    /// Adds a record that already passed validation (indices distinct and in range).
+    mutating func append(sampleID: UInt32, augmentationCode: UnsafeRawBufferPointer,
+                         indices: UnsafeBufferPointer<Int32>, valueBits: UnsafeBufferPointer<UInt16>) {
+        let k = schema.k
+        sampleIDs.append(sampleID)
+        augmentation.append(contentsOf: augmentationCode)
+        var previous: UInt16 = 0
+        for j in 0..<k {
+            valueDeltas.append(j == 0 ? valueBits[0] : previous &- valueBits[j])
+            previous = valueBits[j]
+        }
+        // Sort entry positions by class index; ranks[j] is entry j's position in that order.
+        for j in 0..<k { entryOrder[j] = j }
+        entryOrder.sort { indices[$0] < indices[$1] }
+        var last: Int32 = -1
+        for (position, entry) in entryOrder.enumerated() {
+            ranks[entry] = UInt8(position)
+            gaps.append(UInt32(indices[entry] - last - 1))
+            last = indices[entry]
+        }
+        let length = schema.orderLength
+        let start = order.count
+        order.append(contentsOf: repeatElement(0, count: length))
+        ranks.withUnsafeBufferPointer { r in
+            order.withUnsafeMutableBytes { o in
+                OrderNumber.encode(ranks: r, into: UnsafeMutableRawBufferPointer(rebasing: o[start..<(start + length)]))
+            }
+        }
+        count += 1
+    }
+
+    mutating func removeAll() {
+        count = 0
+        sampleIDs.removeAll(keepingCapacity: true)
+        augmentation.removeAll(keepingCapacity: true)
+        valueDeltas.removeAll(keepingCapacity: true)
+        gaps.removeAll(keepingCapacity: true)
+        order.removeAll(keepingCapacity: true)
+    }
+
+    /// The whole block: header and payload.
+    func serialized(firstOrdinal: Int, compressionLevel: Int32) -> [UInt8] {
+        var payload = ByteWriter()
+        let sections: [[UInt8]] = [
+            BytePlanes.split(sampleIDs, width: 4),
+            augmentation,
+            BytePlanes.split(valueDeltas, width: 2),
+            BytePlanes.split(gaps, width: schema.indexWidth),
+            order,
+        ]
+        for decoded in sections {
+            let compressed = decoded.isEmpty ? nil : decoded.withUnsafeBytes { Zlib.compress($0, level: compressionLevel) }
+            // zlib only where it wins: random seeds and order numbers are usually smaller stored as is.
+            let useZlib = compressed.map { $0.count < decoded.count } ?? false
+            let stored = useZlib ? compressed! : decoded
+            payload.u8(useZlib ? 1 : 0)
+            payload.u8(0); payload.u8(0); payload.u8(0)
+            payload.u32(UInt32(stored.count))
+            payload.u32(UInt32(decoded.count))
+            payload.append(stored)
+        }
+        var block = ByteWriter(capacity: BlockLayout.headerSize + payload.bytes.count)
+        block.append(BlockLayout.magic)
+        block.u32(UInt32(count))
+        block.u64(UInt64(firstOrdinal))
+        block.u32(UInt32(payload.bytes.count))
+        block.u32(CRC32.checksum(payload.bytes))
+        block.u32(0)
+        block.u32(CRC32.checksum(block.bytes))
+        block.append(payload.bytes)
+        return block.bytes
+    }
+}
+
+/// The byte-plane transform: byte 0 of every value, then byte 1 of every value, and so on.
+enum BytePlanes {
+    static func split<T: FixedWidthInteger>(_ values: [T], width: Int) -> [UInt8] {
+        let n = values.count
+        var out = [UInt8](repeating: 0, count: n * width)
+        for plane in 0..<width {
+            let shift = T(8 * plane)
+            for i in 0..<n { out[plane * n + i] = UInt8(truncatingIfNeeded: values[i] >> shift) }
+        }
+        return out
+    }
+
+    /// Reassembles `output.count` values of `width` bytes from their planes.
+    static func join<T: FixedWidthInteger>(_ planes: UnsafeRawBufferPointer, width: Int, into output: UnsafeMutableBufferPointer<T>) {
+        let n = output.count
+        for i in 0..<n { output[i] = T(planes[i]) }
+        for plane in 1..<max(width, 1) {
+            let shift = T(8 * plane)
+            let base = plane * n
+            for i in 0..<n { output[i] |= T(planes[base + i]) << shift }
+        }
+    }
+}
+
+/// One block decoded into columns. Reused across blocks by a cursor to avoid reallocation.
+final class DecodedBlock {
+    let schema: ShardSchema
+    private(set) var index = -1
+    private(set) var count = 0
+    private(set) var firstOrdinal = 0
+    var sampleIDs: [UInt32] = []
+    var augmentation: [UInt8] = []
+    /// float16 bit patterns in stored order, K per record.
+    var valueBits: [UInt16] = []
+    /// Class indices ascending, K per record.
+    var sortedIndices: [Int32] = []
+    /// ranks[i*K + j]: position of record i's entry j among its sorted indices.
+    var ranks: [UInt8] = []
+    private var scratch: [UInt8] = []
+    private var words: [UInt32] = []
+
+    init(schema: ShardSchema) { self.schema = schema }
+
+    /// Forgets the decoded block, so that a block whose records failed a check is never served later.
+    func invalidate() { index = -1 }
+
+    /// Decodes and checks block `index` from its bytes. Structural damage throws; semantic problems of
+    /// individual records are left to ``recordProblem(_:)`` so that a verifier can list them all.
+    func decode(_ bytes: UnsafeRawBufferPointer, index: Int, expectedCount: Int, expectedFirst: Int) throws {
+        self.index = -1
+        let location = ShardLocation(block: index)
+        do {
+            let header = try BlockHeader(bytes)
+            guard header.count == expectedCount, header.firstOrdinal == expectedFirst else {
+                throw ShardError(.blockStructure,
+                    "block holds \(header.count) records from ordinal \(header.firstOrdinal); the index expects \(expectedCount) from \(expectedFirst)")
+            }
+            guard BlockLayout.headerSize + header.payloadLength == bytes.count else {
+                throw ShardError(.blockStructure, "payload length \(header.payloadLength) does not match the index's block length \(bytes.count)")
+            }
+            try decodePayload(UnsafeRawBufferPointer(rebasing: bytes[BlockLayout.headerSize...]), header: header)
+            self.index = index
+        } catch let error as ShardError {
+            throw error.located(location)
+        }
+    }
+
+    func decodePayload(_ payload: UnsafeRawBufferPointer, header: BlockHeader) throws {
+        guard CRC32.checksum(payload) == header.payloadCRC else {
+            throw ShardError(.blockCRC, "payload checksum mismatch")
+        }
+        let n = header.count
+        let k = schema.k
+        count = n
+        firstOrdinal = header.firstOrdinal
+        var reader = ByteReader(payload, failure: .badSection)
+        let lengths = BlockLayout.decodedLengths(records: n, schema: schema)
+
+        sampleIDs = resized(sampleIDs, n)
+        try readSection(&reader, 0, lengths[0]) { planes in
+            sampleIDs.withUnsafeMutableBufferPointer { BytePlanes.join(planes, width: 4, into: $0) }
+        }
+        try readSection(&reader, 1, lengths[1]) { augmentation = Array($0) }
+        valueBits = resized(valueBits, n * k)
+        try readSection(&reader, 2, lengths[2]) { planes in
+            valueBits.withUnsafeMutableBufferPointer { bits in
+                BytePlanes.join(planes, width: 2, into: bits)
+                for record in 0..<n {  // undo the deltas: b_j = b_{j-1} - t_j
+                    let base = record * k
+                    for j in 1..<max(k, 1) { bits[base + j] = bits[base + j - 1] &- bits[base + j] }
+                }
+            }
+        }
+        sortedIndices = resized(sortedIndices, n * k)
+        words = resized(words, n * k)
+        try readSection(&reader, 3, lengths[3]) { planes in
+            words.withUnsafeMutableBufferPointer { BytePlanes.join(planes, width: schema.indexWidth, into: $0) }
+        }
+        try rebuildIndices()
+        ranks = resized(ranks, n * k)
+        try readSection(&reader, 4, lengths[4]) { numbers in try rebuildRanks(numbers) }
+        guard reader.remaining == 0 else {
+            throw ShardError(.badSection, "\(reader.remaining) bytes follow the last section inside the payload")
+        }
+    }
+
+    private func resized<T: FixedWidthInteger>(_ array: [T], _ count: Int) -> [T] {
+        array.count == count ? array : [T](repeating: 0, count: count)
+    }
+
+    private static let sectionNames = ["sample ids", "augmentation", "values", "indices", "order"]
+
+    /// Reads one section header and hands its decoded bytes (inflated if needed) to `body`.
+    private func readSection(_ reader: inout ByteReader, _ number: Int, _ expectedLength: Int,
+                             _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+        let name = Self.sectionNames[number]
+        let codec = try reader.u8("\(name) section codec")
+        let reserved = try reader.bytes(3, "\(name) section header")
+        guard reserved.allSatisfy({ $0 == 0 }) else { throw ShardError(.badSection, "\(name) section: reserved bytes must be 0") }
+        let stored = Int(try reader.u32("\(name) section length"))
+        let decoded = Int(try reader.u32("\(name) section length"))
+        guard decoded == expectedLength else {
+            throw ShardError(.badSection, "\(name) section decodes to \(decoded) bytes; \(count) records need \(expectedLength)")
+        }
+        let bytes = try reader.bytes(stored, "\(name) section")
+        switch codec {
+        case 0:
+            guard stored == decoded else { throw ShardError(.badSection, "\(name) section: stored length \(stored) ≠ \(decoded)") }
+            try body(bytes)
+        case 1:
+            if scratch.count < decoded { scratch = [UInt8](repeating: 0, count: decoded) }
+            let ok = scratch.withUnsafeMutableBytes { Zlib.decompress(bytes, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<decoded])) }
+            guard ok else { throw ShardError(.badSection, "\(name) section: zlib data does not inflate to \(decoded) bytes") }
+            try scratch.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<decoded])) }
+        default:
+            throw ShardError(.badSection, "\(name) section: codec \(codec) is not 0 (stored) or 1 (zlib)")
+        }
+    }
+
+    /// Turns gaps back into ascending class indices, rejecting any ≥ C.
+    private func rebuildIndices() throws {
+        let k = schema.k
+        let classes = Int64(schema.classes)
+        for record in 0..<count {
+            var last: Int64 = -1
+            for j in 0..<k {
+                last += Int64(words[record * k + j]) + 1
+                sortedIndices[record * k + j] = Int32(truncatingIfNeeded: last)
+            }
+            if last >= classes {
+                throw ShardError(.indexOutOfRange, "class index \(last) is not below \(classes)",
+                                 at: ShardLocation(record: firstOrdinal + record, sampleID: sampleIDs[record]))
+            }
+        }
+    }
+
+    private func rebuildRanks(_ numbers: UnsafeRawBufferPointer) throws {
+        let k = schema.k
+        let length = schema.orderLength
+        var digits = [UInt8](repeating: 0, count: k)
+        try ranks.withUnsafeMutableBufferPointer { ranks in
+            try digits.withUnsafeMutableBufferPointer { digits in
+                for record in 0..<count {
+                    let number = UnsafeRawBufferPointer(rebasing: numbers[(record * length)..<((record + 1) * length)])
+                    let out = UnsafeMutableBufferPointer(rebasing: ranks[(record * k)..<((record + 1) * k)])
+                    guard OrderNumber.decode(number, ranks: out, digits: digits) else {
+                        throw ShardError(.badOrder, "order number is not below \(k)!",
+                                         at: ShardLocation(record: firstOrdinal + record, sampleID: sampleIDs[record]))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The first rule record `i` of this block breaks (value range, sum, order), or nil.
+    func recordProblem(_ i: Int) -> ShardError? {
+        let k = schema.k
+        let problem: ShardError? = valueBits.withUnsafeBufferPointer {
+            RecordRules.checkValues(UnsafeBufferPointer(rebasing: $0[(i * k)..<((i + 1) * k)]), schema: schema)
+        }
+        if let problem { return problem }
+        if case let .params(h, w) = schema.augmentation {
+            let size = AugmentationParameters.encodedSize
+            do {
+                _ = try augmentation.withUnsafeBytes {
+                    try AugmentationParameters(code: UnsafeRawBufferPointer(rebasing: $0[(i * size)..<((i + 1) * size)]),
+                                               outputHeight: h, outputWidth: w)
+                }
+            } catch let error as ShardError {
+                return error
+            } catch {
+                return ShardError(.badAugmentation, "\(error)")
+            }
+        }
+        return nil
+    }
+
+    func location(ofRecord i: Int) -> ShardLocation {
+        ShardLocation(block: index, record: firstOrdinal + i, sampleID: sampleIDs[i])
+    }
+}
+
+/// A parsed block header, checked against its own CRC.
+struct BlockHeader {
+    var count: Int
+    var firstOrdinal: Int
+    var payloadLength: Int
+    var payloadCRC: UInt32
+
+    init(_ bytes: UnsafeRawBufferPointer) throws {
+        guard bytes.count >= BlockLayout.headerSize else {
+            throw ShardError(.blockStructure, "block is shorter than its 32-byte header")
+        }
+        guard bytes.prefix(4).elementsEqual(BlockLayout.magic) else { throw ShardError(.blockStructure, "block magic is not TSBK") }
+        guard CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<28])) == bytes.u32(at: 28) else {
+            throw ShardError(.blockCRC, "block header checksum mismatch")
+        }
+        guard bytes.u32(at: 24) == 0 else { throw ShardError(.blockStructure, "reserved block header field is not 0") }
+        count = Int(bytes.u32(at: 4))
+        let first = bytes.u64(at: 8)
+        guard first <= UInt64(Int.max / 2) else { throw ShardError(.blockStructure, "first ordinal \(first) is out of range") }
+        firstOrdinal = Int(first)
+        payloadLength = Int(bytes.u32(at: 16))
+        payloadCRC = bytes.u32(at: 20)
+        guard count >= 1 else { throw ShardError(.blockStructure, "block holds no records") }
+    }
+}

@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory map of a whole file. The bytes are never copied; pages load on first touch.
+/// (If another process truncates the file while it is mapped, touching the lost pages raises SIGBUS —
+/// the usual mmap caveat. Shards are written under a temporary name and renamed, so a finished shard is
+/// never truncated in place by this project's writers.)
+final class MappedFile: @unchecked Sendable {
+    let path: String
+    let bytes: UnsafeRawBufferPointer
+    private let mapping: UnsafeMutableRawPointer?
+
+    init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ShardError(.io, "cannot open: \(String(cString: strerror(errno)))", at: ShardLocation(file: path)) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            throw ShardError(.io, "cannot stat: \(String(cString: strerror(errno)))", at: ShardLocation(file: path))
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw ShardError(.io, "not a regular file", at: ShardLocation(file: path))
+        }
+        let size = Int(info.st_size)
+        if size == 0 {  // mmap refuses length 0; an empty file is simply zero bytes.
+            mapping = nil
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
+            throw ShardError(.io, "cannot map: \(String(cString: strerror(errno)))", at: ShardLocation(file: path))
+        }
+        mapping = pointer
+        bytes = UnsafeRawBufferPointer(start: pointer, count: size)
+    }
+
+    /// Tells the kernel the file will be read front to back (verify, recover, sequential training).
+    func adviseSequential() {
+        if let mapping { _ = madvise(mapping, bytes.count, MADV_SEQUENTIAL) }
+    }
+
+    deinit {
+        if let mapping { munmap(mapping, bytes.count) }
+    }
+}

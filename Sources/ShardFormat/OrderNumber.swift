@@ -1,0 +1,136 @@
+/// The order section's codec (Spec/FORMAT.md 3.5): a record's entry order relative to its sorted class
+/// indices, as the rank of a permutation in the factorial number system. It costs ⌈log2 K!⌉ bits, the
+/// least any code can (22 bits at K = 10, 66 bytes at K = 100, against K bytes for plain ranks).
+enum OrderNumber {
+    /// L: bytes of one order number.
+    static func byteLength(k: Int) -> Int {
+        precondition(k >= 1 && k <= ShardSchema.maxK)
+        // bitlength(K! - 1) = ceil(log2 K!) for K >= 2; computed exactly with the same bignum code.
+        var factorial = BigUInt(1)
+        for factor in 1...k { factorial.multiply(by: UInt32(factor), adding: 0) }
+        let maximum = factorial.subtractingOne()
+        return (maximum.bitLength + 7) / 8
+    }
+
+    /// Writes the order number of `ranks` (entry j's position among the sorted indices) as `output.count`
+    /// little-endian bytes. `ranks` must be a permutation of 0..<K.
+    static func encode(ranks: UnsafeBufferPointer<UInt8>, into output: UnsafeMutableRawBufferPointer) {
+        let k = ranks.count
+        if k <= 20 {  // 20! < 2^63: one machine word holds the number.
+            var x: UInt64 = 0
+            for j in 0..<k {
+                x = x * UInt64(k - j) + UInt64(lehmerDigit(ranks, j))
+            }
+            for byte in 0..<output.count { output[byte] = UInt8(truncatingIfNeeded: x >> (8 * UInt64(byte))) }
+            return
+        }
+        var x = BigUInt(0)
+        for j in 0..<k { x.multiply(by: UInt32(k - j), adding: UInt32(lehmerDigit(ranks, j))) }
+        x.write(into: output)
+    }
+
+    /// d_j: how many later entries have a smaller rank.
+    private static func lehmerDigit(_ ranks: UnsafeBufferPointer<UInt8>, _ j: Int) -> Int {
+        var count = 0
+        let rank = ranks[j]
+        for m in (j + 1)..<ranks.count where ranks[m] < rank { count += 1 }
+        return count
+    }
+
+    /// Rebuilds the ranks from an order number; returns false when the number is not below K!.
+    /// `digits` is scratch space of K bytes.
+    static func decode(_ input: UnsafeRawBufferPointer, ranks: UnsafeMutableBufferPointer<UInt8>,
+                       digits: UnsafeMutableBufferPointer<UInt8>) -> Bool {
+        let k = ranks.count
+        if k <= 20 {
+            var x: UInt64 = 0
+            for byte in 0..<input.count { x |= UInt64(input[byte]) << (8 * UInt64(byte)) }
+            for j in stride(from: k - 1, through: 0, by: -1) {
+                let radix = UInt64(k - j)
+                digits[j] = UInt8(truncatingIfNeeded: x % radix)
+                x /= radix
+            }
+            if x != 0 { return false }
+        } else {
+            var x = BigUInt(littleEndian: input)
+            for j in stride(from: k - 1, through: 0, by: -1) {
+                digits[j] = UInt8(truncatingIfNeeded: x.divide(by: UInt32(k - j)))
+            }
+            if !x.isZero { return false }
+        }
+        // r_j = rest.pop(d_j), with `rest` kept in `ranks` itself from position j on: the unused ranks in
+        // ascending order, shifted right past each pick.
+        for i in 0..<k { ranks[i] = UInt8(truncatingIfNeeded: i) }
+        for j in 0..<k {
+            let pick = j + Int(digits[j])
+            let value = ranks[pick]
+            var i = pick
+            while i > j { ranks[i] = ranks[i - 1]; i -= 1 }
+            ranks[j] = value
+        }
+        return true
+    }
+}
+
+/// The few operations on unsigned integers of up to ~1,700 bits that order numbers need.
+struct BigUInt {
+    private var limbs: [UInt32]  // little-endian, no trailing zero limbs
+
+    init(_ value: UInt32) { limbs = value == 0 ? [] : [value] }
+
+    init(littleEndian bytes: UnsafeRawBufferPointer) {
+        limbs = [UInt32](repeating: 0, count: (bytes.count + 3) / 4)
+        for (i, byte) in bytes.enumerated() { limbs[i / 4] |= UInt32(byte) << (8 * UInt32(i % 4)) }
+        trim()
+    }
+
+    var isZero: Bool { limbs.isEmpty }
+
+    var bitLength: Int {
+        guard let top = limbs.last else { return 0 }
+        return (limbs.count - 1) * 32 + (32 - top.leadingZeroBitCount)
+    }
+
+    private mutating func trim() { while limbs.last == 0 { limbs.removeLast() } }
+
+    /// self = self * factor + addend
+    mutating func multiply(by factor: UInt32, adding addend: UInt32) {
+        var carry = UInt64(addend)
+        for i in limbs.indices {
+            let product = UInt64(limbs[i]) * UInt64(factor) + carry
+            limbs[i] = UInt32(truncatingIfNeeded: product)
+            carry = product >> 32
+        }
+        if carry != 0 { limbs.append(UInt32(carry)) }
+        trim()
+    }
+
+    /// self = self / divisor; returns the remainder.
+    mutating func divide(by divisor: UInt32) -> UInt32 {
+        var remainder: UInt64 = 0
+        for i in limbs.indices.reversed() {
+            let current = (remainder << 32) | UInt64(limbs[i])
+            limbs[i] = UInt32(current / UInt64(divisor))
+            remainder = current % UInt64(divisor)
+        }
+        trim()
+        return UInt32(remainder)
+    }
+
+    func subtractingOne() -> BigUInt {
+        precondition(!isZero)
+        var copy = self
+        var i = 0
+        while copy.limbs[i] == 0 { copy.limbs[i] = UInt32.max; i += 1 }
+        copy.limbs[i] -= 1
+        copy.trim()
+        return copy
+    }
+
+    func write(into output: UnsafeMutableRawBufferPointer) {
+        for byte in 0..<output.count {
+            let limb = byte / 4
+            output[byte] = limb < limbs.count ? UInt8(truncatingIfNeeded: limbs[limb] >> (8 * UInt32(byte % 4))) : 0
+        }
+    }
+}

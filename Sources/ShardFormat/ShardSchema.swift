@@ -1,0 +1,180 @@
+import Foundation
+
+/// What a shard's values are.
+public enum ValueKind: String, Sendable, Codable {
+    /// Softmax outputs in [0, 1]; dense soft labels can be rebuilt from them.
+    case probability
+    /// Raw teacher logits; stored and returned as is, no dense form.
+    case logit
+}
+
+/// How each record's augmentation is stored (Spec/FORMAT.md, section 4).
+public enum AugmentationKind: Sendable, Equatable, CustomStringConvertible {
+    /// No augmentation stored.
+    case none
+    /// The official TinyViT layout's opaque int32 seed.
+    case seed
+    /// Explicit parameters (``AugmentationParameters``), version 1, for images of the given output size.
+    case params(outputHeight: Int, outputWidth: Int)
+
+    /// Bytes per record (A in the spec).
+    public var codeSize: Int {
+        switch self {
+        case .none: return 0
+        case .seed: return 4
+        case .params: return AugmentationParameters.encodedSize
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .none: return "none"
+        case .seed: return "seed"
+        case .params: return "params"
+        }
+    }
+
+    public var description: String {
+        if case let .params(h, w) = self { return "params v1, output \(h)x\(w)" }
+        return name
+    }
+}
+
+/// A shard's header: everything about its records that does not change from record to record.
+public struct ShardSchema: Sendable, Equatable {
+    public static let maxClasses = 1 << 24
+    public static let maxK = 256
+    public static let maxRecordsPerBlock = 65_536
+
+    /// C, the number of classes.
+    public var classes: Int
+    /// K, the entries stored per record.
+    public var k: Int
+    public var valueKind: ValueKind
+    /// The softmax temperature the teacher used (1 when none).
+    public var temperature: Double
+    /// True when each record's values are non-increasing in stored order (top-K as `topk` returns it).
+    public var sorted: Bool
+    public var augmentation: AugmentationKind
+    public var epoch: Int
+    public var rank: Int
+    public var recordsPerBlock: Int
+    /// Free-form strings: teacher, teacher_checksum, dataset_checksum, augmentation_code_version, writer.
+    public var provenance: [String: String]
+
+    public init(classes: Int, k: Int, valueKind: ValueKind = .probability, temperature: Double = 1,
+                sorted: Bool = true, augmentation: AugmentationKind = .none, epoch: Int = 0, rank: Int = 0,
+                recordsPerBlock: Int = 1024, provenance: [String: String] = [:]) {
+        self.classes = classes
+        self.k = k
+        self.valueKind = valueKind
+        self.temperature = temperature
+        self.sorted = sorted
+        self.augmentation = augmentation
+        self.epoch = epoch
+        self.rank = rank
+        self.recordsPerBlock = recordsPerBlock
+        self.provenance = provenance
+    }
+
+    /// Checks the ranges the spec sets; the writer calls this before writing a byte.
+    public func validate() throws {
+        func fail(_ message: String) -> ShardError { ShardError(.badHeader, message) }
+        guard (1...Self.maxClasses).contains(classes) else { throw fail("classes must be in 1...\(Self.maxClasses), got \(classes)") }
+        guard (1...min(classes, Self.maxK)).contains(k) else { throw fail("k must be in 1...min(classes, \(Self.maxK)), got \(k)") }
+        guard temperature.isFinite, temperature > 0 else { throw fail("temperature must be a positive number, got \(temperature)") }
+        guard epoch >= 0, epoch <= Int(UInt32.max) else { throw fail("epoch must be a non-negative 32-bit number, got \(epoch)") }
+        guard rank >= 0, rank <= Int(UInt32.max) else { throw fail("rank must be a non-negative 32-bit number, got \(rank)") }
+        guard (1...Self.maxRecordsPerBlock).contains(recordsPerBlock) else {
+            throw fail("records_per_block must be in 1...\(Self.maxRecordsPerBlock), got \(recordsPerBlock)")
+        }
+        if case let .params(h, w) = augmentation {
+            guard (1...65_535).contains(h), (1...65_535).contains(w) else {
+                throw fail("augmentation output_size must be in 1...65535, got \(h)x\(w)")
+            }
+        }
+    }
+
+    // MARK: Derived layout
+
+    /// Bytes per class index in the index section (w in the spec).
+    public var indexWidth: Int { classes <= 1 << 8 ? 1 : classes <= 1 << 16 ? 2 : 3 }
+    /// Bytes of each record's order number (L in the spec).
+    public var orderLength: Int { OrderNumber.byteLength(k: k) }
+}
+
+// MARK: JSON
+
+/// The header's JSON shape, exactly as Spec/FORMAT.md section 1.1 lists it. Codable is strict about
+/// types (an integer field rejects 1.5 and true), which is what a reader that trusts nothing wants.
+private struct HeaderJSON: Codable {
+    struct Augmentation: Codable {
+        var kind: String
+        var version: Int
+        var output_size: [Int]?
+    }
+    var classes: Int
+    var k: Int
+    var value_kind: String
+    var temperature: Double
+    var sorted: Bool
+    var value_dtype: String
+    var index_codec: String
+    var augmentation: Augmentation
+    var epoch: Int
+    var rank: Int
+    var records_per_block: Int
+    var provenance: [String: String]
+}
+
+extension ShardSchema {
+    /// The header JSON, keys sorted so that equal schemas give equal bytes.
+    public func jsonData() throws -> Data {
+        var outputSize: [Int]?
+        if case let .params(h, w) = augmentation { outputSize = [h, w] }
+        let header = HeaderJSON(
+            classes: classes, k: k, value_kind: valueKind.rawValue, temperature: temperature, sorted: sorted,
+            value_dtype: "float16", index_codec: "sorted-gap-planes",
+            augmentation: .init(kind: augmentation.name, version: 1, output_size: outputSize),
+            epoch: epoch, rank: rank, records_per_block: recordsPerBlock, provenance: provenance)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(header)
+    }
+
+    /// Parses and validates header JSON; every failure is a `bad-header` error that names the key.
+    public init(json: Data) throws {
+        func fail(_ message: String) -> ShardError { ShardError(.badHeader, message) }
+        let header: HeaderJSON
+        do {
+            header = try JSONDecoder().decode(HeaderJSON.self, from: json)
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw fail("header JSON lacks the key '\(key.stringValue)'")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw fail("header JSON key '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
+        } catch {
+            throw fail("header is not valid JSON of the expected shape")
+        }
+        guard let valueKind = ValueKind(rawValue: header.value_kind) else {
+            throw fail("value_kind must be \"probability\" or \"logit\", got \"\(header.value_kind)\"")
+        }
+        guard header.value_dtype == "float16" else { throw fail("value_dtype must be \"float16\"") }
+        guard header.index_codec == "sorted-gap-planes" else { throw fail("index_codec must be \"sorted-gap-planes\"") }
+        guard header.augmentation.version == 1 else { throw fail("augmentation version must be 1") }
+        let augmentation: AugmentationKind
+        switch header.augmentation.kind {
+        case "none": augmentation = .none
+        case "seed": augmentation = .seed
+        case "params":
+            guard let size = header.augmentation.output_size, size.count == 2 else {
+                throw fail("augmentation kind params needs output_size [height, width]")
+            }
+            augmentation = .params(outputHeight: size[0], outputWidth: size[1])
+        case let other: throw fail("augmentation kind \"\(other)\" is not none, seed or params")
+        }
+        self.init(classes: header.classes, k: header.k, valueKind: valueKind, temperature: header.temperature,
+                  sorted: header.sorted, augmentation: augmentation, epoch: header.epoch, rank: header.rank,
+                  recordsPerBlock: header.records_per_block, provenance: header.provenance)
+        try validate()
+    }
+}

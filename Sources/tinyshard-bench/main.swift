@@ -1,0 +1,1 @@
+print("bring-up")

@@ -1,0 +1,1 @@
+"""TinyShard: a pure-Python (numpy) implementation of Spec/FORMAT.md."""

@@ -1,0 +1,237 @@
+"""The five section transforms of FORMAT.md section 3, for whole blocks at a time (numpy), and
+the per-record content rules of section 2.
+
+Encoding takes a block's records as arrays; decoding returns the same arrays plus the list of
+records that break a content rule, so that the reader can raise the first one and the verifier
+can report them all.
+"""
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import format as F
+from .augment import params_problems
+
+U64_FACTORIAL_LIMIT = 20          # 20! < 2**64 <= 21!: order numbers fit a uint64 up to K = 20
+ZLIB_LEVEL = 6
+
+
+# --------------------------------------------------------------------------------------------
+# Byte planes
+
+
+def to_planes(values, width):
+    """Little-endian byte planes: byte 0 of every value, then byte 1, ... (width planes)."""
+    as_bytes = np.ascontiguousarray(values, dtype="<u4").reshape(-1).view(np.uint8)
+    return np.ascontiguousarray(as_bytes.reshape(-1, 4)[:, :width].T).reshape(-1)
+
+
+def from_planes(data, width, count):
+    """Inverse of to_planes: `count` unsigned values (uint32) from `width` planes."""
+    planes = np.asarray(data, dtype=np.uint8).reshape(width, count).astype(np.uint32)
+    out = planes[0].copy()
+    for p in range(1, width):
+        out |= planes[p] << np.uint32(8 * p)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Values (3.3)
+
+
+def encode_values(bits):
+    """(n, K) float16 bit patterns -> successive differences mod 65536, as 2 byte planes."""
+    bits = np.asarray(bits, dtype=np.uint16)
+    t = bits.copy()
+    t[:, 1:] = bits[:, :-1] - bits[:, 1:]          # uint16 arithmetic wraps mod 65536
+    return to_planes(t, 2)
+
+
+def decode_values(data, n, k):
+    """Inverse of encode_values: b_0 = t_0, b_j = b_{j-1} - t_j (mod 65536)."""
+    t = from_planes(data, 2, n * k).reshape(n, k).astype(np.int64)
+    running = np.cumsum(t, axis=1)
+    return ((2 * t[:, :1] - running) & 0xFFFF).astype(np.uint16)
+
+
+# --------------------------------------------------------------------------------------------
+# Indices (3.4) and order numbers (3.5)
+
+
+def encode_indices(sorted_indices, width):
+    """Ascending (n, K) indices -> gaps g_0 = s_0, g_j = s_j - s_{j-1} - 1, as width planes."""
+    gaps = sorted_indices.copy()
+    gaps[:, 1:] = sorted_indices[:, 1:] - sorted_indices[:, :-1] - 1
+    return to_planes(gaps, width)
+
+
+def decode_indices(data, n, k, width):
+    """Inverse of encode_indices: ascending (n, K) int64 indices (possibly >= C if damaged)."""
+    gaps = from_planes(data, width, n * k).reshape(n, k).astype(np.int64)
+    return np.cumsum(gaps + 1, axis=1) - 1
+
+
+def lehmer_digits(ranks):
+    """d_j = #{m > j : r_m < r_j} for each row of an (n, K) permutation array."""
+    n, k = ranks.shape
+    digits = np.zeros((n, k), dtype=np.int64)
+    for j in range(k - 1):
+        digits[:, j] = np.count_nonzero(ranks[:, j + 1:] < ranks[:, j:j + 1], axis=1)
+    return digits
+
+
+def encode_order(digits):
+    """(n, K) Lehmer digits -> the order numbers X as L-byte little-endian integers."""
+    n, k = digits.shape
+    length = F.order_bytes(k)
+    if k <= U64_FACTORIAL_LIMIT:
+        x = np.zeros(n, dtype=np.uint64)
+        for j in range(k):
+            x = x * np.uint64(k - j) + digits[:, j].astype(np.uint64)
+        return np.ascontiguousarray(x.astype("<u8").view(np.uint8).reshape(n, 8)[:, :length])
+    out = bytearray()
+    for row in digits.tolist():
+        x = 0
+        for j, d in enumerate(row):
+            x = x * (k - j) + d
+        out += x.to_bytes(length, "little")
+    return np.frombuffer(bytes(out), dtype=np.uint8).reshape(n, length)
+
+
+def decode_order(data, n, k):
+    """L-byte order numbers -> ((n, K) Lehmer digits, bool mask of rows with X >= K!).
+
+    Rows with an invalid X get all-zero digits (the identity order) so the block stays usable
+    for reporting."""
+    length = F.order_bytes(k)
+    raw = np.asarray(data, dtype=np.uint8).reshape(n, length)
+    digits = np.zeros((n, k), dtype=np.int64)
+    if k <= U64_FACTORIAL_LIMIT:
+        padded = np.zeros((n, 8), dtype=np.uint8)
+        padded[:, :length] = raw
+        x = padded.view("<u8").reshape(n).astype(np.uint64)
+        bad = x >= np.uint64(math.factorial(k))
+        x[bad] = 0
+        for j in range(k - 1, -1, -1):
+            digits[:, j] = (x % np.uint64(k - j)).astype(np.int64)
+            x //= np.uint64(k - j)
+        return digits, bad
+    limit = math.factorial(k)
+    bad = np.zeros(n, dtype=bool)
+    for row in range(n):
+        x = int.from_bytes(raw[row].tobytes(), "little")
+        if x >= limit:
+            bad[row] = True
+            continue
+        for j in range(k - 1, -1, -1):
+            x, digits[row, j] = divmod(x, k - j)
+    return digits, bad
+
+
+def ranks_from_digits(digits):
+    """r_j = rest.pop(d_j) with rest = [0..K-1], for all rows at once."""
+    n, k = digits.shape
+    available = np.ones((n, k), dtype=bool)
+    ranks = np.empty((n, k), dtype=np.int64)
+    rows = np.arange(n)
+    for j in range(k):
+        position = np.argmax(np.cumsum(available, axis=1) > digits[:, j:j + 1], axis=1)
+        ranks[:, j] = position
+        available[rows, position] = False
+    return ranks
+
+
+# --------------------------------------------------------------------------------------------
+# Blocks
+
+
+def _section(raw):
+    """A section, zlib only when that is strictly smaller than the stored bytes (1.2)."""
+    raw = bytes(raw)
+    packed = zlib.compress(raw, ZLIB_LEVEL)
+    if len(packed) < len(raw):
+        return F.pack_section(F.CODEC_ZLIB, packed, len(raw))
+    return F.pack_section(F.CODEC_STORED, raw, len(raw))
+
+
+def encode_block(header, first, ids, aug, indices, bits):
+    """One complete block (header + payload) for n records given as arrays:
+    ids (n,) u32, aug (n, A) u8, indices (n, K) in stored order, bits (n, K) float16 patterns.
+    Records must already be valid (the writer checks them as they arrive)."""
+    indices = np.asarray(indices, dtype=np.int64)
+    order = np.argsort(indices, axis=1, kind="stable")
+    ranks = np.argsort(order, axis=1, kind="stable")
+    sorted_indices = np.take_along_axis(indices, order, axis=1)
+    payload = b"".join(_section(part) for part in (
+        to_planes(ids, 4), aug, encode_values(bits),
+        encode_indices(sorted_indices, header.index_width), encode_order(lehmer_digits(ranks))))
+    return F.pack_block_header(len(ids), first, len(payload), F.crc32(payload)) + payload
+
+
+@dataclass(frozen=True)
+class DecodedBlock:
+    """A block's records as arrays (stored order) and the content problems found in it:
+    problems is a list of (code, row in block, message), by row then section order."""
+
+    first: int
+    ids: np.ndarray          # (n,) uint32
+    aug: np.ndarray          # (n, A) uint8
+    indices: np.ndarray      # (n, K) int64
+    values: np.ndarray       # (n, K) float16
+    problems: list
+
+
+def decode_ids(raw_block):
+    return from_planes(raw_block.sections[0], 4, raw_block.n)
+
+
+def value_problems(header, values):
+    v = values.astype(np.float64)
+    finite = np.isfinite(v).all(axis=1)
+    rules = [(~finite, "value is NaN or infinite")]
+    if header.value_kind == "probability":
+        with np.errstate(invalid="ignore"):
+            in_range = ((v >= 0) & (v <= 1)).all(axis=1)
+            total = v.sum(axis=1)
+        rules.append((finite & ~in_range, "probability outside [0, 1]"))
+        rules.append((finite & in_range & ~(total <= F.probability_sum_bound(header.k)),
+                      "probabilities sum above 1 + 2^-11 + K*2^-25"))
+    problems = [("bad-value", row, message)
+                for bad, message in rules for row in np.flatnonzero(bad).tolist()]
+    if header.sorted:
+        with np.errstate(invalid="ignore"):
+            increasing = (v[:, 1:] > v[:, :-1]).any(axis=1)
+        problems += [("not-sorted", row, "values increase in a sorted shard")
+                     for row in np.flatnonzero(finite & increasing).tolist()]
+    return problems
+
+
+SECTION_RANK = {"bad-augmentation": 0, "bad-value": 1, "not-sorted": 1,
+                "index-out-of-range": 2, "bad-order": 3}
+
+
+def decode_block(header, raw_block):
+    """Decode a RawBlock's sections into arrays and check every record's content rules."""
+    n, k = raw_block.n, header.k
+    id_bytes, aug_bytes, value_bytes, index_bytes, order_bytes = raw_block.sections
+    aug = np.asarray(aug_bytes, dtype=np.uint8).reshape(n, header.aug_bytes)
+    values = decode_values(value_bytes, n, k).view(np.float16)
+    sorted_indices = decode_indices(index_bytes, n, k, header.index_width)
+    digits, bad_order = decode_order(order_bytes, n, k)
+    indices = np.take_along_axis(sorted_indices, ranks_from_digits(digits), axis=1)
+
+    problems = []
+    if header.augmentation_kind == "params":
+        problems += [("bad-augmentation", row, message)
+                     for row, message in params_problems(aug, header.output_size)]
+    problems += value_problems(header, values)
+    problems += [("index-out-of-range", row, f"class index {sorted_indices[row, -1]} >= C")
+                 for row in np.flatnonzero(sorted_indices[:, -1] >= header.classes).tolist()]
+    problems += [("bad-order", row, "order number >= K!")
+                 for row in np.flatnonzero(bad_order).tolist()]
+    problems.sort(key=lambda p: (p[1], SECTION_RANK[p[0]]))
+    return DecodedBlock(first=raw_block.first, ids=decode_ids(raw_block), aug=aug,
+                        indices=indices, values=values, problems=problems)
