@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "ShardFormat", targets: ["ShardFormat"]),
         .library(name: "ShardConvert", targets: ["ShardConvert"]),
+        .library(name: "TinyViT", targets: ["TinyViT"]),
         .executable(name: "tinyshard", targets: ["tinyshard"]),
         .executable(name: "tinyshard-bench", targets: ["tinyshard-bench"]),
     ],
@@ -21,6 +22,13 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "ShardFormat", dependencies: ["CZlib"], swiftSettings: fastMath),
         .target(name: "ShardConvert", dependencies: ["ShardFormat"], swiftSettings: fastMath),
+        .target(name: "Augment", dependencies: ["ShardFormat"], swiftSettings: fastMath),
+        .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
+        .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG"], swiftSettings: fastMath),
+        .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
+        .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: fastMath),
+        .target(name: "TinyViT", dependencies: ["Tensor"], swiftSettings: fastMath),
         .executableTarget(
             name: "tinyshard",
             dependencies: ["ShardFormat", "ShardConvert",
@@ -30,6 +38,10 @@ let package = Package(
         .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat"]),
         .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat"]),
         .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat"]),
+        .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat"], swiftSettings: fastMath),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"], swiftSettings: fastMath),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: fastMath),
+        .testTarget(name: "TinyViTTests", dependencies: ["TinyViT", "Tensor"], swiftSettings: fastMath),
     ],
     swiftLanguageModes: [.v5]
 )

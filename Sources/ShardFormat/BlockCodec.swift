@@ -74,16 +74,24 @@ struct BlockBuilder {
 
     /// The whole block: header and payload.
     func serialized(firstOrdinal: Int, compressionLevel: Int32) -> [UInt8] {
-        var payload = ByteWriter()
-        let sections: [[UInt8]] = [
+        let k = schema.k
+        // Each section as its list of byte planes (Spec section 3); zlib ends a block after each plane.
+        let firstValues = (0..<count).map { valueDeltas[$0 * k] }
+        let laterValues = k > 1 ? (0..<count).flatMap { valueDeltas[($0 * k + 1)..<(($0 + 1) * k)] } : []
+        let sections: [[[UInt8]]] = [
             BytePlanes.split(sampleIDs, width: 4),
-            augmentation,
-            BytePlanes.split(valueDeltas, width: 2),
+            [augmentation],
+            BytePlanes.split(firstValues, width: 2) + BytePlanes.split(laterValues, width: 2),
             BytePlanes.split(gaps, width: schema.indexWidth),
-            order,
+            [order],
         ]
-        for decoded in sections {
-            let compressed = decoded.isEmpty ? nil : decoded.withUnsafeBytes { Zlib.compress($0, level: compressionLevel) }
+        var payload = ByteWriter()
+        for planes in sections {
+            let decoded = planes.flatMap { $0 }
+            var compressed: [UInt8]?
+            if !decoded.isEmpty {
+                compressed = withUnsafeRawBuffers(planes) { Zlib.compress(parts: $0, level: compressionLevel) }
+            }
             // zlib only where it wins: random seeds and order numbers are usually smaller stored as is.
             let useZlib = compressed.map { $0.count < decoded.count } ?? false
             let stored = useZlib ? compressed! : decoded
@@ -106,16 +114,22 @@ struct BlockBuilder {
     }
 }
 
+/// Calls `body` with raw views of every array (nested so that all stay valid together).
+private func withUnsafeRawBuffers<R>(_ arrays: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
+    func nest(_ index: Int, _ collected: [UnsafeRawBufferPointer]) -> R {
+        guard index < arrays.count else { return body(collected) }
+        return arrays[index].withUnsafeBytes { nest(index + 1, collected + [$0]) }
+    }
+    return nest(0, [])
+}
+
 /// The byte-plane transform: byte 0 of every value, then byte 1 of every value, and so on.
 enum BytePlanes {
-    static func split<T: FixedWidthInteger>(_ values: [T], width: Int) -> [UInt8] {
-        let n = values.count
-        var out = [UInt8](repeating: 0, count: n * width)
-        for plane in 0..<width {
+    static func split<T: FixedWidthInteger>(_ values: [T], width: Int) -> [[UInt8]] {
+        (0..<width).map { plane in
             let shift = T(8 * plane)
-            for i in 0..<n { out[plane * n + i] = UInt8(truncatingIfNeeded: values[i] >> shift) }
+            return values.map { UInt8(truncatingIfNeeded: $0 >> shift) }
         }
-        return out
     }
 
     /// Reassembles `output.count` values of `width` bytes from their planes.
@@ -146,8 +160,23 @@ final class DecodedBlock {
     var ranks: [UInt8] = []
     private var scratch: [UInt8] = []
     private var words: [UInt32] = []
+    private var words16: [UInt16] = []
 
     init(schema: ShardSchema) { self.schema = schema }
+
+    /// Dense soft-label residual of each record (Spec section 7); empty for logit shards.
+    private(set) var residuals: [Float] = []
+
+    func computeResiduals() {
+        guard schema.valueKind == .probability else { residuals = []; return }
+        let k = schema.k
+        if residuals.count != count { residuals = [Float](repeating: 0, count: count) }
+        valueBits.withUnsafeBufferPointer { bits in
+            for i in 0..<count {
+                residuals[i] = softLabelResidual(UnsafeBufferPointer(rebasing: bits[(i * k)..<((i + 1) * k)]), classes: schema.classes)
+            }
+        }
+    }
 
     /// Forgets the decoded block, so that a block whose records failed a check is never served later.
     func invalidate() { index = -1 }
@@ -190,14 +219,24 @@ final class DecodedBlock {
         }
         try readSection(&reader, 1, lengths[1]) { augmentation = Array($0) }
         valueBits = resized(valueBits, n * k)
+        words16 = resized(words16, n * k)
         try readSection(&reader, 2, lengths[2]) { planes in
-            valueBits.withUnsafeMutableBufferPointer { bits in
-                BytePlanes.join(planes, width: 2, into: bits)
+            valueBits.withUnsafeMutableBufferPointer { bits in words16.withUnsafeMutableBufferPointer { deltas in
+                // First values (n), then the later deltas (n·(K−1)), each group as 2 planes.
+                let firsts = UnsafeMutableBufferPointer(rebasing: deltas[0..<n])
+                let later = UnsafeMutableBufferPointer(rebasing: deltas[n..<(n * k)])
+                BytePlanes.join(UnsafeRawBufferPointer(rebasing: planes[0..<(2 * n)]), width: 2, into: firsts)
+                BytePlanes.join(UnsafeRawBufferPointer(rebasing: planes[(2 * n)...]), width: 2, into: later)
                 for record in 0..<n {  // undo the deltas: b_j = b_{j-1} - t_j
                     let base = record * k
-                    for j in 1..<max(k, 1) { bits[base + j] = bits[base + j - 1] &- bits[base + j] }
+                    var previous = firsts[record]
+                    bits[base] = previous
+                    for j in 1..<max(k, 1) {
+                        previous = previous &- later[record * (k - 1) + j - 1]
+                        bits[base + j] = previous
+                    }
                 }
-            }
+            } }
         }
         sortedIndices = resized(sortedIndices, n * k)
         words = resized(words, n * k)

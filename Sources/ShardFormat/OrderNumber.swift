@@ -2,6 +2,7 @@
 /// indices, as the rank of a permutation in the factorial number system. It costs ⌈log2 K!⌉ bits, the
 /// least any code can (22 bits at K = 10, 66 bytes at K = 100, against K bytes for plain ranks).
 enum OrderNumber {
+
     /// L: bytes of one order number.
     static func byteLength(k: Int) -> Int {
         precondition(k >= 1 && k <= ShardSchema.maxK)
@@ -37,12 +38,59 @@ enum OrderNumber {
         return count
     }
 
+    /// Peels the digits off a multi-word order number. Instead of one pass over the number per digit, it
+    /// divides by the product of as many consecutive radices as fit in 32 bits (about 4 at K = 100, 12 at
+    /// the small end) and splits that remainder with single-word arithmetic: ~5x fewer passes.
+    private static func decodeDigitsGrouped(_ input: UnsafeRawBufferPointer, k: Int,
+                                            digits: UnsafeMutableBufferPointer<UInt8>) -> Bool {
+        let limbCount = (input.count + 3) / 4
+        return withUnsafeTemporaryAllocation(of: UInt32.self, capacity: limbCount) { limbs in
+            for i in 0..<limbCount { limbs[i] = 0 }
+            for (i, byte) in input.enumerated() { limbs[i / 4] |= UInt32(byte) << (8 * UInt32(i % 4)) }
+            var used = limbCount
+            while used > 0 && limbs[used - 1] == 0 { used -= 1 }
+            var j = k - 1
+            while j >= 0 {
+                var product: UInt64 = 1
+                var last = j  // digits j, j-1, ..., last+1 form this group
+                while last >= 0 && product * UInt64(k - last) <= UInt64(UInt32.max) {
+                    product *= UInt64(k - last)
+                    last -= 1
+                }
+                var remainder: UInt64 = 0
+                for i in stride(from: used - 1, through: 0, by: -1) {
+                    let current = (remainder << 32) | UInt64(limbs[i])
+                    limbs[i] = UInt32(truncatingIfNeeded: current / product)
+                    remainder = current % product
+                }
+                while used > 0 && limbs[used - 1] == 0 { used -= 1 }
+                var small = UInt32(truncatingIfNeeded: remainder)
+                for digit in stride(from: j, to: last, by: -1) {
+                    let radix = UInt32(k - digit)
+                    digits[digit] = UInt8(truncatingIfNeeded: small % radix)
+                    small /= radix
+                }
+                j = last
+            }
+            return used == 0
+        }
+    }
+
     /// Rebuilds the ranks from an order number; returns false when the number is not below K!.
     /// `digits` is scratch space of K bytes.
     static func decode(_ input: UnsafeRawBufferPointer, ranks: UnsafeMutableBufferPointer<UInt8>,
                        digits: UnsafeMutableBufferPointer<UInt8>) -> Bool {
         let k = ranks.count
-        if k <= 20 {
+        if k <= 12 {  // 12! < 2^32: 32-bit division is several times faster than 64-bit here.
+            var x: UInt32 = 0
+            for byte in 0..<input.count { x |= UInt32(input[byte]) << (8 * UInt32(byte)) }
+            for j in stride(from: k - 1, through: 0, by: -1) {
+                let radix = UInt32(k - j)
+                digits[j] = UInt8(truncatingIfNeeded: x % radix)
+                x /= radix
+            }
+            if x != 0 { return false }
+        } else if k <= 20 {
             var x: UInt64 = 0
             for byte in 0..<input.count { x |= UInt64(input[byte]) << (8 * UInt64(byte)) }
             for j in stride(from: k - 1, through: 0, by: -1) {
@@ -51,12 +99,8 @@ enum OrderNumber {
                 x /= radix
             }
             if x != 0 { return false }
-        } else {
-            var x = BigUInt(littleEndian: input)
-            for j in stride(from: k - 1, through: 0, by: -1) {
-                digits[j] = UInt8(truncatingIfNeeded: x.divide(by: UInt32(k - j)))
-            }
-            if !x.isZero { return false }
+        } else if !decodeDigitsGrouped(input, k: k, digits: digits) {
+            return false
         }
         // r_j = rest.pop(d_j), with `rest` kept in `ranks` itself from position j on: the unused ranks in
         // ascending order, shifted right past each pick.
@@ -72,17 +116,11 @@ enum OrderNumber {
     }
 }
 
-/// The few operations on unsigned integers of up to ~1,700 bits that order numbers need.
+/// The few operations on unsigned integers of up to ~1,700 bits that encoding order numbers needs.
 struct BigUInt {
     private var limbs: [UInt32]  // little-endian, no trailing zero limbs
 
     init(_ value: UInt32) { limbs = value == 0 ? [] : [value] }
-
-    init(littleEndian bytes: UnsafeRawBufferPointer) {
-        limbs = [UInt32](repeating: 0, count: (bytes.count + 3) / 4)
-        for (i, byte) in bytes.enumerated() { limbs[i / 4] |= UInt32(byte) << (8 * UInt32(i % 4)) }
-        trim()
-    }
 
     var isZero: Bool { limbs.isEmpty }
 
@@ -103,18 +141,6 @@ struct BigUInt {
         }
         if carry != 0 { limbs.append(UInt32(carry)) }
         trim()
-    }
-
-    /// self = self / divisor; returns the remainder.
-    mutating func divide(by divisor: UInt32) -> UInt32 {
-        var remainder: UInt64 = 0
-        for i in limbs.indices.reversed() {
-            let current = (remainder << 32) | UInt64(limbs[i])
-            limbs[i] = UInt32(current / UInt64(divisor))
-            remainder = current % UInt64(divisor)
-        }
-        trim()
-        return UInt32(remainder)
     }
 
     func subtractingOne() -> BigUInt {

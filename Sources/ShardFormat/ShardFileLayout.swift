@@ -49,6 +49,9 @@ public enum ShardFileLayout {
     /// Parses and checks the preamble and header; returns the schema and where the first block starts.
     static func readHeader(_ file: UnsafeRawBufferPointer) throws -> (schema: ShardSchema, blocksStart: Int) {
         guard file.count >= magic.count, file.prefix(magic.count).elementsEqual(magic) else {
+            if file.count < magic.count && file.elementsEqual(magic.prefix(file.count)) {
+                throw ShardError(.incomplete, "file has only \(file.count) bytes, the start of a shard; the writer did not finish")
+            }
             throw ShardError(.badMagic, "not a TinyShard file (magic bytes differ)")
         }
         var reader = ByteReader(file, offset: magic.count, failure: .incomplete)
@@ -93,11 +96,6 @@ public enum ShardFileLayout {
               indexOffset <= UInt64(footerStart), Int(indexOffset) + indexLength == footerStart,
               Int(indexOffset) >= blocksStart
         else { throw ShardError(.badIndex, "footer's index offset/length do not sit right before the footer") }
-        let r = schema.recordsPerBlock
-        guard recordCount <= UInt64(Int32.max) * UInt64(r),
-              blockCount == (Int(recordCount) + r - 1) / r
-        else { throw ShardError(.badIndex, "\(recordCount) records cannot fill \(blockCount) blocks of \(r)") }
-
         let index = UnsafeRawBufferPointer(rebasing: file[Int(indexOffset)..<footerStart])
         guard index.prefix(4).elementsEqual(indexMagic), Int(index.u32(at: 4)) == blockCount else {
             throw ShardError(.badIndex, "index magic or block count is wrong")
@@ -105,6 +103,10 @@ public enum ShardFileLayout {
         guard CRC32.checksum(UnsafeRawBufferPointer(rebasing: index[0..<(indexLength - 4)])) == index.u32(at: indexLength - 4) else {
             throw ShardError(.badIndex, "index checksum mismatch")
         }
+        let r = schema.recordsPerBlock
+        guard recordCount <= UInt64(Int32.max) * UInt64(r),
+              blockCount == (Int(recordCount) + r - 1) / r
+        else { throw ShardError(.badIndex, "\(recordCount) records cannot fill \(blockCount) blocks of \(r)") }
         var blocks: [BlockExtent] = []
         blocks.reserveCapacity(blockCount)
         var expectedOffset = blocksStart

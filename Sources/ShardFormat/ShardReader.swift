@@ -39,7 +39,7 @@ public final class ShardReader: @unchecked Sendable {
     let blocks: [BlockExtent]
     let blocksStart: Int
     private let sampleTableLock = NSLock()
-    private var sampleTable: [Int32]?  // sample id -> ordinal, -1 when absent
+    private var sampleTable: SampleTable?
 
     public convenience init(url: URL) throws { try self.init(path: url.path) }
 
@@ -54,7 +54,8 @@ public final class ShardReader: @unchecked Sendable {
         self.path = path
     }
 
-    public func makeCursor() -> ShardCursor { ShardCursor(self) }
+    /// A decoder for one thread; see ``ShardCursor`` for `cachedBlocks`.
+    public func makeCursor(cachedBlocks: Int = 1) -> ShardCursor { ShardCursor(self, cachedBlocks: cachedBlocks) }
 
     /// Records of block `b`: the ordinal range it covers.
     public func ordinals(ofBlock b: Int) -> Range<Int> {
@@ -72,30 +73,20 @@ public final class ShardReader: @unchecked Sendable {
     /// The first call builds a sample-id table from every block's sample-id section (Spec 1.3); later
     /// calls are O(1). Throws if a block is damaged or a sample id appears twice.
     public func ordinal(ofSample sampleID: UInt32) throws -> Int? {
-        let table = try sampleTableBuilt()
-        guard Int(sampleID) < table.count else { return nil }
-        let ordinal = table[Int(sampleID)]
-        return ordinal < 0 ? nil : Int(ordinal)
+        try sampleTableBuilt().ordinal(of: sampleID)
     }
 
-    private func sampleTableBuilt() throws -> [Int32] {
+    private func sampleTableBuilt() throws -> SampleTable {
         sampleTableLock.lock()
         defer { sampleTableLock.unlock() }
         if let sampleTable { return sampleTable }
-        var table: [Int32] = []
+        var ids = [UInt32](repeating: 0, count: recordCount)
         let cursor = makeCursor()
         for b in 0..<blocks.count {
             let block = try cursor.block(b)
-            for i in 0..<block.count {
-                let id = Int(block.sampleIDs[i])
-                if id >= table.count { table.append(contentsOf: repeatElement(-1, count: max(id + 1, table.count * 2) - table.count)) }
-                guard table[id] < 0 else {
-                    throw ShardError(.duplicateSample, "sample \(id) is stored at ordinals \(table[id]) and \(block.firstOrdinal + i)",
-                                     at: ShardLocation(file: path, block: b, record: block.firstOrdinal + i, sampleID: UInt32(id)))
-                }
-                table[id] = Int32(block.firstOrdinal + i)
-            }
+            for i in 0..<block.count { ids[block.firstOrdinal + i] = block.sampleIDs[i] }
         }
+        let table = try SampleTable(ids: ids, path: path, recordsPerBlock: schema.recordsPerBlock)
         sampleTable = table
         return table
     }
@@ -111,43 +102,58 @@ public final class ShardReader: @unchecked Sendable {
     public func record(at ordinal: Int) throws -> ShardRecord { try makeCursor().record(at: ordinal) }
 }
 
-/// Decodes records of one shard, keeping the last decoded block. Not thread-safe: use one per thread.
+/// Decodes records of one shard. Not thread-safe: use one per thread.
+///
+/// A record lives inside a zlib-compressed block, so reading one decodes its whole block. The cursor
+/// keeps the last `cachedBlocks` decoded blocks (least recently used goes first): 1 suits reading in
+/// stored order (the teacher pass's sampler order, which training replays); random access over a whole
+/// shard wants `cachedBlocks >= reader.blockCount`, at ~(12 + 7K) bytes per record of memory.
 public final class ShardCursor {
     public let reader: ShardReader
-    let block: DecodedBlock
-    private var residuals: [Float] = []
+    public let cachedBlocks: Int
+    private var cache: [Int: DecodedBlock] = [:]
+    private var lastUse: [Int: Int] = [:]
+    private var clock = 0
+    private var current: DecodedBlock?
 
-    init(_ reader: ShardReader) {
+    init(_ reader: ShardReader, cachedBlocks: Int = 1) {
         self.reader = reader
-        block = DecodedBlock(schema: reader.schema)
+        self.cachedBlocks = max(1, cachedBlocks)
     }
 
     var schema: ShardSchema { reader.schema }
 
-    /// Decodes block `b` (or returns it if it is the current one) and checks every record in it.
+    /// Decodes block `b` (or returns it from the cache) and checks every record in it.
     func block(_ b: Int) throws -> DecodedBlock {
-        if block.index == b { return block }
+        if let current, current.index == b { return current }
+        clock += 1
+        if let cached = cache[b] {
+            lastUse[b] = clock
+            current = cached
+            return cached
+        }
+        let block: DecodedBlock
+        if cache.count >= cachedBlocks, let oldest = lastUse.min(by: { $0.value < $1.value })?.key {
+            block = cache.removeValue(forKey: oldest)!  // reuse its buffers
+            lastUse[oldest] = nil
+        } else {
+            block = DecodedBlock(schema: schema)
+        }
         let range = reader.ordinals(ofBlock: b)
         do {
             try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count, expectedFirst: range.lowerBound)
+            for i in 0..<block.count {
+                if let problem = block.recordProblem(i) { throw problem.located(block.location(ofRecord: i)) }
+            }
         } catch let error as ShardError {
+            block.invalidate()
+            current = nil
             throw error.located(ShardLocation(file: reader.path, block: b))
         }
-        for i in 0..<block.count {
-            if let problem = block.recordProblem(i) {
-                block.invalidate()
-                throw problem.located(block.location(ofRecord: i)).located(ShardLocation(file: reader.path))
-            }
-        }
-        if schema.valueKind == .probability {
-            residuals = [Float](repeating: 0, count: block.count)
-            block.valueBits.withUnsafeBufferPointer { bits in
-                for i in 0..<block.count {
-                    residuals[i] = softLabelResidual(UnsafeBufferPointer(rebasing: bits[(i * schema.k)..<((i + 1) * schema.k)]),
-                                                     classes: schema.classes)
-                }
-            }
-        }
+        block.computeResiduals()
+        cache[b] = block
+        lastUse[b] = clock
+        current = block
         return block
     }
 
@@ -182,16 +188,25 @@ public final class ShardCursor {
 
     /// Sparse batch decode: for each ordinal, K class indices and K values (float32) in stored order,
     /// written row after row into the caller's buffers (each `ordinals.count * K` long).
-    public func sparse<Ordinals: Collection<Int>>(
-        _ ordinals: Ordinals, indices: UnsafeMutableBufferPointer<Int32>, values: UnsafeMutableBufferPointer<Float>
-    ) throws {
+    public func sparse(_ ordinals: [Int], indices: UnsafeMutableBufferPointer<Int32>,
+                       values: UnsafeMutableBufferPointer<Float>) throws {
+        try ordinals.withUnsafeBufferPointer { try sparse(ordinals: $0, indices: indices, values: values) }
+    }
+
+    /// Sparse batch decode of a contiguous run of records (the sequential-reading case).
+    public func sparse(_ ordinals: Range<Int>, indices: UnsafeMutableBufferPointer<Int32>,
+                       values: UnsafeMutableBufferPointer<Float>) throws {
+        try sparse(Array(ordinals), indices: indices, values: values)
+    }
+
+    private func sparse(ordinals: UnsafeBufferPointer<Int>, indices: UnsafeMutableBufferPointer<Int32>,
+                        values: UnsafeMutableBufferPointer<Float>) throws {
         let k = schema.k
         guard indices.count == ordinals.count * k, values.count == ordinals.count * k else {
             throw ShardError(.invalidArgument, "sparse buffers must hold \(ordinals.count) × \(k) entries")
         }
-        var row = 0
-        for ordinal in ordinals {
-            let (block, i) = try locate(ordinal)
+        for row in 0..<ordinals.count {
+            let (block, i) = try locate(ordinals[row])
             block.sortedIndices.withUnsafeBufferPointer { sorted in
                 block.ranks.withUnsafeBufferPointer { ranks in
                     block.valueBits.withUnsafeBufferPointer { bits in
@@ -202,13 +217,21 @@ public final class ShardCursor {
                     }
                 }
             }
-            row += 1
         }
     }
 
     /// Dense batch decode: one row of C float32 soft labels per ordinal (Spec section 7), written row
     /// after row into `rows` (`ordinals.count * C` long).
-    public func dense<Ordinals: Collection<Int>>(_ ordinals: Ordinals, into rows: UnsafeMutableBufferPointer<Float>) throws {
+    public func dense(_ ordinals: [Int], into rows: UnsafeMutableBufferPointer<Float>) throws {
+        try ordinals.withUnsafeBufferPointer { try dense(ordinals: $0, into: rows) }
+    }
+
+    /// Dense batch decode of a contiguous run of records (the sequential-reading case).
+    public func dense(_ ordinals: Range<Int>, into rows: UnsafeMutableBufferPointer<Float>) throws {
+        try dense(Array(ordinals), into: rows)
+    }
+
+    private func dense(ordinals: UnsafeBufferPointer<Int>, into rows: UnsafeMutableBufferPointer<Float>) throws {
         guard schema.valueKind == .probability else {
             throw ShardError(.notProbability, "dense soft labels need probabilities; this shard stores logits",
                              at: ShardLocation(file: reader.path))
@@ -218,11 +241,10 @@ public final class ShardCursor {
         guard rows.count == ordinals.count * classes else {
             throw ShardError(.invalidArgument, "dense buffer must hold \(ordinals.count) × \(classes) floats")
         }
-        var row = 0
-        for ordinal in ordinals {
-            let (block, i) = try locate(ordinal)
+        for row in 0..<ordinals.count {
+            let (block, i) = try locate(ordinals[row])
             let out = UnsafeMutableBufferPointer(rebasing: rows[(row * classes)..<((row + 1) * classes)])
-            out.update(repeating: residuals[i])
+            out.update(repeating: block.residuals[i])
             block.sortedIndices.withUnsafeBufferPointer { sorted in
                 block.ranks.withUnsafeBufferPointer { ranks in
                     block.valueBits.withUnsafeBufferPointer { bits in
@@ -232,7 +254,48 @@ public final class ShardCursor {
                     }
                 }
             }
-            row += 1
         }
+    }
+}
+
+/// Sample id → ordinal for one shard. Dense (O(1), 4 bytes per id up to the largest) when the ids are
+/// compact, as every real dataset's are; otherwise sorted pairs and binary search, so that a damaged or
+/// hostile id (say 4,000,000,000 in a ten-record shard) cannot ask for gigabytes.
+struct SampleTable {
+    private var dense: [Int32] = []
+    private var sorted: [(id: UInt32, ordinal: Int)] = []
+
+    init(ids: [UInt32], path: String, recordsPerBlock: Int) throws {
+        let largest = Int(ids.max() ?? 0)
+        func duplicate(_ id: UInt32, _ first: Int, _ second: Int) -> ShardError {
+            ShardError(.duplicateSample, "sample \(id) is stored at ordinals \(first) and \(second)",
+                       at: ShardLocation(file: path, block: second / recordsPerBlock, record: second, sampleID: id))
+        }
+        if largest < 4 * ids.count + 1024 {
+            dense = [Int32](repeating: -1, count: largest + 1)
+            for (ordinal, id) in ids.enumerated() {
+                guard dense[Int(id)] < 0 else { throw duplicate(id, Int(dense[Int(id)]), ordinal) }
+                dense[Int(id)] = Int32(ordinal)
+            }
+        } else {
+            sorted = ids.enumerated().map { ($0.element, $0.offset) }.sorted { ($0.id, $0.ordinal) < ($1.id, $1.ordinal) }
+            for i in sorted.indices.dropFirst() where sorted[i].id == sorted[i - 1].id {
+                throw duplicate(sorted[i].id, sorted[i - 1].ordinal, sorted[i].ordinal)
+            }
+        }
+    }
+
+    func ordinal(of id: UInt32) -> Int? {
+        if !dense.isEmpty || sorted.isEmpty {
+            guard Int(id) < dense.count, dense[Int(id)] >= 0 else { return nil }
+            return Int(dense[Int(id)])
+        }
+        var low = 0
+        var high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if sorted[middle].id < id { low = middle + 1 } else { high = middle }
+        }
+        return low < sorted.count && sorted[low].id == id ? sorted[low].ordinal : nil
     }
 }

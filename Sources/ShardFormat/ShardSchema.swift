@@ -83,8 +83,8 @@ public struct ShardSchema: Sendable, Equatable {
         guard (1...Self.maxClasses).contains(classes) else { throw fail("classes must be in 1...\(Self.maxClasses), got \(classes)") }
         guard (1...min(classes, Self.maxK)).contains(k) else { throw fail("k must be in 1...min(classes, \(Self.maxK)), got \(k)") }
         guard temperature.isFinite, temperature > 0 else { throw fail("temperature must be a positive number, got \(temperature)") }
-        guard epoch >= 0, epoch <= Int(UInt32.max) else { throw fail("epoch must be a non-negative 32-bit number, got \(epoch)") }
-        guard rank >= 0, rank <= Int(UInt32.max) else { throw fail("rank must be a non-negative 32-bit number, got \(rank)") }
+        guard (0...Int(Int32.max)).contains(epoch) else { throw fail("epoch must be in 0...2^31-1, got \(epoch)") }
+        guard (0...Int(Int32.max)).contains(rank) else { throw fail("rank must be in 0...2^31-1, got \(rank)") }
         guard (1...Self.maxRecordsPerBlock).contains(recordsPerBlock) else {
             throw fail("records_per_block must be in 1...\(Self.maxRecordsPerBlock), got \(recordsPerBlock)")
         }

@@ -43,10 +43,27 @@ public struct VerificationReport: Sendable {
 /// Checks shards and datasets against every rule of Spec/FORMAT.md: structure, checksums, index,
 /// sections, value ranges and order, class indices, duplicate samples, manifest agreement.
 public struct ShardVerifier: Sendable {
+    /// How much of each shard to check.
+    public enum Depth: String, Sendable, CaseIterable {
+        /// Structure, index and every checksum: finds any byte changed since writing, at checksum speed.
+        case checksums
+        /// Also decodes every record and checks the rules of the spec's section 2 (ranges, sums, order,
+        /// class indices, duplicate samples, augmentation codes): finds a writer that broke the rules.
+        case full
+    }
+
     /// Stop listing problems after this many (the count of the rest is still reported).
     public var maxProblems: Int
+    public var depth: Depth
+    /// Threads that decode blocks in `full` depth.
+    public var threads: Int
 
-    public init(maxProblems: Int = 1000) { self.maxProblems = maxProblems }
+    public init(maxProblems: Int = 1000, depth: Depth = .full,
+                threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
+        self.maxProblems = maxProblems
+        self.depth = depth
+        self.threads = max(1, threads)
+    }
 
     /// Verifies one shard file. `keys` (a dataset's key table) names samples in problems and bounds ids.
     public func verifyShard(path: String, keys: KeyTable? = nil) -> VerificationReport {
@@ -64,8 +81,11 @@ public struct ShardVerifier: Sendable {
         report.problems.append(ShardProblem(error))
     }
 
+    /// `fileChecksumMatched`: the manifest's whole-file CRC already covered every byte, so the
+    /// checksum depth need not read the blocks again.
     @discardableResult
-    private func verifyShard(path: String, keys: KeyTable?, into report: inout VerificationReport) -> ShardReader? {
+    private func verifyShard(path: String, keys: KeyTable?, fileChecksumMatched: Bool = false,
+                             into report: inout VerificationReport) -> ShardReader? {
         report.files += 1
         let here = ShardLocation(file: path)
         let file: MappedFile
@@ -109,34 +129,11 @@ public struct ShardVerifier: Sendable {
             return nil
         }
         report.records += reader.recordCount
-        var seen = BitSet()
-        let block = DecodedBlock(schema: schema)
-        for b in 0..<reader.blockCount {
-            let range = reader.ordinals(ofBlock: b)
-            do {
-                try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count, expectedFirst: range.lowerBound)
-            } catch let error as ShardError {
-                add(error.located(ShardLocation(file: path, block: b)), to: &report, keys: keys)
-                continue
-            } catch {
-                continue
-            }
-            for i in 0..<block.count {
-                let location = block.location(ofRecord: i)
-                if let problem = block.recordProblem(i) {
-                    add(problem.located(location).located(here), to: &report, keys: keys)
-                }
-                let id = Int(block.sampleIDs[i])
-                if seen.contains(id) {
-                    add(ShardError(.duplicateSample, "sample \(id) appears twice in this shard", at: location).located(here),
-                        to: &report, keys: keys)
-                }
-                seen.insert(id)
-                if let keys, id >= keys.count {
-                    add(ShardError(.manifestMismatch, "sample id \(id) is not below the key table's \(keys.count) keys",
-                                   at: location).located(here), to: &report)
-                }
-            }
+        switch depth {
+        case .checksums:
+            if !fileChecksumMatched { checkBlockChecksums(reader, keys: keys, into: &report) }
+        case .full:
+            checkRecords(reader, keys: keys, into: &report)
         }
         return reader
     }
@@ -155,6 +152,7 @@ public struct ShardVerifier: Sendable {
         }
         let keysPath = directory + "/" + manifest.keys.file
         var keys: KeyTable?
+        report.files += 1
         if checkFileEntry(keysPath, bytes: manifest.keys.bytes, crc: manifest.keys.crc32, into: &report) {
             do {
                 keys = try KeyTable.read(path: keysPath)
@@ -173,13 +171,89 @@ public struct ShardVerifier: Sendable {
                 add(ShardError(.manifestMismatch, "a second shard for epoch \(entry.epoch), rank \(entry.rank)",
                                at: ShardLocation(file: path)), to: &report)
             }
+            let problemsBefore = report.problems.count + report.omittedProblems
             guard checkFileEntry(path, bytes: entry.bytes, crc: entry.crc32, into: &report) else { report.files += 1; continue }
-            if let reader = verifyShard(path: path, keys: keys, into: &report),
+            let matched = report.problems.count + report.omittedProblems == problemsBefore
+            if let reader = verifyShard(path: path, keys: keys, fileChecksumMatched: matched, into: &report),
                let mismatch = ShardDataset.mismatch(reader, entry, manifest) {
                 add(ShardError(.manifestMismatch, mismatch, at: ShardLocation(file: path)), to: &report)
             }
         }
         return report
+    }
+
+    /// Block headers and payload checksums only.
+    private func checkBlockChecksums(_ reader: ShardReader, keys: KeyTable?, into report: inout VerificationReport) {
+        for b in 0..<reader.blockCount {
+            let bytes = reader.blockBytes(b)
+            let range = reader.ordinals(ofBlock: b)
+            do {
+                let header = try BlockHeader(bytes)
+                guard header.count == range.count, header.firstOrdinal == range.lowerBound,
+                      BlockLayout.headerSize + header.payloadLength == bytes.count else {
+                    throw ShardError(.blockStructure, "block header disagrees with the index")
+                }
+                guard CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[BlockLayout.headerSize...])) == header.payloadCRC else {
+                    throw ShardError(.blockCRC, "payload checksum mismatch")
+                }
+            } catch let error as ShardError {
+                add(error.located(ShardLocation(file: reader.path, block: b)), to: &report, keys: keys)
+            } catch {}
+        }
+    }
+
+    /// Decodes every block (in parallel chunks) and checks every record, then sample-id uniqueness.
+    private func checkRecords(_ reader: ShardReader, keys: KeyTable?, into report: inout VerificationReport) {
+        let blockCount = reader.blockCount
+        let workers = max(1, min(threads, blockCount))
+        var perWorker = [[ShardError]](repeating: [], count: workers)
+        var sampleIDs = [UInt32](repeating: 0, count: reader.recordCount)
+        var decoded = [Bool](repeating: false, count: blockCount)
+        let limit = maxProblems
+        sampleIDs.withUnsafeMutableBufferPointer { ids in
+            decoded.withUnsafeMutableBufferPointer { decodedFlags in
+                perWorker.withUnsafeMutableBufferPointer { problems in
+                    // Each worker owns a contiguous run of blocks and writes only its own slots.
+                    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                        let block = DecodedBlock(schema: reader.schema)
+                        for b in (worker * blockCount / workers)..<((worker + 1) * blockCount / workers) {
+                            let range = reader.ordinals(ofBlock: b)
+                            do {
+                                try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count,
+                                                 expectedFirst: range.lowerBound)
+                            } catch let error as ShardError {
+                                if problems[worker].count <= limit { problems[worker].append(error.located(ShardLocation(block: b))) }
+                                continue
+                            } catch { continue }
+                            decodedFlags[b] = true
+                            for i in 0..<block.count {
+                                ids[range.lowerBound + i] = block.sampleIDs[i]
+                                if let problem = block.recordProblem(i), problems[worker].count <= limit {
+                                    problems[worker].append(problem.located(block.location(ofRecord: i)))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let here = ShardLocation(file: reader.path)
+        for problem in perWorker.joined() { add(problem.located(here), to: &report, keys: keys) }
+        var seen = BitSet()
+        for b in 0..<blockCount where decoded[b] {
+            for ordinal in reader.ordinals(ofBlock: b) {
+                let id = Int(sampleIDs[ordinal])
+                let location = ShardLocation(file: reader.path, block: b, record: ordinal, sampleID: UInt32(id))
+                if seen.contains(id) {
+                    add(ShardError(.duplicateSample, "sample \(id) appears twice in this shard", at: location), to: &report, keys: keys)
+                }
+                seen.insert(id)
+                if let keys, id >= keys.count {
+                    add(ShardError(.manifestMismatch, "sample id \(id) is not below the key table's \(keys.count) keys", at: location),
+                        to: &report)
+                }
+            }
+        }
     }
 
     /// Size and whole-file CRC against the manifest; false when the file cannot be read at all.
@@ -195,6 +269,7 @@ public struct ShardVerifier: Sendable {
             return false
         }
         file.adviseSequential()
+        report.bytes += path.hasSuffix(".tshard") ? 0 : file.bytes.count  // shards count their bytes in verifyShard
         if file.bytes.count != bytes {
             add(ShardError(.manifestMismatch, "file is \(file.bytes.count) bytes; the manifest says \(bytes)", at: here), to: &report)
         } else if CRC32.hex(CRC32.checksum(file.bytes)) != crc {

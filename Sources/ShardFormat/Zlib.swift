@@ -30,6 +30,34 @@ public enum CRC32 {
 
 /// One-shot zlib (RFC 1950) compression of section payloads.
 enum Zlib {
+    /// Compresses `parts` into one zlib stream, ending a deflate block after each part (Z_BLOCK) so that
+    /// each byte plane gets its own Huffman table: ~5% smaller class-index sections at K = 100.
+    static func compress(parts: [UnsafeRawBufferPointer], level: Int32) -> [UInt8] {
+        var stream = z_stream()
+        guard deflateInit_(&stream, level, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            preconditionFailure("zlib deflateInit failed")
+        }
+        defer { deflateEnd(&stream) }
+        let total = parts.reduce(0) { $0 + $1.count }
+        // Bound plus room for the per-part block ends.
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(total))) + 16 * parts.count + 64)
+        let produced: Int = output.withUnsafeMutableBytes { out in
+            stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
+            stream.avail_out = uInt(out.count)
+            for (number, part) in parts.enumerated() {
+                stream.next_in = UnsafeMutablePointer(mutating: part.baseAddress?.assumingMemoryBound(to: Bytef.self))
+                stream.avail_in = uInt(part.count)
+                let flush = number == parts.count - 1 ? Z_FINISH : Z_BLOCK
+                let status = deflate(&stream, flush)
+                precondition(status == (flush == Z_FINISH ? Z_STREAM_END : Z_OK) && stream.avail_in == 0,
+                             "zlib deflate failed with status \(status)")
+            }
+            return out.count - Int(stream.avail_out)
+        }
+        output.removeLast(output.count - produced)
+        return output
+    }
+
     static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 6) -> [UInt8] {
         var bound = compressBound(uLong(input.count))
         var output = [UInt8](repeating: 0, count: Int(bound))

@@ -106,8 +106,9 @@ def params_problems(codes, output_size):
     structured = codes.view(_PARAMS).reshape(len(codes))
     first_message = {}
     for bad, message in _all_rules(structured, output_size):
-        for row in np.flatnonzero(bad).tolist():
-            first_message.setdefault(row, message)
+        if bad.any():
+            for row in np.flatnonzero(bad).tolist():
+                first_message.setdefault(row, message)
     return sorted(first_message.items())
 
 

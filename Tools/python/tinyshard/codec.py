@@ -16,6 +16,7 @@ from . import format as F
 from .augment import params_problems
 
 U64_FACTORIAL_LIMIT = 20          # 20! < 2**64 <= 21!: order numbers fit a uint64 up to K = 20
+VECTOR_MIN_ROWS = 64              # below this, numpy's 2K passes cost more than per-row Python
 ZLIB_LEVEL = 6
 
 
@@ -43,16 +44,20 @@ def from_planes(data, width, count):
 
 
 def encode_values(bits):
-    """(n, K) float16 bit patterns -> successive differences mod 65536, as 2 byte planes."""
+    """(n, K) float16 bit patterns -> t_0 = b_0, t_j = b_{j-1} - b_j (mod 65536); the n first
+    values as 2 byte planes, then the n(K-1) differences (record-major) as 2 byte planes."""
     bits = np.asarray(bits, dtype=np.uint16)
     t = bits.copy()
     t[:, 1:] = bits[:, :-1] - bits[:, 1:]          # uint16 arithmetic wraps mod 65536
-    return to_planes(t, 2)
+    return np.concatenate([to_planes(t[:, 0], 2), to_planes(t[:, 1:], 2)])
 
 
 def decode_values(data, n, k):
     """Inverse of encode_values: b_0 = t_0, b_j = b_{j-1} - t_j (mod 65536)."""
-    t = from_planes(data, 2, n * k).reshape(n, k).astype(np.int64)
+    data = np.asarray(data, dtype=np.uint8)
+    t = np.empty((n, k), dtype=np.int64)
+    t[:, 0] = from_planes(data[:2 * n], 2, n)
+    t[:, 1:] = from_planes(data[2 * n:], 2, n * (k - 1)).reshape(n, k - 1)
     running = np.cumsum(t, axis=1)
     return ((2 * t[:, :1] - running) & 0xFFFF).astype(np.uint16)
 
@@ -102,33 +107,40 @@ def encode_order(digits):
 
 
 def decode_order(data, n, k):
-    """L-byte order numbers -> ((n, K) Lehmer digits, bool mask of rows with X >= K!).
+    """L-byte order numbers -> ((n, K) ranks r, bool mask of rows with X >= K!).
 
-    Rows with an invalid X get all-zero digits (the identity order) so the block stays usable
-    for reporting."""
+    Up to K = 20, X fits a uint64 and many rows are decoded at once with numpy; otherwise each
+    row is a Python integer (for large K, or few rows, K pops per row cost less than numpy's
+    passes over the block). Rows with an invalid X get the identity order so the block stays
+    usable for reporting."""
     length = F.order_bytes(k)
     raw = np.asarray(data, dtype=np.uint8).reshape(n, length)
-    digits = np.zeros((n, k), dtype=np.int64)
-    if k <= U64_FACTORIAL_LIMIT:
+    if k <= U64_FACTORIAL_LIMIT and n >= VECTOR_MIN_ROWS:
         padded = np.zeros((n, 8), dtype=np.uint8)
         padded[:, :length] = raw
         x = padded.view("<u8").reshape(n).astype(np.uint64)
         bad = x >= np.uint64(math.factorial(k))
         x[bad] = 0
+        digits = np.zeros((n, k), dtype=np.int64)
         for j in range(k - 1, -1, -1):
             digits[:, j] = (x % np.uint64(k - j)).astype(np.int64)
             x //= np.uint64(k - j)
-        return digits, bad
+        return ranks_from_digits(digits), bad
     limit = math.factorial(k)
-    bad = np.zeros(n, dtype=bool)
-    for row in range(n):
-        x = int.from_bytes(raw[row].tobytes(), "little")
-        if x >= limit:
-            bad[row] = True
-            continue
-        for j in range(k - 1, -1, -1):
-            x, digits[row, j] = divmod(x, k - j)
-    return digits, bad
+    numbers = [int.from_bytes(raw[row].tobytes(), "little") for row in range(n)]
+    bad = np.array([x >= limit for x in numbers], dtype=bool).reshape(n)
+    ranks = [_ranks_of(0 if x >= limit else x, k) for x in numbers]
+    return np.array(ranks, dtype=np.int64).reshape(n, k), bad
+
+
+def _ranks_of(x, k):
+    """One order number -> ranks: d_{K-1} has radix 1, ..., d_0 radix K; r_j = rest.pop(d_j)."""
+    digits = []
+    for radix in range(1, k + 1):
+        x, digit = divmod(x, radix)
+        digits.append(digit)
+    rest = list(range(k))
+    return [rest.pop(digit) for digit in reversed(digits)]
 
 
 def ranks_from_digits(digits):
@@ -185,10 +197,13 @@ class DecodedBlock:
 
 
 def decode_ids(raw_block):
+    """Only the sample ids of a block: enough for lookup tables, without decoding the rest."""
     return from_planes(raw_block.sections[0], 4, raw_block.n)
 
 
 def value_problems(header, values):
+    """[(code, row, message)] for rows of (n, K) float16 values that break section 2's value
+    rules or the `sorted` flag. Shared by the writer (one row) and the reader (a block)."""
     v = values.astype(np.float64)
     finite = np.isfinite(v).all(axis=1)
     rules = [(~finite, "value is NaN or infinite")]
@@ -213,15 +228,30 @@ SECTION_RANK = {"bad-augmentation": 0, "bad-value": 1, "not-sorted": 1,
                 "index-out-of-range": 2, "bad-order": 3}
 
 
-def decode_block(header, raw_block):
-    """Decode a RawBlock's sections into arrays and check every record's content rules."""
+def row_sections(header, raw_block, row):
+    """The five sections of a one-record block holding record `row` of `raw_block`: each
+    record's bytes sit at fixed places in every byte plane, so no other record is decoded."""
     n, k = raw_block.n, header.k
-    id_bytes, aug_bytes, value_bytes, index_bytes, order_bytes = raw_block.sections
+    ids, aug, values, indices, order = raw_block.sections
+    part = slice(row * k, (row + 1) * k)
+    rest = slice(row * (k - 1), (row + 1) * (k - 1))
+    firsts, differences = values[:2 * n].reshape(2, n), values[2 * n:].reshape(2, n * (k - 1))
+    return (ids.reshape(4, n)[:, row].copy(), aug.reshape(n, -1)[row],
+            np.concatenate([firsts[:, row], differences[:, rest].ravel()]),
+            indices.reshape(header.index_width, n * k)[:, part].ravel(),
+            order.reshape(n, -1)[row])
+
+
+def decode_block(header, first, n, sections):
+    """Decode the sections of n records (first ordinal `first`) into arrays and check every
+    record's content rules."""
+    k = header.k
+    id_bytes, aug_bytes, value_bytes, index_bytes, order_bytes = sections
     aug = np.asarray(aug_bytes, dtype=np.uint8).reshape(n, header.aug_bytes)
     values = decode_values(value_bytes, n, k).view(np.float16)
     sorted_indices = decode_indices(index_bytes, n, k, header.index_width)
-    digits, bad_order = decode_order(order_bytes, n, k)
-    indices = np.take_along_axis(sorted_indices, ranks_from_digits(digits), axis=1)
+    ranks, bad_order = decode_order(order_bytes, n, k)
+    indices = np.take_along_axis(sorted_indices, ranks, axis=1)
 
     problems = []
     if header.augmentation_kind == "params":
@@ -233,5 +263,5 @@ def decode_block(header, raw_block):
     problems += [("bad-order", row, "order number >= K!")
                  for row in np.flatnonzero(bad_order).tolist()]
     problems.sort(key=lambda p: (p[1], SECTION_RANK[p[0]]))
-    return DecodedBlock(first=raw_block.first, ids=decode_ids(raw_block), aug=aug,
+    return DecodedBlock(first=first, ids=from_planes(id_bytes, 4, n), aug=aug,
                         indices=indices, values=values, problems=problems)

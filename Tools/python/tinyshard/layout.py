@@ -50,6 +50,7 @@ class RawBlock:
     first: int
     n: int
     sections: tuple
+    stored_sizes: tuple      # S of each section as found in the file
 
 
 def _crc_at(buf, offset):
@@ -190,6 +191,7 @@ def _inflate(stored, decoded_len):
 
 
 def _read_section(payload, pos, expected_len):
+    """(decoded bytes, S) of the section at `pos` in a payload."""
     if pos + F.SECTION_HEADER_SIZE > len(payload):
         raise ShardError("bad-section", "section header runs past the payload")
     codec, reserved, stored_len, decoded_len = F.SECTION_HEADER.unpack_from(payload, pos)
@@ -207,20 +209,23 @@ def _read_section(payload, pos, expected_len):
     if codec == F.CODEC_STORED:
         if stored_len != decoded_len:
             raise ShardError("bad-section", "stored section with S != D")
-        return np.asarray(stored, dtype=np.uint8), start + stored_len
-    return _inflate(bytes(stored), decoded_len), start + stored_len
+        return np.asarray(stored, dtype=np.uint8), stored_len
+    return _inflate(bytes(stored), decoded_len), stored_len
 
 
 def read_block(buf, layout, b):
     """Check block b's frame, checksums and sections; return its decoded section bytes."""
     try:
         first, n, payload = _check_block_frame(buf, layout, b)
-        sections, pos = [], 0
+        sections, sizes, pos = [], [], 0
         for expected_len in section_lengths(layout.header, n):
-            data, pos = _read_section(payload, pos, expected_len)
+            data, stored_len = _read_section(payload, pos, expected_len)
             sections.append(data)
+            sizes.append(stored_len)
+            pos += F.SECTION_HEADER_SIZE + stored_len
         if pos != len(payload):
             raise ShardError("bad-section", f"sections end at {pos}, payload is {len(payload)}")
     except ShardError as exc:
         raise exc.located(block=b) from None
-    return RawBlock(index=b, first=first, n=n, sections=tuple(sections))
+    return RawBlock(index=b, first=first, n=n, sections=tuple(sections),
+                    stored_sizes=tuple(sizes))

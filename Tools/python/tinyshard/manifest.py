@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from . import format as F
 from .errors import ShardError
 from .files import file_size_and_crc, write_atomically
+from .keys import read_keys
 from .layout import parse_layout
 from .reader import map_file
 
@@ -119,7 +120,6 @@ def write_manifest(folder, shard_files, keys_file=KEYS_NAME):
     """Describe the key table and the given shard files (names inside `folder`) in a new
     manifest.json. Sizes and CRCs are computed from the files; epoch, rank, records, classes
     and k from each shard's header and footer."""
-    from .keys import read_keys
     key_count = len(read_keys(os.path.join(folder, keys_file)))
     keys = FileEntry(keys_file, *file_size_and_crc(os.path.join(folder, keys_file)))
     shards, classes, k = [], None, None

@@ -73,21 +73,21 @@ class ShardWriter:
             raise ValueError(f"augmentation code must be {h.aug_bytes} bytes, got "
                              f"{len(aug_code)}")
         where = {"record": self.records}
+        if h.augmentation_kind == "params":           # checks in section order, as the reader
+            try:
+                check_params_code(aug_code, h.output_size)
+            except ShardError as exc:
+                raise exc.located(record=self.records) from None
+        halves = values.astype(np.float16)
+        problems = value_problems(h, halves.reshape(1, h.k))
+        if problems:
+            raise ShardError(problems[0][0], problems[0][2], **where)
         indices = indices.astype(np.int64)
         if indices.min() < 0 or indices.max() >= h.classes:
             raise ShardError("index-out-of-range", f"class index outside [0, {h.classes})",
                              **where)
         if len(np.unique(indices)) != h.k:
             raise ShardError("duplicate-index", "a class index appears twice", **where)
-        halves = values.astype(np.float16)
-        problems = value_problems(h, halves.reshape(1, h.k))
-        if problems:
-            raise ShardError(problems[0][0], problems[0][2], **where)
-        if h.augmentation_kind == "params":
-            try:
-                check_params_code(aug_code, h.output_size)
-            except ShardError as exc:
-                raise exc.located(record=self.records) from None
         return int(sample_id), aug_code, indices, halves.view(np.uint16)
 
     def _flush_block(self):

@@ -1,0 +1,63 @@
+/// A `.npy` file read row by row (a row is everything past the first axis), so that a large array is
+/// never held whole. The file size must match the header's shape exactly.
+public final class NpyReader {
+    public let path: String
+    public let header: NpyHeader
+    private let file: InputFile
+    private var nextRow = 0
+
+    public init(path: String) throws {
+        self.path = path
+        file = try InputFile(path: path)
+        let file = self.file
+        header = try NpyHeader.parse({ count in
+            try file.read(count: min(count, max(0, file.size - file.offset)))
+        }, path: path)
+        let expected = header.dataOffset + header.dataBytes
+        guard file.size >= expected else {
+            throw ConversionError.npy("truncated: the shape \(header.shape) needs \(header.dataBytes) bytes of data, the file holds \(file.size - header.dataOffset)",
+                                      file: path)
+        }
+        guard file.size == expected else {
+            throw ConversionError.npy("\(file.size - expected) bytes follow the array data of shape \(header.shape)", file: path)
+        }
+    }
+
+    public var shape: [Int] { header.shape }
+    public var dtype: NpyDType { header.dtype }
+    /// Size of the first axis (1 for a 0-d array).
+    public var rows: Int { header.shape.first ?? 1 }
+    /// Elements per row.
+    public var rowLength: Int { header.shape.dropFirst().reduce(1, *) }
+
+    /// Checks the dtype and shape; `nil` in `shape` accepts any size on that axis.
+    public func require(_ dtype: NpyDType, shape expected: [Int?], what: String) throws {
+        let matches = header.shape.count == expected.count && zip(header.shape, expected).allSatisfy { $1 == nil || $0 == $1 }
+        guard header.dtype == dtype, matches else {
+            let wanted = "(" + expected.map { $0.map(String.init) ?? "*" }.joined(separator: ", ") + (expected.count == 1 ? ",)" : ")")
+            throw ConversionError.npy("\(what) must be \(dtype.rawValue) of shape \(wanted); this file is \(header.dtype.rawValue) of shape \(header.shape)",
+                                      file: path)
+        }
+    }
+
+    /// Reads the next `count` rows into `buffer` (count × rowLength elements of the file's dtype).
+    public func readRows<T: BitwiseCopyable>(_ count: Int, into buffer: inout [T]) throws {
+        guard MemoryLayout<T>.size == header.dtype.size else {
+            throw ConversionError.npy("cannot read \(header.dtype.rawValue) elements as \(T.self)", file: path)
+        }
+        guard count >= 0, nextRow + count <= rows else {
+            throw ConversionError.npy("asked for rows \(nextRow)..<\(nextRow + count) of \(rows)", file: path)
+        }
+        let elements = count * rowLength
+        if buffer.count != elements { buffer = Array(unsafeUninitializedCapacity: elements) { _, n in n = elements } }
+        if elements > 0 { try buffer.withUnsafeMutableBytes { try file.readExactly(into: $0) } }
+        nextRow += count
+    }
+
+    /// The whole array (for small arrays: keys' augmentation codes, tests).
+    public func readAll<T: BitwiseCopyable>(as type: T.Type = T.self) throws -> [T] {
+        var values: [T] = []
+        try readRows(rows - nextRow, into: &values)
+        return values
+    }
+}

@@ -1,0 +1,142 @@
+import ArgumentParser
+import Foundation
+import ShardFormat
+
+/// `tinyshard dump PATH`: records as JSON lines.
+struct Dump: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print records as JSON lines: sample_id, key, epoch, rank, ordinal, augmentation, indices, values.",
+        discussion: """
+            Augmentation is {"seed": N} for kind seed, an object of the parameters for kind params, null for none. \
+            A shard inside a dataset folder gets its keys from the dataset's key table.
+            """)
+
+    @Argument(help: "A shard file or a dataset folder.")
+    var path: String
+
+    @Option(help: "Records by ordinal: 'A..<B' (or A..B), 'A...B' or A, in each selected shard.")
+    var range: String?
+
+    @Option(help: "The record of this sample key (with --epoch for a dataset of several epochs).")
+    var key: String?
+
+    @Option(help: "Only shards of this epoch.")
+    var epoch: Int?
+
+    @Option(help: "Only shards of this rank.")
+    var rank: Int?
+
+    func validate() throws {
+        if key != nil && range != nil { throw ValidationError("use either --key or --range, not both") }
+        if let range { _ = try Self.parseRange(range) }
+    }
+
+    /// "A..<B" or "A..B" (B excluded), "A...B" (B included) or "A".
+    static func parseRange(_ text: String) throws -> Range<Int> {
+        func number(_ s: Substring) throws -> Int {
+            guard let value = Int(s.trimmingCharacters(in: .whitespaces)), value >= 0 else {
+                throw ValidationError("--range: '\(s)' is not a record number; use A..<B, A...B or A")
+            }
+            return value
+        }
+        if let split = text.range(of: "..<") {
+            let low = try number(text[..<split.lowerBound])
+            let high = try number(text[split.upperBound...])
+            guard low <= high else { throw ValidationError("--range: \(low) is above \(high)") }
+            return low..<high
+        }
+        if let split = text.range(of: "...") {
+            let low = try number(text[..<split.lowerBound])
+            let high = try number(text[split.upperBound...])
+            guard low <= high, high < Int.max else { throw ValidationError("--range: \(low) is above \(high)") }
+            return low..<(high + 1)
+        }
+        if let split = text.range(of: "..") {
+            let low = try number(text[..<split.lowerBound])
+            let high = try number(text[split.upperBound...])
+            guard low <= high else { throw ValidationError("--range: \(low) is above \(high)") }
+            return low..<high
+        }
+        let single = try number(text[...])
+        return single..<(single + 1)
+    }
+
+    func run() throws {
+        let shards: [ShardReader]
+        let keys: KeyTable?
+        switch try InputPath.classify(path) {
+        case let .shard(file):
+            shards = [try ShardReader(path: file)]
+            keys = InputPath.siblingKeys(ofShard: file)
+        case let .dataset(folder):
+            let dataset = try ShardDataset(directory: folder)
+            shards = dataset.shards
+            keys = dataset.keys
+        }
+        let selected = shards.filter { (epoch == nil || $0.schema.epoch == epoch) && (rank == nil || $0.schema.rank == rank) }
+        let output = LineOutput()
+        if let key {
+            guard let keys else {
+                throw CLIFailure(file: path, code: "invalid-argument", "--key needs the dataset's key table; give the dataset folder")
+            }
+            guard let id = keys.id(of: key) else {
+                throw CLIFailure(file: path, code: "invalid-argument", "no sample has the key '\(key)'")
+            }
+            let epochs = Set(selected.map(\.schema.epoch))
+            guard epochs.count <= 1 else {
+                throw CLIFailure(file: path, code: "invalid-argument", "--key: give --epoch (the dataset has epochs \(epochs.sorted().map(String.init).joined(separator: ", ")))")
+            }
+            // The lowest rank's record counts, as in the official layout.
+            for shard in selected.sorted(by: { $0.schema.rank < $1.schema.rank }) {
+                if let ordinal = try shard.ordinal(ofSample: id) {
+                    output.write(Self.line(try shard.record(at: ordinal), ordinal: ordinal, shard: shard, keys: keys))
+                    return
+                }
+            }
+            throw CLIFailure(file: path, code: "invalid-argument", "key '\(key)' has no record\(epoch.map { " in epoch \($0)" } ?? "")",
+                             exitCode: ExitStatus.problems)
+        }
+        let wanted = try range.map(Self.parseRange)
+        for shard in selected {
+            let ordinals = wanted.map { $0.clamped(to: 0..<shard.recordCount) } ?? 0..<shard.recordCount
+            let cursor = shard.makeCursor()
+            for ordinal in ordinals {
+                output.write(Self.line(try cursor.record(at: ordinal), ordinal: ordinal, shard: shard, keys: keys))
+            }
+        }
+    }
+
+    static func line(_ record: ShardRecord, ordinal: Int, shard: ShardReader, keys: KeyTable?) -> String {
+        let schema = shard.schema
+        let key = keys.flatMap { Int(record.sampleID) < $0.count ? $0.key(Int(record.sampleID)) : nil }
+        return JSON.object([
+            ("sample_id", .int(Int(record.sampleID))),
+            ("key", key.map(JSON.string)),
+            ("epoch", .int(schema.epoch)),
+            ("rank", .int(schema.rank)),
+            ("ordinal", .int(ordinal)),
+            ("augmentation", AugmentationJSON.encode(record, kind: schema.augmentation, keys: keys)),
+            ("indices", .array(record.indices.map { .int(Int($0)) })),
+            ("values", .array(record.values.map(JSON.float16))),
+        ] as [(String, JSON?)]).text
+    }
+}
+
+/// stdout through a large buffer (a dump can be millions of lines).
+final class LineOutput {
+    private var buffer = ""
+
+    func write(_ line: String) {
+        buffer += line
+        buffer += "\n"
+        if buffer.utf8.count >= 1 << 16 { flush() }
+    }
+
+    func flush() {
+        guard !buffer.isEmpty else { return }
+        print(buffer, terminator: "")
+        buffer = ""
+    }
+
+    deinit { flush() }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import Foundation
+import ShardConvert
+
+/// The root command: a thin layer of subcommands over ShardFormat and ShardConvert.
+struct TinyShard: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tinyshard",
+        abstract: "Store, check and convert a teacher's top-K predictions (TinyShard format 1.0).",
+        discussion: """
+            Exit codes: 0 success, 1 problems found (verify) or nothing recovered (recover), \
+            2 usage error or unreadable input.
+            Start with: tinyshard demo --out /tmp/demo && tinyshard verify /tmp/demo && tinyshard inspect /tmp/demo
+            """,
+        version: TinyShardVersion.writer,
+        subcommands: [Demo.self, Convert.self, Export.self, Inspect.self, Verify.self, Dump.self, Recover.self])
+
+    /// Parses the command line, runs the command and exits; never returns, never traps on user input.
+    static func runMain() -> Never {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            Foundation.exit(0)
+        } catch {
+            Foundation.exit(CLIFailure.report(error))
+        }
+    }
+}

@@ -1,0 +1,119 @@
+"""Command line: python -m tinyshard {verify,dump,inspect,convert,bench} ...
+
+verify exits 0 when clean, 1 when it found problems, 2 when the path cannot be read (code `io`)
+or on a usage error."""
+
+import argparse
+import json
+import os
+import sys
+
+from .bench import bench_dataset
+from .convert import convert_official
+from .errors import ShardError
+from .reader import ShardReader
+from .verify import verify_dataset, verify_shard
+
+EXIT_CLEAN, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
+
+
+def cmd_verify(args):
+    if os.path.isdir(args.path):
+        problems = verify_dataset(args.path)
+    else:
+        problems = verify_shard(args.path)
+    for problem in problems:
+        print(json.dumps(problem.to_dict()) if args.json else problem)
+    if not args.json:
+        print(f"{args.path}: {'OK' if not problems else f'{len(problems)} problem(s)'}",
+              file=sys.stderr)
+    if any(p.code == "io" for p in problems):
+        return EXIT_UNREADABLE
+    return EXIT_PROBLEMS if problems else EXIT_CLEAN
+
+
+def cmd_dump(args):
+    with ShardReader(args.path) as reader:
+        for ordinal, record in enumerate(reader):
+            print(json.dumps({
+                "ordinal": ordinal, "sample_id": record.sample_id, "aug": record.aug.hex(),
+                "indices": record.indices.tolist(),
+                "values": [float(v) for v in record.values],
+                "value_bits": record.values.view("<u2").tolist()}))
+    return EXIT_CLEAN
+
+
+def cmd_inspect(args):
+    with ShardReader(args.path) as reader:
+        layout = reader.layout
+        stored = [0] * 5
+        for b in range(layout.blocks):
+            for i, size in enumerate(reader.raw_block(b).stored_sizes):
+                stored[i] += size
+        print(json.dumps({
+            "file": reader.path, "bytes": layout.file_size,
+            "version": f"1.{layout.minor_version}", "header": reader.header.to_json_object(),
+            "records": len(reader), "blocks": layout.blocks,
+            "bytes_per_record": layout.file_size / max(1, len(reader)),
+            "stored_section_bytes": dict(zip(("sample_ids", "augmentation", "values", "indices",
+                                              "order"), stored)),
+        }, indent=1))
+    return EXIT_CLEAN
+
+
+def cmd_convert(args):
+    manifest = convert_official(args.source, args.target, args.classes,
+                                records_per_block=args.records_per_block)
+    print(f"wrote {len(manifest.shards)} shards and {manifest.key_count} keys to {args.target}")
+    return EXIT_CLEAN
+
+
+def cmd_bench(args):
+    bench_dataset(args.path, seconds=args.seconds, cache_blocks=args.cache_blocks)
+    return EXIT_CLEAN
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m tinyshard")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("verify", help="check a shard file or a dataset folder")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true", help="one JSON object per problem")
+    p.set_defaults(run=cmd_verify)
+    p = sub.add_parser("dump", help="print every record of a shard as JSON lines")
+    p.add_argument("path")
+    p.set_defaults(run=cmd_dump)
+    p = sub.add_parser("inspect", help="print a shard's header and layout summary")
+    p.add_argument("path")
+    p.set_defaults(run=cmd_inspect)
+    p = sub.add_parser("convert", help="official TinyViT logits folder -> TinyShard dataset")
+    p.add_argument("source")
+    p.add_argument("target")
+    p.add_argument("--classes", type=int, required=True)
+    p.add_argument("--records-per-block", type=int, default=1024)
+    p.set_defaults(run=cmd_convert)
+    p = sub.add_parser("bench", help="records/s of one-at-a-time lookups by key")
+    p.add_argument("path")
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--cache-blocks", type=int, default=8)
+    p.set_defaults(run=cmd_bench)
+    return parser
+
+
+def main(argv=None):
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:              # argparse exits 2 on usage errors, 0 on --help
+        return exc.code
+    try:
+        return args.run(args)
+    except ShardError as error:
+        print(error, file=sys.stderr)
+        return EXIT_UNREADABLE if error.code == "io" else EXIT_PROBLEMS
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

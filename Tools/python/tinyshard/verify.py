@@ -1,0 +1,159 @@
+"""Verifier: every rule of FORMAT.md checked, every problem reported (not just the first).
+
+A problem in the preamble, header, footer or index stops a shard's check (nothing after it can
+be located). A block whose frame, checksums or sections are wrong is reported once and skipped;
+records of readable blocks are checked one by one. A dataset check adds the manifest, the key
+table, file sizes and CRCs, header agreement and sample ids < M.
+"""
+
+import os
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .codec import decode_block
+from .dataset import check_shard_against_manifest
+from .errors import ShardError
+from .files import file_size_and_crc
+from .keys import read_keys
+from .layout import parse_layout, read_block
+from .manifest import read_manifest
+from .reader import map_file
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule. `record` is the ordinal in the shard; `sample_id` and `key` are given
+    when known (the key only when the dataset's key table is)."""
+
+    code: str
+    file: str
+    message: str
+    block: int = None
+    record: int = None
+    sample_id: int = None
+    key: str = None
+
+    def to_dict(self):
+        return {name: value for name, value in asdict(self).items() if value is not None}
+
+    def __str__(self):
+        where = ", ".join(f"{name} {getattr(self, name)!r}" for name in
+                          ("block", "record", "sample_id", "key")
+                          if getattr(self, name) is not None)
+        return f"{self.file}: [{self.code}] {self.message}" + (f" ({where})" if where else "")
+
+
+def _from_error(error, file):
+    return Problem(code=error.code, file=error.file or file, message=error.message,
+                   block=error.block, record=error.record)
+
+
+def _record_problem(code, message, file, block, ordinal, sample_id, keys):
+    key = keys[sample_id] if keys is not None and sample_id < len(keys) else None
+    return Problem(code=code, file=file, message=message, block=block, record=ordinal,
+                   sample_id=sample_id, key=key)
+
+
+def _verify_blocks(buf, layout, path, keys):
+    """Check each block; return (problems, ids, ordinals) for the blocks that could be read."""
+    problems, ids, ordinals = [], [], []
+    for b in range(layout.blocks):
+        try:
+            raw = read_block(buf, layout, b)
+            block = decode_block(layout.header, raw.first, raw.n, raw.sections)
+        except ShardError as error:
+            problems.append(_from_error(error, path))
+            continue
+        for code, row, message in block.problems:
+            problems.append(_record_problem(code, message, path, b, block.first + row,
+                                            int(block.ids[row]), keys))
+        ids.append(block.ids)
+        ordinals.append(block.first + np.arange(len(block.ids)))
+    if not ids:
+        return problems, np.zeros(0, np.uint32), np.zeros(0, np.int64)
+    return problems, np.concatenate(ids), np.concatenate(ordinals)
+
+
+def _duplicate_problems(ids, ordinals, path, layout, keys):
+    order = np.argsort(ids, kind="stable")
+    repeated = order[1:][ids[order][1:] == ids[order][:-1]]
+    r = layout.header.records_per_block
+    return [_record_problem("duplicate-sample", "sample id already held by an earlier record",
+                            path, int(ordinals[i]) // r, int(ordinals[i]), int(ids[i]), keys)
+            for i in sorted(repeated.tolist(), key=lambda i: ordinals[i])]
+
+
+def _range_problems(ids, ordinals, path, layout, keys):
+    r = layout.header.records_per_block
+    return [_record_problem("manifest-mismatch", f"sample id >= key count {len(keys)}", path,
+                            int(ordinals[i]) // r, int(ordinals[i]), int(ids[i]), keys)
+            for i in np.flatnonzero(ids >= len(keys)).tolist()]
+
+
+def _verify_shard(path, keys=None):
+    """(layout or None, problems) of one shard; `keys` (list) enables key names and the
+    sample id < M check."""
+    path = os.fspath(path)
+    try:
+        buf = map_file(path)
+        layout = parse_layout(buf)
+    except ShardError as error:
+        return None, [_from_error(error, path)]
+    problems, ids, ordinals = _verify_blocks(buf, layout, path, keys)
+    problems += _duplicate_problems(ids, ordinals, path, layout, keys)
+    if keys is not None:
+        problems += _range_problems(ids, ordinals, path, layout, keys)
+    return layout, problems
+
+
+def verify_shard(path, keys=None):
+    """All problems of one shard file (an empty list when it is valid)."""
+    return _verify_shard(path, keys)[1]
+
+
+def _verify_file_entry(entry, folder):
+    path = os.path.join(folder, entry.file)
+    try:
+        size, crc = file_size_and_crc(path)
+    except OSError as exc:
+        return [Problem("io", path, f"cannot read: {exc}")]
+    if (size, crc) != (entry.bytes, entry.crc32):
+        return [Problem("manifest-mismatch", path, f"file is {size} bytes with CRC {crc}, "
+                        f"manifest says {entry.bytes} bytes with CRC {entry.crc32}")]
+    return []
+
+
+def verify_dataset(folder):
+    """All problems of a dataset folder: manifest, key table, every shard."""
+    folder = os.fspath(folder)
+    try:
+        manifest = read_manifest(folder)
+    except ShardError as error:
+        return [_from_error(error, os.path.join(folder, "manifest.json"))]
+    keys_path = os.path.join(folder, manifest.keys.file)
+    problems = _verify_file_entry(manifest.keys, folder)
+    keys = None
+    if not any(p.code == "io" for p in problems):
+        try:
+            keys = read_keys(keys_path)
+            if len(keys) != manifest.key_count:
+                problems.append(Problem("manifest-mismatch", keys_path, f"key table holds "
+                                        f"{len(keys)} keys, manifest says {manifest.key_count}"))
+        except ShardError as error:
+            problems.append(_from_error(error, keys_path))
+    for entry in manifest.shards:
+        path = os.path.join(folder, entry.file)
+        entry_problems = _verify_file_entry(entry, folder)
+        problems += entry_problems
+        if any(p.code == "io" for p in entry_problems):
+            continue
+        layout, shard_problems = _verify_shard(path, keys)
+        problems += shard_problems
+        if layout is not None:
+            try:
+                check_shard_against_manifest(layout.header, layout.records, entry, manifest,
+                                             path)
+            except ShardError as error:
+                problems.append(_from_error(error, path))
+    return problems
