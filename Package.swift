@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "Augment", dependencies: ["ShardFormat"], swiftSettings: fastMath),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG"], swiftSettings: fastMath),
+        .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG", "CZlib"], swiftSettings: fastMath),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: fastMath),
         .target(name: "TinyViT", dependencies: ["Tensor"], swiftSettings: fastMath),

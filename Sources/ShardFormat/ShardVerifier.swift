@@ -153,7 +153,7 @@ public struct ShardVerifier: Sendable {
         let keysPath = directory + "/" + manifest.keys.file
         var keys: KeyTable?
         report.files += 1
-        if checkFileEntry(keysPath, bytes: manifest.keys.bytes, crc: manifest.keys.crc32, into: &report) {
+        if checkFileEntry(keysPath, bytes: manifest.keys.bytes, crc: manifest.keys.crc32, countBytes: true, into: &report) {
             do {
                 keys = try KeyTable.read(path: keysPath)
                 if keys!.count != manifest.keys.count {
@@ -207,12 +207,13 @@ public struct ShardVerifier: Sendable {
         let blockCount = reader.blockCount
         let workers = max(1, min(threads, blockCount))
         var perWorker = [[ShardError]](repeating: [], count: workers)
+        var dropped = [Int](repeating: 0, count: workers)  // found past the limit: counted, not kept
         var sampleIDs = [UInt32](repeating: 0, count: reader.recordCount)
         var decoded = [Bool](repeating: false, count: blockCount)
         let limit = maxProblems
         sampleIDs.withUnsafeMutableBufferPointer { ids in
             decoded.withUnsafeMutableBufferPointer { decodedFlags in
-                perWorker.withUnsafeMutableBufferPointer { problems in
+                perWorker.withUnsafeMutableBufferPointer { problems in dropped.withUnsafeMutableBufferPointer { droppedCounts in
                     // Each worker owns a contiguous run of blocks and writes only its own slots.
                     DispatchQueue.concurrentPerform(iterations: workers) { worker in
                         let block = DecodedBlock(schema: reader.schema)
@@ -222,42 +223,58 @@ public struct ShardVerifier: Sendable {
                                 try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count,
                                                  expectedFirst: range.lowerBound)
                             } catch let error as ShardError {
-                                if problems[worker].count <= limit { problems[worker].append(error.located(ShardLocation(block: b))) }
+                                if problems[worker].count <= limit {
+                                    problems[worker].append(error.located(ShardLocation(block: b)))
+                                } else {
+                                    droppedCounts[worker] += 1
+                                }
                                 continue
                             } catch { continue }
                             decodedFlags[b] = true
                             for i in 0..<block.count {
                                 ids[range.lowerBound + i] = block.sampleIDs[i]
-                                if let problem = block.recordProblem(i), problems[worker].count <= limit {
+                                guard let problem = block.recordProblem(i) else { continue }
+                                if problems[worker].count <= limit {
                                     problems[worker].append(problem.located(block.location(ofRecord: i)))
+                                } else {
+                                    droppedCounts[worker] += 1
                                 }
                             }
                         }
                     }
-                }
+                } }
             }
         }
         let here = ShardLocation(file: reader.path)
         for problem in perWorker.joined() { add(problem.located(here), to: &report, keys: keys) }
-        var seen = BitSet()
+        report.omittedProblems += dropped.reduce(0, +)
+        // Duplicates by sorting (id, ordinal) pairs: memory follows the record count, not the largest
+        // id, which a damaged or hostile file chooses.
+        var pairs: [(id: UInt32, ordinal: Int)] = []
+        pairs.reserveCapacity(reader.recordCount)
         for b in 0..<blockCount where decoded[b] {
-            for ordinal in reader.ordinals(ofBlock: b) {
-                let id = Int(sampleIDs[ordinal])
-                let location = ShardLocation(file: reader.path, block: b, record: ordinal, sampleID: UInt32(id))
-                if seen.contains(id) {
-                    add(ShardError(.duplicateSample, "sample \(id) appears twice in this shard", at: location), to: &report, keys: keys)
-                }
-                seen.insert(id)
-                if let keys, id >= keys.count {
-                    add(ShardError(.manifestMismatch, "sample id \(id) is not below the key table's \(keys.count) keys", at: location),
-                        to: &report)
-                }
+            for ordinal in reader.ordinals(ofBlock: b) { pairs.append((sampleIDs[ordinal], ordinal)) }
+        }
+        pairs.sort { ($0.id, $0.ordinal) < ($1.id, $1.ordinal) }
+        let recordsPerBlock = reader.schema.recordsPerBlock
+        for (i, pair) in pairs.enumerated() {
+            let location = ShardLocation(file: reader.path, block: pair.ordinal / recordsPerBlock, record: pair.ordinal,
+                                         sampleID: pair.id)
+            if i > 0 && pairs[i - 1].id == pair.id {
+                add(ShardError(.duplicateSample, "sample \(pair.id) appears twice in this shard (first at record \(pairs[i - 1].ordinal))",
+                               at: location), to: &report, keys: keys)
+            }
+            if let keys, Int(pair.id) >= keys.count {
+                add(ShardError(.manifestMismatch, "sample id \(pair.id) is not below the key table's \(keys.count) keys", at: location),
+                    to: &report)
             }
         }
     }
 
     /// Size and whole-file CRC against the manifest; false when the file cannot be read at all.
-    private func checkFileEntry(_ path: String, bytes: Int, crc: String, into report: inout VerificationReport) -> Bool {
+    /// `countBytes`: add the file's size to the report (shards add theirs when verified themselves).
+    private func checkFileEntry(_ path: String, bytes: Int, crc: String, countBytes: Bool = false,
+                                into report: inout VerificationReport) -> Bool {
         let here = ShardLocation(file: path)
         let file: MappedFile
         do {
@@ -269,7 +286,7 @@ public struct ShardVerifier: Sendable {
             return false
         }
         file.adviseSequential()
-        report.bytes += path.hasSuffix(".tshard") ? 0 : file.bytes.count  // shards count their bytes in verifyShard
+        if countBytes { report.bytes += file.bytes.count }
         if file.bytes.count != bytes {
             add(ShardError(.manifestMismatch, "file is \(file.bytes.count) bytes; the manifest says \(bytes)", at: here), to: &report)
         } else if CRC32.hex(CRC32.checksum(file.bytes)) != crc {

@@ -45,6 +45,9 @@ enum Zlib {
             stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
             stream.avail_out = uInt(out.count)
             for (number, part) in parts.enumerated() {
+                // An empty part (the later-values planes at K = 1) has nothing to end: a second Z_BLOCK
+                // without new input makes no progress and deflate returns Z_BUF_ERROR.
+                if part.count == 0 && number != parts.count - 1 { continue }
                 stream.next_in = UnsafeMutablePointer(mutating: part.baseAddress?.assumingMemoryBound(to: Bytef.self))
                 stream.avail_in = uInt(part.count)
                 let flush = number == parts.count - 1 ? Z_FINISH : Z_BLOCK

@@ -23,6 +23,9 @@ struct Dump: ParsableCommand {
     @Option(help: "Only shards of this epoch.")
     var epoch: Int?
 
+    @Flag(help: "Print each augmentation code as its raw bytes in hex instead of decoding it.")
+    var hexAugmentation = false
+
     @Option(help: "Only shards of this rank.")
     var rank: Int?
 
@@ -89,7 +92,8 @@ struct Dump: ParsableCommand {
             // The lowest rank's record counts, as in the official layout.
             for shard in selected.sorted(by: { $0.schema.rank < $1.schema.rank }) {
                 if let ordinal = try shard.ordinal(ofSample: id) {
-                    output.write(Self.line(try shard.record(at: ordinal), ordinal: ordinal, shard: shard, keys: keys))
+                    output.write(Self.line(try shard.record(at: ordinal), ordinal: ordinal, shard: shard, keys: keys,
+                                           hexAugmentation: hexAugmentation))
                     return
                 }
             }
@@ -101,12 +105,14 @@ struct Dump: ParsableCommand {
             let ordinals = wanted.map { $0.clamped(to: 0..<shard.recordCount) } ?? 0..<shard.recordCount
             let cursor = shard.makeCursor()
             for ordinal in ordinals {
-                output.write(Self.line(try cursor.record(at: ordinal), ordinal: ordinal, shard: shard, keys: keys))
+                output.write(Self.line(try cursor.record(at: ordinal), ordinal: ordinal, shard: shard, keys: keys,
+                                       hexAugmentation: hexAugmentation))
             }
         }
     }
 
-    static func line(_ record: ShardRecord, ordinal: Int, shard: ShardReader, keys: KeyTable?) -> String {
+    static func line(_ record: ShardRecord, ordinal: Int, shard: ShardReader, keys: KeyTable?,
+                     hexAugmentation: Bool = false) -> String {
         let schema = shard.schema
         let key = keys.flatMap { Int(record.sampleID) < $0.count ? $0.key(Int(record.sampleID)) : nil }
         return JSON.object([
@@ -115,7 +121,8 @@ struct Dump: ParsableCommand {
             ("epoch", .int(schema.epoch)),
             ("rank", .int(schema.rank)),
             ("ordinal", .int(ordinal)),
-            ("augmentation", AugmentationJSON.encode(record, kind: schema.augmentation, keys: keys)),
+            ("augmentation", hexAugmentation ? AugmentationJSON.hex(record.augmentation)
+                                             : AugmentationJSON.encode(record, kind: schema.augmentation, keys: keys)),
             ("indices", .array(record.indices.map { .int(Int($0)) })),
             ("values", .array(record.values.map(JSON.float16))),
         ] as [(String, JSON?)]).text

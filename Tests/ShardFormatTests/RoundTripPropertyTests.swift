@@ -77,15 +77,29 @@ final class RoundTripPropertyTests: XCTestCase {
         }
     }
 
-    /// Sample ids at the top of the u32 range (all four id byte planes non-zero).
+    /// Sample ids with all four byte planes non-zero, far above the record count (the reader's sample
+    /// table must not grow with the largest id). Kept below 2^26: the writer's and verifier's duplicate
+    /// check costs one bit per possible id.
     func testLargeSampleIDsRoundTrip() throws {
         var rng = SplitMix64(seed: 99)
         let directory = try TemporaryDirectory("bigids")
         let schema = ShardSchema(classes: 1000, k: 4, augmentation: .seed, recordsPerBlock: 3)
         var records = RecordGenerator.records(schema: schema, count: 7, using: &rng)
-        records[2].sampleID = 0xFEDC_BA98
-        records[5].sampleID = 0x8000_0001
+        records[2].sampleID = 0x03FE_DCBA
+        records[5].sampleID = 0x0300_0001
         try checkRoundTrip(schema, records, path: directory.file("big.tshard"), trial: "large ids", rng: &rng)
+    }
+
+    /// K = 1: no later values, an empty-looking order section (L = 0), a single index per record.
+    func testKEqualsOneShards() throws {
+        var rng = SplitMix64(seed: 1)
+        let directory = try TemporaryDirectory("k1")
+        for (n, schema) in [ShardSchema(classes: 1, k: 1, recordsPerBlock: 5),
+                            ShardSchema(classes: 70_000, k: 1, valueKind: .logit, sorted: false, augmentation: .seed, recordsPerBlock: 64)].enumerated() {
+            let records = RecordGenerator.records(schema: schema, count: 200, using: &rng)
+            try checkRoundTrip(schema, records, path: directory.file("k1-\(n).tshard"), trial: "K = 1 (\(n))", rng: &rng)
+            XCTAssertEqual(try ShardFileModel(try readBytes(directory.file("k1-\(n).tshard"))).blocks[0].sections[4].decodedLength, 0)
+        }
     }
 
     func checkRoundTrip(_ schema: ShardSchema, _ records: [TestRecord], path: String, trial: String,
@@ -223,6 +237,15 @@ final class RoundTripPropertyTests: XCTestCase {
                 XCTAssertEqual(try (0..<count).map { TestRecord(try reader.record(at: $0)) }, records)
             }
         }
+    }
+
+    /// ShardRecord.seed reads a `seed` code as a little-endian int32; other code sizes have none.
+    func testSeedAccessorReadsLittleEndianInt32() {
+        XCTAssertEqual(ShardRecord(sampleID: 0, augmentation: [0xFF, 0xFF, 0xFF, 0xFF], indices: [], values: []).seed, -1)
+        XCTAssertEqual(ShardRecord(sampleID: 0, augmentation: [0, 0, 0, 0x80], indices: [], values: []).seed, Int32.min)
+        XCTAssertEqual(ShardRecord(sampleID: 0, augmentation: [0x78, 0x56, 0x34, 0x12], indices: [], values: []).seed, 0x1234_5678)
+        XCTAssertNil(ShardRecord(sampleID: 0, augmentation: [], indices: [], values: []).seed)
+        XCTAssertNil(ShardRecord(sampleID: 0, augmentation: [UInt8](repeating: 0, count: 80), indices: [], values: []).seed)
     }
 
     /// Records given as float32 are rounded to float16 to nearest, ties to even.

@@ -129,7 +129,7 @@ enum RecordGenerator {
         } else {
             var set = Set<Int32>()
             if rng.chance(0.4) { set.insert(Int32(classes - 1)) }
-            if rng.chance(0.3) { set.insert(0) }
+            if rng.chance(0.3), set.count < k { set.insert(0) }
             while set.count < k { set.insert(Int32.random(in: 0..<Int32(classes), using: &rng)) }
             chosen = Array(set)
         }

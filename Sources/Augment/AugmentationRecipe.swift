@@ -1,0 +1,70 @@
+import ShardFormat
+
+/// What the sampler draws: TinyViT's training augmentation (timm's `create_transform` with
+/// `rand-m9-mstd0.5-inc1`, `reprob=0.25`, `remode='pixel'`, mixup 0.8 / cutmix 1.0) unless changed.
+///
+/// Only the *sampling* lives here; what each drawn value means is fixed by Spec/FORMAT.md section 4, so a
+/// record can be replayed without knowing the recipe that drew it.
+public struct AugmentationRecipe: Sendable, Equatable {
+    /// RandomResizedCrop: fraction of the source area, torchvision's `scale`.
+    public var cropScale: ClosedRange<Double> = 0.08...1.0
+    /// RandomResizedCrop: width / height, torchvision's `ratio`, drawn log-uniformly.
+    public var cropRatio: ClosedRange<Double> = (3.0 / 4)...(4.0 / 3)
+    public var horizontalFlipProbability = 0.5
+    /// nil: no RandAugment ops.
+    public var randAugment: RandAugmentRecipe? = RandAugmentRecipe()
+    /// nil: no random erasing.
+    public var erasing: ErasingRecipe? = ErasingRecipe()
+    /// nil: no mixup / cutmix (the default; TinyViT's pretraining turns it on with ``MixRecipe/tinyViT``).
+    public var mix: MixRecipe?
+
+    public init() {}
+
+    /// TinyViT's ImageNet recipe without mixing (crop, flip, RandAugment, erasing).
+    public static let tinyViT = AugmentationRecipe()
+
+    /// TinyViT's ImageNet recipe with mixup 0.8 / cutmix 1.0.
+    public static var tinyViTWithMix: AugmentationRecipe {
+        var recipe = AugmentationRecipe()
+        recipe.mix = MixRecipe()
+        return recipe
+    }
+}
+
+/// timm's `rand-m9-mstd0.5-inc1`: `layers` ops drawn uniformly with replacement from the 15 increasing
+/// ops, each applied with `probability`, magnitude `gauss(magnitude, magnitudeStd)` clipped to [0, 10].
+public struct RandAugmentRecipe: Sendable, Equatable {
+    public var layers = 2
+    public var magnitude = 9.0
+    public var magnitudeStd = 0.5
+    /// timm's `RandAugment` applies each chosen op with probability 0.5 by default.
+    public var probability = 0.5
+    /// The ops to choose from (timm's `_RAND_INCREASING_TRANSFORMS`, all 15).
+    public var ops: [RandAugmentOp] = RandAugmentOp.allCases
+
+    public init() {}
+}
+
+/// timm's `RandomErasing(probability=0.25, mode='pixel', max_count=1)`.
+public struct ErasingRecipe: Sendable, Equatable {
+    public var probability = 0.25
+    /// Fraction of the output area.
+    public var area: ClosedRange<Double> = 0.02...(1.0 / 3)
+    /// Height / width of the box (timm's `min_aspect=0.3`, `max_aspect=1/0.3`), drawn log-uniformly.
+    public var aspect: ClosedRange<Double> = 0.3...(1 / 0.3)
+    public var attempts = 10
+
+    public init() {}
+}
+
+/// timm's `Mixup(mixup_alpha=0.8, cutmix_alpha=1.0, prob=1.0, switch_prob=0.5, correct_lam=True)`.
+public struct MixRecipe: Sendable, Equatable {
+    public var mixupAlpha = 0.8
+    public var cutmixAlpha = 1.0
+    /// Probability that a sample is mixed at all.
+    public var probability = 1.0
+    /// Probability of cutmix rather than mixup when both alphas are positive.
+    public var switchProbability = 0.5
+
+    public init() {}
+}

@@ -1,0 +1,155 @@
+import Augment
+
+/// A memory-mapped image store (Spec/IMAGESTORE.md), opened read-only. Opening checks everything but the
+/// pixels: header CRC, sizes, the metadata CRC, and every index entry, key and label against the rules
+/// and the file size — so no later read can land outside the file. Pixel checksums are checked when an
+/// image is read (``PixelCheck/onRead``, the default) or all at once by ``verifyPixels()``.
+///
+/// Thread-safe: the map is immutable, so any number of threads can read images at once.
+public final class ImageStore: @unchecked Sendable {
+    /// When to check an image's pixel CRC-32.
+    public enum PixelCheck: Sendable {
+        /// On every `image(at:)` / `withPixels(at:)` (costs one CRC pass over the pixels, ~0.1 ms for
+        /// 500x375).
+        case onRead
+        /// Never implicitly (call ``verifyPixels()`` once instead).
+        case never
+    }
+
+    public let path: String
+    public let count: Int
+    public let classCount: Int
+    /// Label i's name, or empty when the store has no names.
+    public let classNames: [String]
+    public let pixelCheck: PixelCheck
+    private let file: MappedFile
+    private let indexOffset: Int
+    private let keysOffset: Int
+
+    public init(path: String, pixelCheck: PixelCheck = .onRead) throws {
+        self.path = path
+        self.pixelCheck = pixelCheck
+        file = try MappedFile(path: path)
+        let bytes = file.bytes
+        let header = try StoreValidation.header(bytes, path: path)
+        count = Int(header.count)
+        classCount = Int(header.classCount)
+        indexOffset = Int(header.indexOffset)
+        keysOffset = indexOffset + count * StoreLayout.entrySize
+        classNames = try StoreValidation.metadata(bytes, header: header, path: path)
+    }
+
+    // MARK: Per-image metadata
+
+    public func key(at index: Int) throws -> String {
+        try check(index)
+        return String(decoding: keyBytes(index), as: UTF8.self)
+    }
+
+    /// The class index, or −1 when the image has no label.
+    public func label(at index: Int) throws -> Int {
+        try check(index)
+        return Int(entry(index).le(12, as: Int32.self))
+    }
+
+    public func size(at index: Int) throws -> (width: Int, height: Int) {
+        try check(index)
+        let e = entry(index)
+        return (Int(e.le(8, as: UInt16.self)), Int(e.le(10, as: UInt16.self)))
+    }
+
+    /// All keys in order (image i has key i; they are strictly ascending).
+    public func keys() -> [String] {
+        (0..<count).map { String(decoding: keyBytes($0), as: UTF8.self) }
+    }
+
+    /// All labels in order.
+    public func labels() -> [Int] {
+        (0..<count).map { Int(entry($0).le(12, as: Int32.self)) }
+    }
+
+    /// The image whose key is `key` (binary search), or nil.
+    public func index(ofKey key: String) -> Int? {
+        let target = Array(key.utf8)
+        return target.withUnsafeBytes { wanted -> Int? in
+            var low = 0, high = count
+            while low < high {
+                let mid = (low + high) / 2
+                let candidate = keyBytes(mid)
+                if StoreLayout.precedes(candidate, wanted) {
+                    low = mid + 1
+                } else if StoreLayout.precedes(wanted, candidate) {
+                    high = mid
+                } else {
+                    return mid
+                }
+            }
+            return nil
+        }
+    }
+
+    // MARK: Pixels
+
+    /// The image, copied out of the map.
+    public func image(at index: Int) throws -> RGBImage {
+        try withPixels(at: index) { pixels, width, height in
+            try RGBImage(width: width, height: height, pixels: [UInt8](pixels))
+        }
+    }
+
+    /// Calls `body` with the mapped pixel bytes (HWC RGB), width and height — no copy.
+    public func withPixels<R>(at index: Int, _ body: (UnsafeRawBufferPointer, Int, Int) throws -> R) throws -> R {
+        try check(index)
+        let (pixels, width, height, crc) = pixelRange(index)
+        if pixelCheck == .onRead, crc32Of(pixels) != crc {
+            throw ImageStoreError(.pixelCRC, "pixel checksum mismatch", file: path, image: index, key: try? key(at: index))
+        }
+        return try body(pixels, width, height)
+    }
+
+    /// Checks every image's pixel CRC-32; throws `pixel-crc` naming the first bad image.
+    public func verifyPixels() throws {
+        for index in 0..<count {
+            let (pixels, _, _, crc) = pixelRange(index)
+            if crc32Of(pixels) != crc {
+                throw ImageStoreError(.pixelCRC, "pixel checksum mismatch", file: path, image: index, key: try? key(at: index))
+            }
+        }
+    }
+
+    /// Images per label (index = label), plus the count of unlabelled images.
+    public func labelHistogram() -> (counts: [Int], unlabelled: Int) {
+        var counts = [Int](repeating: 0, count: classCount)
+        var unlabelled = 0
+        for label in labels() {
+            if label < 0 { unlabelled += 1 } else { counts[label] += 1 }
+        }
+        return (counts, unlabelled)
+    }
+
+    // MARK: Raw access (all bounds were checked at open)
+
+    private func check(_ index: Int) throws {
+        guard index >= 0, index < count else {
+            throw ImageStoreError(.invalidArgument, "image \(index) is out of range (the store has \(count))", file: path)
+        }
+    }
+
+    private func entry(_ index: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: file.bytes[(indexOffset + index * StoreLayout.entrySize)...].prefix(StoreLayout.entrySize))
+    }
+
+    private func keyBytes(_ index: Int) -> UnsafeRawBufferPointer {
+        let e = entry(index)
+        let start = keysOffset + Int(e.le(16, as: UInt32.self))
+        return UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + Int(e.le(20, as: UInt16.self)))])
+    }
+
+    private func pixelRange(_ index: Int) -> (UnsafeRawBufferPointer, Int, Int, UInt32) {
+        let e = entry(index)
+        let width = Int(e.le(8, as: UInt16.self)), height = Int(e.le(10, as: UInt16.self))
+        let start = Int(e.le(0, as: UInt64.self))
+        let pixels = UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + width * height * 3)])
+        return (pixels, width, height, e.le(24, as: UInt32.self))
+    }
+}

@@ -1,0 +1,136 @@
+import CZlib
+
+/// The byte layout of Spec/IMAGESTORE.md: header fields, index entries and the rules that tie them
+/// together, shared by the writer and the reader so they cannot drift apart.
+enum StoreLayout {
+    static let magic: [UInt8] = Array("TSIM".utf8)
+    static let majorVersion: UInt16 = 1
+    static let minorVersion: UInt16 = 0
+    static let headerSize = 64
+    static let entrySize = 32
+    static let channels: UInt16 = 3
+    static let noLabel: Int32 = -1
+    static let maxKeyLength = 65535
+
+    /// The 64-byte header, decoded.
+    struct Header: Equatable {
+        var count: UInt32
+        var classCount: UInt32
+        var indexOffset: UInt64
+        var keyBytes: UInt32
+        var classNameBytes: UInt32
+        var metadataCRC: UInt32
+
+        var metadataSize: Int { Int(count) * StoreLayout.entrySize + Int(keyBytes) + Int(classNameBytes) }
+
+        func encoded() -> [UInt8] {
+            var bytes = StoreLayout.magic
+            bytes.appendLE(StoreLayout.majorVersion)
+            bytes.appendLE(StoreLayout.minorVersion)
+            bytes.appendLE(count)
+            bytes.appendLE(classCount)
+            bytes.appendLE(indexOffset)
+            bytes.appendLE(keyBytes)
+            bytes.appendLE(classNameBytes)
+            bytes.appendLE(metadataCRC)
+            bytes.appendLE(UInt32(0))                       // flags
+            bytes += [UInt8](repeating: 0, count: 20)       // reserved
+            bytes.appendLE(crc32Of(bytes))
+            assert(bytes.count == StoreLayout.headerSize)
+            return bytes
+        }
+    }
+
+    /// One 32-byte index entry, decoded.
+    struct Entry: Equatable {
+        var pixelOffset: UInt64
+        var width: UInt16
+        var height: UInt16
+        var label: Int32
+        var keyOffset: UInt32
+        var keyLength: UInt16
+        var pixelCRC: UInt32
+
+        var pixelBytes: Int { Int(width) * Int(height) * 3 }
+
+        func encoded() -> [UInt8] {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(StoreLayout.entrySize)
+            bytes.appendLE(pixelOffset)
+            bytes.appendLE(width)
+            bytes.appendLE(height)
+            bytes.appendLE(UInt32(bitPattern: label))
+            bytes.appendLE(keyOffset)
+            bytes.appendLE(keyLength)
+            bytes.appendLE(StoreLayout.channels)
+            bytes.appendLE(pixelCRC)
+            bytes.appendLE(UInt32(0))                       // reserved
+            return bytes
+        }
+    }
+
+    /// A key is valid if non-empty, at most 65,535 bytes, valid UTF-8 without `\n`, `\r` or NUL (the
+    /// key-table rule of Spec/FORMAT.md §5, so a store's keys can become a dataset's key table). Class
+    /// names follow the same rule; `what` names the thing in the message.
+    static func keyProblem(_ bytes: UnsafeRawBufferPointer, what: String = "key") -> String? {
+        if bytes.isEmpty { return "a \(what) must not be empty" }
+        if bytes.count > maxKeyLength { return "a \(what) is at most \(maxKeyLength) bytes, got \(bytes.count)" }
+        if bytes.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) { return "a \(what) must not contain \\n, \\r or NUL" }
+        if String(validating: bytes, as: UTF8.self) == nil { return "a \(what) must be valid UTF-8" }
+        return nil
+    }
+
+    static func classNameProblem(_ name: String) -> String? {
+        Array(name.utf8).withUnsafeBytes { keyProblem($0, what: "class name") }
+    }
+
+    /// Byte-wise order of UTF-8 strings (memcmp, shorter prefix first).
+    static func precedes(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+        let n = min(a.count, b.count)
+        if n > 0 {
+            let c = memcmp(a.baseAddress!, b.baseAddress!, n)
+            if c != 0 { return c < 0 }
+        }
+        return a.count < b.count
+    }
+}
+
+/// CRC-32 of zlib (the checksum everywhere in Spec/).
+func crc32Of(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
+    guard let base = bytes.baseAddress, !bytes.isEmpty else { return crc }
+    var value = UInt(crc)
+    var pointer = base.assumingMemoryBound(to: UInt8.self)
+    var remaining = bytes.count
+    while remaining > 0 {  // zlib's length is 32-bit: feed huge buffers in slices
+        let chunk = min(remaining, 1 << 30)
+        value = crc32(value, pointer, uInt(chunk))
+        pointer += chunk
+        remaining -= chunk
+    }
+    return UInt32(truncatingIfNeeded: value)
+}
+
+func crc32Of(_ bytes: [UInt8], continuing crc: UInt32 = 0) -> UInt32 {
+    bytes.withUnsafeBytes { crc32Of($0, continuing: crc) }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendLE<T: FixedWidthInteger>(_ value: T) {
+        var v = value.littleEndian
+        Swift.withUnsafeBytes(of: &v) { append(contentsOf: $0) }
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// A little-endian integer at any (unaligned) offset; the caller has checked the bounds.
+    @inline(__always)
+    func le<T: FixedWidthInteger>(_ offset: Int, as: T.Type = T.self) -> T {
+        T(littleEndian: loadUnaligned(fromByteOffset: offset, as: T.self))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

@@ -1,0 +1,88 @@
+/// GELU (erf form) forward and backward, vectorised and split across workers.
+public enum GELU {
+    /// `output = gelu(input)` element-wise (a new tensor of the same shape).
+    public static func forward(_ input: Tensor) -> Tensor {
+        let out = Tensor(uninitialized: input.shape)
+        let x = input.pointer, y = out.pointer
+        Parallel.forRanges(input.count / 8, grain: 4096) { r in
+            for i in r { store8(vgelu(load8(x, i * 8)), y, i * 8) }
+        }
+        for i in (input.count / 8 * 8)..<input.count { y[i] = gelu(x[i]) }
+        return out
+    }
+
+    /// `gradInput = gradOutput · gelu'(input)`; `input` is the pre-activation saved by ``forward(_:)``.
+    public static func backward(_ gradOutput: Tensor, input: Tensor) -> Tensor {
+        let out = Tensor(uninitialized: input.shape)
+        let x = input.pointer, g = gradOutput.pointer, y = out.pointer
+        Parallel.forRanges(input.count / 8, grain: 4096) { r in
+            for i in r { store8(load8(g, i * 8) * vgeluDerivative(load8(x, i * 8)), y, i * 8) }
+        }
+        for i in (input.count / 8 * 8)..<input.count { y[i] = g[i] * geluDerivative(x[i]) }
+        return out
+    }
+}
+
+/// Element-wise helpers used by residual connections and drop path.
+public enum Elementwise {
+    /// `a + b` (same element count), shape of `a`.
+    public static func add(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.count == b.count, "add: \(a.shape) + \(b.shape)")
+        let out = Tensor(uninitialized: a.shape)
+        let x = a.pointer, y = b.pointer, z = out.pointer
+        Parallel.forRanges(a.count / 8, grain: 8192) { r in
+            for i in r { store8(load8(x, i * 8) + load8(y, i * 8), z, i * 8) }
+        }
+        for i in (a.count / 8 * 8)..<a.count { z[i] = x[i] + y[i] }
+        return out
+    }
+
+    /// In place `a += b` (same element count).
+    public static func addInPlace(_ a: Tensor, _ b: Tensor) {
+        precondition(a.count == b.count, "addInPlace: \(a.shape) += \(b.shape)")
+        let x = a.pointer, y = b.pointer
+        Parallel.forRanges(a.count / 8, grain: 8192) { r in
+            for i in r { store8(load8(x, i * 8) + load8(y, i * 8), x, i * 8) }
+        }
+        for i in (a.count / 8 * 8)..<a.count { x[i] += y[i] }
+    }
+
+    /// `residual + scale[n] · branch` where the outermost dimension (samples) picks `scale[n]`;
+    /// with `scale == nil` plain `residual + branch`. This is drop path fused into the residual add.
+    public static func addScaled(residual: Tensor, branch: Tensor, sampleScale: [Float]?) -> Tensor {
+        guard let scale = sampleScale else { return add(residual, branch) }
+        precondition(residual.count == branch.count && residual.count % scale.count == 0)
+        let out = Tensor(uninitialized: residual.shape)
+        let per = residual.count / scale.count
+        for n in 0..<scale.count {
+            let x = residual.pointer + n * per, y = branch.pointer + n * per, z = out.pointer + n * per
+            let s = scale[n]
+            for i in 0..<per { z[i] = x[i] + s * y[i] }
+        }
+        return out
+    }
+
+    /// `scale[n] · t` per sample (outermost dimension); a copy-free pass-through when `scale == nil`.
+    public static func scaleSamples(_ t: Tensor, _ sampleScale: [Float]?) -> Tensor {
+        guard let scale = sampleScale else { return t }
+        let out = Tensor(uninitialized: t.shape)
+        let per = t.count / scale.count
+        for n in 0..<scale.count {
+            let s = scale[n]
+            for i in 0..<per { out.pointer[n * per + i] = s * t.pointer[n * per + i] }
+        }
+        return out
+    }
+}
+
+/// Stochastic depth: per-sample keep/drop factors for a residual branch.
+public enum DropPath {
+    /// Returns `nil` when nothing is dropped (rate 0 or not training); otherwise, for each sample,
+    /// `0` with probability `rate` and `1/(1-rate)` otherwise (timm's `drop_path` with scale_by_keep).
+    public static func sampleScales<G: RandomNumberGenerator>(batch: Int, rate: Float, training: Bool,
+                                                                using generator: inout G) -> [Float]? {
+        guard training, rate > 0 else { return nil }
+        let keep = 1 - rate
+        return (0..<batch).map { _ in Float.random(in: 0..<1, using: &generator) < keep ? 1 / keep : 0 }
+    }
+}

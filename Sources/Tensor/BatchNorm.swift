@@ -1,0 +1,268 @@
+import Foundation
+
+/// The per-channel statistics a BatchNorm forward used, kept for its backward.
+public struct BatchNormStatistics: Sendable {
+    /// Mean and 1/sqrt(var + eps) per channel (batch statistics in training, running ones in eval).
+    public var mean: [Float]
+    public var invStd: [Float]
+    /// Whether the statistics came from the batch (then they depend on the input, which the
+    /// backward accounts for).
+    public var fromBatch: Bool
+}
+
+/// BatchNorm2d over channels-last rows `(M, C)` (M = N·H·W), fused with what follows it in
+/// TinyViT: an optional per-sample-scaled residual add (drop path) and an optional GELU:
+/// `out = act(scale[n] · (γ·x̂ + β) + residual)`.
+///
+/// Training mode uses batch statistics (biased variance for normalisation) and updates the
+/// running statistics in place with `momentum` and the unbiased variance, as PyTorch does.
+public enum BatchNorm {
+    public static let epsilon: Float = 1e-5
+
+    /// Forward pass. `runningMean`/`runningVar` are read in eval mode and updated in training mode.
+    public static func forward(_ input: Tensor, gamma: Tensor, beta: Tensor,
+                               runningMean: Tensor, runningVar: Tensor,
+                               training: Bool, momentum: Float = 0.1,
+                               residual: Tensor? = nil, branchScale: [Float]? = nil,
+                               gelu applyGELU: Bool) -> (output: Tensor, statistics: BatchNormStatistics) {
+        let C = gamma.count
+        let M = input.count / C
+        var mean = [Float](repeating: 0, count: C), invStd = [Float](repeating: 0, count: C)
+        if training {
+            let (m, v) = batchMoments(input.pointer, rows: M, channels: C)
+            let unbiased = M > 1 ? Float(M) / Float(M - 1) : 1
+            for c in 0..<C {
+                mean[c] = m[c]
+                invStd[c] = 1 / (v[c] + epsilon).squareRoot()
+                runningMean.pointer[c] = (1 - momentum) * runningMean.pointer[c] + momentum * m[c]
+                runningVar.pointer[c] = (1 - momentum) * runningVar.pointer[c] + momentum * v[c] * unbiased
+            }
+        } else {
+            for c in 0..<C {
+                mean[c] = runningMean.pointer[c]
+                invStd[c] = 1 / (runningVar.pointer[c] + epsilon).squareRoot()
+            }
+        }
+        var a = [Float](repeating: 0, count: C), b = [Float](repeating: 0, count: C)
+        for c in 0..<C {
+            a[c] = gamma.pointer[c] * invStd[c]
+            b[c] = beta.pointer[c] - mean[c] * a[c]
+        }
+        let out = Tensor(uninitialized: input.shape)
+        let rowsPerSample = branchScale.map { M / $0.count } ?? M
+        let x = input.pointer, y = out.pointer, res = residual?.pointer
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+            let A = ap.baseAddress!, B = bp.baseAddress!
+            let C8 = C / 8 * 8
+            Parallel.forRanges(M, grain: max(1, 16384 / C)) { rows in
+                for row in rows {
+                    let s = branchScale?[row / rowsPerSample] ?? 1
+                    let xr = x + row * C, yr = y + row * C
+                    var c = 0
+                    while c < C8 {
+                        var v = (load8(xr, c) * load8(A, c) + load8(B, c)) * s
+                        if let res { v += load8(res + row * C, c) }
+                        if applyGELU { v = vgelu(v) }
+                        store8(v, yr, c)
+                        c += 8
+                    }
+                    while c < C {
+                        var v = (xr[c] * A[c] + B[c]) * s
+                        if let res { v += res[row * C + c] }
+                        yr[c] = applyGELU ? gelu(v) : v
+                        c += 1
+                    }
+                }
+            }
+        } }
+        return (out, BatchNormStatistics(mean: mean, invStd: invStd, fromBatch: training))
+    }
+
+    /// Backward pass. Writes `gradGamma`/`gradBeta` (overwriting) and returns the input gradient
+    /// and, when the forward had a residual, the residual's gradient.
+    public static func backward(_ gradOutput: Tensor, input: Tensor, statistics st: BatchNormStatistics,
+                                gamma: Tensor, beta: Tensor, gradGamma: Tensor, gradBeta: Tensor,
+                                residual: Tensor? = nil, branchScale: [Float]? = nil,
+                                gelu applyGELU: Bool) -> (gradInput: Tensor, gradResidual: Tensor?) {
+        let C = gamma.count
+        let M = input.count / C
+        let C8 = C / 8 * 8
+        let rowsPerSample = branchScale.map { M / $0.count } ?? M
+        var a = [Float](repeating: 0, count: C), b = [Float](repeating: 0, count: C)
+        for c in 0..<C {
+            a[c] = gamma.pointer[c] * st.invStd[c]
+            b[c] = beta.pointer[c] - st.mean[c] * a[c]
+        }
+        let dBranch = Tensor(uninitialized: input.shape)           // d(BN output), later d(input)
+        let dResidual = residual == nil ? nil : Tensor(uninitialized: input.shape)
+        let x = input.pointer, dz = gradOutput.pointer, db = dBranch.pointer
+        let res = residual?.pointer, dres = dResidual?.pointer
+        let workers = Parallel.workerCount
+        var sums = [Double](repeating: 0, count: workers * 2 * C)   // per worker: Σ dbn, Σ dbn·x̂
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+        st.mean.withUnsafeBufferPointer { mp in st.invStd.withUnsafeBufferPointer { rp in
+        sums.withUnsafeMutableBufferPointer { sp in
+            let A = ap.baseAddress!, B = bp.baseAddress!, MEAN = mp.baseAddress!, RSTD = rp.baseAddress!
+            let S = sp.baseAddress!
+            Parallel.forWorkers(M, grain: max(1, 16384 / C)) { w, rows in
+                let acc = UnsafeMutablePointer<Float>.allocate(capacity: 2 * C)
+                defer { acc.deallocate() }
+                var blockStart = rows.lowerBound
+                while blockStart < rows.upperBound {
+                    let blockEnd = min(rows.upperBound, blockStart + 64)
+                    acc.initialize(repeating: 0, count: 2 * C)
+                    for row in blockStart..<blockEnd {
+                        let s = branchScale?[row / rowsPerSample] ?? 1
+                        let o = row * C
+                        var c = 0
+                        while c < C8 {
+                            let xv = load8(x, o + c)
+                            let bn = xv * load8(A, c) + load8(B, c)
+                            var g = load8(dz, o + c)
+                            if applyGELU {
+                                var pre = bn * s
+                                if let res { pre += load8(res, o + c) }
+                                g = g * vgeluDerivative(pre)
+                            }
+                            if let dres { store8(g, dres, o + c) }
+                            let gb = g * s
+                            store8(gb, db, o + c)
+                            let xh = (xv - load8(MEAN, c)) * load8(RSTD, c)
+                            store8(load8(acc, c) + gb, acc, c)
+                            store8(load8(acc, C + c) + gb * xh, acc, C + c)
+                            c += 8
+                        }
+                        while c < C {
+                            let bn = x[o + c] * A[c] + B[c]
+                            var g = dz[o + c]
+                            if applyGELU {
+                                var pre = bn * s
+                                if let res { pre += res[o + c] }
+                                g *= geluDerivative(pre)
+                            }
+                            if let dres { dres[o + c] = g }
+                            let gb = g * s
+                            db[o + c] = gb
+                            acc[c] += gb
+                            acc[C + c] += gb * (x[o + c] - MEAN[c]) * RSTD[c]
+                            c += 1
+                        }
+                    }
+                    let base = S + w * 2 * C
+                    for i in 0..<(2 * C) { base[i] += Double(acc[i]) }
+                    blockStart = blockEnd
+                }
+            }
+        } } } } }
+        var sumG = [Float](repeating: 0, count: C), sumGX = [Float](repeating: 0, count: C)
+        for c in 0..<C {
+            var s0 = 0.0, s1 = 0.0
+            for w in 0..<workers { s0 += sums[w * 2 * C + c]; s1 += sums[w * 2 * C + C + c] }
+            sumG[c] = Float(s0); sumGX[c] = Float(s1)
+            gradBeta.pointer[c] = sumG[c]
+            gradGamma.pointer[c] = sumGX[c]
+        }
+        // d input = γ·rstd·(dbn − [mean(dbn) + x̂·mean(dbn·x̂)] if batch statistics)
+        var k = [Float](repeating: 0, count: C), m1 = [Float](repeating: 0, count: C), m2 = [Float](repeating: 0, count: C)
+        for c in 0..<C {
+            k[c] = gamma.pointer[c] * st.invStd[c]
+            if st.fromBatch { m1[c] = sumG[c] / Float(M); m2[c] = sumGX[c] / Float(M) }
+        }
+        k.withUnsafeBufferPointer { kp in m1.withUnsafeBufferPointer { m1p in m2.withUnsafeBufferPointer { m2p in
+        st.mean.withUnsafeBufferPointer { mp in st.invStd.withUnsafeBufferPointer { rp in
+            let K = kp.baseAddress!, M1 = m1p.baseAddress!, M2 = m2p.baseAddress!
+            let MEAN = mp.baseAddress!, RSTD = rp.baseAddress!
+            Parallel.forRanges(M, grain: max(1, 16384 / C)) { rows in
+                for row in rows {
+                    let o = row * C
+                    var c = 0
+                    while c < C8 {
+                        let xh = (load8(x, o + c) - load8(MEAN, c)) * load8(RSTD, c)
+                        store8(load8(K, c) * (load8(db, o + c) - load8(M1, c) - xh * load8(M2, c)), db, o + c)
+                        c += 8
+                    }
+                    while c < C {
+                        let xh = (x[o + c] - MEAN[c]) * RSTD[c]
+                        db[o + c] = K[c] * (db[o + c] - M1[c] - xh * M2[c])
+                        c += 1
+                    }
+                }
+            }
+        } } } } }
+        return (dBranch, dResidual)
+    }
+
+    /// Per-channel mean and biased variance of `(rows, C)` data in one pass: sums of `x − s` and
+    /// `(x − s)²` with the shift `s` = the first row (which keeps the variance free of
+    /// cancellation), 64-row float partial sums flushed into doubles.
+    static func batchMoments(_ x: UnsafeMutablePointer<Float>, rows M: Int, channels C: Int) -> ([Float], [Float]) {
+        let workers = Parallel.workerCount
+        var partial = [Double](repeating: 0, count: workers * 2 * C)
+        let C8 = C / 8 * 8
+        let shift = x   // row 0
+        partial.withUnsafeMutableBufferPointer { pp in
+            let P = pp.baseAddress!
+            Parallel.forWorkers(M, grain: max(1, 16384 / C)) { w, rows in
+                let acc = UnsafeMutablePointer<Float>.allocate(capacity: 2 * C)
+                defer { acc.deallocate() }
+                var start = rows.lowerBound
+                while start < rows.upperBound {
+                    let end = min(rows.upperBound, start + 64)
+                    acc.initialize(repeating: 0, count: 2 * C)
+                    for row in start..<end {
+                        let o = row * C
+                        var c = 0
+                        while c < C8 {
+                            let d = load8(x, o + c) - load8(shift, c)
+                            store8(load8(acc, c) + d, acc, c)
+                            store8(load8(acc, C + c) + d * d, acc, C + c)
+                            c += 8
+                        }
+                        while c < C { let d = x[o + c] - shift[c]; acc[c] += d; acc[C + c] += d * d; c += 1 }
+                    }
+                    for i in 0..<(2 * C) { P[w * 2 * C + i] += Double(acc[i]) }
+                    start = end
+                }
+            }
+        }
+        var mean = [Float](repeating: 0, count: C), variance = [Float](repeating: 0, count: C)
+        for c in 0..<C {
+            var s1 = 0.0, s2 = 0.0
+            for w in 0..<workers { s1 += partial[w * 2 * C + c]; s2 += partial[w * 2 * C + C + c] }
+            let m = s1 / Double(M)
+            mean[c] = Float(Double(shift[c]) + m)
+            variance[c] = Float(max(0, s2 / Double(M) - m * m))
+        }
+        return (mean, variance)
+    }
+
+    /// `Σ_rows x` per channel of `(rows, C)` data (64-row float partial sums flushed into doubles).
+    static func channelSums(_ x: UnsafeMutablePointer<Float>, rows M: Int, channels C: Int) -> [Double] {
+        let workers = Parallel.workerCount
+        var partial = [Double](repeating: 0, count: workers * C)
+        let C8 = C / 8 * 8
+        partial.withUnsafeMutableBufferPointer { pp in
+            let P = pp.baseAddress!
+            Parallel.forWorkers(M, grain: max(1, 16384 / C)) { w, rows in
+                let acc = UnsafeMutablePointer<Float>.allocate(capacity: C)
+                defer { acc.deallocate() }
+                var start = rows.lowerBound
+                while start < rows.upperBound {
+                    let end = min(rows.upperBound, start + 64)
+                    acc.initialize(repeating: 0, count: C)
+                    for row in start..<end {
+                        let o = row * C
+                        var c = 0
+                        while c < C8 { store8(load8(acc, c) + load8(x, o + c), acc, c); c += 8 }
+                        while c < C { acc[c] += x[o + c]; c += 1 }
+                    }
+                    for c in 0..<C { P[w * C + c] += Double(acc[c]) }
+                    start = end
+                }
+            }
+        }
+        var out = [Double](repeating: 0, count: C)
+        for w in 0..<workers { for c in 0..<C { out[c] += partial[w * C + c] } }
+        return out
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import Tensor
+
+/// AdamW exactly as PyTorch's `torch.optim.AdamW` (decoupled weight decay, bias-corrected
+/// moments), with TinyViT's parameter groups (weight decay only where
+/// ``Parameter/usesWeightDecay``), optional gradient-norm clipping as `clip_grad_norm_`, and
+/// per-parameter learning-rate scales (layer-wise decay, see ``TinyViT/setLayerLearningRateDecay(_:)``).
+public final class AdamW {
+    public var learningRate: Float
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+    public var weightDecay: Float
+    /// Clip the global gradient L2 norm to this value before the update (`nil`: no clipping).
+    public var maxGradientNorm: Float?
+    public private(set) var stepCount = 0
+    private var moments: [ObjectIdentifier: (m: Tensor, v: Tensor)] = [:]
+
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                weightDecay: Float = 0.05, maxGradientNorm: Float? = 5.0) {
+        self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon
+        self.weightDecay = weightDecay; self.maxGradientNorm = maxGradientNorm
+    }
+
+    /// The global L2 norm of the gradients.
+    public static func gradientNorm(_ parameters: [Parameter]) -> Float {
+        var total = 0.0
+        for p in parameters {
+            var s = 0.0
+            let g = p.gradient.pointer
+            for i in 0..<p.gradient.count { s += Double(g[i]) * Double(g[i]) }
+            total += s
+        }
+        return Float(total.squareRoot())
+    }
+
+    /// Clips (if configured) and applies one update. Returns the gradient norm before clipping.
+    @discardableResult
+    public func step(_ parameters: [Parameter]) -> Float {
+        let norm = AdamW.gradientNorm(parameters)
+        var clip: Float = 1
+        if let maxNorm = maxGradientNorm { clip = min(1, maxNorm / (norm + 1e-6)) }
+        stepCount += 1
+        let bc1 = 1 - pow(Double(beta1), Double(stepCount))
+        let bc2Sqrt = (1 - pow(Double(beta2), Double(stepCount))).squareRoot()
+        for p in parameters {
+            let state = moments[ObjectIdentifier(p)] ?? (Tensor(zeros: p.value.shape), Tensor(zeros: p.value.shape))
+            moments[ObjectIdentifier(p)] = state
+            let lr = learningRate * p.learningRateScale
+            let decay: Float = p.usesWeightDecay ? 1 - lr * weightDecay : 1
+            let stepSize = Float(Double(lr) / bc1)
+            let (b1, b2, eps, c2) = (beta1, beta2, epsilon, Float(bc2Sqrt))
+            let w = p.value.pointer, g = p.gradient.pointer, m = state.m.pointer, v = state.v.pointer
+            let n = p.value.count
+            Parallel.forRanges(n, grain: 32768) { r in
+                for i in r {
+                    let gi = g[i] * clip
+                    let wi = w[i] * decay
+                    let mi = m[i] + (gi - m[i]) * (1 - b1)
+                    let vi = v[i] * b2 + (1 - b2) * gi * gi
+                    m[i] = mi; v[i] = vi
+                    w[i] = wi - stepSize * mi / (vi.squareRoot() / c2 + eps)
+                }
+            }
+        }
+        return norm
+    }
+}
+
+extension TinyViT {
+    /// Layer-wise learning-rate decay as in the TinyViT training recipe: with `d` blocks in all
+    /// (MBConv and transformer blocks), block `i` gets `decay^(d-1-i)`; the patch embed counts as
+    /// the first block; the patch merging that starts stage s+1 (`stages.{s+1}.downsample`, which
+    /// the original code places at the end of stage s) gets the scale of stage s's last block;
+    /// the head gets 1.
+    public func setLayerLearningRateDecay(_ decay: Float) {
+        let depth = configuration.depths.reduce(0, +)
+        let scales = (0..<depth).map { pow(decay, Float(depth - $0 - 1)) }
+        func scale(_ i: Int) -> Float { scales.isEmpty ? 1 : scales[max(0, min(depth - 1, i))] }
+        for p in patchEmbed.parameters { p.learningRateScale = scale(0) }
+        var i = 0
+        for b in convBlocks { for p in b.parameters { p.learningRateScale = scale(i) }; i += 1 }
+        for (down, blocks) in zip(downsamples, transformerStages) {
+            for p in down.parameters { p.learningRateScale = scale(i - 1) }
+            for b in blocks { for p in b.parameters { p.learningRateScale = scale(i) }; i += 1 }
+        }
+        for p in head.parameters { p.learningRateScale = 1 }
+    }
+}

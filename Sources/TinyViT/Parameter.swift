@@ -1,0 +1,68 @@
+import Tensor
+
+/// A trainable tensor with its timm `state_dict` name, its gradient and its optimizer settings.
+public final class Parameter {
+    /// The timm `state_dict` key, e.g. `stages.1.blocks.0.attn.qkv.weight`.
+    public let name: String
+    public var value: Tensor
+    /// Gradient of the last backward pass (overwritten by each backward, not accumulated).
+    public var gradient: Tensor
+    /// Whether AdamW applies weight decay (TinyViT: only to ≥2-D weights, never to biases,
+    /// 1-D parameters or attention biases).
+    public var usesWeightDecay: Bool
+    /// Learning-rate multiplier from layer-wise decay (1 by default).
+    public var learningRateScale: Float = 1
+
+    public init(name: String, value: Tensor) {
+        self.name = name
+        self.value = value
+        self.gradient = Tensor(zeros: value.shape)
+        self.usesWeightDecay = value.shape.count >= 2 && !name.hasSuffix(".bias") && !name.contains("attention_biases")
+    }
+}
+
+/// A persistent non-trainable tensor of the `state_dict` (BatchNorm running statistics).
+public final class Buffer {
+    public let name: String
+    public var value: Tensor
+    public init(name: String, value: Tensor) { self.name = name; self.value = value }
+}
+
+/// Per-forward settings shared by every layer.
+public final class ForwardContext {
+    /// BatchNorm uses batch statistics (and updates running ones) and drop path is active.
+    public let training: Bool
+    /// Keep what the backward pass needs; `false` for inference (saves memory).
+    public let recordsGradients: Bool
+    /// Source of drop-path randomness.
+    public var generator: any RandomNumberGenerator
+    /// Receives named intermediate activations (timm module names, channels-last) when set.
+    public var recorder: ((String, Tensor) -> Void)?
+
+    public init(training: Bool, recordsGradients: Bool, generator: any RandomNumberGenerator = SystemRandomNumberGenerator(),
+                recorder: ((String, Tensor) -> Void)? = nil) {
+        self.training = training
+        self.recordsGradients = recordsGradients
+        self.generator = generator
+        self.recorder = recorder
+    }
+
+    func dropPathScales(batch: Int, rate: Float) -> [Float]? {
+        guard training, rate > 0 else { return nil }
+        var g = generator
+        defer { generator = g }
+        return DropPath.sampleScales(batch: batch, rate: rate, training: true, using: &g)
+    }
+}
+
+/// A channels-last activation with its spatial size: data `(N, H, W, C)`.
+public struct FeatureMap {
+    public var data: Tensor
+    public var batch, height, width, channels: Int
+    public init(_ data: Tensor, batch: Int, height: Int, width: Int, channels: Int) {
+        precondition(data.count == batch * height * width * channels, "feature map \(data.shape) vs \(batch)×\(height)×\(width)×\(channels)")
+        self.data = data.reshaped([batch, height, width, channels])
+        (self.batch, self.height, self.width, self.channels) = (batch, height, width, channels)
+    }
+    func with(_ t: Tensor) -> FeatureMap { FeatureMap(t, batch: batch, height: height, width: width, channels: channels) }
+}
