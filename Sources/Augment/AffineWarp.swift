@@ -58,19 +58,21 @@ enum AffineWarp {
                         let fy = yin.rounded(.down)
                         let dx = xin - fx
                         let dy = yin - fy
+                        // xin, yin lie in [-0.5, size): the conversions cannot overflow.
                         let ix = Int(fx)
                         let iy = Int(fy)
-                        let x0 = min(max(ix, 0), width - 1) * 3
-                        let x1 = min(max(ix + 1, 0), width - 1) * 3
-                        let row0 = src + min(max(iy, 0), height - 1) * width * 3
+                        // Indices are bounded by the image size: wrapping arithmetic skips overflow checks.
+                        let x0 = min(max(ix, 0), width &- 1) &* 3
+                        let x1 = min(max(ix &+ 1, 0), width &- 1) &* 3
+                        let row0 = src + min(max(iy, 0), height &- 1) &* width &* 3
                         let top = load(row0 + x0) + (load(row0 + x1) - load(row0 + x0)) * dx
                         var bottom = top
-                        if iy + 1 >= 0 && iy + 1 < height {
-                            let row1 = src + (iy + 1) * width * 3
+                        if iy &+ 1 >= 0 && iy &+ 1 < height {
+                            let row1 = src + (iy &+ 1) &* width &* 3
                             bottom = load(row1 + x0) + (load(row1 + x1) - load(row1 + x0)) * dx
                         }
                         let v = top + (bottom - top) * dy
-                        let o = (y * width + x) * 3
+                        let o = (y &* width &+ x) &* 3
                         dst[o] = PixelMath.truncated(v[0])
                         dst[o + 1] = PixelMath.truncated(v[1])
                         dst[o + 2] = PixelMath.truncated(v[2])

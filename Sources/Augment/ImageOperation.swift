@@ -72,7 +72,9 @@ extension ImageOperation {
     public static let defaultFill: (UInt8, UInt8, UInt8) = (124, 116, 104)
 
     /// Applies the op as timm (PIL) does; geometric ops resample bilinearly and fill uncovered pixels with
-    /// `fill`.
+    /// `fill`. (Bilinear is what the reference fixtures use. TinyViT's own transform passes
+    /// `interpolation='bicubic'` into timm's RandAugment hparams, so its geometric ops are bicubic; the
+    /// spec does not record the filter, so replay is bilinear everywhere.)
     public func apply(to image: RGBImage, fill: (UInt8, UInt8, UInt8) = ImageOperation.defaultFill) -> RGBImage {
         switch self {
         case .autoContrast: return PointOps.autoContrast(image)

@@ -50,15 +50,23 @@ public enum ResizedCrop {
         // Horizontal pass over the crop's rows into float32: cropHeight x outputWidth x 3.
         let rowStride = outputWidth * 3
         var rows = [Float](repeating: 0, count: cropHeight * rowStride)
-        var line = [SIMD4<Float>](repeating: .zero, count: cropWidth)
+        // The line holds the crop row as RGB0 float vectors, followed by zeros so every output can run
+        // over `stride` taps (the extra taps have weight 0 and add exactly nothing).
+        var line = [SIMD4<Float>](repeating: .zero, count: cropWidth + horizontal.stride)
         image.pixels.withUnsafeBufferPointer { src in
             rows.withUnsafeMutableBufferPointer { dst in
                 line.withUnsafeMutableBufferPointer { line in
+                    let rgb0 = SIMD4<Float>(1, 1, 1, 0)
                     for y in 0..<cropHeight {
                         let from = src.baseAddress! + ((top + y) * image.width + left) * 3
-                        for x in 0..<cropWidth {
-                            line[x] = SIMD4(Float(from[x * 3]), Float(from[x * 3 + 1]), Float(from[x * 3 + 2]), 0)
+                        // Four bytes at a time (R, G, B and the next pixel's R, masked off); the row's
+                        // last pixel is read byte by byte so no read passes the end of the image.
+                        for x in 0..<(cropWidth - 1) {
+                            let word = UnsafeRawPointer(from + x * 3).loadUnaligned(as: SIMD4<UInt8>.self)
+                            line[x] = SIMD4<Float>(SIMD4<Int32>(truncatingIfNeeded: word)) * rgb0
                         }
+                        let last = from + (cropWidth - 1) * 3
+                        line[cropWidth - 1] = SIMD4(Float(last[0]), Float(last[1]), Float(last[2]), 0)
                         horizontal.resampleLine(UnsafeBufferPointer(line), into: dst.baseAddress! + y * rowStride)
                     }
                 }
@@ -128,19 +136,53 @@ struct FilterTaps {
         self.stride = stride
     }
 
-    /// Resamples one line of RGB pixels (as RGB0 float vectors) into `outputSize` float RGB pixels.
+    /// Resamples one line of RGB pixels (as RGB0 float vectors, padded with `stride` zero vectors) into
+    /// `outputSize` float RGB pixels. Four outputs run side by side so their sums are independent
+    /// dependency chains; each sum adds its taps in order, exactly as a one-output loop would.
     func resampleLine(_ source: UnsafeBufferPointer<SIMD4<Float>>, into target: UnsafeMutablePointer<Float>) {
+        let n = starts.count
+        let taps = stride
         weights.withUnsafeBufferPointer { w in
-            for i in 0..<starts.count {
-                let start = Int(starts[i])
-                var sum = SIMD4<Float>.zero
-                for k in 0..<Int(counts[i]) {
-                    sum += w[i * stride + k] * source[start + k]
+            starts.withUnsafeBufferPointer { starts in
+                // Pointer arithmetic: no overflow checks in the innermost loop.
+                let pixels = source.baseAddress!
+                var weight = w.baseAddress!
+                var i = 0
+                while i + 4 <= n {
+                    let p0 = pixels + Int(starts[i]), p1 = pixels + Int(starts[i + 1])
+                    let p2 = pixels + Int(starts[i + 2]), p3 = pixels + Int(starts[i + 3])
+                    let w0 = weight, w1 = weight + taps, w2 = weight + 2 * taps, w3 = weight + 3 * taps
+                    var s0 = SIMD4<Float>.zero, s1 = SIMD4<Float>.zero, s2 = SIMD4<Float>.zero, s3 = SIMD4<Float>.zero
+                    for k in 0..<taps {
+                        s0 += w0[k] * p0[k]
+                        s1 += w1[k] * p1[k]
+                        s2 += w2[k] * p2[k]
+                        s3 += w3[k] * p3[k]
+                    }
+                    let out = target + i * 3
+                    store(s0, out)
+                    store(s1, out + 3)
+                    store(s2, out + 6)
+                    store(s3, out + 9)
+                    weight += 4 * taps
+                    i += 4
                 }
-                target[i * 3] = sum[0]
-                target[i * 3 + 1] = sum[1]
-                target[i * 3 + 2] = sum[2]
+                while i < n {
+                    let p0 = pixels + Int(starts[i])
+                    var sum = SIMD4<Float>.zero
+                    for k in 0..<taps { sum += weight[k] * p0[k] }
+                    store(sum, target + i * 3)
+                    weight += taps
+                    i += 1
+                }
             }
         }
+    }
+
+    @inline(__always)
+    private func store(_ v: SIMD4<Float>, _ p: UnsafeMutablePointer<Float>) {
+        p[0] = v[0]
+        p[1] = v[1]
+        p[2] = v[2]
     }
 }

@@ -1,3 +1,4 @@
+import ShardFormat
 import Augment
 
 /// Decodes an image file by its content (PNG or JPEG signature), whatever its extension says.
@@ -14,7 +15,7 @@ public enum ImageDecoding {
 
     /// Reads and decodes a file.
     public static func decode(file path: String) throws -> RGBImage {
-        let mapped = try MappedFile(path: path)
+        let mapped = try MappedFile.images(path: path)
         return try decode(mapped.bytes, name: path)
     }
 }

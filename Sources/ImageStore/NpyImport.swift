@@ -1,3 +1,4 @@
+import ShardFormat
 import Augment
 
 /// `.npy` arrays: images uint8 `[N, H, W, 3]` (RGB) or `[N, H, W]` (grey → RGB), C order, and optionally
@@ -8,7 +9,7 @@ public enum NpyImport {
     @discardableResult
     public static func importStore(images imagesPath: String, labels labelsPath: String? = nil, to storePath: String,
                                    keyPrefix: String = "npy", classNames: [String] = []) throws -> ImportSummary {
-        let imageFile = try MappedFile(path: imagesPath)
+        let imageFile = try MappedFile.images(path: imagesPath)
         let array = try NpyArray(imageFile.bytes, path: imagesPath)
         func fail(_ message: String) -> ImageStoreError { ImageStoreError(.badInput, message, file: imagesPath) }
         guard array.descr == "|u1" || array.descr == "<u1" else {
@@ -58,7 +59,7 @@ public enum NpyImport {
 
     /// Labels `[N]` of an integer dtype, each −1 or 0...2^31−1.
     static func readLabels(_ path: String, count: Int) throws -> [Int] {
-        let file = try MappedFile(path: path)
+        let file = try MappedFile.images(path: path)
         let array = try NpyArray(file.bytes, path: path)
         func fail(_ message: String) -> ImageStoreError { ImageStoreError(.badInput, message, file: path) }
         guard let size = array.integerWidth else { throw fail("labels must be integers, got '\(array.descr)'") }

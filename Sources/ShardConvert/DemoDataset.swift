@@ -15,7 +15,7 @@ public struct DemoOptions: Sendable {
     public var compressionLevel: Int
 
     public init(recordsPerShard: Int = 2000, epochs: Int = 2, ranks: Int = 2, classes: Int = 1000, k: Int = 10,
-                recordsPerBlock: Int = 1024, seed: UInt64 = 0, outputSize: Int = 224, compressionLevel: Int = 9) {
+                recordsPerBlock: Int = 1024, seed: UInt64 = 0, outputSize: Int = 224, compressionLevel: Int = ShardWriter.defaultCompressionLevel) {
         self.recordsPerShard = recordsPerShard
         self.epochs = epochs
         self.ranks = ranks

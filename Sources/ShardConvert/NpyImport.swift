@@ -29,7 +29,7 @@ public struct NpyImportOptions: Sendable {
 
     public init(outputs: String, keys: String, kind: NpyValueKind, temperature: Double = 1, k: Int,
                 augmentation: AugmentationKind = .none, augmentationCodes: String? = nil, epoch: Int = 0, rank: Int = 0,
-                teacher: String? = nil, recordsPerBlock: Int = 1024, compressionLevel: Int = 9) {
+                teacher: String? = nil, recordsPerBlock: Int = 1024, compressionLevel: Int = ShardWriter.defaultCompressionLevel) {
         self.outputs = outputs
         self.keys = keys
         self.kind = kind

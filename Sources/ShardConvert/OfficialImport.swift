@@ -9,7 +9,7 @@ public struct OfficialImportOptions: Sendable {
     public var recordsPerBlock: Int
     public var compressionLevel: Int
 
-    public init(classes: Int, teacher: String? = nil, recordsPerBlock: Int = 1024, compressionLevel: Int = 9) {
+    public init(classes: Int, teacher: String? = nil, recordsPerBlock: Int = 1024, compressionLevel: Int = ShardWriter.defaultCompressionLevel) {
         self.classes = classes
         self.teacher = teacher
         self.recordsPerBlock = recordsPerBlock

@@ -60,18 +60,26 @@ public struct KeyTable: Sendable {
         String(decoding: text[starts[id]..<(starts[id + 1] - 1)], as: UTF8.self)
     }
 
-    /// The sample id of `key`, or nil.
+    /// The sample id of `key`, or nil. A binary search comparing UTF-8 bytes (memcmp order).
     public func id(of key: String) -> UInt32? {
-        let target = Array(key.utf8)
-        var low = 0
-        var high = count
-        while low < high {
-            let middle = (low + high) / 2
-            let candidate = text[starts[middle]..<(starts[middle + 1] - 1)]
-            if candidate.elementsEqual(target) { return UInt32(middle) }
-            if candidate.lexicographicallyPrecedes(target) { low = middle + 1 } else { high = middle }
+        var target = key
+        return target.withUTF8 { wanted in
+            text.withUnsafeBytes { all in
+                var low = 0
+                var high = count
+                while low < high {
+                    let middle = (low + high) / 2
+                    let start = starts[middle]
+                    let length = starts[middle + 1] - 1 - start
+                    let common = min(length, wanted.count)
+                    var order = common == 0 ? 0 : memcmp(all.baseAddress! + start, wanted.baseAddress!, common)
+                    if order == 0 { order = length < wanted.count ? -1 : length > wanted.count ? 1 : 0 }
+                    if order == 0 { return UInt32(middle) }
+                    if order < 0 { low = middle + 1 } else { high = middle }
+                }
+                return nil
+            }
         }
-        return nil
     }
 
     public var keys: [String] { (0..<count).map(key) }

@@ -5,15 +5,17 @@ import Darwin
 #endif
 
 /// A read-only memory map of a whole file. The bytes are never copied; pages load on first touch.
+/// Public because the other stores of the project (images) map their files the same way.
 /// (If another process truncates the file while it is mapped, touching the lost pages raises SIGBUS —
 /// the usual mmap caveat. Shards are written under a temporary name and renamed, so a finished shard is
 /// never truncated in place by this project's writers.)
-final class MappedFile: @unchecked Sendable {
-    let path: String
-    let bytes: UnsafeRawBufferPointer
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let bytes: UnsafeRawBufferPointer
     private let mapping: UnsafeMutableRawPointer?
 
-    init(path: String) throws {
+    /// Maps `path`; throws `ShardError` code `io` naming the file when it cannot.
+    public init(path: String) throws {
         self.path = path
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw ShardError(.io, "cannot open: \(String(cString: strerror(errno)))", at: ShardLocation(file: path)) }
@@ -39,7 +41,7 @@ final class MappedFile: @unchecked Sendable {
     }
 
     /// Tells the kernel the file will be read front to back (verify, recover, sequential training).
-    func adviseSequential() {
+    public func adviseSequential() {
         if let mapping { _ = madvise(mapping, bytes.count, MADV_SEQUENTIAL) }
     }
 

@@ -2,6 +2,10 @@
 /// indices, as the rank of a permutation in the factorial number system. It costs ⌈log2 K!⌉ bits, the
 /// least any code can (22 bits at K = 10, 66 bytes at K = 100, against K bytes for plain ranks).
 enum OrderNumber {
+    /// ⌊(2^64 − 1) / d⌋ + 1 for d = 2...12: for every x < 2^32, x / d is the high word of x · m
+    /// (the rounding error is below x / 2^64 < 1/d). Entries 0 and 1 are unused.
+    private static let reciprocals: [UInt64] = (0...12).map { $0 < 2 ? 0 : UInt64.max / UInt64($0) + 1 }
+
 
     /// L: bytes of one order number.
     static func byteLength(k: Int) -> Int {
@@ -81,13 +85,15 @@ enum OrderNumber {
     static func decode(_ input: UnsafeRawBufferPointer, ranks: UnsafeMutableBufferPointer<UInt8>,
                        digits: UnsafeMutableBufferPointer<UInt8>) -> Bool {
         let k = ranks.count
-        if k <= 12 {  // 12! < 2^32: 32-bit division is several times faster than 64-bit here.
-            var x: UInt32 = 0
-            for byte in 0..<input.count { x |= UInt32(input[byte]) << (8 * UInt32(byte)) }
-            for j in stride(from: k - 1, through: 0, by: -1) {
-                let radix = UInt32(k - j)
-                digits[j] = UInt8(truncatingIfNeeded: x % radix)
-                x /= radix
+        if k <= 12 {  // 12! < 2^32: divide by multiplying with a reciprocal (the hot path, K = 10).
+            var x: UInt64 = 0
+            for byte in 0..<input.count { x |= UInt64(input[byte]) << (8 * UInt64(byte)) }
+            digits[k - 1] = 0
+            for j in stride(from: k - 2, through: 0, by: -1) {
+                let radix = UInt64(k - j)
+                let quotient = x.multipliedFullWidth(by: reciprocals[k - j]).high
+                digits[j] = UInt8(truncatingIfNeeded: x &- quotient &* radix)
+                x = quotient
             }
             if x != 0 { return false }
         } else if k <= 20 {

@@ -76,7 +76,7 @@ public final class DatasetWriter {
     private var entries: [DatasetManifest.ShardEntry] = []
     private var compressionLevel: Int
 
-    public init(directory: String, keys: KeyTable, schema: ShardSchema, compressionLevel: Int = 9) throws {
+    public init(directory: String, keys: KeyTable, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel) throws {
         self.directory = directory
         self.keys = keys
         self.compressionLevel = compressionLevel

@@ -34,7 +34,9 @@ enum Zlib {
     /// each byte plane gets its own Huffman table: ~5% smaller class-index sections at K = 100.
     static func compress(parts: [UnsafeRawBufferPointer], level: Int32) -> [UInt8] {
         var stream = z_stream()
-        guard deflateInit_(&stream, level, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        // Z_FILTERED: favour Huffman coding over string matching; the byte planes hold few repeats.
+        guard deflateInit2_(&stream, level, Z_DEFLATED, MAX_WBITS, 8, Z_FILTERED, ZLIB_VERSION,
+                            Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             preconditionFailure("zlib deflateInit failed")
         }
         defer { deflateEnd(&stream) }

@@ -54,10 +54,13 @@ public enum Elementwise {
         precondition(residual.count == branch.count && residual.count % scale.count == 0)
         let out = Tensor(uninitialized: residual.shape)
         let per = residual.count / scale.count
-        for n in 0..<scale.count {
-            let x = residual.pointer + n * per, y = branch.pointer + n * per, z = out.pointer + n * per
-            let s = scale[n]
-            for i in 0..<per { z[i] = x[i] + s * y[i] }
+        let (r0, b0, o0) = (residual.pointer, branch.pointer, out.pointer)
+        Parallel.forRanges(scale.count) { samples in
+            for n in samples {
+                let x = r0 + n * per, y = b0 + n * per, z = o0 + n * per
+                let s = scale[n]
+                for i in 0..<per { z[i] = x[i] + s * y[i] }
+            }
         }
         return out
     }
@@ -67,9 +70,12 @@ public enum Elementwise {
         guard let scale = sampleScale else { return t }
         let out = Tensor(uninitialized: t.shape)
         let per = t.count / scale.count
-        for n in 0..<scale.count {
-            let s = scale[n]
-            for i in 0..<per { out.pointer[n * per + i] = s * t.pointer[n * per + i] }
+        let (src, dst) = (t.pointer, out.pointer)
+        Parallel.forRanges(scale.count) { samples in
+            for n in samples {
+                let s = scale[n]
+                for i in 0..<per { dst[n * per + i] = s * src[n * per + i] }
+            }
         }
         return out
     }

@@ -258,12 +258,13 @@ func measureSpeed(_ set: FixtureSet, options: Options) throws -> SpeedRow {
         }
     }
 
-    let bytes = Double(files(under: dataset).map(size).reduce(0, +))
+    // Verify throughput per shard (a dataset adds one key-table parse and the manifest's whole-file CRCs).
+    let bytes = Double(shard.fileSize)
     for (depth, threads) in [(ShardVerifier.Depth.full, 1), (.full, 2), (.checksums, 1)] {
         let verifier = ShardVerifier(depth: depth, threads: threads)
         var clean = true
-        let mbps = bytes / 1e6 * (try rate(items: 1, budget: options.seconds / 2) { clean = verifier.verifyDataset(directory: dataset).isClean && clean })
-        guard clean else { throw ConversionError("verify", "the benchmark dataset did not verify clean") }
+        let mbps = bytes / 1e6 * (try rate(items: 1, budget: options.seconds / 2) { clean = verifier.verifyShard(path: shard.path).isClean && clean })
+        guard clean else { throw ConversionError("verify", "the benchmark shard did not verify clean") }
         switch (depth, threads) {
         case (.full, 1): row.verifyFull1 = mbps
         case (.full, _): row.verifyFull2 = mbps
@@ -323,7 +324,7 @@ do {
     for row in sizeRows { print("| \(row.name) | " + row.split.map { fmt($0.1, 2) }.joined(separator: " | ") + " |") }
 
     print("\n## Speed (one core unless noted; records/s)\n")
-    print("| data | records | dense, sequential | sparse, sequential | sparse, random key (blocks cached) | numpy official dense | numpy official sparse | dense vs numpy | writer (convert) | verify full 1 thr | verify full 2 thr | verify checksums |")
+    print("| data | records | dense, sequential | sparse, sequential | sparse, random key (blocks cached) | numpy official dense | numpy official sparse | dense vs numpy | writer (convert) | verify shard, full, 1 thread | verify shard, full, 2 threads | verify shard, checksums |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for set in fixtureSets {
         let row = try measureSpeed(set, options: options)

@@ -69,6 +69,29 @@ final class ModelTests: XCTestCase {
         }
     }
 
+    /// A few AdamW train steps (train-mode BatchNorm, drop path, clipping, layer decay) fit a tiny batch.
+    func testTrainStepsReduceTheLoss() throws {
+        let config = TinyViTConfiguration(embedDims: [8, 16], depths: [1, 1], numHeads: [1, 2], windowSizes: [7, 3],
+                                          numClasses: 3, dropPathRate: 0.1, imageSize: 24)
+        let model = try TinyViT(config)
+        model.initializeWeights(seed: 5)
+        model.setLayerLearningRateDecay(0.9)
+        var rng = SplitMix64(seed: 11)
+        let x = Tensor(uninitialized: [6, 3, 24, 24])
+        for i in 0..<x.count { x[flat: i] = rng.nextGaussian() }
+        let t = Tensor(zeros: [6, 3])
+        for n in 0..<6 { t[flat: n * 3 + n % 3] = 1 }
+        let optimizer = AdamW(learningRate: 3e-3, weightDecay: 0.05, maxGradientNorm: 5)
+        var losses: [Float] = []
+        for step in 0..<30 {
+            losses.append(try model.trainStep(images: x, targets: t, optimizer: optimizer, generator: SplitMix64(seed: UInt64(step))).loss)
+        }
+        XCTAssertTrue(losses.allSatisfy { $0.isFinite })
+        XCTAssertLessThan(losses.suffix(3).reduce(0, +) / 3, 0.5 * losses[0], "losses \(losses)")
+        XCTAssertEqual(optimizer.stepCount, 30)
+        XCTAssertEqual(model.convNorms[0].batchesTracked, 30)
+    }
+
     func testParameterCountsAndMACs() throws {
         XCTAssertEqual(TinyViTConfiguration.tiny5M().parameterCount, 5_392_764)
         XCTAssertEqual(try TinyViT(.tiny5M()).parameterCount, 5_392_764)
