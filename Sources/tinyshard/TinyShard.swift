@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import ShardConvert
 
-/// The root command: a thin layer of subcommands over ShardFormat and ShardConvert.
+/// The root command: a thin layer of subcommands over the libraries.
 struct TinyShard: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tinyshard",
@@ -13,7 +13,7 @@ struct TinyShard: ParsableCommand {
             Start with: tinyshard demo --out /tmp/demo && tinyshard verify /tmp/demo && tinyshard inspect /tmp/demo
             """,
         version: TinyShardVersion.writer,
-        subcommands: [Demo.self, Convert.self, Export.self, Inspect.self, Verify.self, Dump.self, Recover.self])
+        subcommands: [Demo.self, Convert.self, Export.self, Inspect.self, Verify.self, Dump.self, Recover.self, Model.self])
 
     /// Parses the command line, runs the command and exits; never returns, never traps on user input.
     static func runMain() -> Never {

@@ -15,7 +15,15 @@ final class ParityTests: XCTestCase {
         let dir = try Fixtures.require()
         let model = try TinyViT(.tiny5M())
         XCTAssertEqual(model.parameterCount, 5_392_764)
-        try model.load(contentsOf: dir.appendingPathComponent("tiny_vit_5m.safetensors"))
+        let file = try SafeTensors(contentsOf: dir.appendingPathComponent("tiny_vit_5m.safetensors"))
+        try model.loadStateDict(file, source: "tiny_vit_5m.safetensors")
+        // Our state_dict is timm's: same 296 keys, shapes, dtypes (num_batches_tracked as I64) and values.
+        let saved = try SafeTensors(data: model.stateDict().serialized())
+        XCTAssertEqual(Set(saved.tensors.keys), Set(file.tensors.keys))
+        XCTAssertEqual(Set(saved.integers.keys), Set(file.integers.keys))
+        XCTAssertEqual(saved.tensors.count + saved.integers.count, 296)
+        for (k, t) in file.tensors { XCTAssertEqual(saved.tensors[k]?.shape, t.shape, k); XCTAssertEqual(saved.tensors[k]?.toArray(), t.toArray(), k) }
+        for (k, v) in file.integers { XCTAssertEqual(saved.integers[k]?.values, v.values, k); XCTAssertEqual(saved.integers[k]?.shape, v.shape, k) }
         let input = try NPY.read(dir.appendingPathComponent("input.npy"))
         var acts: [String: Tensor] = [:]
         let ctx = ForwardContext(training: false, recordsGradients: false, recorder: { acts[$0] = $1 })

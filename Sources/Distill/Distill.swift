@@ -1,0 +1,1 @@
+// bring-up placeholder; replaced by the Distill implementation
