@@ -1,1 +1,154 @@
-// bring-up placeholder; replaced by the Distill implementation
+import Augment
+import Foundation
+import ImageStore
+import ShardFormat
+import Tensor
+import TinyViT
+
+// # Distill: the teacher pass and student training off shards
+//
+// - ``TeacherPass`` draws augmentation parameters (``AugmentationSampler``), applies them
+//   (``Augmenter``, normalised float CHW), runs a TinyViT teacher in eval mode, keeps the softmax's
+//   top-K and writes one shard per epoch (``DatasetWriter``), records in a seeded shuffled order so a
+//   student reading a shard front to back sees a shuffled epoch.
+// - ``Trainer`` trains a TinyViT from a ``TrainingSource``: shards (replaying each record's stored
+//   parameters, dense soft labels from the cursor, or one-hot store labels with `hardLabels`), or
+//   parameters drawn on the fly with hard labels (to train a teacher). Soft-target cross entropy,
+//   AdamW with TinyViT's groups (``ResumableAdamW``), warmup + cosine per step, evaluation on a held-out
+//   split, a checkpoint per epoch and bit-exact resume, metrics CSV and an SVG plot.
+//
+// Sample ids are the dataset key table's ids; the image store's keys are strictly ascending, so the
+// key table (sorted the same way) maps id i to store image i — checked, not assumed (``SampleMap``).
+
+/// An error of the distillation pipeline: one line, naming the file when there is one.
+public struct DistillError: Error, CustomStringConvertible, Equatable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Model configurations by name ("5m", "11m", "21m") or from a JSON file (timm's keys).
+public enum ModelArchitecture {
+    public static func configuration(_ spec: String, numClasses: Int? = nil) throws -> TinyViTConfiguration {
+        var config: TinyViTConfiguration
+        if let named = TinyViTConfiguration.named(spec) {
+            config = named
+        } else {
+            guard let data = FileManager.default.contents(atPath: spec) else {
+                throw DistillError("\(spec): [io] not a named architecture (5m, 11m, 21m) nor a readable JSON file")
+            }
+            do {
+                config = try JSONDecoder().decode(TinyViTConfiguration.self, from: data)
+            } catch {
+                throw DistillError("\(spec): [bad_config] cannot decode a TinyViT configuration: \(error)")
+            }
+        }
+        if let numClasses { config.numClasses = numClasses }
+        do { try config.validate() } catch { throw DistillError("\(spec): [bad_config] \(error)") }
+        return config
+    }
+
+    public static func write(_ config: TinyViTConfiguration, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(config).write(to: URL(fileURLWithPath: path))
+    }
+}
+
+/// Maps sample ids (key-table ids) to image-store indices and back.
+public struct SampleMap: Sendable {
+    public let keys: KeyTable
+    /// storeIndex[sampleID]
+    public let storeIndex: [Int]
+    /// sampleID[storeIndex]
+    public let sampleID: [UInt32]
+
+    public init(store: ImageStore, keys: KeyTable? = nil) throws {
+        let storeKeys = store.keys()
+        let table = try keys ?? KeyTable(sorting: storeKeys)
+        guard table.count == storeKeys.count else {
+            throw DistillError("\(store.path): [mismatch] the store holds \(storeKeys.count) images, the key table \(table.count) keys")
+        }
+        var toStore = [Int](repeating: -1, count: table.count)
+        var toSample = [UInt32](repeating: 0, count: storeKeys.count)
+        for (i, key) in storeKeys.enumerated() {
+            guard let id = table.id(of: key) else {
+                throw DistillError("\(store.path): [mismatch] image key \(key) is not in the dataset's key table")
+            }
+            toStore[Int(id)] = i
+            toSample[i] = id
+        }
+        self.keys = table
+        storeIndex = toStore
+        sampleID = toSample
+    }
+}
+
+/// Row-wise helpers on logits.
+public enum Probabilities {
+    /// Softmax of each row of `logits` (N × C), in double precision accumulation.
+    public static func softmax(_ logits: UnsafeBufferPointer<Float>, classes: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: logits.count)
+        let rows = logits.count / classes
+        for r in 0..<rows {
+            let row = UnsafeBufferPointer(rebasing: logits[(r * classes)..<((r + 1) * classes)])
+            let m = row.max() ?? 0
+            var sum = 0.0
+            for j in 0..<classes { let e = exp(Double(row[j] - m)); out[r * classes + j] = Float(e); sum += e }
+            for j in 0..<classes { out[r * classes + j] = Float(Double(out[r * classes + j]) / sum) }
+        }
+        return out
+    }
+
+    /// The k largest values of `row`, descending; ties go to the lower class index.
+    public static func topK(_ row: UnsafeBufferPointer<Float>, k: Int) -> (indices: [Int32], values: [Float]) {
+        let order = (0..<row.count).sorted { a, b in row[a] != row[b] ? row[a] > row[b] : a < b }
+        let top = order.prefix(k)
+        return (top.map { Int32($0) }, top.map { row[$0] })
+    }
+
+    /// Ranks of the true class among each row (0 = top-1), for top-1 / top-5 accuracy.
+    public static func rank(of label: Int, in row: UnsafeBufferPointer<Float>) -> Int {
+        var rank = 0
+        for j in 0..<row.count where j != label {
+            if row[j] > row[label] || (row[j] == row[label] && j < label) { rank += 1 }
+        }
+        return rank
+    }
+}
+
+/// Image preparation shared by the teacher pass, training and evaluation.
+public enum ImagePreparation {
+    /// The evaluation transform: the whole image resized to `size` (bicubic), no augmentation.
+    public static func evalView(width: Int, height: Int) -> AugmentationView {
+        AugmentationView(sourceWidth: UInt16(width), sourceHeight: UInt16(height),
+                         crop: PixelBox(x: 0, y: 0, width: UInt16(width), height: UInt16(height)))
+    }
+
+    /// Renders `parameters` for store image `index` (and its partner, when mixed) as normalised CHW floats.
+    public static func render(_ parameters: AugmentationParameters, store: ImageStore, index: Int, map: SampleMap,
+                              augmenter: Augmenter, into output: UnsafeMutableBufferPointer<Float>) throws {
+        let image = try store.image(at: index)
+        var partner: RGBImage?
+        if let mix = parameters.mix {
+            guard Int(mix.partner) < map.storeIndex.count else {
+                throw DistillError("\(store.path): [mismatch] mix partner \(mix.partner) is not a sample of the store")
+            }
+            partner = try store.image(at: map.storeIndex[Int(mix.partner)])
+        }
+        try augmenter.renderNormalized(parameters, source: image, partner: partner, into: output)
+    }
+}
+
+/// A seeded permutation (Fisher–Yates on SplitMix64), for epoch orders.
+public func seededPermutation(_ count: Int, seed: UInt64) -> [Int] {
+    var order = Array(0..<count)
+    var rng = SplitMix64(seed: seed)
+    if count > 1 {
+        for i in stride(from: count - 1, to: 0, by: -1) {
+            let j = Int(rng.next() % UInt64(i + 1))
+            order.swapAt(i, j)
+        }
+    }
+    return order
+}

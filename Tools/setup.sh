@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what building and testing TinyShard needs on Debian (run as root, or it uses sudo):
+# zlib (format), oneDNN (TinyViT kernels), libpng and libturbojpeg (image import), zstd (benchmark),
+# numpy and pytest (the Python twin and its tests).
+set -euo pipefail
+packages=(zlib1g-dev libdnnl-dev libpng-dev libturbojpeg0-dev zstd)
+missing=()
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+python3 -c "import numpy, pytest" 2>/dev/null || python3 -m pip install -q --disable-pip-version-check numpy pytest
