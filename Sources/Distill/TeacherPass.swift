@@ -41,8 +41,15 @@ public enum TeacherPass {
     /// Runs the pass; `progress(done, total)` after each batch.
     public static func run(store: ImageStore, teacher: TinyViT, outputDirectory: String, options: Options,
                            teacherName: String = "tinyvit", progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
+        try run(store: store, teacher: TinyViTTeacher(teacher), outputDirectory: outputDirectory, options: options,
+                teacherName: teacherName, progress: progress)
+    }
+
+    /// The pass with any teacher: our TinyViT, or an external process (``ExternalTeacher``).
+    public static func run(store: ImageStore, teacher: any TeacherModel, outputDirectory: String, options: Options,
+                           teacherName: String, progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
         let start = Date()
-        let config = teacher.configuration
+        let config = (numClasses: teacher.numClasses, imageSize: teacher.imageSize)
         let size = config.imageSize
         guard options.epochs >= 1 else { throw DistillError("[invalid_argument] epochs must be ≥ 1") }
         guard options.batchSize >= 1 else { throw DistillError("[invalid_argument] batch must be ≥ 1") }
@@ -82,7 +89,10 @@ public enum TeacherPass {
                     try ImagePreparation.render(parameters, store: store, index: index, map: map, augmenter: augmenter,
                                                 into: UnsafeMutableBufferPointer(start: images.pointer + row * plane, count: plane))
                 }
-                let logits = try teacher.forward(images, context: ForwardContext(training: false, recordsGradients: false))
+                let logits = try teacher.logits(images)
+                guard logits.shape == [batch.count, config.numClasses] else {
+                    throw DistillError("[teacher] the teacher returned logits of shape \(logits.shape) for \(batch.count) images of \(config.numClasses) classes")
+                }
                 let probabilities = Probabilities.softmax(logits.buffer, classes: config.numClasses)
                 try probabilities.withUnsafeBufferPointer { p in
                     for (row, index) in batch.enumerated() {
@@ -107,6 +117,111 @@ public enum TeacherPass {
         return try sampler.parameters(epoch: UInt32(epoch), sample: map.sampleID[index], sourceWidth: w, sourceHeight: h,
                                       sampleCount: store.count) { partner in
             try store.size(at: map.storeIndex[Int(partner)])
+        }
+    }
+}
+
+/// A teacher: logits (N, classes) for normalised images (N, 3, imageSize, imageSize).
+public protocol TeacherModel: AnyObject {
+    var numClasses: Int { get }
+    var imageSize: Int { get }
+    func logits(_ images: Tensor) throws -> Tensor
+}
+
+/// Our TinyViT in eval mode (running BatchNorm statistics, no drop path).
+public final class TinyViTTeacher: TeacherModel {
+    public let model: TinyViT
+    public init(_ model: TinyViT) { self.model = model }
+    public var numClasses: Int { model.configuration.numClasses }
+    public var imageSize: Int { model.configuration.imageSize }
+    public func logits(_ images: Tensor) throws -> Tensor {
+        try model.forward(images, context: ForwardContext(training: false, recordsGradients: false))
+    }
+}
+
+/// A teacher in another process (e.g. PyTorch), fed through .npy files.
+///
+/// Protocol: `/bin/sh -c COMMAND` is started once. For each batch the pass writes the augmented images
+/// to `IN.npy` (float32, (N, 3, H, W), ImageNet-normalised) and the line `IN.npy OUT.npy` to the
+/// process's stdin; the process writes the logits to `OUT.npy` (float32 or float64, (N, classes)) and
+/// answers with a line `ok` on stdout. When the pass ends, stdin is closed and the process should exit.
+/// A minimal Python side:
+/// ```python
+/// import sys, numpy as np
+/// for line in sys.stdin:
+///     src, dst = line.split()
+///     np.save(dst, model(np.load(src)).astype(np.float32)); print("ok", flush=True)
+/// ```
+public final class ExternalTeacher: TeacherModel {
+    public let command: String
+    public let numClasses: Int
+    public let imageSize: Int
+    private let process = Process()
+    private let input = Pipe()
+    private let output = Pipe()
+    private let directory: String
+    private var batch = 0
+    private var pendingOutput = Data()
+
+    public init(command: String, numClasses: Int, imageSize: Int) throws {
+        self.command = command
+        self.numClasses = numClasses
+        self.imageSize = imageSize
+        directory = NSTemporaryDirectory() + "tinyshard-teacher-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        process.standardInput = input
+        process.standardOutput = output
+        do { try process.run() } catch {
+            throw DistillError("[teacher] cannot start the external teacher `\(command)`: \(error.localizedDescription)")
+        }
+    }
+
+    deinit { close() }
+
+    /// Closes the teacher's stdin and waits for it to exit.
+    public func close() {
+        guard batch >= 0 else { return }
+        try? input.fileHandleForWriting.close()
+        if process.isRunning { process.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: directory)
+        batch = -1
+    }
+
+    public func logits(_ images: Tensor) throws -> Tensor {
+        guard batch >= 0 else { throw DistillError("[teacher] the external teacher is closed") }
+        let inPath = directory + "/batch\(batch).npy", outPath = directory + "/logits\(batch).npy"
+        batch += 1
+        try NPY.write(images, to: URL(fileURLWithPath: inPath))
+        guard process.isRunning else { throw DistillError("[teacher] the external teacher `\(command)` exited (status \(process.terminationStatus))") }
+        do {
+            try input.fileHandleForWriting.write(contentsOf: Data("\(inPath) \(outPath)\n".utf8))
+        } catch {
+            throw DistillError("[teacher] cannot write to the external teacher `\(command)`: \(error.localizedDescription)")
+        }
+        let line = try readLine()
+        guard line.trimmingCharacters(in: .whitespaces) == "ok" else {
+            throw DistillError("[teacher] the external teacher `\(command)` answered \"\(line)\" instead of ok")
+        }
+        let logits = try NPY.read(URL(fileURLWithPath: outPath))
+        try? FileManager.default.removeItem(atPath: inPath)
+        try? FileManager.default.removeItem(atPath: outPath)
+        return logits
+    }
+
+    private func readLine() throws -> String {
+        while true {
+            if let newline = pendingOutput.firstIndex(of: 0x0A) {
+                let line = String(decoding: pendingOutput[pendingOutput.startIndex..<newline], as: UTF8.self)
+                pendingOutput = Data(pendingOutput[(newline + 1)...])
+                return line
+            }
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else {
+                throw DistillError("[teacher] the external teacher `\(command)` closed its output without answering")
+            }
+            pendingOutput.append(chunk)
         }
     }
 }

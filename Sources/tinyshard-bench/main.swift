@@ -268,7 +268,7 @@ func measureSpeed(_ set: FixtureSet, options: Options) throws -> SpeedRow {
     for (depth, threads) in [(ShardVerifier.Depth.full, 1), (.full, 2), (.checksums, 1)] {
         let verifier = ShardVerifier(depth: depth, threads: threads)
         var clean = true
-        let mbps = bytes / 1e6 * (try rate(items: 1, budget: options.seconds / 2) { clean = verifier.verifyShard(path: shard.path).isClean && clean })
+        let mbps = bytes / 1e6 * (rate(items: 1, budget: options.seconds / 2) { clean = verifier.verifyShard(path: shard.path).isClean && clean })
         guard clean else { throw ConversionError("verify", "the benchmark shard did not verify clean") }
         switch (depth, threads) {
         case (.full, 1): row.verifyFull1 = mbps
