@@ -14,7 +14,7 @@ import TinyViT
 // - ``Trainer`` trains a TinyViT from a ``TrainingSource``: shards (replaying each record's stored
 //   parameters, dense soft labels from the cursor, or one-hot store labels with `hardLabels`), or
 //   parameters drawn on the fly with hard labels (to train a teacher). Soft-target cross entropy,
-//   AdamW with TinyViT's groups (``ResumableAdamW``), warmup + cosine per step, evaluation on a held-out
+//   AdamW with TinyViT's groups (TinyViT's ``AdamW``, checkpointed with its state), warmup + cosine per step, evaluation on a held-out
 //   split, a checkpoint per epoch and bit-exact resume, metrics CSV and an SVG plot.
 //
 // Sample ids are the dataset key table's ids; the image store's keys are strictly ascending, so the

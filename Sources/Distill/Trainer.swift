@@ -105,7 +105,7 @@ public final class Trainer {
     public let options: TrainOptions
     public let runDirectory: String
     public let model: TinyViT
-    public let optimizer: ResumableAdamW
+    public let optimizer: AdamW
     public private(set) var completedEpochs = 0
     public private(set) var step = 0
     public private(set) var rows: [MetricsRow] = []
@@ -158,7 +158,7 @@ public final class Trainer {
         model = try TinyViT(config)
         model.initializeWeights(seed: options.seed)
         if options.layerDecay != 1 { model.setLayerLearningRateDecay(options.layerDecay) }
-        optimizer = ResumableAdamW(learningRate: options.learningRate, weightDecay: options.weightDecay, maxGradientNorm: options.clip)
+        optimizer = AdamW(learningRate: options.learningRate, weightDecay: options.weightDecay, maxGradientNorm: options.clip)
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         stepsPerEpoch = 0
         let firstPlan = try plan(epoch: 0)

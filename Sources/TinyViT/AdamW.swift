@@ -14,7 +14,8 @@ public final class AdamW {
     /// Clip the global gradient L2 norm to this value before the update (`nil`: no clipping).
     public var maxGradientNorm: Float?
     public private(set) var stepCount = 0
-    private var moments: [ObjectIdentifier: (m: Tensor, v: Tensor)] = [:]
+    /// Moments by parameter name (timm's names are unique), so that they can be checkpointed.
+    private var moments: [String: (m: Tensor, v: Tensor)] = [:]
 
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
                 weightDecay: Float = 0.05, maxGradientNorm: Float? = 5.0) {
@@ -44,8 +45,8 @@ public final class AdamW {
         let bc1 = 1 - pow(Double(beta1), Double(stepCount))
         let bc2Sqrt = (1 - pow(Double(beta2), Double(stepCount))).squareRoot()
         for p in parameters {
-            let state = moments[ObjectIdentifier(p)] ?? (Tensor(zeros: p.value.shape), Tensor(zeros: p.value.shape))
-            moments[ObjectIdentifier(p)] = state
+            let state = moments[p.name] ?? (Tensor(zeros: p.value.shape), Tensor(zeros: p.value.shape))
+            moments[p.name] = state
             let lr = learningRate * p.learningRateScale
             let decay: Float = p.usesWeightDecay ? 1 - lr * weightDecay : 1
             let stepSize = Float(Double(lr) / bc1)
@@ -64,6 +65,42 @@ public final class AdamW {
             }
         }
         return norm
+    }
+}
+
+extension AdamW {
+    /// The optimizer's state for a checkpoint: `m.<name>` / `v.<name>` moments and the step count.
+    public func stateDict() -> SafeTensors {
+        var st = SafeTensors()
+        for (name, state) in moments {
+            st.tensors["m." + name] = state.m
+            st.tensors["v." + name] = state.v
+        }
+        st.integers["step"] = ([], [Int64(stepCount)])
+        return st
+    }
+
+    /// Restores ``stateDict()`` for `parameters`, so that the next ``step(_:)`` continues bit-exactly.
+    /// Throws naming `source` and the parameter when a moment is missing or misshapen.
+    public func load(_ st: SafeTensors, parameters: [Parameter], source: String) throws {
+        guard let step = st.integers["step"]?.values.first, step >= 0 else {
+            throw TinyViTError.missingKey(key: "step", file: source)
+        }
+        var restored: [String: (m: Tensor, v: Tensor)] = [:]
+        if step > 0 {
+            for p in parameters {
+                for key in ["m." + p.name, "v." + p.name] {
+                    guard let t = st.tensors[key] else { throw TinyViTError.missingKey(key: key, file: source) }
+                    guard t.count == p.value.count else {
+                        throw TinyViTError.shapeMismatch(key: key, expected: p.value.shape, found: t.shape, file: source)
+                    }
+                }
+                restored[p.name] = (st.tensors["m." + p.name]!.reshaped(p.value.shape).copy(),
+                                    st.tensors["v." + p.name]!.reshaped(p.value.shape).copy())
+            }
+        }
+        moments = restored
+        stepCount = Int(step)
     }
 }
 
