@@ -1,4 +1,5 @@
 import Augment
+import ShardFormat
 
 /// Writes an image store (Spec/IMAGESTORE.md) image by image: pixels stream to `<path>.partial`, the
 /// index, keys and class names follow at `finish()`, the header is written last, and the file is
@@ -11,7 +12,7 @@ public final class ImageStoreWriter {
     public let path: String
     public let classNames: [String]
     public let classCount: Int
-    private let file: AtomicFile
+    private let file: AtomicFileOutput
     private var entries: [StoreLayout.Entry] = []
     private var keyBytes: [UInt8] = []
     private var lastKey: [UInt8]?
@@ -37,8 +38,10 @@ public final class ImageStoreWriter {
         self.path = path
         self.classNames = classNames
         self.classCount = count
-        file = try AtomicFile(path: path)
-        try file.write([UInt8](repeating: 0, count: StoreLayout.headerSize))  // all zero until finish: "incomplete"
+        file = try imageStoreIO(path) { try AtomicFileOutput(path: path, bufferBytes: 1 << 20) }
+        try imageStoreIO(path) {  // all zero until finish: "incomplete"
+            try file.write([UInt8](repeating: 0, count: StoreLayout.headerSize))
+        }
     }
 
     public var count: Int { entries.count }
@@ -79,7 +82,7 @@ public final class ImageStoreWriter {
                                          keyLength: UInt16(keyUTF8.count), pixelCRC: crc32Of(pixels)))
         keyBytes += keyUTF8
         lastKey = keyUTF8
-        try file.write(pixels)
+        try imageStoreIO(path) { try file.write(pixels) }
     }
 
     /// Writes the index, keys, class names and header; fsyncs and renames into place. Returns the
@@ -99,13 +102,13 @@ public final class ImageStoreWriter {
             guard names.count <= Int(UInt32.max) else {
                 throw ImageStoreError(.invalidArgument, "the class names exceed 4 GiB", file: path)
             }
-            try file.write(metadata)
+            try imageStoreIO(path) { try file.write(metadata) }
             let header = StoreLayout.Header(count: UInt32(entries.count), classCount: UInt32(classCount),
                                             indexOffset: UInt64(indexOffset), keyBytes: UInt32(keyBytes.count),
                                             classNameBytes: UInt32(names.count), metadataCRC: crc32Of(metadata))
-            try file.write(header.encoded(), at: 0)
+            try imageStoreIO(path) { try file.write(header.encoded(), at: 0) }
             let size = file.size
-            try file.commit()
+            try imageStoreIO(path) { try file.commit() }
             return size
         } catch {
             file.discard()

@@ -5,49 +5,69 @@ import Darwin
 #endif
 
 /// A file written under a temporary name and moved into place only when complete: write, fsync, rename,
-/// fsync the folder. Until `commit`, the final name is untouched. The running CRC-32 and size of what was
-/// written feed the dataset manifest without reading the file back.
-final class AtomicFileOutput {
-    let finalPath: String
-    let temporaryPath: String
+/// fsync the folder. Until `commit`, the final name is untouched. The running CRC-32 and size of what
+/// was appended feed the dataset manifest without reading the file back.
+///
+/// Public because every file this project writes (shards, key tables, manifests, image stores) is
+/// written this way.
+public final class AtomicFileOutput {
+    public let finalPath: String
+    public let temporaryPath: String
     private var fd: Int32
-    private(set) var size = 0
-    private(set) var crc: UInt32 = 0
+    private var buffer: [UInt8] = []
+    private let bufferLimit: Int
+    /// Bytes appended so far, buffered or not.
+    public private(set) var size = 0
+    /// CRC-32 of the appended bytes. A patch with ``write(_:at:)`` is not reflected in it.
+    public private(set) var crc: UInt32 = 0
 
     /// The name a writer uses while the file is incomplete (what `recover` reads after a crash).
-    static func temporaryPath(for path: String) -> String { path + ".partial" }
+    public static func temporaryPath(for path: String) -> String { path + ".partial" }
 
-    init(path: String) throws {
+    /// Creates (or truncates) `PATH.partial`; throws `ShardError` code `io` naming it when it cannot.
+    /// - Parameter bufferBytes: appends smaller than this are gathered before a system call (for writers
+    ///   of many small pieces, like one image at a time). 0, the default, writes each append at once, so
+    ///   that everything appended before a crash is on disk for `recover` (shards append whole blocks).
+    public init(path: String, bufferBytes: Int = 0) throws {
+        bufferLimit = max(0, bufferBytes)
         finalPath = path
         temporaryPath = Self.temporaryPath(for: path)
         fd = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw Self.error("cannot create", temporaryPath) }
     }
 
-    func write(_ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { buffer in
-            var done = 0
-            while done < buffer.count {
-                let n = Glibc.write(fd, buffer.baseAddress! + done, buffer.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw Self.error("cannot write", temporaryPath)
-                }
-                done += n
-            }
-            crc = CRC32.checksum(buffer, continuing: crc)
-        }
+    public func write(_ bytes: UnsafeRawBufferPointer) throws {
+        crc = CRC32.checksum(bytes, continuing: crc)
         size += bytes.count
+        if buffer.count + bytes.count > bufferLimit { try flush() }
+        if bytes.count >= bufferLimit || bufferLimit == 0 {
+            try writeFully(bytes)
+        } else {
+            buffer.append(contentsOf: bytes)
+        }
+    }
+
+    public func write(_ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+
+    /// Overwrites bytes at `offset`, inside what was already appended (a header written last).
+    public func write(_ bytes: [UInt8], at offset: Int) throws {
+        precondition(offset >= 0 && offset + bytes.count <= size, "patch outside the written bytes")
+        try flush()
+        let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        guard written == bytes.count else { throw Self.error("cannot write", temporaryPath) }
     }
 
     /// Makes the file durable and gives it its final name.
-    func commit() throws {
+    public func commit() throws {
+        try flush()
         guard fsync(fd) == 0 else { throw Self.error("cannot fsync", temporaryPath) }
         close(fd)
         fd = -1
         guard rename(temporaryPath, finalPath) == 0 else { throw Self.error("cannot rename to \(finalPath)", temporaryPath) }
         let folder = finalPath.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let dirfd = open(folder.isEmpty ? "." : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        let dirfd = open(folder.isEmpty ? (finalPath.hasPrefix("/") ? "/" : ".") : folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if dirfd >= 0 {  // the rename itself must survive a power cut
             fsync(dirfd)
             close(dirfd)
@@ -55,13 +75,31 @@ final class AtomicFileOutput {
     }
 
     /// Closes and deletes the temporary file.
-    func discard() {
+    public func discard() {
         if fd >= 0 { close(fd); fd = -1 }
         unlink(temporaryPath)
     }
 
     deinit {
         if fd >= 0 { close(fd) }
+    }
+
+    private func flush() throws {
+        guard !buffer.isEmpty else { return }
+        try buffer.withUnsafeBytes { try writeFully($0) }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func writeFully(_ bytes: UnsafeRawBufferPointer) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Self.error("cannot write", temporaryPath)
+            }
+            done += n
+        }
     }
 
     private static func error(_ what: String, _ path: String) -> ShardError {
