@@ -48,6 +48,12 @@ public final class ImageStore: @unchecked Sendable {
         classNames = try StoreValidation.metadata(bytes, header: header, path: path)
     }
 
+    /// The file's size in bytes.
+    public var fileBytes: Int { file.bytes.count }
+
+    /// Bytes of image data (pixels or JPEGs): from the header to the index.
+    public var dataBytes: Int { indexOffset - StoreLayout.headerSize }
+
     // MARK: Per-image metadata
 
     public func key(at index: Int) throws -> String {
