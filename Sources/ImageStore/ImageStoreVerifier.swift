@@ -27,7 +27,7 @@ public struct ImageStoreVerifier: Sendable {
         public var isClean: Bool { problems.isEmpty && omittedProblems == 0 }
     }
 
-    /// `progress` gets (images checked, total) from the calling thread's loop or the workers.
+    /// `progress` gets (images checked, total), from the workers but never from two at once.
     public func verify(path: String, progress: ((Int, Int) -> Void)? = nil) -> Report {
         let store: ImageStore
         do {
@@ -48,7 +48,7 @@ public struct ImageStoreVerifier: Sendable {
                 } catch {
                     collected.fail(index, error as? ImageStoreError ?? ImageStoreError(.io, "\(error)", file: path, image: index))
                 }
-                progress?(collected.tick(), store.count)
+                collected.tick { progress?($0, store.count) }
             }
         }
         if workers == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: work) }
@@ -70,11 +70,12 @@ private final class Collector: @unchecked Sendable {
         lock.unlock()
     }
 
-    func tick() -> Int {
+    /// Counts one image and reports the count, under the lock (so a progress bar is drawn by one thread at a time).
+    func tick(_ report: (Int) -> Void) {
         lock.lock()
         defer { lock.unlock() }
         done += 1
-        return done
+        report(done)
     }
 
     var failures: [ImageStoreError] {

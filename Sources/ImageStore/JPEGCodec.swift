@@ -23,6 +23,7 @@ public enum JPEGCodec {
         guard colorspace != Int32(TJCS_CMYK.rawValue), colorspace != Int32(TJCS_YCCK.rawValue) else {
             throw ImageStoreError(.badInput, "CMYK JPEGs are not supported; convert to RGB first", file: name)
         }
+        guard width > 0, height > 0 else { throw ImageStoreError(.badInput, "not a readable JPEG: no image size in its header", file: name) }
         try ImageLimits.checkInputSize(Int(width), Int(height), what: "JPEG", name: name)
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
         let status = pixels.withUnsafeMutableBufferPointer {
