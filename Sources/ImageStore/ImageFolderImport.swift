@@ -63,7 +63,7 @@ public enum ImageFolderImport {
                                     bytes: 0, encoding: options.encoding)
         var labels: [Int] = []
         let threads = max(1, options.threads)
-        let chunk = 16 * threads
+        let chunk = 4 * threads  // bounds memory: at most this many decoded or encoded images at once
         var done = 0
         for chunkStart in stride(from: 0, to: listing.files.count, by: chunk) {
             let files = Array(listing.files[chunkStart..<min(chunkStart + chunk, listing.files.count)])
