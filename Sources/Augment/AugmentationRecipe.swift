@@ -29,6 +29,33 @@ public struct AugmentationRecipe: Sendable, Equatable {
         recipe.mix = MixRecipe()
         return recipe
     }
+
+    /// For small centred glyphs such as the 8×8 digits: no flip (a mirrored 2, 3, 7 or 9 is not that
+    /// digit), a mild crop (an 8%-area crop of an 8×8 digit is noise), geometric and tonal RandAugment
+    /// ops at a moderate magnitude (no invert or solarize: they make ink paper), light erasing, no mixing.
+    /// The values were chosen on the validation part of the training split
+    /// (`Tools/distill_tuning.sh`, README "How the main job was tuned").
+    public static var digits: AugmentationRecipe {
+        var recipe = AugmentationRecipe()
+        recipe.cropScale = 0.5...1.0
+        recipe.horizontalFlipProbability = 0
+        var randAugment = RandAugmentRecipe()
+        randAugment.magnitude = 5
+        randAugment.ops = [.autoContrast, .equalize, .rotate, .posterizeIncreasing, .contrastIncreasing, .brightnessIncreasing,
+                           .sharpnessIncreasing, .shearX, .shearY, .translateXRel, .translateYRel]
+        recipe.randAugment = randAugment
+        var erasing = ErasingRecipe()
+        erasing.area = 0.02...0.1
+        recipe.erasing = erasing
+        return recipe
+    }
+
+    /// The named recipes, by the name the CLI and shard provenance use.
+    public static let presets: [(name: String, recipe: AugmentationRecipe)] = [
+        ("tinyvit", .tinyViT), ("tinyvit-mix", .tinyViTWithMix), ("digits", .digits),
+    ]
+
+    public static func preset(_ name: String) -> AugmentationRecipe? { presets.first { $0.name == name }?.recipe }
 }
 
 /// timm's `rand-m9-mstd0.5-inc1`: `layers` ops drawn uniformly with replacement from the 15 increasing
