@@ -45,6 +45,7 @@ struct Train: ParsableCommand {
     @Flag(help: "One-hot targets from the store's labels.") var hardLabels = false
     @Flag(help: "Continue from RUN/checkpoint.") var resume = false
     @Option(help: "Stop after this many epochs in this invocation (the run stays resumable).") var stopAfter: Int?
+    @Option(help: "Evaluate every N epochs (0: only after the last).") var evalEvery = 1
 
     func run() throws {
         let store = try DistillCLI.openStore(images)
@@ -79,7 +80,7 @@ struct Train: ParsableCommand {
             }
             let trainer = try Trainer(store: store, views: views, targets: targets, configuration: config, options: options,
                                       runDirectory: out, resume: resume)
-            return try trainer.run(stopAfterEpochs: stopAfter, stop: stop) { p in
+            return try trainer.run(stopAfterEpochs: stopAfter, evaluateEvery: evalEvery, stop: stop) { p in
                 let done = Double(p.epoch * p.stepsPerEpoch + p.stepInEpoch) / Double(max(1, p.epochs * p.stepsPerEpoch))
                 bar.draw(done, String(format: "epoch %d/%d step %d/%d loss %.4f lr %.2e %.0f img/s", p.epoch + 1, p.epochs,
                                       p.stepInEpoch, p.stepsPerEpoch, p.loss, p.learningRate, p.imagesPerSecond))
