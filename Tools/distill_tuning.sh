@@ -3,11 +3,23 @@
 # training split (key hash in [0.2, 0.4): `--validation 0.2`), never on the held-out split (hash < 0.2),
 # which these runs neither train on nor evaluate on. Every run's validation top-1 goes to OUT/results.tsv.
 #
-#   Tools/distill_tuning.sh OUT [stage...]     stages: teacher pass students (default: all)
+#   Tools/distill_tuning.sh OUT [teacher] [pass] [students]      (default: all three stages)
 #
-# Knobs (environment): BIN (tinyshard binary), SEEDS (default "0 1"), STUDENT_ARCHS, RECIPES, LRS, EPOCHS.
-# The hard-label student gets exactly the same grid as the distilled one (same archs, recipes, epochs,
-# learning rates): its best cell is what the main job's hard-label row uses.
+# Knobs (environment): BIN, SEEDS, TEACHER_ARCH, TEACHER_RECIPES (the first one's teacher labels the
+# passes), TEACHER_EPOCHS, TEACHER_LR, RECIPES (views of the passes and students), STUDENT_ARCHS, LRS,
+# EPOCHS (of passes and students), K. The hard-label and the distilled student always get the same grid.
+# Students replay the pass's views (`--shards`), which equals drawing them from the recipe with the
+# pass's seed (DistillTests prove it), so both see identical views.
+#
+# The grid behind the README's "How the main job was tuned" (OMP_NUM_THREADS=1: one core per run, two
+# runs side by side; results do not depend on the thread count — checked on repeated cells):
+#   SEEDS=0 TEACHER_ARCH=teacher RECIPES="digits-ra strong digits-ra-mix" STUDENT_ARCHS="s69k s12k" LRS=4e-3 $0 A
+#   SEEDS="0 1" TEACHER_ARCH=t11m TEACHER_EPOCHS=40 TEACHER_RECIPES=digits-ra RECIPES="digits-ra strong digits-ra-mix" LRS=4e-3 $0 B
+#   ... EPOCHS=10 RECIPES=digits-ra LRS="2e-3 3e-3 4e-3 6e-3 8e-3 1.2e-2" STUDENT_ARCHS="s12k s69k" $0 B students
+#   ... EPOCHS=10 RECIPES=digits LRS="2e-3 3e-3 4e-3 6e-3 8e-3 1.2e-2" STUDENT_ARCHS="s12k s69k" $0 B pass students
+#   ... EPOCHS=20 RECIPES=digits LRS="4e-3 8e-3 1.2e-2" STUDENT_ARCHS=s69k $0 C pass students
+#   SEEDS=0 TEACHER_ARCH=t11m TEACHER_EPOCHS=40 TEACHER_RECIPES=digits $0 C teacher
+#   SEEDS=0 ... TEACHER_RECIPES=digits EPOCHS=20 RECIPES=digits LRS="8e-3 1.2e-2" STUDENT_ARCHS=s69k $0 D pass students
 set -euo pipefail
 OUT=${1:?usage: Tools/distill_tuning.sh OUT [teacher] [pass] [students]}
 shift || true
@@ -15,12 +27,12 @@ STAGES=${*:-teacher pass students}
 BIN=${BIN:-.build/release/tinyshard}
 SEEDS=${SEEDS:-0 1}
 EPOCHS=${EPOCHS:-20}
-TEACHER_EPOCHS=${TEACHER_EPOCHS:-30}
+TEACHER_EPOCHS=${TEACHER_EPOCHS:-40}
 TEACHER_RECIPES=${TEACHER_RECIPES:-digits}
-TEACHER_ARCH=${TEACHER_ARCH:-teacher}
+TEACHER_ARCH=${TEACHER_ARCH:-t11m}
 TEACHER_LR=${TEACHER_LR:-2e-3}
 RECIPES=${RECIPES:-digits}
-LRS=${LRS:-2e-3 4e-3}
+LRS=${LRS:-4e-3 8e-3 1.2e-2}
 K=${K:-5}
 VAL="--validation 0.2"
 mkdir -p "$OUT/archs" "$OUT/recipes"
@@ -40,12 +52,15 @@ J
 cat > "$OUT/archs/s12k.json" <<'J'
 {"embed_dims":[8,16,16,24],"depths":[1,1,1,1],"num_heads":[1,1,1,1],"window_sizes":[4,4,2,1],"num_classes":10,"img_size":32}
 J
-STUDENT_ARCHS=${STUDENT_ARCHS:-s69k s12k}
-# Recipes beyond the presets.
+STUDENT_ARCHS=${STUDENT_ARCHS:-s69k}
+# Recipes beyond the presets (`digits` is the preset: no flip, crop 0.7–1, nothing else).
+cat > "$OUT/recipes/digits-ra.json" <<'J'
+{"horizontal_flip":0,"crop":{"scale":[0.5,1.0]},"rand_augment":{"magnitude":5,"ops":["AutoContrast","Equalize","Rotate","PosterizeIncreasing","ContrastIncreasing","BrightnessIncreasing","SharpnessIncreasing","ShearX","ShearY","TranslateXRel","TranslateYRel"]},"erasing":{"area":[0.02,0.1]}}
+J
 cat > "$OUT/recipes/strong.json" <<'J'
 {"horizontal_flip":0,"crop":{"scale":[0.25,1.0]},"rand_augment":{"magnitude":9,"ops":["AutoContrast","Equalize","Rotate","PosterizeIncreasing","ContrastIncreasing","BrightnessIncreasing","SharpnessIncreasing","ShearX","ShearY","TranslateXRel","TranslateYRel"]},"erasing":{"probability":0.25}}
 J
-cat > "$OUT/recipes/digits-mix.json" <<'J'
+cat > "$OUT/recipes/digits-ra-mix.json" <<'J'
 {"horizontal_flip":0,"crop":{"scale":[0.5,1.0]},"rand_augment":{"magnitude":5,"ops":["AutoContrast","Equalize","Rotate","PosterizeIncreasing","ContrastIncreasing","BrightnessIncreasing","SharpnessIncreasing","ShearX","ShearY","TranslateXRel","TranslateYRel"]},"erasing":{"area":[0.02,0.1]},"mix":{}}
 J
 recipe() { case "$1" in tinyvit|tinyvit-mix|digits) echo "$1";; *) echo "$OUT/recipes/$1.json";; esac; }
