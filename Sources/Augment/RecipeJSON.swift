@@ -20,12 +20,18 @@ public struct NamedRecipe: Sendable, Equatable {
     /// `spec` is a preset name (`tinyvit`, `tinyvit-mix`, `digits`) or a recipe JSON file.
     public static func load(_ spec: String) throws -> NamedRecipe {
         if let recipe = AugmentationRecipe.preset(spec) { return NamedRecipe(name: spec, recipe: recipe) }
+        let names = AugmentationRecipe.presets.map(\.name).joined(separator: ", ")
+        let size = (try? FileManager.default.attributesOfItem(atPath: spec)[.size] as? Int) ?? nil
+        guard let size else { throw RecipeError(file: spec, key: "", "not a preset (\(names)) nor a readable recipe file") }
+        // A recipe is a few hundred bytes: refuse to read a huge file whole.
+        guard size <= maxFileBytes else { throw RecipeError(file: spec, key: "", "\(size) bytes is not a recipe (at most \(maxFileBytes))") }
         guard let data = FileManager.default.contents(atPath: spec) else {
-            let names = AugmentationRecipe.presets.map(\.name).joined(separator: ", ")
             throw RecipeError(file: spec, key: "", "not a preset (\(names)) nor a readable recipe file")
         }
         return NamedRecipe(name: spec, recipe: try AugmentationRecipe(json: data, file: spec))
     }
+
+    public static let maxFileBytes = 1 << 20
 
     /// The hash recorded in shard provenance: SHA-256 of the canonical JSON.
     public var hash: String { recipe.canonicalHash }

@@ -73,6 +73,12 @@ final class RecipeTests: XCTestCase {
                 XCTAssertFalse(text.contains("\n"), text)
             }
         }
+        let huge = NSTemporaryDirectory() + "huge-recipe-\(UInt32.random(in: 0...UInt32.max)).json"
+        XCTAssertTrue(FileManager.default.createFile(atPath: huge, contents: Data(repeating: 0x20, count: NamedRecipe.maxFileBytes + 1)))
+        defer { try? FileManager.default.removeItem(atPath: huge) }
+        XCTAssertThrowsError(try NamedRecipe.load(huge)) { error in
+            XCTAssertTrue(String(describing: error).contains("is not a recipe"), "\(error)")
+        }
         XCTAssertThrowsError(try NamedRecipe.load("/nonexistent/recipe.json")) { error in
             XCTAssertTrue(String(describing: error).contains("not a preset (tinyvit, tinyvit-mix, digits)"), "\(error)")
         }
