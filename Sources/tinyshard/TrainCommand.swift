@@ -108,7 +108,8 @@ struct Train: ParsableCommand {
     }
 }
 
-/// SIGINT / SIGTERM → a stop request: the default action (exit at once) is replaced by finishing the step.
+/// SIGINT / SIGTERM → a stop request: the default action (exit at once) is replaced by finishing the step
+/// and writing a checkpoint; a second signal exits at once.
 final class SignalStop: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private let lock = NSLock()
@@ -120,7 +121,16 @@ final class SignalStop: @unchecked Sendable {
             Foundation.signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [weak self] in
-                self?.lock.lock(); self?.signal = number; self?.lock.unlock()
+                guard let self else { return }
+                self.lock.lock()
+                let repeated = self.signal != nil
+                self.signal = number
+                self.lock.unlock()
+                // A second signal means "now": exit without waiting for the step or the checkpoint.
+                if repeated {
+                    fputs("\ntinyshard: second signal, exiting without a checkpoint\n", stderr)
+                    Foundation.exit(128 + number)
+                }
                 stop.request()
             }
             source.resume()
