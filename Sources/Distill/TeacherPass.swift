@@ -12,16 +12,21 @@ public enum TeacherPass {
         public var k: Int
         public var seed: UInt64
         public var batchSize: Int
-        public var recipe: AugmentationRecipe
+        /// Recorded in the shards' provenance by name and SHA-256 of its canonical JSON.
+        public var recipe: NamedRecipe
         /// Images with `HeldOutSplit.unitHash(key) < heldOutFraction` are not written (they are the
-        /// evaluation split of every run).
+        /// evaluation split of every run); with `validationFraction` > 0 the validation split is left out
+        /// too (``DataSplit``).
         public var heldOutFraction: Double
+        public var validationFraction: Double
         public var recordsPerBlock: Int
 
-        public init(epochs: Int, k: Int, seed: UInt64 = 0, batchSize: Int = 32, recipe: AugmentationRecipe = .tinyViT,
-                    heldOutFraction: Double = 0.2, recordsPerBlock: Int = 1024) {
+        public init(epochs: Int, k: Int, seed: UInt64 = 0, batchSize: Int = 32,
+                    recipe: NamedRecipe = NamedRecipe(name: "tinyvit", recipe: .tinyViT),
+                    heldOutFraction: Double = 0.2, validationFraction: Double = 0, recordsPerBlock: Int = 1024) {
             self.epochs = epochs; self.k = k; self.seed = seed; self.batchSize = batchSize; self.recipe = recipe
-            self.heldOutFraction = heldOutFraction; self.recordsPerBlock = recordsPerBlock
+            self.heldOutFraction = heldOutFraction; self.validationFraction = validationFraction
+            self.recordsPerBlock = recordsPerBlock
         }
     }
 
@@ -60,15 +65,20 @@ public enum TeacherPass {
             throw DistillError("\(store.path): [mismatch] the store has \(store.classCount) classes, the teacher \(config.numClasses)")
         }
         let map = try SampleMap(store: store)
-        let sampler = try AugmentationSampler(runSeed: options.seed, recipe: options.recipe, outputWidth: size, outputHeight: size)
+        let split = DataSplit(store: store, heldOutFraction: options.heldOutFraction, validationFraction: options.validationFraction)
+        let views = try RecipeViews(recipe: options.recipe.recipe, seed: options.seed, size: size, store: store, map: map,
+                                    trainIndices: split.train)
         let augmenter = Augmenter(outputWidth: size, outputHeight: size)
-        let split = store.split(heldOutFraction: options.heldOutFraction)
         var schema = ShardSchema(classes: config.numClasses, k: options.k, valueKind: .probability, sorted: true,
                                  augmentation: .params(outputHeight: size, outputWidth: size),
                                  recordsPerBlock: options.recordsPerBlock)
         schema.provenance["teacher"] = teacherName
         schema.provenance["augmentation_code_version"] = "1"
         schema.provenance["run_seed"] = String(options.seed)
+        schema.provenance["recipe"] = options.recipe.name
+        schema.provenance["recipe_sha256"] = options.recipe.hash
+        schema.provenance["held_out_fraction"] = String(options.heldOutFraction)
+        if options.validationFraction > 0 { schema.provenance["validation_fraction"] = String(options.validationFraction) }
         let writer = try DatasetWriter(directory: outputDirectory, keys: map.keys, schema: schema)
         let plane = 3 * size * size
         let total = options.epochs * split.train.count
@@ -84,7 +94,7 @@ public enum TeacherPass {
                 var codes: [[UInt8]] = []
                 let images = Tensor(zeros: [batch.count, 3, size, size])
                 for (row, index) in batch.enumerated() {
-                    let parameters = try drawParameters(sampler: sampler, store: store, map: map, epoch: epoch, index: index)
+                    let parameters = try views.parameters(epoch: epoch, index: index)
                     codes.append(try parameters.encoded(outputHeight: size, outputWidth: size))
                     try ImagePreparation.render(parameters, store: store, index: index, map: map, augmenter: augmenter,
                                                 into: UnsafeMutableBufferPointer(start: images.pointer + row * plane, count: plane))
@@ -110,15 +120,6 @@ public enum TeacherPass {
         return Summary(manifest: manifest, records: total, shardBytes: bytes, seconds: Date().timeIntervalSince(start))
     }
 
-    /// The parameters of store image `index` in `epoch` (partner sizes from the store when the recipe mixes).
-    public static func drawParameters(sampler: AugmentationSampler, store: ImageStore, map: SampleMap, epoch: Int,
-                                      index: Int) throws -> AugmentationParameters {
-        let (w, h) = try store.size(at: index)
-        return try sampler.parameters(epoch: UInt32(epoch), sample: map.sampleID[index], sourceWidth: w, sourceHeight: h,
-                                      sampleCount: store.count) { partner in
-            try store.size(at: map.storeIndex[Int(partner)])
-        }
-    }
 }
 
 /// A teacher: logits (N, classes) for normalised images (N, 3, imageSize, imageSize).

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Augment
 import Distill
 import Foundation
 import ImageStore
@@ -21,6 +22,19 @@ enum DistillCLI {
             throw error
         } catch {
             throw CLIFailure(String(describing: error))
+        }
+    }
+
+    /// A TinyViT teacher from weights and an architecture; its class count must be the store's.
+    static func loadTeacher(weights: String, arch: String, store: ImageStore, imageSize: Int?) throws -> TinyViT {
+        let config = try configuration(arch, store: store, imageSize: imageSize)
+        return try run { () throws -> TinyViT in
+            if store.classCount > 0, store.classCount != config.numClasses {
+                throw CLIFailure("\(weights): [mismatch] the teacher has \(config.numClasses) classes, the store \(store.path) \(store.classCount)")
+            }
+            let model = try TinyViT(config)
+            try model.load(contentsOf: URL(fileURLWithPath: weights))
+            return model
         }
     }
 
@@ -80,9 +94,12 @@ struct Teacher: ParsableCommand {
     @Option(help: "Run seed of the augmentation parameters and the shard order.") var seed: UInt64 = 0
     @Option(help: "Teacher batch size.") var batch = 64
     @Option(help: "Held-out fraction (by key hash) left out of the shards.") var heldOut = 0.2
+    @Option(help: "Validation fraction (by key hash, after the held-out part) also left out (for tuning).") var validation = 0.0
+    @Option(help: "The augmentation recipe: a preset (tinyvit, tinyvit-mix, digits) or a recipe JSON file.") var recipe = "tinyvit"
 
     func run() throws {
         let store = try DistillCLI.openStore(images)
+        let namedRecipe = try DistillCLI.run { try NamedRecipe.load(recipe) }
         let bar = DistillCLI.Bar()
         let teacher: any TeacherModel
         let name: String
@@ -94,19 +111,14 @@ struct Teacher: ParsableCommand {
             name = "external: " + external
         } else {
             guard let weights, let arch else { throw CLIFailure("[usage] give --weights and --arch (or --external)") }
-            let config = try DistillCLI.configuration(arch, store: store, imageSize: imageSize)
-            teacher = try DistillCLI.run { () throws -> TinyViTTeacher in
-                let model = try TinyViT(config)
-                try model.load(contentsOf: URL(fileURLWithPath: weights))
-                return TinyViTTeacher(model)
-            }
+            teacher = TinyViTTeacher(try DistillCLI.loadTeacher(weights: weights, arch: arch, store: store, imageSize: imageSize))
             name = URL(fileURLWithPath: weights).lastPathComponent
         }
         defer { (teacher as? ExternalTeacher)?.close() }
         let summary = try DistillCLI.run { () throws -> TeacherPass.Summary in
             try TeacherPass.run(store: store, teacher: teacher, outputDirectory: out,
                                 options: .init(epochs: epochs, k: min(k, teacher.numClasses), seed: seed, batchSize: batch,
-                                               heldOutFraction: heldOut),
+                                               recipe: namedRecipe, heldOutFraction: heldOut, validationFraction: validation),
                                 teacherName: name) { done, total in
                 bar.draw(Double(done) / Double(max(total, 1)), "teacher \(done)/\(total) records")
             }
