@@ -8,7 +8,7 @@ import Foundation
 public struct SafeTensors {
     /// Float tensors by name.
     public var tensors: [String: Tensor] = [:]
-    /// Integer (I64) entries by name, with their shapes.
+    /// Integer (I64, U8) entries by name, with their shapes.
     public var integers: [String: (shape: [Int], values: [Int64])] = [:]
     /// The optional `__metadata__` string map.
     public var metadata: [String: String] = [:]
@@ -56,7 +56,8 @@ public struct SafeTensors {
             switch dtype {
             case "F32": width = 4
             case "F64", "I64": width = 8
-            default: throw TensorError.unsupported("\(name): entry '\(key)' has dtype \(dtype) (F32, F64, I64 supported)")
+            case "U8": width = 1
+            default: throw TensorError.unsupported("\(name): entry '\(key)' has dtype \(dtype) (F32, F64, I64, U8 supported)")
             }
             guard end - start == count * width else {
                 throw fail("entry '\(key)' holds \(end - start) bytes, shape \(shape) of \(dtype) needs \(count * width)")
@@ -72,6 +73,8 @@ public struct SafeTensors {
                     let t = Tensor(uninitialized: shape)
                     for i in 0..<count { t.pointer[i] = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
                     tensors[key] = t
+                case "U8":  // e.g. uint8 HWC photos (../shared/fixtures/augment)
+                    integers[key] = (shape, (0..<count).map { Int64(p.load(fromByteOffset: $0, as: UInt8.self)) })
                 default:
                     integers[key] = (shape, (0..<count).map { Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
                 }
