@@ -83,8 +83,10 @@ public enum TeacherPass {
                 position += batch.count
                 let outcome = Result<Void, Error> {
                     if shard == nil { shard = try writer.shardWriter(epoch: epoch, rank: comm.rank) }
-                    if !batch.isEmpty { try writeBatch(batch, epoch: epoch, plan: plan, teacher: teacher, size: size, classes: classes,
-                                   k: options.k, into: shard!) }
+                    if !batch.isEmpty {
+                        try writeBatch(batch, epoch: epoch, plan: plan, teacher: teacher, size: size, classes: classes,
+                                       k: options.k, batchSize: options.batchSize, into: shard!)
+                    }
                     if position == order.count { bytes += try writer.finish(shard!).bytes }
                 }
                 try agreeOn(outcome, comm, during: "epoch \(epoch) of the teacher pass")
@@ -101,7 +103,8 @@ public enum TeacherPass {
             }
             manifest = try writer.finish()
         }
-        return Summary(manifest: try manifest ?? DatasetManifest.read(directory: outputDirectory), records: total * comm.size, shardBytes: totalBytes, seconds: Date().timeIntervalSince(start))
+        return Summary(manifest: try manifest ?? DatasetManifest.read(directory: outputDirectory), records: total * comm.size,
+                       shardBytes: totalBytes, seconds: Date().timeIntervalSince(start))
     }
 
     /// What every rank prepares before the first batch: the sample map, the split, the recipe's views, and
@@ -145,11 +148,19 @@ public enum TeacherPass {
     }
 
     /// Draws, renders and teaches one batch of store indices and appends its records.
+    ///
+    /// The teacher always sees `batchSize` images (a short last batch is padded with blank images whose
+    /// outputs are dropped): GEMM libraries may round a row differently for another row count, and the
+    /// last batch of a rank's share differs from the single-process pass's. With one shape, a record
+    /// does not depend on how the epoch was dealt to ranks (measured: `Tools/bench_mpi.py`). It still
+    /// depends, in the last bit of rare float16 values, on the threads per process (oneDNN splits the
+    /// sums differently), so compare passes run with the same OMP_NUM_THREADS.
     private static func writeBatch(_ batch: [Int], epoch: Int, plan: Plan, teacher: any TeacherModel, size: Int, classes: Int,
-                                   k: Int, into shard: ShardWriter) throws {
+                                   k: Int, batchSize: Int, into shard: ShardWriter) throws {
         let plane = 3 * size * size
         var codes: [[UInt8]] = []
-        let images = Tensor(zeros: [batch.count, 3, size, size])
+        let rows = max(batch.count, batchSize)
+        let images = Tensor(zeros: [rows, 3, size, size])
         for (row, index) in batch.enumerated() {
             let parameters = try plan.views.parameters(epoch: epoch, index: index)
             codes.append(try parameters.encoded(outputHeight: size, outputWidth: size))
@@ -157,10 +168,10 @@ public enum TeacherPass {
                                         into: UnsafeMutableBufferPointer(start: images.pointer + row * plane, count: plane))
         }
         let logits = try teacher.logits(images)
-        guard logits.shape == [batch.count, classes] else {
-            throw DistillError("[teacher] the teacher returned logits of shape \(logits.shape) for \(batch.count) images of \(classes) classes")
+        guard logits.shape == [rows, classes] else {
+            throw DistillError("[teacher] the teacher returned logits of shape \(logits.shape) for \(rows) images of \(classes) classes")
         }
-        let probabilities = Probabilities.softmax(logits.buffer, classes: classes)
+        let probabilities = Probabilities.softmax(UnsafeBufferPointer(rebasing: logits.buffer[0..<(batch.count * classes)]), classes: classes)
         try probabilities.withUnsafeBufferPointer { p in
             for (row, index) in batch.enumerated() {
                 let top = Probabilities.topK(UnsafeBufferPointer(rebasing: p[(row * classes)..<((row + 1) * classes)]), k: k)
