@@ -127,7 +127,7 @@ extension Trainer {
 
     /// Before the first step: every rank must hold the same options, sources, position and weights (they
     /// were started with the same command and loaded the same checkpoint) — else the run would silently
-    /// average different models. Also called after each checkpoint: ranks that drifted apart stop the run.
+    /// average different models. Also called before each epoch's checkpoint: ranks that drifted apart stop the run.
     func checkRanksAgree() throws {
         guard communicator.size > 1 else { return }
         var state = Fingerprint()

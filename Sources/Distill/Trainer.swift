@@ -245,6 +245,7 @@ public final class Trainer {
                 rows[rows.count - 1].trainSeconds = elapsed()
             }
             trainSeconds = elapsed()
+            try checkRanksAgree()  // ranks whose weights drifted apart must not checkpoint
             let stopAgreed = try onRankZero("writing the checkpoint", stop: stop) {
                 try saveCheckpoint()
                 try writeMetrics()
