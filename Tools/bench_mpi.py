@@ -46,12 +46,13 @@ def environment(threads):
     return env
 
 
-def launch(binary, ranks, threads, args):
+def launch(binary, ranks, threads, args, mpirun_options=()):
     """np=1 runs the binary itself (no mpirun: MPI is never initialised); np>1 runs it under mpirun, which
-    binds each rank to its own core."""
+    binds each rank to its own core unless `mpirun_options` say otherwise."""
     if ranks == 1:
         return run([binary] + args, env=environment(threads))
-    return run(["mpirun", "--oversubscribe", "-np", str(ranks), "-x", "OMP_NUM_THREADS", binary] + args, env=environment(threads))
+    return run(["mpirun", "--oversubscribe", *mpirun_options, "-np", str(ranks), "-x", "OMP_NUM_THREADS", binary] + args,
+               env=environment(threads))
 
 
 def step_rates(run_dir):
@@ -115,27 +116,33 @@ def main():
              "--class-names", os.path.join(work, "classes.txt"), "--out", store])
         train = ["train", "--images", store, "--arch", "5m", "--image-size", str(args.size), "--recipe", "tinyvit",
                  "--hard-labels", "--epochs", "1", "--batch", str(args.batch), "--eval-every", "0", "--held-out", "0.1"]
-        configs = [("np=1 x 2 threads", 1, 2, []), ("np=2 x 1 thread", 2, 1, []), ("np=1 x 1 thread", 1, 1, [])]
+        configs = [("np=1 x 2 threads", 1, 2, ()), ("np=2 x 1 thread", 2, 1, ()),
+                   ("np=2 x 1 thread, --bind-to none", 2, 1, ("--bind-to", "none")), ("np=1 x 1 thread", 1, 1, ())]
         rates = {name: [] for name, *_ in configs}
         split = {name: [] for name, *_ in configs}
         for repeat in range(args.repeats):
-            for name, ranks, threads, extra in configs:
-                out_dir = os.path.join(work, f"run-{ranks}x{threads}-{repeat}")
-                result = launch(args.binary, ranks, threads, train + extra + ["--out", out_dir])
+            for index, (name, ranks, threads, options) in enumerate(configs):
+                out_dir = os.path.join(work, f"run-{index}-{repeat}")
+                result = launch(args.binary, ranks, threads, train + ["--out", out_dir], options)
                 rates[name] += step_rates(out_dir)
                 split[name].append(shares(result.stdout))
                 print(f"  {name} repeat {repeat}: median {statistics.median(step_rates(out_dir)):.2f} img/s; "
                       f"{result.stdout.splitlines()[-2] if len(result.stdout.splitlines()) > 1 else ''}", file=sys.stderr)
-        # Teacher pass: the first np=1 run's student as a 5M teacher, one epoch, on 1 and on 2 ranks.
-        weights = os.path.join(work, "run-1x2-0", "model.safetensors")
+        # Teacher pass: the first np=1 run's student as a 5M teacher, two epochs, on 2 ranks of one thread,
+        # against one process of one thread (same kernels) and of two threads.
+        weights = os.path.join(work, "run-0-0", "model.safetensors")
         teacher = ["teacher", "--images", store, "--weights", weights, "--arch", "5m", "--image-size", str(args.size),
                    "--k", "10", "--epochs", "2", "--batch", "64", "--held-out", "0.1", "--recipe", "tinyvit"]
-        launch(args.binary, 1, 2, teacher + ["--out", os.path.join(work, "teacher-1")])
-        launch(args.binary, 2, 1, teacher + ["--out", os.path.join(work, "teacher-2")])
-        one, two = records(args.binary, os.path.join(work, "teacher-1")), records(args.binary, os.path.join(work, "teacher-2"))
-        same = sum(1 for key, copies in two.items() for r in copies if one.get(key, [None])[0] == r)
+        passes = {}
+        for name, ranks, threads in [("np=2 x 1", 2, 1), ("np=1 x 1", 1, 1), ("np=1 x 2", 1, 2)]:
+            folder = os.path.join(work, "teacher-" + name.replace(" ", ""))
+            launch(args.binary, ranks, threads, teacher + ["--out", folder])
+            passes[name] = records(args.binary, folder)
+        two = passes["np=2 x 1"]
         total = sum(len(c) for c in two.values())
-        verify = run([args.binary, "verify", os.path.join(work, "teacher-2")], check=False)
+        def equal(other):
+            return sum(1 for key, copies in two.items() for r in copies if passes[other].get(key, [None])[0] == r)
+        verify = run([args.binary, "verify", os.path.join(work, "teacher-np=2x1")], check=False)
         load_after = load()
 
         base = statistics.median(rates["np=1 x 2 threads"])
@@ -145,15 +152,17 @@ def main():
         print()
         print("| processes x threads | img/s (median step) | vs np=1 x 2 threads | allreduce share | waiting for other ranks | data wait |")
         print("|---|---:|---:|---:|---:|---:|")
-        for name, ranks, threads, _ in configs:
+        for name, *_ in configs:
             s = split[name]
             mean = lambda k: sum(x[k] for x in s) / len(s)
             print(f"| {name} | {statistics.median(rates[name]):.2f} | {statistics.median(rates[name]) / base:.2f}x | "
                   f"{mean('allreduce'):.1f}% | {mean('waiting'):.1f}% | {mean('data'):.1f}% |")
         print()
+        one = passes["np=1 x 1"]
         print(f"Teacher pass (5M, {args.size} px, K=10, 2 epochs): np=2 x 1 thread wrote {total} records "
-              f"({total - len(one)} padding duplicates) for {len(two)} (epoch, sample) pairs; "
-              f"{same} of {total} equal to np=1 x 2 threads bit for bit; pairs missing: {len(set(one) - set(two))}; "
+              f"({total - len(two)} padding duplicates) for {len(two)} (epoch, sample) pairs "
+              f"(np=1 has {len(one)}, missing from np=2: {len(set(one) - set(two))}); bit for bit equal to np=1 x 1 thread: "
+              f"{equal('np=1 x 1')} of {total}; to np=1 x 2 threads: {equal('np=1 x 2')} of {total}; "
               f"verify: {'clean' if verify.returncode == 0 else 'PROBLEMS: ' + verify.stdout.strip()}")
     finally:
         if args.keep:
