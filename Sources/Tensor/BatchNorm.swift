@@ -272,18 +272,20 @@ public enum BatchNorm {
         let rows = Int(first[0])
         let meanD = (0..<C).map { first[1 + $0] / max(first[0], 1) }
         let mean = meanD.map { Float($0) }
-        var second = centredSquareSums(x, rows: M, channels: C, mean: mean)
+        var second = channelSums(x, rows: M, channels: C, squaresAbout: mean)
         second.withUnsafeMutableBufferPointer { reducer.sum($0) }
         return (mean, second.map { Float($0 / max(first[0], 1)) }, rows)
     }
 
-    /// `Σ_rows (x − mean)²` per channel of `(rows, C)` data (64-row float partial sums flushed into doubles).
-    static func centredSquareSums(_ x: UnsafeMutablePointer<Float>, rows M: Int, channels C: Int, mean: [Float]) -> [Double] {
+    /// `Σ_rows x` per channel of `(rows, C)` data, or with `mean` `Σ_rows (x − mean)²` (64-row float
+    /// partial sums flushed into doubles).
+    static func channelSums(_ x: UnsafeMutablePointer<Float>, rows M: Int, channels C: Int, squaresAbout mean: [Float]? = nil) -> [Double] {
         let workers = Parallel.workerCount
         var partial = [Double](repeating: 0, count: workers * C)
         let C8 = C / 8 * 8
-        partial.withUnsafeMutableBufferPointer { pp in mean.withUnsafeBufferPointer { mp in
-            let P = pp.baseAddress!, MEAN = mp.baseAddress!
+        let centre = mean ?? []
+        partial.withUnsafeMutableBufferPointer { pp in centre.withUnsafeBufferPointer { mp in
+            let P = pp.baseAddress!, MEAN = mean == nil ? nil : mp.baseAddress  // (an empty array may have an address)
             Parallel.forWorkers(M, grain: max(1, 16384 / C)) { w, rows in
                 let acc = UnsafeMutablePointer<Float>.allocate(capacity: C)
                 defer { acc.deallocate() }
@@ -294,44 +296,19 @@ public enum BatchNorm {
                     for row in start..<end {
                         let o = row * C
                         var c = 0
-                        while c < C8 { let d = load8(x, o + c) - load8(MEAN, c); store8(load8(acc, c) + d * d, acc, c); c += 8 }
-                        while c < C { let d = x[o + c] - MEAN[c]; acc[c] += d * d; c += 1 }
+                        if let MEAN {
+                            while c < C8 { let d = load8(x, o + c) - load8(MEAN, c); store8(load8(acc, c) + d * d, acc, c); c += 8 }
+                            while c < C { let d = x[o + c] - MEAN[c]; acc[c] += d * d; c += 1 }
+                        } else {
+                            while c < C8 { store8(load8(acc, c) + load8(x, o + c), acc, c); c += 8 }
+                            while c < C { acc[c] += x[o + c]; c += 1 }
+                        }
                     }
                     for c in 0..<C { P[w * C + c] += Double(acc[c]) }
                     start = end
                 }
             }
         } }
-        var out = [Double](repeating: 0, count: C)
-        for w in 0..<workers { for c in 0..<C { out[c] += partial[w * C + c] } }
-        return out
-    }
-
-    /// `Σ_rows x` per channel of `(rows, C)` data (64-row float partial sums flushed into doubles).
-    static func channelSums(_ x: UnsafeMutablePointer<Float>, rows M: Int, channels C: Int) -> [Double] {
-        let workers = Parallel.workerCount
-        var partial = [Double](repeating: 0, count: workers * C)
-        let C8 = C / 8 * 8
-        partial.withUnsafeMutableBufferPointer { pp in
-            let P = pp.baseAddress!
-            Parallel.forWorkers(M, grain: max(1, 16384 / C)) { w, rows in
-                let acc = UnsafeMutablePointer<Float>.allocate(capacity: C)
-                defer { acc.deallocate() }
-                var start = rows.lowerBound
-                while start < rows.upperBound {
-                    let end = min(rows.upperBound, start + 64)
-                    acc.initialize(repeating: 0, count: C)
-                    for row in start..<end {
-                        let o = row * C
-                        var c = 0
-                        while c < C8 { store8(load8(acc, c) + load8(x, o + c), acc, c); c += 8 }
-                        while c < C { acc[c] += x[o + c]; c += 1 }
-                    }
-                    for c in 0..<C { P[w * C + c] += Double(acc[c]) }
-                    start = end
-                }
-            }
-        }
         var out = [Double](repeating: 0, count: C)
         for w in 0..<workers { for c in 0..<C { out[c] += partial[w * C + c] } }
         return out

@@ -19,46 +19,36 @@ final class MPICLITests: XCTestCase {
         throw XCTSkip("mpirun is not installed (apt-get install openmpi-bin libopenmpi-dev, as Tools/setup.sh does)")
     }
 
-    /// Starts `tinyshard ARGS` — under `mpirun -np N` when `ranks` is given, else as one process — with one
-    /// thread per process (so both sides run the same kernels' summation orders).
+    /// `mpirun -np N` as CI runs it, or nothing (one process) without `ranks`. Shared memory goes without
+    /// the single-copy path (process_vm_readv), which containers with a default seccomp profile refuse:
+    /// these tests check results, not speed.
+    func launcher(_ ranks: Int?) throws -> [String] {
+        guard let ranks else { return [] }
+        return [try Self.mpirun(), "--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_single_copy_mechanism", "none",
+                "-np", String(ranks), "-x", "OMP_NUM_THREADS"]
+    }
+
+    /// Starts `tinyshard ARGS` (under mpirun with `ranks`) with one thread per process, so that both sides of
+    /// a comparison run the kernels' sums in the same order.
     func start(_ arguments: [String], ranks: Int?, in folder: TemporaryFolder) throws -> (Process, stdout: String, stderr: String) {
-        let process = Process()
-        let binary = try CLI.binary().path
-        if let ranks {
-            process.executableURL = URL(fileURLWithPath: try Self.mpirun())
-            // Shared-memory transport without the single-copy path (process_vm_readv), which containers with
-            // a default seccomp profile refuse: these tests check results, not speed.
-            process.arguments = ["--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_single_copy_mechanism", "none",
-                                 "-np", String(ranks), "-x", "OMP_NUM_THREADS", binary] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-        }
-        var environment = ProcessInfo.processInfo.environment
-        environment["OMP_NUM_THREADS"] = "1"
-        process.environment = environment
-        let tag = UUID().uuidString
-        let out = folder.file("stdout-\(tag)"), err = folder.file("stderr-\(tag)")
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        return (process, out, err)
+        try CLI.start(arguments, in: folder, launcher: try launcher(ranks), environment: ["OMP_NUM_THREADS": "1"])
     }
 
     func run(_ arguments: [String], ranks: Int? = nil, in folder: TemporaryFolder) throws -> CLI.Result {
-        let (process, out, err) = try start(arguments, ranks: ranks, in: folder)
-        process.waitUntilExit()
-        return CLI.Result(status: process.terminationStatus, stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
-                          stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
+        try CLI.run(arguments, in: folder, launcher: try launcher(ranks), environment: ["OMP_NUM_THREADS": "1"])
     }
 
     /// 60 digits at 16 px and the tiny architecture of DistillCLITests.
     func setUp(_ folder: TemporaryFolder) throws -> (store: String, arch: String) {
         _ = try Self.mpirun()
         return try DistillCLITests.digitsAndArch(folder)
+    }
+
+    /// A teacher for the passes: one epoch on hard labels, weights in FOLDER/teacher/model.safetensors.
+    func trainTeacher(store: String, arch: String, in folder: TemporaryFolder, file: StaticString = #filePath, line: UInt = #line) throws {
+        let teach = try run(["train", "--images", store, "--arch", arch, "--recipe", "digits", "--hard-labels", "--epochs", "1",
+                             "--batch", "8", "--out", folder.file("teacher")], in: folder)
+        XCTAssertEqual(teach.status, 0, teach.stderr, file: file, line: line)
     }
 
     /// Trainable parameters of a run's model (BatchNorm running statistics are not parameters).
@@ -111,9 +101,7 @@ final class MPICLITests: XCTestCase {
     func testTeacherPassOnTwoRanksWritesTheSingleProcessRecords() throws {
         let folder = TemporaryFolder("mpi-teacher")
         let (store, arch) = try setUp(folder)
-        let teach = try run(["train", "--images", store, "--arch", arch, "--recipe", "digits", "--hard-labels", "--epochs", "1",
-                             "--batch", "8", "--out", folder.file("teacher")], in: folder)
-        XCTAssertEqual(teach.status, 0, teach.stderr)
+        try trainTeacher(store: store, arch: arch, in: folder)
         // A held-out fraction that leaves an odd number of training images, so rank 1 gets a padding duplicate.
         let keys = try ImageStore(path: store).keys()
         let heldOut = try XCTUnwrap([0.2, 0.21, 0.22, 0.23, 0.24, 0.25, 0.26].first { f in
@@ -235,9 +223,7 @@ final class MPICLITests: XCTestCase {
     func testARecordOnlyRankOneReadsStopsEveryRank() throws {
         let folder = TemporaryFolder("mpi-failure")
         let (store, arch) = try setUp(folder)
-        let teach = try run(["train", "--images", store, "--arch", arch, "--recipe", "digits", "--hard-labels", "--epochs", "1",
-                             "--batch", "8", "--out", folder.file("teacher")], in: folder)
-        XCTAssertEqual(teach.status, 0, teach.stderr)
+        try trainTeacher(store: store, arch: arch, in: folder)
         let pass = try run(["teacher", "--images", store, "--weights", folder.file("teacher/model.safetensors"), "--arch", arch,
                             "--k", "3", "--epochs", "1", "--recipe", "digits", "--out", folder.file("shards")], in: folder)
         XCTAssertEqual(pass.status, 0, pass.stderr)
