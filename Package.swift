@@ -31,9 +31,13 @@ let package = Package(
         .target(name: "TinyViT", dependencies: ["Tensor"], swiftSettings: fastMath),
         .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"],
                 swiftSettings: fastMath),
+        // MPI (Debian's Open MPI) for the CLI's distributed teacher pass and training; only DistillMPI and
+        // the tinyshard executable link it, never the libraries above.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "DistillMPI", dependencies: ["CMPI", "Distill"]),
         .executableTarget(
             name: "tinyshard",
-            dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "Distill", "ImageStore",
+            dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "Distill", "DistillMPI", "ImageStore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "TinyViT", "ImageStore", "Augment"],
                           swiftSettings: fastMath),

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing TinyShard needs on Debian (run as root, or it uses sudo):
-# zlib (format), oneDNN (TinyViT kernels), libpng and libturbojpeg (image import), zstd (benchmark),
-# numpy and pytest (the Python twin and its tests).
+# zlib (format), oneDNN (TinyViT kernels), libpng and libturbojpeg (image import), Open MPI (distributed
+# teacher pass and training under mpirun), zstd (benchmark), numpy and pytest (the Python twin and its tests).
 set -euo pipefail
-packages=(zlib1g-dev libdnnl-dev libpng-dev libturbojpeg0-dev zstd)
+packages=(zlib1g-dev libdnnl-dev libpng-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin zstd)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

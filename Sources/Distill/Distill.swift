@@ -19,6 +19,11 @@ import TinyViT
 //   across epochs; soft-target cross entropy, AdamW with TinyViT's groups, warmup + cosine per step,
 //   evaluation on the held-out (or validation) split (``DataSplit``), a checkpoint per epoch and on a
 //   stop request (mid-epoch), bit-exact resume, metrics CSV and an SVG plot.
+// - Past one process: both take a ``Communicator`` (``SingleProcess`` by default; DistillMPI's over MPI).
+//   The pass deals each epoch to ranks as a DistributedSampler (``DistributedShare``); the trainer cuts the
+//   global batch into ranks × `accumulate` micro-batches (``MicroBatches``), sums gradients in buckets
+//   (``GradientBuckets``) and agrees with the other ranks after every step on failures and stop requests
+//   (``AgreedFailure``), so that one rank's error or signal stops all of them cleanly.
 // - ``DistillDemo`` / ``DemoReport``: the main job and its table, summary.json and SVG.
 //
 // Sample ids are the dataset key table's ids; the image store's keys are strictly ascending, so the

@@ -8,6 +8,14 @@ extension Trainer {
     /// Top-1 / top-5 of `model` (eval mode) on store images `indices` with the evaluation transform
     /// (the whole image resized, no augmentation).
     public static func evaluate(model: TinyViT, store: ImageStore, indices: [Int], batchSize: Int = 64) throws -> Evaluation {
+        let (top1, top5, count) = try evaluationCounts(model: model, store: store, indices: indices, batchSize: batchSize)
+        guard count > 0 else { return Evaluation(top1: 0, top5: 0, count: 0) }
+        return Evaluation(top1: Double(top1) / Double(count), top5: Double(top5) / Double(count), count: count)
+    }
+
+    /// Images ranked first, within the first five, and evaluated (labelled) — counts, so that ranks can sum them.
+    static func evaluationCounts(model: TinyViT, store: ImageStore, indices: [Int], batchSize: Int = 64) throws
+        -> (top1: Int, top5: Int, count: Int) {
         let size = model.configuration.imageSize, classes = model.configuration.numClasses
         let augmenter = Augmenter(outputWidth: size, outputHeight: size)
         let plane = 3 * size * size
@@ -32,7 +40,6 @@ extension Trainer {
                 count += 1
             }
         }
-        guard count > 0 else { return Evaluation(top1: 0, top5: 0, count: 0) }
-        return Evaluation(top1: Double(top1) / Double(count), top5: Double(top5) / Double(count), count: count)
+        return (top1, top5, count)
     }
 }

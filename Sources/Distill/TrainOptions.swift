@@ -23,15 +23,44 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     /// train without it) — for choosing hyper-parameters.
     public var validationFraction: Double
     public var evalBatchSize: Int
+    /// Micro-batches per optimiser step in each process: `batchSize` is always the global batch of one step,
+    /// split into ranks × accumulate micro-batches of equal size, in order (``MicroBatches``); gradients
+    /// are averaged over all of them (the mean over the global batch), then clipped once and applied once.
+    public var accumulate: Int
+    /// With several ranks: BatchNorm normalises with statistics over the whole global batch (PyTorch's
+    /// `SyncBatchNorm`) instead of each rank's micro-batch (DDP's default).
+    public var syncBatchNorm: Bool
 
     public init(epochs: Int = 10, batchSize: Int = 32, learningRate: Float = 1e-3, minLearningRate: Float = 1e-5,
                 warmupEpochs: Double = 1, weightDecay: Float = 0.05, clip: Float? = 5, dropPath: Float = 0,
                 layerDecay: Float = 1, seed: UInt64 = 0, heldOutFraction: Double = 0.2, validationFraction: Double = 0,
-                evalBatchSize: Int = 64) {
+                evalBatchSize: Int = 64, accumulate: Int = 1, syncBatchNorm: Bool = false) {
         self.epochs = epochs; self.batchSize = batchSize; self.learningRate = learningRate
         self.minLearningRate = minLearningRate; self.warmupEpochs = warmupEpochs; self.weightDecay = weightDecay
         self.clip = clip; self.dropPath = dropPath; self.layerDecay = layerDecay; self.seed = seed
         self.heldOutFraction = heldOutFraction; self.validationFraction = validationFraction; self.evalBatchSize = evalBatchSize
+        self.accumulate = accumulate; self.syncBatchNorm = syncBatchNorm
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case epochs, batchSize, learningRate, minLearningRate, warmupEpochs, weightDecay, clip, dropPath, layerDecay, seed
+        case heldOutFraction, validationFraction, evalBatchSize, accumulate, syncBatchNorm
+    }
+
+    /// Checkpoints written before `accumulate` and `syncBatchNorm` existed resume as 1 and false.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(epochs: try c.decode(Int.self, forKey: .epochs), batchSize: try c.decode(Int.self, forKey: .batchSize),
+                  learningRate: try c.decode(Float.self, forKey: .learningRate),
+                  minLearningRate: try c.decode(Float.self, forKey: .minLearningRate),
+                  warmupEpochs: try c.decode(Double.self, forKey: .warmupEpochs),
+                  weightDecay: try c.decode(Float.self, forKey: .weightDecay), clip: try c.decodeIfPresent(Float.self, forKey: .clip),
+                  dropPath: try c.decode(Float.self, forKey: .dropPath), layerDecay: try c.decode(Float.self, forKey: .layerDecay),
+                  seed: try c.decode(UInt64.self, forKey: .seed), heldOutFraction: try c.decode(Double.self, forKey: .heldOutFraction),
+                  validationFraction: try c.decode(Double.self, forKey: .validationFraction),
+                  evalBatchSize: try c.decode(Int.self, forKey: .evalBatchSize),
+                  accumulate: try c.decodeIfPresent(Int.self, forKey: .accumulate) ?? 1,
+                  syncBatchNorm: try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) ?? false)
     }
 }
 
@@ -67,6 +96,13 @@ public struct TrainSummary: Sendable {
     public var prepareSeconds: Double
     public var teacherSeconds: Double
     public var computeSeconds: Double
+    /// Seconds at the per-step agreement point (a tiny allreduce: waiting there is waiting for the slowest
+    /// rank) and in the gradient allreduce (plus synchronised BatchNorm's sums); 0 for one process.
+    public var syncSeconds: Double = 0
+    public var allreduceSeconds: Double = 0
+    /// Processes (ranks) and micro-batches per rank of the run.
+    public var ranks: Int = 1
+    public var accumulate: Int = 1
     /// Wall seconds of training in this invocation, evaluation excluded; seconds evaluating.
     public var trainSeconds: Double
     public var evaluationSeconds: Double
@@ -75,9 +111,12 @@ public struct TrainSummary: Sendable {
     /// True when a stop request ended the run early (a resumable checkpoint was written).
     public var interrupted: Bool
 
+    /// Step time: waiting for data, the online teacher, the student's compute, agreement and allreduce.
+    public var stepSeconds: Double { waitSeconds + teacherSeconds + computeSeconds + syncSeconds + allreduceSeconds }
+
     /// The online teacher's share of step time (0 without one).
     public var teacherShare: Double {
-        let busy = waitSeconds + teacherSeconds + computeSeconds
+        let busy = stepSeconds
         return busy > 0 ? teacherSeconds / busy : 0
     }
 }

@@ -10,8 +10,15 @@ import TinyViT
 /// (after every epoch, and mid-epoch when stopped), `model.safetensors` (final), `metrics.csv`, `curves.svg`.
 ///
 /// One optimiser step is three separate stages — ``prepareBatch()`` (views and targets, including the
-/// online teacher), ``forwardBackward(_:)`` and ``update()`` — so that gradient accumulation or data
-/// parallelism can slot in between them.
+/// online teacher), ``forwardBackward(_:micro:)`` and ``update()`` — with gradient accumulation and data
+/// parallelism between them (``gradientStep(stop:)``, Trainer+Ranks.swift): `options.batchSize` is the global
+/// batch of one step, cut into ranks × `options.accumulate` micro-batches (``MicroBatches``).
+///
+/// With several ranks (a ``Communicator``), every rank runs its own Trainer on its micro-batches; the
+/// gradients are averaged with an allreduce, so every rank applies the same update to the same weights.
+/// Rank 0 alone writes the run folder (config, checkpoints, metrics, plot, model). The ranks agree after
+/// every step on failures and stop requests, so an error or a signal on one rank stops all of them at
+/// the same step (``AgreedFailure``; a stop writes the usual resumable checkpoint).
 public final class Trainer {
     public let store: ImageStore
     public let views: ViewSource
@@ -21,6 +28,9 @@ public final class Trainer {
     public let model: TinyViT
     public let optimizer: AdamW
     public let split: DataSplit
+    public let communicator: Communicator
+    /// This rank's micro-batches of each step.
+    public let microBatches: MicroBatches
     /// Position: epochs done, batches done in the current epoch, optimiser steps done.
     public internal(set) var completedEpochs = 0
     public internal(set) var stepInEpoch = 0
@@ -35,13 +45,21 @@ public final class Trainer {
     let size: Int
     let classes: Int
     private var pipeline: BatchPipeline?
-    private var timing = StepTiming()
+    var timing = StepTiming()
+    /// Gradient sums over micro-batches and ranks (nil for one micro-batch in one process).
+    let buckets: GradientBuckets?
+    /// Synchronised BatchNorm's sums over ranks (nil unless `options.syncBatchNorm` with several ranks).
+    let batchNormReducer: RankBatchNormReducer?
 
     public init(store: ImageStore, views: ViewSource, targets: TargetSource, configuration: TinyViTConfiguration,
-                options: TrainOptions, runDirectory: String, resume: Bool = false) throws {
+                options: TrainOptions, runDirectory: String, resume: Bool = false,
+                communicator: Communicator = SingleProcess()) throws {
         guard options.epochs >= 1, options.batchSize >= 2 else {
             throw DistillError("[invalid_argument] epochs must be ≥ 1 and batch ≥ 2 (BatchNorm needs two images)")
         }
+        microBatches = try MicroBatches(globalBatch: options.batchSize, ranks: communicator.size, rank: communicator.rank,
+                                        accumulate: options.accumulate)
+        self.communicator = communicator
         var config = configuration
         config.dropPathRate = options.dropPath
         try config.validate()
@@ -83,13 +101,19 @@ public final class Trainer {
         model.initializeWeights(seed: options.seed)
         if options.layerDecay != 1 { model.setLayerLearningRateDecay(options.layerDecay) }
         optimizer = AdamW(learningRate: options.learningRate, weightDecay: options.weightDecay, maxGradientNorm: options.clip)
+        buckets = microBatches.perStep > 1 ? GradientBuckets(parameters: model.parameters) : nil
+        batchNormReducer = options.syncBatchNorm && communicator.size > 1 ? RankBatchNormReducer(communicator) : nil
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         let firstPlan = try planner.plan(epoch: 0)
         stepsPerEpoch = firstPlan.count / options.batchSize
         guard stepsPerEpoch >= 1 else {
             throw DistillError("[invalid_argument] an epoch has \(firstPlan.count) training samples, fewer than one batch of \(options.batchSize)")
         }
-        if resume { try loadCheckpoint() } else { try ModelArchitecture.write(config, to: runDirectory + "/config.json") }
+        if resume {
+            try loadCheckpoint()
+        } else if communicator.rank == 0 {
+            try ModelArchitecture.write(config, to: runDirectory + "/config.json")
+        }
     }
 
     private static func check(_ dataset: ShardDataset, classes: Int, size: Int) throws {
@@ -118,6 +142,12 @@ public final class Trainer {
 
     func dropPathSeed(_ step: Int) -> UInt64 { options.seed ^ (0xA5A5_0000_0000_0000 &+ UInt64(step) &* 0x9E37_79B9_7F4A_7C15) }
 
+    /// Drop path of micro-batch `number` (``MicroBatches/number(_:)``) of a step: the step's stream for the
+    /// first, so one micro-batch per step draws what it always did.
+    func dropPathSeed(_ step: Int, microBatch number: Int) -> UInt64 {
+        number == 0 ? dropPathSeed(step) : dropPathSeed(step) ^ (UInt64(number) &* 0xD1B5_4A32_D192_ED03)
+    }
+
     // MARK: One optimiser step
 
     /// Stage 1: the next batch's views and targets (prepared in the background; an online teacher runs here).
@@ -134,12 +164,19 @@ public final class Trainer {
         return batch
     }
 
-    /// Stage 2: forward in training mode, soft-target cross entropy, backward (gradients into the model).
-    func forwardBackward(_ batch: Batch) throws -> Float {
+    /// Stage 2: forward in training mode, soft-target cross entropy, backward (gradients into the model) of
+    /// this rank's micro-batch `micro` of the step.
+    func forwardBackward(_ batch: Batch, micro: Int) throws -> Float {
         let t0 = Date()
-        defer { timing.compute += Date().timeIntervalSince(t0) }
+        let reduced = batchNormReducer?.seconds ?? 0
+        defer {
+            let inReducer = (batchNormReducer?.seconds ?? 0) - reduced
+            timing.compute += Date().timeIntervalSince(t0) - inReducer
+            timing.allreduce += inReducer
+        }
         return try model.lossAndGradients(images: batch.images, targets: batch.targets, training: true,
-                                          generator: SplitMix64(seed: dropPathSeed(step))).loss
+                                          generator: SplitMix64(seed: dropPathSeed(step, microBatch: microBatches.number(micro))),
+                                          batchNormReducer: batchNormReducer).loss
     }
 
     /// Stage 3: the scheduled learning rate and one AdamW update.
@@ -156,8 +193,8 @@ public final class Trainer {
     // MARK: Run
 
     /// Trains until `options.epochs` (or `stopAfterEpochs` more epochs), checkpointing after each epoch;
-    /// evaluates every `evaluateEvery` epochs (0: only after the last). When `stop` is requested, finishes
-    /// the current step, writes a resumable checkpoint (mid-epoch position included) and returns.
+    /// evaluates every `evaluateEvery` epochs (0: only after the last). When `stop` is requested (on any
+    /// rank), finishes the current step, writes a resumable checkpoint (mid-epoch position included) and returns.
     @discardableResult
     public func run(stopAfterEpochs: Int? = nil, evaluateEvery: Int = 1, stop: StopRequest? = nil,
                     progress: ((TrainProgress) -> Void)? = nil) throws -> TrainSummary {
@@ -167,8 +204,9 @@ public final class Trainer {
         var lastEval: Evaluation?
         var interrupted = false
         timing = StepTiming()
+        try checkRanksAgree()
         let lastEpoch = min(options.epochs, stopAfterEpochs.map { completedEpochs + $0 } ?? options.epochs)
-        let pipeline = BatchPipeline(planner: planner, hard: hard, targets: targets, batchSize: options.batchSize,
+        let pipeline = BatchPipeline(planner: planner, hard: hard, targets: targets, slicing: microBatches,
                                      stepsPerEpoch: stepsPerEpoch, start: (completedEpochs, stepInEpoch), endEpoch: lastEpoch)
         self.pipeline = pipeline
         defer { self.pipeline = nil }
@@ -177,15 +215,17 @@ public final class Trainer {
             let epoch = completedEpochs
             while stepInEpoch < stepsPerEpoch {
                 let t0 = Date()
-                let batch = try prepareBatch()
-                let loss = try forwardBackward(batch)
+                let (loss, stopAgreed) = try gradientStep(stop: stop)
                 let lr = update()
                 stepInEpoch += 1
                 let ips = Double(options.batchSize) / max(Date().timeIntervalSince(t0), 1e-9)
                 rows.append(MetricsRow(epoch: epoch, step: step, loss: loss, learningRate: lr, imagesPerSecond: ips))
                 progress?(TrainProgress(epoch: epoch, epochs: options.epochs, stepInEpoch: stepInEpoch, stepsPerEpoch: stepsPerEpoch,
                                         loss: loss, learningRate: lr, imagesPerSecond: ips))
-                if stop?.isRequested == true, stepInEpoch < stepsPerEpoch {
+                // One process sees a request made up to now (even from `progress`); ranks act on the one
+                // they agreed on at this step's agreement point.
+                let stopNow = communicator.size == 1 ? stop?.isRequested == true : stopAgreed
+                if stopNow, stepInEpoch < stepsPerEpoch {
                     interrupted = true
                     break epochs
                 }
@@ -193,9 +233,10 @@ public final class Trainer {
             completedEpochs += 1
             stepInEpoch = 0
             let last = completedEpochs == options.epochs
+            synchronizeBuffers()
             if last || (evaluateEvery > 0 && completedEpochs % evaluateEvery == 0) {
                 let t0 = Date(), cpu0 = ProcessClock.cpuSeconds()
-                let e = try evaluate()
+                let e = try evaluateOnRanks()
                 evaluationSeconds += Date().timeIntervalSince(t0)
                 evaluationCPU += ProcessClock.cpuSeconds() - cpu0
                 lastEval = e
@@ -204,21 +245,36 @@ public final class Trainer {
                 rows[rows.count - 1].trainSeconds = elapsed()
             }
             trainSeconds = elapsed()
-            try saveCheckpoint()
-            try writeMetrics()
-            if stop?.isRequested == true, completedEpochs < lastEpoch { interrupted = true; break }
+            try checkRanksAgree()  // ranks whose weights drifted apart must not checkpoint
+            let stopAgreed = try onRankZero("writing the checkpoint", stop: stop) {
+                try saveCheckpoint()
+                try writeMetrics()
+            }
+            if stopAgreed, completedEpochs < lastEpoch { interrupted = true; break }
         }
         if interrupted {
             trainSeconds = elapsed()
-            try saveCheckpoint()
-            try writeMetrics()
+            synchronizeBuffers()
+            _ = try onRankZero("writing the checkpoint", stop: nil) {
+                try saveCheckpoint()
+                try writeMetrics()
+            }
         }
-        if completedEpochs == options.epochs { try model.save(to: URL(fileURLWithPath: runDirectory + "/model.safetensors")) }
-        return TrainSummary(completedEpochs: completedEpochs, steps: step, lastEvaluation: lastEval, rows: rows,
-                            waitSeconds: timing.wait, prepareSeconds: pipeline.prepareSeconds, teacherSeconds: timing.teacher,
-                            computeSeconds: timing.compute, trainSeconds: elapsed() - trainSecondsBefore,
-                            evaluationSeconds: evaluationSeconds,
-                            cpuSeconds: ProcessClock.cpuSeconds() - cpuStarted - evaluationCPU, interrupted: interrupted)
+        if completedEpochs == options.epochs {
+            _ = try onRankZero("writing the model", stop: nil) {
+                try model.save(to: URL(fileURLWithPath: runDirectory + "/model.safetensors"))
+            }
+        }
+        var summary = TrainSummary(completedEpochs: completedEpochs, steps: step, lastEvaluation: lastEval, rows: rows,
+                                   waitSeconds: timing.wait, prepareSeconds: pipeline.prepareSeconds, teacherSeconds: timing.teacher,
+                                   computeSeconds: timing.compute, trainSeconds: elapsed() - trainSecondsBefore,
+                                   evaluationSeconds: evaluationSeconds,
+                                   cpuSeconds: ProcessClock.cpuSeconds() - cpuStarted - evaluationCPU, interrupted: interrupted)
+        summary.syncSeconds = timing.sync
+        summary.allreduceSeconds = timing.allreduce
+        summary.ranks = communicator.size
+        summary.accumulate = options.accumulate
+        return summary
     }
 
     /// Top-1 / top-5 on the evaluation split (held-out, or validation) with the evaluation transform.
@@ -239,4 +295,8 @@ struct StepTiming {
     var wait = 0.0
     var teacher = 0.0
     var compute = 0.0
+    /// At the per-step agreement point (waiting for the slowest rank).
+    var sync = 0.0
+    /// In the gradient allreduce and synchronised BatchNorm's sums.
+    var allreduce = 0.0
 }

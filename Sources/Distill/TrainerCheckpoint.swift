@@ -17,13 +17,16 @@ struct CheckpointState: Codable {
     var rngSeed: UInt64
     var trainSeconds: Double
     var rows: [MetricsRow]
+    /// Processes of the run that wrote it (absent: 1); a resume must use as many.
+    var ranks: Int?
 }
 
 extension Trainer {
     var checkpointDirectory: String { runDirectory + "/checkpoint" }
 
     /// Writes the checkpoint into a temporary folder and swaps it in: the previous one stays until the
-    /// new one is complete.
+    /// new one is complete (and if the process dies between the two renames, ``loadCheckpoint()`` takes
+    /// `checkpoint.previous`). With several ranks only rank 0 calls this.
     func saveCheckpoint() throws {
         let temporary = runDirectory + "/checkpoint.partial"
         let fm = FileManager.default
@@ -33,7 +36,7 @@ extension Trainer {
         try optimizer.stateDict().write(to: URL(fileURLWithPath: temporary + "/optimizer.safetensors"))
         let state = CheckpointState(completedEpochs: completedEpochs, stepInEpoch: stepInEpoch, step: step, options: options,
                                     configuration: model.configuration, source: sourceIdentity, rngSeed: dropPathSeed(step),
-                                    trainSeconds: trainSeconds, rows: rows)
+                                    trainSeconds: trainSeconds, rows: rows, ranks: communicator.size > 1 ? communicator.size : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(state).write(to: URL(fileURLWithPath: temporary + "/state.json"))
@@ -45,7 +48,13 @@ extension Trainer {
     }
 
     func loadCheckpoint() throws {
-        let path = checkpointDirectory + "/state.json"
+        var directory = checkpointDirectory
+        let previous = runDirectory + "/checkpoint.previous"
+        if !FileManager.default.fileExists(atPath: directory + "/state.json"),
+           FileManager.default.fileExists(atPath: previous + "/state.json") {
+            directory = previous  // stopped between the two renames of saveCheckpoint: that one is complete
+        }
+        let path = directory + "/state.json"
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DistillError("\(path): [io] no checkpoint to resume from")
         }
@@ -59,6 +68,10 @@ extension Trainer {
         guard state.options == options else {
             throw DistillError("\(path): [mismatch] the checkpoint was trained with other options; resume with the same ones")
         }
+        guard (state.ranks ?? 1) == communicator.size else {
+            let ranks = state.ranks ?? 1
+            throw DistillError("\(path): [mismatch] the checkpoint was written by a run of \(ranks) process\(ranks == 1 ? "" : "es"), this one has \(communicator.size); resume with the same number (\(ranks == 1 ? "without mpirun" : "mpirun -np \(ranks)"))")
+        }
         guard state.source == sourceIdentity else {
             throw DistillError("\(path): [mismatch] the checkpoint was trained from \(state.source), not \(sourceIdentity)")
         }
@@ -67,9 +80,9 @@ extension Trainer {
               state.rows.count == state.step else {
             throw DistillError("\(path): [bad_checkpoint] inconsistent position (epoch \(state.completedEpochs), batch \(state.stepInEpoch), step \(state.step))")
         }
-        let weights = checkpointDirectory + "/model.safetensors"
+        let weights = directory + "/model.safetensors"
         try model.load(contentsOf: URL(fileURLWithPath: weights))
-        let optimizerPath = checkpointDirectory + "/optimizer.safetensors"
+        let optimizerPath = directory + "/optimizer.safetensors"
         try optimizer.load(SafeTensors(contentsOf: URL(fileURLWithPath: optimizerPath)), parameters: model.parameters, source: optimizerPath)
         completedEpochs = state.completedEpochs
         stepInEpoch = state.stepInEpoch

@@ -19,6 +19,12 @@ struct Train: ParsableCommand {
             RUN/model.safetensors at the end, RUN/metrics.csv and RUN/curves.svg. SIGINT or SIGTERM finishes the \
             current step, writes a resumable checkpoint (mid-epoch position included) and exits; --resume continues \
             bit-exactly (same options required). A corrupt or missing shard stops training with the file and record.
+            --batch is the global batch of one optimiser step: --accumulate M splits it into M micro-batches whose \
+            gradients are averaged. Under mpirun (-np N), each rank takes its 1/N of every batch, gradients are \
+            averaged with an allreduce, BatchNorm uses each rank's images (--sync-batchnorm: the whole batch's), \
+            and rank 0 writes the run folder; mpirun -np 2 and --accumulate 2 train on the same micro-batches. \
+            SIGUSR1 to mpirun (forwarded to every rank) stops every rank after the same step with a resumable \
+            checkpoint; --resume needs the same number of ranks. See the README for launching.
             """)
 
     @Option(help: "The image store (.tis).") var images: String
@@ -46,6 +52,8 @@ struct Train: ParsableCommand {
     @Flag(help: "Continue from RUN/checkpoint.") var resume = false
     @Option(help: "Stop after this many epochs in this invocation (the run stays resumable).") var stopAfter: Int?
     @Option(help: "Evaluate every N epochs (0: only after the last).") var evalEvery = 1
+    @Option(help: "Micro-batches per optimiser step (per rank): --batch stays the global batch, gradients are averaged.") var accumulate = 1
+    @Flag(help: "Under mpirun: BatchNorm statistics over the whole global batch (SyncBatchNorm) instead of each rank's images.") var syncBatchnorm = false
 
     func run() throws {
         let store = try DistillCLI.openStore(images)
@@ -60,11 +68,16 @@ struct Train: ParsableCommand {
         let options = TrainOptions(epochs: epochs, batchSize: batch, learningRate: lr, minLearningRate: minLr,
                                    warmupEpochs: warmupEpochs, weightDecay: weightDecay, clip: clip > 0 ? clip : nil,
                                    dropPath: dropPath, layerDecay: layerDecay, seed: seed, heldOutFraction: heldOut,
-                                   validationFraction: validation)
-        let bar = DistillCLI.Bar()
+                                   validationFraction: validation, accumulate: accumulate, syncBatchNorm: syncBatchnorm)
+        let ranks = try DistillCLI.run { try Ranks.communicator() }
+        if syncBatchnorm, ranks.size == 1 {
+            throw CLIFailure("[usage] --sync-batchnorm synchronises BatchNorm across the ranks of an mpirun job; this process runs alone")
+        }
+        let rankZero = ranks.rank == 0
+        let bar = DistillCLI.Bar(enabled: rankZero)
         let stop = StopRequest()
-        let signals = SignalStop(stop)
-        let summary = try DistillCLI.run { () throws -> TrainSummary in
+        let signals = SignalStop(stop, alsoOn: ranks.size > 1 ? [SIGUSR1] : [])
+        let trainer = try ranks.agreeing("setting up training") { try DistillCLI.run { () throws -> Trainer in
             let views: ViewSource
             if let shards {
                 views = .replay(try ShardDataset(directory: shards))
@@ -78,46 +91,73 @@ struct Train: ParsableCommand {
             } else {
                 targets = hardLabels ? .hardLabels : .storedSoftLabels
             }
-            let trainer = try Trainer(store: store, views: views, targets: targets, configuration: config, options: options,
-                                      runDirectory: out, resume: resume)
-            return try trainer.run(stopAfterEpochs: stopAfter, evaluateEvery: evalEvery, stop: stop) { p in
+            return try Trainer(store: store, views: views, targets: targets, configuration: config, options: options,
+                               runDirectory: out, resume: resume, communicator: ranks)
+        } }
+        let summary = try DistillCLI.run { () throws -> TrainSummary in
+            try trainer.run(stopAfterEpochs: stopAfter, evaluateEvery: evalEvery, stop: stop) { p in
                 let done = Double(p.epoch * p.stepsPerEpoch + p.stepInEpoch) / Double(max(1, p.epochs * p.stepsPerEpoch))
                 bar.draw(done, String(format: "epoch %d/%d step %d/%d loss %.4f lr %.2e %.0f img/s", p.epoch + 1, p.epochs,
                                       p.stepInEpoch, p.stepsPerEpoch, p.loss, p.learningRate, p.imagesPerSecond))
             }
         }
         bar.finish()
+        guard rankZero else {
+            if summary.interrupted { throw AgreedFailure(underlying: CLIFailure.exit(128 + (signals.received ?? SIGTERM))) }
+            return
+        }
         let split = validation > 0 ? "validation" : "held-out"
         for row in summary.rows where row.top1 != nil {
             let loss = summary.rows.filter { $0.epoch == row.epoch }.map { Double($0.loss) }
             print(String(format: "epoch %d: loss %.4f  %@ top-1 %.2f%%  top-5 %.2f%%", row.epoch + 1,
                          loss.reduce(0, +) / Double(max(loss.count, 1)), split, row.top1! * 100, (row.top5 ?? 0) * 100))
         }
-        let busy = summary.waitSeconds + summary.teacherSeconds + summary.computeSeconds
+        let busy = summary.stepSeconds
         if busy > 0 {
-            print(String(format: "step time: data wait %.1f%%, teacher %.1f%%, student %.1f%% (preparation %.1f s on a background thread); training %.1f s wall, %.1f s CPU",
-                         100 * summary.waitSeconds / busy, 100 * summary.teacherShare, 100 * summary.computeSeconds / busy,
+            var ranksPart = ""
+            if summary.ranks > 1 || summary.accumulate > 1 {
+                ranksPart = String(format: ", allreduce %.1f%%, waiting for other ranks %.1f%% (%d rank%@ × %d micro-batch%@ of %d)",
+                                   100 * summary.allreduceSeconds / busy, 100 * summary.syncSeconds / busy, summary.ranks,
+                                   summary.ranks == 1 ? "" : "s", summary.accumulate, summary.accumulate == 1 ? "" : "es",
+                                   batch / (summary.ranks * summary.accumulate))
+            }
+            print(String(format: "step time: data wait %.1f%%, teacher %.1f%%, student %.1f%%%@ (preparation %.1f s on a background thread); training %.1f s wall, %.1f s CPU",
+                         100 * summary.waitSeconds / busy, 100 * summary.teacherShare, 100 * summary.computeSeconds / busy, ranksPart,
                          summary.prepareSeconds, summary.trainSeconds, summary.cpuSeconds))
         }
-        if summary.interrupted, let signal = signals.received {
-            print("interrupted by \(signal == SIGINT ? "SIGINT" : "SIGTERM") after step \(summary.steps) (epoch \(summary.completedEpochs + 1)); "
+        if summary.interrupted {
+            let signal = signals.received
+            let cause = signal.map { "interrupted by \(SignalStop.name($0))" } ?? "interrupted by a stop request on another rank"
+            print("\(cause) after step \(summary.steps) (epoch \(summary.completedEpochs + 1)); "
                   + "checkpoint written to \(out)/checkpoint; continue with --resume")
-            throw CLIFailure.exit(128 + signal)
+            let failure = CLIFailure.exit(128 + (signal ?? SIGTERM))
+            if ranks.size > 1 { throw AgreedFailure(underlying: failure) }
+            throw failure
         }
         print("run folder: \(out) (\(summary.completedEpochs)/\(epochs) epochs, \(summary.steps) steps)")
     }
 }
 
-/// SIGINT / SIGTERM → a stop request: the default action (exit at once) is replaced by finishing the step
-/// and writing a checkpoint; a second signal exits at once.
+/// SIGINT / SIGTERM (and under mpirun SIGUSR1, which mpirun forwards to every rank) → a stop request: the
+/// default action (exit at once) is replaced by finishing the step and writing a checkpoint; a second signal
+/// exits at once.
 final class SignalStop: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private let lock = NSLock()
     private var signal: Int32?
     var received: Int32? { lock.lock(); defer { lock.unlock() }; return signal }
 
-    init(_ stop: StopRequest) {
-        for number in [SIGINT, SIGTERM] {
+    static func name(_ signal: Int32) -> String {
+        switch signal {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGUSR1: return "SIGUSR1"
+        default: return "signal \(signal)"
+        }
+    }
+
+    init(_ stop: StopRequest, alsoOn extra: [Int32] = []) {
+        for number in [SIGINT, SIGTERM] + extra {
             Foundation.signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler { [weak self] in

@@ -10,7 +10,9 @@ final class DistillCLITests: XCTestCase {
     static let tinyArch = #"{"embed_dims":[8,16,16,16],"depths":[1,1,1,1],"num_heads":[1,1,1,1],"window_sizes":[2,2,2,2],"num_classes":10,"img_size":16}"#
 
     /// 60 digits at 16 px and a tiny architecture in `folder`.
-    func setUp(_ folder: TemporaryFolder) throws -> (store: String, arch: String) {
+    func setUp(_ folder: TemporaryFolder) throws -> (store: String, arch: String) { try Self.digitsAndArch(folder) }
+
+    static func digitsAndArch(_ folder: TemporaryFolder) throws -> (store: String, arch: String) {
         guard FileManager.default.fileExists(atPath: Self.digits) else { throw XCTSkip("no \(Self.digits)") }
         let store = folder.file("digits.tis")
         let writer = try ImageStoreWriter(path: store, classNames: DigitsImport.classNames)
