@@ -54,6 +54,10 @@ public enum ShardFileLayout {
             }
             throw ShardError(.badMagic, "not a TinyShard file (magic bytes differ)")
         }
+        // A file shorter than the preamble is unfinished, whatever its version bytes say (Spec §1.4).
+        guard file.count >= preambleSize else {
+            throw ShardError(.incomplete, "file has only \(file.count) bytes, less than the 16-byte preamble; the writer did not finish")
+        }
         var reader = ByteReader(file, offset: magic.count, failure: .incomplete)
         let major = try reader.u16("version")
         let minor = try reader.u16("version")

@@ -68,15 +68,22 @@ public struct ShardVerifier: Sendable {
     /// Verifies one shard file. `keys` (a dataset's key table) names samples in problems and bounds ids.
     public func verifyShard(path: String, keys: KeyTable? = nil) -> VerificationReport {
         var report = VerificationReport()
-        verifyShard(path: path, keys: keys, into: &report)
+        verifyShard(path: path, keys: keys.map { KeyInfo(count: $0.count, table: $0) }, into: &report)
         return report
     }
 
-    private func add(_ error: ShardError, to report: inout VerificationReport, keys: KeyTable? = nil) {
+    /// What a shard check knows of the dataset's keys: their count (bounds sample ids) and, when the
+    /// table is in memory, their names.
+    struct KeyInfo {
+        var count: Int
+        var table: KeyTable?
+    }
+
+    private func add(_ error: ShardError, to report: inout VerificationReport, keys: KeyInfo? = nil) {
         guard report.problems.count < maxProblems else { report.omittedProblems += 1; return }
         var error = error
-        if error.location.sampleKey == nil, let keys, let id = error.location.sampleID, Int(id) < keys.count {
-            error.location.sampleKey = keys.key(Int(id))
+        if error.location.sampleKey == nil, let table = keys?.table, let id = error.location.sampleID, Int(id) < table.count {
+            error.location.sampleKey = table.key(Int(id))
         }
         report.problems.append(ShardProblem(error))
     }
@@ -84,7 +91,7 @@ public struct ShardVerifier: Sendable {
     /// `fileChecksumMatched`: the manifest's whole-file CRC already covered every byte, so the
     /// checksum depth need not read the blocks again.
     @discardableResult
-    private func verifyShard(path: String, keys: KeyTable?, fileChecksumMatched: Bool = false,
+    private func verifyShard(path: String, keys: KeyInfo?, fileChecksumMatched: Bool = false,
                              into report: inout VerificationReport) -> ShardReader? {
         report.files += 1
         let here = ShardLocation(file: path)
@@ -151,26 +158,26 @@ public struct ShardVerifier: Sendable {
             return report
         }
         let keysPath = directory + "/" + manifest.keys.file
-        var keys: KeyTable?
+        var keys: KeyInfo?
         report.files += 1
+        // The key table is checked by streaming (memory: one chunk, whatever the file claims); names of
+        // the samples in problems are looked up afterwards, again by streaming.
         if checkFileEntry(keysPath, bytes: manifest.keys.bytes, crc: manifest.keys.crc32, countBytes: true, into: &report) {
             do {
-                keys = try KeyTable.read(path: keysPath)
-                if keys!.count != manifest.keys.count {
-                    add(ShardError(.manifestMismatch, "manifest says \(manifest.keys.count) keys; the table holds \(keys!.count)",
+                let file = try MappedFile(path: keysPath)
+                file.adviseSequential()
+                let count = try KeyTable.check(fileBytes: file.bytes)
+                keys = KeyInfo(count: count, table: nil)
+                if count != manifest.keys.count {
+                    add(ShardError(.manifestMismatch, "manifest says \(manifest.keys.count) keys; the table holds \(count)",
                                    at: ShardLocation(file: keysPath)), to: &report)
                 }
             } catch let error as ShardError {
-                add(error, to: &report)
+                add(error.located(ShardLocation(file: keysPath)), to: &report)
             } catch {}
         }
-        var seenShards = Set<[Int]>()
-        for entry in manifest.shards {
+        for entry in manifest.shards {  // (file names and (epoch, rank) pairs are unique: the manifest parser checks)
             let path = directory + "/" + entry.file
-            if !seenShards.insert([entry.epoch, entry.rank]).inserted {
-                add(ShardError(.manifestMismatch, "a second shard for epoch \(entry.epoch), rank \(entry.rank)",
-                               at: ShardLocation(file: path)), to: &report)
-            }
             let problemsBefore = report.problems.count + report.omittedProblems
             guard checkFileEntry(path, bytes: entry.bytes, crc: entry.crc32, into: &report) else { report.files += 1; continue }
             let matched = report.problems.count + report.omittedProblems == problemsBefore
@@ -179,11 +186,22 @@ public struct ShardVerifier: Sendable {
                 add(ShardError(.manifestMismatch, mismatch, at: ShardLocation(file: path)), to: &report)
             }
         }
+        if keys != nil { nameSamples(in: &report, keysPath: keysPath) }
         return report
     }
 
+    /// Fills in the key of every listed problem that names a sample id, in one streaming pass.
+    private func nameSamples(in report: inout VerificationReport, keysPath: String) {
+        let ids = Set(report.problems.compactMap { $0.sampleKey == nil ? $0.sampleID.map(Int.init) : nil })
+        guard !ids.isEmpty, let file = try? MappedFile(path: keysPath),
+              let names = try? KeyTable.keys(ids, fileBytes: file.bytes) else { return }
+        for i in report.problems.indices where report.problems[i].sampleKey == nil {
+            if let id = report.problems[i].sampleID, let name = names[Int(id)] { report.problems[i].sampleKey = name }
+        }
+    }
+
     /// Block headers and payload checksums only.
-    private func checkBlockChecksums(_ reader: ShardReader, keys: KeyTable?, into report: inout VerificationReport) {
+    private func checkBlockChecksums(_ reader: ShardReader, keys: KeyInfo?, into report: inout VerificationReport) {
         for b in 0..<reader.blockCount {
             let bytes = reader.blockBytes(b)
             let range = reader.ordinals(ofBlock: b)
@@ -203,72 +221,84 @@ public struct ShardVerifier: Sendable {
     }
 
     /// Decodes every block (in parallel chunks) and checks every record, then sample-id uniqueness.
-    private func checkRecords(_ reader: ShardReader, keys: KeyTable?, into report: inout VerificationReport) {
+    /// A block whose frame, checksums or sections are damaged is one problem; every other block lists
+    /// each bad record (up to the limit) and takes part in the duplicate check. Memory follows the
+    /// records actually decoded, never the count the footer claims.
+    private func checkRecords(_ reader: ShardReader, keys: KeyInfo?, into report: inout VerificationReport) {
         let blockCount = reader.blockCount
         let workers = max(1, min(threads, blockCount))
         var perWorker = [[ShardError]](repeating: [], count: workers)
         var dropped = [Int](repeating: 0, count: workers)  // found past the limit: counted, not kept
-        var sampleIDs = [UInt32](repeating: 0, count: reader.recordCount)
-        var decoded = [Bool](repeating: false, count: blockCount)
+        // Per worker, the sample ids of the blocks it decoded, with each block's first ordinal.
+        var idsPerWorker = [[UInt32]](repeating: [], count: workers)
+        var runsPerWorker = [[(first: Int, count: Int)]](repeating: [], count: workers)
         let limit = maxProblems
-        sampleIDs.withUnsafeMutableBufferPointer { ids in
-            decoded.withUnsafeMutableBufferPointer { decodedFlags in
-                perWorker.withUnsafeMutableBufferPointer { problems in dropped.withUnsafeMutableBufferPointer { droppedCounts in
-                    // Each worker owns a contiguous run of blocks and writes only its own slots.
-                    DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                        let block = DecodedBlock(schema: reader.schema)
-                        for b in (worker * blockCount / workers)..<((worker + 1) * blockCount / workers) {
-                            let range = reader.ordinals(ofBlock: b)
-                            do {
-                                try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count,
-                                                 expectedFirst: range.lowerBound)
-                            } catch let error as ShardError {
-                                if problems[worker].count <= limit {
-                                    problems[worker].append(error.located(ShardLocation(block: b)))
-                                } else {
-                                    droppedCounts[worker] += 1
-                                }
-                                continue
-                            } catch { continue }
-                            decodedFlags[b] = true
-                            for i in 0..<block.count {
-                                ids[range.lowerBound + i] = block.sampleIDs[i]
-                                guard let problem = block.recordProblem(i) else { continue }
-                                if problems[worker].count <= limit {
-                                    problems[worker].append(problem.located(block.location(ofRecord: i)))
-                                } else {
-                                    droppedCounts[worker] += 1
-                                }
-                            }
+        perWorker.withUnsafeMutableBufferPointer { problems in dropped.withUnsafeMutableBufferPointer { droppedCounts in
+            idsPerWorker.withUnsafeMutableBufferPointer { ids in runsPerWorker.withUnsafeMutableBufferPointer { runs in
+                // Each worker owns a contiguous run of blocks and writes only its own slots.
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    let block = DecodedBlock(schema: reader.schema)
+                    func note(_ error: ShardError) {
+                        if problems[worker].count <= limit { problems[worker].append(error) } else { droppedCounts[worker] += 1 }
+                    }
+                    for b in (worker * blockCount / workers)..<((worker + 1) * blockCount / workers) {
+                        let range = reader.ordinals(ofBlock: b)
+                        do {
+                            try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count,
+                                             expectedFirst: range.lowerBound)
+                        } catch let error as ShardError {
+                            note(error.located(ShardLocation(block: b)))
+                            continue
+                        } catch { continue }
+                        ids[worker].append(contentsOf: block.sampleIDs[0..<block.count])
+                        runs[worker].append((range.lowerBound, block.count))
+                        for i in 0..<block.count {
+                            if let problem = block.recordProblem(i) { note(problem.located(block.location(ofRecord: i))) }
                         }
                     }
-                } }
-            }
-        }
+                }
+            } }
+        } }
         let here = ShardLocation(file: reader.path)
         for problem in perWorker.joined() { add(problem.located(here), to: &report, keys: keys) }
         report.omittedProblems += dropped.reduce(0, +)
-        // Duplicates by sorting (id, ordinal) pairs: memory follows the record count, not the largest
-        // id, which a damaged or hostile file chooses.
+        // Duplicates by sorting (id, ordinal) pairs: memory follows the decoded records, not the largest
+        // id, which a damaged or hostile file chooses. Reported like the spec's reference order: each
+        // later occurrence, by ordinal; then ids not below the key table's count, by ordinal.
         var pairs: [(id: UInt32, ordinal: Int)] = []
-        pairs.reserveCapacity(reader.recordCount)
-        for b in 0..<blockCount where decoded[b] {
-            for ordinal in reader.ordinals(ofBlock: b) { pairs.append((sampleIDs[ordinal], ordinal)) }
+        pairs.reserveCapacity(idsPerWorker.reduce(0) { $0 + $1.count })
+        for worker in 0..<workers {
+            var position = 0
+            for run in runsPerWorker[worker] {
+                for i in 0..<run.count { pairs.append((idsPerWorker[worker][position + i], run.first + i)) }
+                position += run.count
+            }
+        }
+        idsPerWorker = []
+        let recordsPerBlock = reader.schema.recordsPerBlock
+        func location(_ pair: (id: UInt32, ordinal: Int)) -> ShardLocation {
+            ShardLocation(file: reader.path, block: pair.ordinal / recordsPerBlock, record: pair.ordinal, sampleID: pair.id)
+        }
+        var rangeProblems: [ShardError] = []  // pairs are in ordinal order here
+        if let keys {
+            for pair in pairs where Int(pair.id) >= keys.count {
+                rangeProblems.append(ShardError(.manifestMismatch, "sample id \(pair.id) is not below the key table's \(keys.count) keys",
+                                                at: location(pair)))
+            }
         }
         pairs.sort { ($0.id, $0.ordinal) < ($1.id, $1.ordinal) }
-        let recordsPerBlock = reader.schema.recordsPerBlock
-        for (i, pair) in pairs.enumerated() {
-            let location = ShardLocation(file: reader.path, block: pair.ordinal / recordsPerBlock, record: pair.ordinal,
-                                         sampleID: pair.id)
-            if i > 0 && pairs[i - 1].id == pair.id {
-                add(ShardError(.duplicateSample, "sample \(pair.id) appears twice in this shard (first at record \(pairs[i - 1].ordinal))",
-                               at: location), to: &report, keys: keys)
-            }
-            if let keys, Int(pair.id) >= keys.count {
-                add(ShardError(.manifestMismatch, "sample id \(pair.id) is not below the key table's \(keys.count) keys", at: location),
-                    to: &report)
-            }
+        var duplicates: [(second: (id: UInt32, ordinal: Int), first: Int)] = []
+        var i = 1
+        while i < pairs.count {
+            if pairs[i - 1].id == pairs[i].id { duplicates.append((pairs[i], pairs[i - 1].ordinal)) }
+            i += 1
         }
+        duplicates.sort { $0.second.ordinal < $1.second.ordinal }
+        for (second, first) in duplicates {
+            add(ShardError(.duplicateSample, "sample \(second.id) appears twice in this shard (first at record \(first))",
+                           at: location(second)), to: &report, keys: keys)
+        }
+        for problem in rangeProblems { add(problem, to: &report) }
     }
 
     /// Size and whole-file CRC against the manifest; false when the file cannot be read at all.
