@@ -93,9 +93,15 @@ public struct KeyTable: Sendable {
 
     /// Writes the table atomically; returns its size and CRC-32 for the manifest.
     public func write(to path: String) throws -> (bytes: Int, crc32: UInt32) {
+        let bytes = encoded()
+        // Spec §5's ratio rule: readers refuse a table whose keys inflate more than 32:1 (+ 64 KiB).
+        guard text.count <= KeyTableScan.maxRatio * (bytes.count - Self.headerSize) + KeyTableScan.ratioSlack else {
+            throw ShardError(.badKeys, "the keys compress more than \(KeyTableScan.maxRatio):1, which readers refuse (Spec §5)",
+                             at: ShardLocation(file: path))
+        }
         let output = try AtomicFileOutput(path: path)
         do {
-            try output.write(encoded())
+            try output.write(bytes)
             try output.commit()
         } catch {
             output.discard()

@@ -303,6 +303,9 @@ def decode_block(header, first, n, sections, check_only=False):
                  for row in np.flatnonzero(sorted_indices[:, -1] >= header.classes).tolist()]
     problems += [("bad-order", row, "order number >= K!")
                  for row in np.flatnonzero(bad_order).tolist()]
-    problems.sort(key=lambda p: (p[1], SECTION_RANK[p[0]]))
+    # A record's first problem only, in section order (FORMAT.md 1.4): bad-augmentation, bad-value
+    # (every value rule before not-sorted), index-out-of-range, bad-order.
+    problems.sort(key=lambda p: (p[1], SECTION_RANK[p[0]], p[0] != "bad-value"))
+    problems = [p for i, p in enumerate(problems) if i == 0 or problems[i - 1][1] != p[1]]
     return DecodedBlock(first=first, ids=from_planes(id_bytes, 4, n), aug=aug,
                         indices=indices, values=values, problems=problems)

@@ -22,7 +22,7 @@ FOOTER_MAGIC = b"TSFT"
 KEYS_MAGIC = b"TSKY"
 
 MAJOR_VERSION = 1
-MINOR_VERSION = 0
+MINOR_VERSION = 1                   # spec revision 1.1: reading rules tightened, bytes unchanged
 
 PREAMBLE = struct.Struct("<8sHHI")          # magic, major, minor, H
 BLOCK_HEADER = struct.Struct("<4sIQIII")    # magic, n, first ordinal, P, payload CRC, reserved

@@ -40,6 +40,9 @@ def encode_keys(keys):
     check_keys(keys)
     decoded = "".join(key + "\n" for key in keys).encode("utf-8")
     stored = zlib.compress(decoded, 9)
+    if len(decoded) > MAX_RATIO * len(stored) + RATIO_SLACK:
+        raise ShardError("bad-keys", f"the keys compress more than {MAX_RATIO}:1, which readers "
+                         "refuse (FORMAT.md 5)")
     return KEYS_HEAD.pack(F.KEYS_MAGIC, KEYS_VERSION, len(keys), len(stored), len(decoded),
                           F.crc32(stored)) + stored
 
