@@ -37,6 +37,8 @@ let package = Package(
             name: "tinyshard",
             dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "Distill", "ImageStore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // The fuzzing harness (Fuzz/README.md): no unsafe flags here; Fuzz/run.sh adds libFuzzer on the command line.
+        .executableTarget(name: "tinyshard-fuzz", dependencies: ["Interchange", "ShardFormat", "ShardConvert", "ImageStore", "CZlib"]),
         .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "TinyViT"],
                           swiftSettings: fastMath),
         .testTarget(name: "InterchangeTests", dependencies: ["Interchange"]),

@@ -147,18 +147,32 @@ public final class ShardWriter {
     }
 }
 
-/// A growable set of small non-negative integers, one bit each.
+/// A set of sample ids for the writer's duplicate check: one bit per id while ids stay within 64 × (ids
+/// held + 65,536), a hash set for ids beyond. Memory follows the records written, so a hostile id (say
+/// 4,000,000,000 in a salvaged one-record block) cannot ask for half a gigabyte.
 struct BitSet {
     private var words: [UInt64] = []
+    private var sparse = Set<Int>()
+    private var count = 0
 
     func contains(_ value: Int) -> Bool {
         let word = value >> 6
-        return word < words.count && words[word] & (1 << UInt64(value & 63)) != 0
+        if word < words.count { return words[word] & (1 << UInt64(value & 63)) != 0 }
+        return sparse.contains(value)
     }
 
     mutating func insert(_ value: Int) {
+        count += 1
         let word = value >> 6
-        if word >= words.count { words.append(contentsOf: repeatElement(0, count: max(word + 1, words.count * 2) - words.count)) }
+        if word >= words.count {
+            guard word < count + 1024 else { sparse.insert(value); return }
+            words.append(contentsOf: repeatElement(0, count: max(word + 1, words.count * 2) - words.count))
+            // Ids that now fall inside the bitmap move into it, so each id lives in exactly one place.
+            for moved in sparse where moved >> 6 < words.count {
+                words[moved >> 6] |= 1 << UInt64(moved & 63)
+                sparse.remove(moved)
+            }
+        }
         words[word] |= 1 << UInt64(value & 63)
     }
 }
