@@ -129,7 +129,7 @@ public struct KeyTable: Sendable {
         starts.reserveCapacity(head.count + 1)
         text.withUnsafeBytes { all in
             var at = 0
-            while let newline = all[at...].firstIndex(of: 0x0A) {
+            while let newline = KeyRules.newline(in: all, from: at) {
                 starts.append(UInt32(newline + 1))
                 at = newline + 1
             }
@@ -153,7 +153,7 @@ public struct KeyTable: Sendable {
         var partial: [UInt8] = []
         try KeyTableScan.scan(bytes) { chunk in
             var start = 0
-            while start < chunk.count, let newline = chunk[start...].firstIndex(of: 0x0A) {
+            while let newline = KeyRules.newline(in: chunk, from: start) {
                 if ids.contains(id) { found[id] = String(decoding: partial + chunk[start..<newline], as: UTF8.self) }
                 partial.removeAll(keepingCapacity: true)
                 id += 1

@@ -1,5 +1,8 @@
 import CZlib
 import Interchange
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The reading rules of a key table file (Spec/FORMAT.md §5), applied while inflating in 1 MiB chunks:
 /// cost is linear in the decoded bytes, which the ratio rule bounds by the bytes present (D ≤ 32·S +
@@ -72,7 +75,7 @@ struct KeyRules {
     mutating func feed(_ bytes: UnsafeRawBufferPointer) throws {
         var start = 0
         while start < bytes.count {
-            guard let newline = bytes[start...].firstIndex(of: 0x0A) else {
+            guard let newline = KeyRules.newline(in: bytes, from: start) else {
                 partial.append(contentsOf: bytes[start...])
                 return
             }
@@ -88,6 +91,13 @@ struct KeyRules {
         }
     }
 
+    /// The next `\n` at or after `start` (memchr), or nil.
+    static func newline(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        guard start < bytes.count, let base = bytes.baseAddress,
+              let found = memchr(base + start, 0x0A, bytes.count - start) else { return nil }
+        return UnsafeRawPointer(found) - base
+    }
+
     mutating func finish() throws {
         guard partial.isEmpty else { throw ShardError(.badKeys, "the last key lacks its newline") }
     }
@@ -95,7 +105,7 @@ struct KeyRules {
     private mutating func key(_ key: UnsafeRawBufferPointer) throws {
         let i = count
         guard !key.isEmpty else { throw ShardError(.badKeys, "key \(i) is empty") }
-        guard !key.contains(0x0D), !key.contains(0) else { throw ShardError(.badKeys, "key \(i) holds a CR or NUL byte") }
+        guard memchr(key.baseAddress!, 0x0D, key.count) == nil, memchr(key.baseAddress!, 0, key.count) == nil else { throw ShardError(.badKeys, "key \(i) holds a CR or NUL byte") }
         guard UTF8Check.isValid(key) else { throw ShardError(.badKeys, "key \(i) is not valid UTF-8") }
         if i > 0 {
             let ascending = previous.withUnsafeBytes { KeyTable.bytesPrecede($0, key) }
