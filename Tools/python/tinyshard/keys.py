@@ -99,10 +99,12 @@ def _descending_pairs(arr, starts, ends):
         a, b = window(pending - 1), window(pending)
         bad.append(pending[a > b])
         tied = (a == b)
-        done = tied & ((ends[pending] - starts[pending] <= offset + 8) |
-                       (ends[pending - 1] - starts[pending - 1] <= offset + 8))
-        bad.append(pending[tied & done])
-        pending = pending[tied & ~done]
+        # Tied through this window: if the later key ends here it is equal to or a prefix of the
+        # earlier one (bad); if only the earlier one ends, the later is longer (good); else go on.
+        later_ends = ends[pending] - starts[pending] <= offset + 8
+        earlier_ends = ends[pending - 1] - starts[pending - 1] <= offset + 8
+        bad.append(pending[tied & later_ends])
+        pending = pending[tied & ~later_ends & ~earlier_ends]
         offset += 8
     data = arr.tobytes() if len(pending) else b""
     bad.append(np.array([i for i in pending.tolist()
