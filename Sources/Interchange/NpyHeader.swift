@@ -73,7 +73,7 @@ public struct NpyHeader: Sendable, Equatable {
         if major < 3 {
             guard text.allSatisfy({ $0 < 0x80 }) else { throw fail("header of a version \(major) file must be ASCII") }
         } else {
-            guard String(validating: text, as: UTF8.self) != nil else { throw fail("header is not UTF-8") }
+            guard text.withUnsafeBytes({ UTF8Check.isValid($0) }) else { throw fail("header is not UTF-8") }
         }
         var parser = NpyDictParser(text)
         let dict = try parser.parse()

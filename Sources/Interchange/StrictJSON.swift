@@ -150,7 +150,12 @@ public struct JSONValue: @unchecked Sendable {
         let wanted = Array(name.utf8)
         var found: JSONValue?
         forEachMember { key, value in
-            if key.stringBytes == wanted { found = value; return false }
+            let n = key.node
+            // Names without escapes are compared in place; only escaped ones are unescaped first.
+            let equal = n.flag == 0
+                ? Int(n.end) == wanted.count && document.text[Int(n.start)..<Int(n.start + n.end)].elementsEqual(wanted)
+                : key.stringBytes == wanted
+            if equal { found = value; return false }
             return true
         }
         return found

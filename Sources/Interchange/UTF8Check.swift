@@ -10,20 +10,28 @@ public enum UTF8Check {
                 i += 8
                 continue
             }
-            let b = bytes[i]
-            if b < 0x80 { i += 1; continue }
-            func cont(_ k: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool { i + k < n && range.contains(bytes[i + k]) }
-            switch b {
-            case 0xC2...0xDF: guard cont(1) else { return false }; i += 2
-            case 0xE0: guard cont(1, 0xA0...0xBF), cont(2) else { return false }; i += 3
-            case 0xE1...0xEC, 0xEE...0xEF: guard cont(1), cont(2) else { return false }; i += 3
-            case 0xED: guard cont(1, 0x80...0x9F), cont(2) else { return false }; i += 3
-            case 0xF0: guard cont(1, 0x90...0xBF), cont(2), cont(3) else { return false }; i += 4
-            case 0xF1...0xF3: guard cont(1), cont(2), cont(3) else { return false }; i += 4
-            case 0xF4: guard cont(1, 0x80...0x8F), cont(2), cont(3) else { return false }; i += 4
-            default: return false
-            }
+            let length = sequenceLength(bytes, at: i)
+            guard length > 0 else { return false }
+            i += length
         }
         return true
+    }
+
+    /// The length of the valid UTF-8 sequence starting at `i` (RFC 3629's table), or 0 when there is none.
+    public static func sequenceLength(_ bytes: UnsafeRawBufferPointer, at i: Int) -> Int {
+        let n = bytes.count
+        let b = bytes[i]
+        if b < 0x80 { return 1 }
+        func cont(_ k: Int, _ range: ClosedRange<UInt8> = 0x80...0xBF) -> Bool { i + k < n && range.contains(bytes[i + k]) }
+        switch b {
+        case 0xC2...0xDF: return cont(1) ? 2 : 0
+        case 0xE0: return cont(1, 0xA0...0xBF) && cont(2) ? 3 : 0
+        case 0xE1...0xEC, 0xEE...0xEF: return cont(1) && cont(2) ? 3 : 0
+        case 0xED: return cont(1, 0x80...0x9F) && cont(2) ? 3 : 0
+        case 0xF0: return cont(1, 0x90...0xBF) && cont(2) && cont(3) ? 4 : 0
+        case 0xF1...0xF3: return cont(1) && cont(2) && cont(3) ? 4 : 0
+        case 0xF4: return cont(1, 0x80...0x8F) && cont(2) && cont(3) ? 4 : 0
+        default: return 0
+        }
     }
 }

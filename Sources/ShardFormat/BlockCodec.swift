@@ -13,6 +13,32 @@ enum BlockLayout {
     }
 }
 
+extension BlockLayout {
+    /// The sample ids of a block whose frame already passed ``DecodedBlock/decode``: only the first
+    /// section is read (and inflated), into `ids` (n values). What the verifier's duplicate pass uses.
+    static func sampleIDs(ofBlock bytes: UnsafeRawBufferPointer, into ids: inout [UInt32], scratch: inout [UInt8]) throws {
+        var reader = ByteReader(bytes, offset: headerSize, failure: .badSection)
+        let n = Int(bytes.u32(at: 4))
+        let codec = try reader.u8()
+        _ = try reader.bytes(3)
+        let stored = Int(try reader.u32())
+        let decoded = Int(try reader.u32())
+        let section = try reader.bytes(stored)
+        guard decoded == 4 * n else { throw ShardError(.badSection, "sample-id section length changed") }
+        if ids.count != n { ids = [UInt32](repeating: 0, count: n) }
+        if codec == 0 {
+            ids.withUnsafeMutableBufferPointer { BytePlanes.join(section, width: 4, into: $0) }
+            return
+        }
+        if scratch.count < decoded { scratch = [UInt8](repeating: 0, count: decoded) }
+        let ok = scratch.withUnsafeMutableBytes { Zlib.decompress(section, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<decoded])) }
+        guard ok else { throw ShardError(.badSection, "sample-id section does not inflate") }
+        scratch.withUnsafeBytes { planes in
+            ids.withUnsafeMutableBufferPointer { BytePlanes.join(UnsafeRawBufferPointer(rebasing: planes[0..<decoded]), width: 4, into: $0) }
+        }
+    }
+}
+
 /// The records of one block in column form, as the writer collects them.
 struct BlockBuilder {
     let schema: ShardSchema

@@ -222,19 +222,17 @@ public struct ShardVerifier: Sendable {
 
     /// Decodes every block (in parallel chunks) and checks every record, then sample-id uniqueness.
     /// A block whose frame, checksums or sections are damaged is one problem; every other block lists
-    /// each bad record (up to the limit) and takes part in the duplicate check. Memory follows the
-    /// records actually decoded, never the count the footer claims.
+    /// each bad record (up to the limit) and takes part in the duplicate check. Memory is one block per
+    /// thread plus the id set (``SampleIDSet``), never sized by the count the footer claims.
     private func checkRecords(_ reader: ShardReader, keys: KeyInfo?, into report: inout VerificationReport) {
         let blockCount = reader.blockCount
         let workers = max(1, min(threads, blockCount))
         var perWorker = [[ShardError]](repeating: [], count: workers)
         var dropped = [Int](repeating: 0, count: workers)  // found past the limit: counted, not kept
-        // Per worker, the sample ids of the blocks it decoded, with each block's first ordinal.
-        var idsPerWorker = [[UInt32]](repeating: [], count: workers)
-        var runsPerWorker = [[(first: Int, count: Int)]](repeating: [], count: workers)
+        var decoded = [Bool](repeating: false, count: blockCount)
         let limit = maxProblems
         perWorker.withUnsafeMutableBufferPointer { problems in dropped.withUnsafeMutableBufferPointer { droppedCounts in
-            idsPerWorker.withUnsafeMutableBufferPointer { ids in runsPerWorker.withUnsafeMutableBufferPointer { runs in
+            decoded.withUnsafeMutableBufferPointer { decodedFlags in
                 // Each worker owns a contiguous run of blocks and writes only its own slots.
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
                     let block = DecodedBlock(schema: reader.schema)
@@ -250,53 +248,45 @@ public struct ShardVerifier: Sendable {
                             note(error.located(ShardLocation(block: b)))
                             continue
                         } catch { continue }
-                        ids[worker].append(contentsOf: block.sampleIDs[0..<block.count])
-                        runs[worker].append((range.lowerBound, block.count))
+                        decodedFlags[b] = true
                         for i in 0..<block.count {
                             if let problem = block.recordProblem(i) { note(problem.located(block.location(ofRecord: i))) }
                         }
                     }
                 }
-            } }
+            }
         } }
         let here = ShardLocation(file: reader.path)
         for problem in perWorker.joined() { add(problem.located(here), to: &report, keys: keys) }
         report.omittedProblems += dropped.reduce(0, +)
-        // Duplicates by sorting (id, ordinal) pairs: memory follows the decoded records, not the largest
-        // id, which a damaged or hostile file chooses. Reported like the spec's reference order: each
-        // later occurrence, by ordinal; then ids not below the key table's count, by ordinal.
-        var pairs: [(id: UInt32, ordinal: Int)] = []
-        pairs.reserveCapacity(idsPerWorker.reduce(0) { $0 + $1.count })
-        for worker in 0..<workers {
-            var position = 0
-            for run in runsPerWorker[worker] {
-                for i in 0..<run.count { pairs.append((idsPerWorker[worker][position + i], run.first + i)) }
-                position += run.count
-            }
-        }
-        idsPerWorker = []
+        checkSampleIDs(reader, decoded: decoded, keys: keys, into: &report)
+    }
+
+    /// Duplicates and ids not below the key count, in one pass over the sample-id sections of the blocks
+    /// that decoded, in ordinal order: each later occurrence of an id, then each id ≥ M (Spec §1.4).
+    private func checkSampleIDs(_ reader: ShardReader, decoded: [Bool], keys: KeyInfo?, into report: inout VerificationReport) {
+        var seen = SampleIDSet()
+        var ids: [UInt32] = []
+        var scratch: [UInt8] = []
+        var rangeProblems: [ShardError] = []
         let recordsPerBlock = reader.schema.recordsPerBlock
-        func location(_ pair: (id: UInt32, ordinal: Int)) -> ShardLocation {
-            ShardLocation(file: reader.path, block: pair.ordinal / recordsPerBlock, record: pair.ordinal, sampleID: pair.id)
-        }
-        var rangeProblems: [ShardError] = []  // pairs are in ordinal order here
-        if let keys {
-            for pair in pairs where Int(pair.id) >= keys.count {
-                rangeProblems.append(ShardError(.manifestMismatch, "sample id \(pair.id) is not below the key table's \(keys.count) keys",
-                                                at: location(pair)))
+        for b in 0..<reader.blockCount where decoded[b] {
+            guard (try? BlockLayout.sampleIDs(ofBlock: reader.blockBytes(b), into: &ids, scratch: &scratch)) != nil else { continue }
+            let first = b * recordsPerBlock
+            for (i, id) in ids.enumerated() {
+                let location = ShardLocation(file: reader.path, block: b, record: first + i, sampleID: id)
+                if !seen.insert(id) {
+                    add(ShardError(.duplicateSample, "sample \(id) appears earlier in this shard", at: location), to: &report, keys: keys)
+                }
+                if let keys, Int(id) >= keys.count {
+                    if rangeProblems.count < maxProblems {
+                        rangeProblems.append(ShardError(.manifestMismatch, "sample id \(id) is not below the key table's \(keys.count) keys",
+                                                        at: location))
+                    } else {
+                        report.omittedProblems += 1
+                    }
+                }
             }
-        }
-        pairs.sort { ($0.id, $0.ordinal) < ($1.id, $1.ordinal) }
-        var duplicates: [(second: (id: UInt32, ordinal: Int), first: Int)] = []
-        var i = 1
-        while i < pairs.count {
-            if pairs[i - 1].id == pairs[i].id { duplicates.append((pairs[i], pairs[i - 1].ordinal)) }
-            i += 1
-        }
-        duplicates.sort { $0.second.ordinal < $1.second.ordinal }
-        for (second, first) in duplicates {
-            add(ShardError(.duplicateSample, "sample \(second.id) appears twice in this shard (first at record \(first))",
-                           at: location(second)), to: &report, keys: keys)
         }
         for problem in rangeProblems { add(problem, to: &report) }
     }

@@ -21,7 +21,7 @@ public final class ShardWriter {
     private let compressionLevel: Int32
     private var builder: BlockBuilder
     private var blocks: [BlockExtent] = []
-    private var seenSamples = BitSet()
+    private var seenSamples = SampleIDSet()
     private var finished = false
     private var valueScratch: [UInt16]
     private var sortScratch: [Int32]
@@ -79,7 +79,7 @@ public final class ShardWriter {
                 augmentation.withUnsafeBytes { a in builder.append(sampleID: sampleID, augmentationCode: a, indices: i, valueBits: v) }
             }
         }
-        seenSamples.insert(Int(sampleID))
+        seenSamples.insert(sampleID)
         recordCount += 1
         if builder.count == schema.recordsPerBlock { try flushBlock() }
     }
@@ -98,7 +98,7 @@ public final class ShardWriter {
         if case let .params(h, w) = schema.augmentation {
             _ = try augmentation.withUnsafeBytes { try AugmentationParameters(code: $0, outputHeight: h, outputWidth: w) }
         }
-        guard !seenSamples.contains(Int(sampleID)) else {
+        guard !seenSamples.contains(sampleID) else {
             throw ShardError(.duplicateSample, "sample \(sampleID) is already in this shard")
         }
         for j in 0..<indices.count { sortScratch[j] = indices[j] }
@@ -144,35 +144,5 @@ public final class ShardWriter {
         guard !finished else { return }
         finished = true
         output.discard()
-    }
-}
-
-/// A set of sample ids for the writer's duplicate check: one bit per id while ids stay within 64 × (ids
-/// held + 65,536), a hash set for ids beyond. Memory follows the records written, so a hostile id (say
-/// 4,000,000,000 in a salvaged one-record block) cannot ask for half a gigabyte.
-struct BitSet {
-    private var words: [UInt64] = []
-    private var sparse = Set<Int>()
-    private var count = 0
-
-    func contains(_ value: Int) -> Bool {
-        let word = value >> 6
-        if word < words.count { return words[word] & (1 << UInt64(value & 63)) != 0 }
-        return sparse.contains(value)
-    }
-
-    mutating func insert(_ value: Int) {
-        count += 1
-        let word = value >> 6
-        if word >= words.count {
-            guard word < count + 1024 else { sparse.insert(value); return }
-            words.append(contentsOf: repeatElement(0, count: max(word + 1, words.count * 2) - words.count))
-            // Ids that now fall inside the bitmap move into it, so each id lives in exactly one place.
-            for moved in sparse where moved >> 6 < words.count {
-                words[moved >> 6] |= 1 << UInt64(moved & 63)
-                sparse.remove(moved)
-            }
-        }
-        words[word] |= 1 << UInt64(value & 63)
     }
 }

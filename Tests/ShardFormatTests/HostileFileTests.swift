@@ -159,3 +159,25 @@ final class HostileFileTests: XCTestCase {
         assertShardError(.badKeys, try unsorted.withUnsafeBytes { try KeyTable.check(fileBytes: $0) })
     }
 }
+
+final class SampleIDSetTests: XCTestCase {
+    /// Agrees with a plain Set on dense runs, scattered ids and pages that switch from array to bitmap.
+    func testMatchesASet() {
+        var rng = SplitMix64(seed: 9)
+        var ids = SampleIDSet()
+        var reference = Set<UInt32>()
+        let sources: [() -> UInt32] = [
+            { UInt32.random(in: 0..<200_000, using: &rng) },
+            { UInt32.random(in: 0...UInt32.max, using: &rng) },
+            { UInt32.random(in: 0..<300, using: &rng) << 16 | UInt32.random(in: 0..<100, using: &rng) },
+        ]
+        for step in 0..<60_000 {
+            let id = sources[step % 3]()
+            XCTAssertEqual(ids.contains(id), reference.contains(id))
+            XCTAssertEqual(ids.insert(id), reference.insert(id).inserted)
+        }
+        XCTAssertEqual(ids.count, reference.count)
+        for id in reference.prefix(1000) { XCTAssertTrue(ids.contains(id)) }
+        XCTAssertFalse(ids.contains(UInt32.max) && !reference.contains(UInt32.max))
+    }
+}
