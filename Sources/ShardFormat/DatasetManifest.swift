@@ -69,7 +69,7 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
         let keysBytes = try keysFields.integer("bytes", in: 0...Int.max)
         let keys = FileEntry(file: keysFile, count: try keysFields.integer("count", in: 0...Int(UInt32.max)), bytes: keysBytes, crc32: keysCRC)
         var names: Set<[UInt8]> = [Array(keysFile.utf8)]  // byte-wise: Swift String equality is Unicode equivalence
-        var slots = Set<[Int]>()
+        var slots = Set<Int>()  // epoch << 32 | rank
         var shards: [ShardEntry] = []
         for (i, item) in try root.array("shards").enumerated() {
             let entry = try JSONFields(item, path: "shards[\(i)]", fail: { fail("manifest: " + $0) })
@@ -79,7 +79,7 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
             let shard = ShardEntry(file: name, epoch: try entry.integer("epoch", in: 0...Int(Int32.max)),
                                    rank: try entry.integer("rank", in: 0...Int(Int32.max)),
                                    records: try entry.integer("records", in: 0...Int.max), bytes: bytes, crc32: crc)
-            guard names.insert(Array(name.utf8)).inserted, slots.insert([shard.epoch, shard.rank]).inserted else {
+            guard names.insert(Array(name.utf8)).inserted, slots.insert(shard.epoch << 32 | shard.rank).inserted else {
                 throw fail("shards[\(i)] repeats a file name or an (epoch, rank) pair")
             }
             shards.append(shard)
