@@ -197,9 +197,16 @@ final class DecodedBlock {
         for buffer in scratch { buffer.deallocate() }
     }
     private var words: [UInt32] = []
-    private var words16: [UInt16] = []
+    /// Per record, its largest class index (for the `index-out-of-range` message).
+    private var lastIndex: [Int64] = []
+    /// The verifier's mode: values and the rules are decoded, but not the stored entry order or the
+    /// sorted indices, which no rule needs (a K = 256, R = 65,536 block then takes ~100 MB, not ~270).
+    let checkOnly: Bool
 
-    init(schema: ShardSchema) { self.schema = schema }
+    init(schema: ShardSchema, checkOnly: Bool = false) {
+        self.schema = schema
+        self.checkOnly = checkOnly
+    }
 
     /// Dense soft-label residual of each record (Spec section 7); empty for logit shards.
     private(set) var residuals: [Float] = []
@@ -267,30 +274,66 @@ final class DecodedBlock {
         sampleIDs.withUnsafeMutableBufferPointer { BytePlanes.join(sections[0], width: 4, into: $0) }
         augmentation = Array(sections[1])
         valueBits = resized(valueBits, n * k)
-        words16 = resized(words16, n * k)
-        valueBits.withUnsafeMutableBufferPointer { bits in words16.withUnsafeMutableBufferPointer { deltas in
-            // First values (n), then the later deltas (n·(K−1)), each group as 2 planes.
+        valueBits.withUnsafeMutableBufferPointer { bits in
+            // First values (n), then the later deltas (n·(K−1)), each group as 2 planes; undone straight
+            // from the planes: b_0 = t_0, b_j = b_{j-1} − t_j.
             let planes = sections[2]
-            let firsts = UnsafeMutableBufferPointer(rebasing: deltas[0..<n])
-            let later = UnsafeMutableBufferPointer(rebasing: deltas[n..<(n * k)])
-            BytePlanes.join(UnsafeRawBufferPointer(rebasing: planes[0..<(2 * n)]), width: 2, into: firsts)
-            BytePlanes.join(UnsafeRawBufferPointer(rebasing: planes[(2 * n)...]), width: 2, into: later)
-            for record in 0..<n {  // undo the deltas: b_j = b_{j-1} - t_j
-                let base = record * k
-                var previous = firsts[record]
-                bits[base] = previous
+            let later = n * (k - 1)
+            for record in 0..<n {
+                var previous = UInt16(planes[record]) | UInt16(planes[n + record]) << 8
+                bits[record * k] = previous
                 for j in 1..<max(k, 1) {
-                    previous = previous &- later[record * (k - 1) + j - 1]
-                    bits[base + j] = previous
+                    let m = record * (k - 1) + j - 1
+                    previous = previous &- (UInt16(planes[2 * n + m]) | UInt16(planes[2 * n + later + m]) << 8)
+                    bits[record * k + j] = previous
                 }
             }
-        } }
-        sortedIndices = resized(sortedIndices, n * k)
-        words = resized(words, n * k)
-        words.withUnsafeMutableBufferPointer { BytePlanes.join(sections[3], width: schema.indexWidth, into: $0) }
-        rebuildIndices()
-        ranks = resized(ranks, n * k)
-        rebuildRanks(sections[4])
+        }
+        lastIndex = resized(lastIndex, n)
+        if checkOnly {
+            largestIndices(sections[3])
+            checkOrderNumbers(sections[4])
+        } else {
+            sortedIndices = resized(sortedIndices, n * k)
+            words = resized(words, n * k)
+            words.withUnsafeMutableBufferPointer { BytePlanes.join(sections[3], width: schema.indexWidth, into: $0) }
+            rebuildIndices()
+            ranks = resized(ranks, n * k)
+            rebuildRanks(sections[4])
+        }
+    }
+
+    /// Check-only: each record's largest index (Σ (g_j + 1) − 1) from the planes, marking those ≥ C.
+    private func largestIndices(_ planes: UnsafeRawBufferPointer) {
+        let k = schema.k
+        let total = count * k
+        let classes = Int64(schema.classes)
+        for record in 0..<count {
+            var last: Int64 = -1
+            for j in 0..<k {
+                var gap: Int64 = 0
+                for p in 0..<schema.indexWidth { gap |= Int64(planes[p * total + record * k + j]) << (8 * Int64(p)) }
+                last += gap + 1
+            }
+            lastIndex[record] = last
+            if last >= classes { recordFlags[record] |= Self.indexOutOfRange }
+        }
+    }
+
+    /// Check-only: marks records whose order number is ≥ K! (one record's ranks at a time).
+    private func checkOrderNumbers(_ numbers: UnsafeRawBufferPointer) {
+        let k = schema.k
+        let length = schema.orderLength
+        var digits = [UInt8](repeating: 0, count: k)
+        var one = [UInt8](repeating: 0, count: k)
+        one.withUnsafeMutableBufferPointer { out in
+            digits.withUnsafeMutableBufferPointer { digits in
+                for record in 0..<count {
+                    let number = UnsafeRawBufferPointer(rebasing: numbers[(record * length)..<((record + 1) * length)])
+                    if !OrderNumber.decode(number, ranks: out, digits: digits) { recordFlags[record] |= Self.badOrder }
+                }
+            }
+        }
     }
 
     private func resized<T: FixedWidthInteger>(_ array: [T], _ count: Int) -> [T] {
@@ -343,6 +386,7 @@ final class DecodedBlock {
                 last += Int64(words[record * k + j]) + 1
                 sortedIndices[record * k + j] = Int32(truncatingIfNeeded: last)
             }
+            lastIndex[record] = last
             if last >= classes { recordFlags[record] |= Self.indexOutOfRange }
         }
     }
@@ -389,9 +433,7 @@ final class DecodedBlock {
         }
         if let problem { return problem }
         if recordFlags[i] & Self.indexOutOfRange != 0 {
-            var last: Int64 = -1
-            for j in 0..<k { last += Int64(words[i * k + j]) + 1 }
-            return ShardError(.indexOutOfRange, "class index \(last) is not below \(schema.classes)")
+            return ShardError(.indexOutOfRange, "class index \(lastIndex[i]) is not below \(schema.classes)")
         }
         if recordFlags[i] & Self.badOrder != 0 {
             return ShardError(.badOrder, "order number is not below \(k)!")

@@ -235,7 +235,7 @@ public struct ShardVerifier: Sendable {
             decoded.withUnsafeMutableBufferPointer { decodedFlags in
                 // Each worker owns a contiguous run of blocks and writes only its own slots.
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    let block = DecodedBlock(schema: reader.schema)
+                    let block = DecodedBlock(schema: reader.schema, checkOnly: true)
                     func note(_ error: ShardError) {
                         if problems[worker].count <= limit { problems[worker].append(error) } else { droppedCounts[worker] += 1 }
                     }
