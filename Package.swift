@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "Interchange"]),
         .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat", "Interchange"]),
         .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor"]),
-        .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat"], swiftSettings: fastMath),
+        .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat", "Interchange"], swiftSettings: fastMath),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"], swiftSettings: fastMath),
         .testTarget(name: "DistillTests", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "TinyViT"],
                     swiftSettings: fastMath),
