@@ -12,7 +12,8 @@ targets=("$@")
 
 # lld: gold cannot link libFuzzer's runtime with SwiftPM's renamed entry point (internal error).
 nice swift build -c release --product tinyshard-fuzz --scratch-path .build-fuzz \
-    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DLIBFUZZER -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld >/dev/null
+    -Xswiftc -sanitize=fuzzer,address -Xswiftc -DLIBFUZZER -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld \
+    >"${TMPDIR:-/tmp}/tinyshard-fuzz-build.log" 2>&1 || { tail -40 "${TMPDIR:-/tmp}/tinyshard-fuzz-build.log"; exit 1; }
 bin=.build-fuzz/release/tinyshard-fuzz
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
