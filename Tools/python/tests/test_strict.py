@@ -184,3 +184,24 @@ def test_decode_block_check_only_matches_full():
     full = decode_block(h, 0, n, sections)
     quick = decode_block(h, 0, n, sections, check_only=True)
     assert full.problems == quick.problems and full.problems == [("bad-order", 5, "order number >= K!")]
+
+
+def test_id_set_matches_a_set():
+    from tinyshard.verify import IdSet
+    rng = np.random.default_rng(8)
+    ids, reference = IdSet(), set()
+    for step in range(60):
+        kind = step % 3
+        if kind == 0:
+            block = rng.integers(0, 200_000, 500)
+        elif kind == 1:
+            block = rng.integers(0, 1 << 32, 500)
+        else:
+            block = (rng.integers(0, 300, 500) << 16) | rng.integers(0, 100, 500)
+        block = block.astype(np.uint32)
+        expected = []
+        for position, value in enumerate(block.tolist()):
+            if value in reference:
+                expected.append(position)
+            reference.add(value)
+        assert ids.add_block(block) == expected
