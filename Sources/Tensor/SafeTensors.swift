@@ -161,11 +161,7 @@ public enum NPY {
     }
 
     public static func write(_ t: Tensor, to url: URL) throws {
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(t.shape.map { "\($0)," }.joined(separator: " "))), }"
-        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-        header += "\n"
-        var d = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
-        d.append(Data(header.utf8))
+        var d = Data(NpyHeader.encode(descr: "<f4", shape: t.shape))
         d.append(Data(bytes: t.pointer, count: t.count * 4))
         do { try d.write(to: url, options: .atomic) } catch { throw TensorError.invalidFile("\(url.path): cannot write") }
     }
