@@ -79,15 +79,18 @@ enum FuzzTarget: String, CaseIterable {
 
     private static func runShard(_ bytes: [UInt8]) {
         let path = Scratch.file("case.tshard", bytes)
+        // Oracle: the reader's first error (every record, then the sample-id table) is the verifier's
+        // first problem — both follow the check order of Spec §1.4.
+        let outcome = Outcome.check("shard", path: path)
+        precondition(outcome.reader == outcome.first,
+                     "reader says \(outcome.reader ?? "clean"), verifier's first problem \(outcome.first ?? "none")")
         if let reader = try? ShardReader(path: path) {
-            try? reader.forEachRecord { _, _ in }
-            _ = try? reader.ordinal(ofSample: 0)
             if reader.recordCount > 0, reader.schema.valueKind == .probability, reader.schema.classes <= 1 << 16 {
                 var row = [Float](repeating: 0, count: reader.schema.classes)
                 _ = try? row.withUnsafeMutableBufferPointer { try reader.makeCursor().dense([0], into: $0) }
             }
         }
-        _ = ShardVerifier(maxProblems: 50, depth: .full, threads: 1).verifyShard(path: path)
+        _ = ShardVerifier(maxProblems: 50, depth: .full, threads: 2).verifyShard(path: path)
         _ = ShardVerifier(maxProblems: 50, depth: .checksums, threads: 1).verifyShard(path: path)
         let output = Scratch.path("recovered.tshard")
         _ = try? ShardRecovery.recover(source: path, output: output)
