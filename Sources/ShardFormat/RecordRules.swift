@@ -5,10 +5,11 @@ enum RecordRules {
     /// nearest-even error is at most 2^-11 relative (normal range) or 2^-25 absolute (subnormal range).
     static func probabilitySumBound(k: Int) -> Double { 1 + 0x1p-11 + Double(k) * 0x1p-25 }
 
-    /// Checks one record's float16 values (bit patterns, stored order); nil when they are valid.
+    /// Checks one record's float16 values (bit patterns, stored order); nil when they are valid. Every
+    /// `bad-value` rule is checked over the whole record before `not-sorted` (Spec §1.4), so that
+    /// [0.25, 0.5, NaN] is `bad-value` in every implementation.
     static func checkValues(_ bits: UnsafeBufferPointer<UInt16>, schema: ShardSchema) -> ShardError? {
         var sum = 0.0
-        var previous = Float16.infinity
         for j in 0..<bits.count {
             let value = Float16(bitPattern: bits[j])
             guard value.isFinite else {
@@ -20,13 +21,14 @@ enum RecordRules {
                 }
                 sum += Double(value)
             }
-            if schema.sorted && value > previous {
-                return ShardError(.notSorted, "value \(j) = \(value) is larger than value \(j - 1) = \(previous) in a sorted shard")
-            }
-            previous = value
         }
         if schema.valueKind == .probability && sum > probabilitySumBound(k: bits.count) {
             return ShardError(.badValue, "probabilities sum to \(sum), more than 1 + float16 rounding allows")
+        }
+        if schema.sorted {
+            for j in 1..<max(bits.count, 1) where Float16(bitPattern: bits[j]) > Float16(bitPattern: bits[j - 1]) {
+                return ShardError(.notSorted, "value \(j) = \(Float16(bitPattern: bits[j])) is larger than value \(j - 1) = \(Float16(bitPattern: bits[j - 1])) in a sorted shard")
+            }
         }
         return nil
     }
