@@ -80,6 +80,7 @@ struct Teacher: ParsableCommand {
     @Option(help: "Run seed of the augmentation parameters and the shard order.") var seed: UInt64 = 0
     @Option(help: "Teacher batch size.") var batch = 64
     @Option(help: "Held-out fraction (by key hash) left out of the shards.") var heldOut = 0.2
+    @Flag(help: "Draw mixup/cutmix too (TinyViT's pretraining recipe: mixup 0.8, cutmix 1.0, switch 0.5).") var mix = false
 
     func run() throws {
         let store = try DistillCLI.openStore(images)
@@ -106,7 +107,7 @@ struct Teacher: ParsableCommand {
         let summary = try DistillCLI.run { () throws -> TeacherPass.Summary in
             try TeacherPass.run(store: store, teacher: teacher, outputDirectory: out,
                                 options: .init(epochs: epochs, k: min(k, teacher.numClasses), seed: seed, batchSize: batch,
-                                               heldOutFraction: heldOut),
+                                               recipe: mix ? .tinyViTWithMix : .tinyViT, heldOutFraction: heldOut),
                                 teacherName: name) { done, total in
                 bar.draw(Double(done) / Double(max(total, 1)), "teacher \(done)/\(total) records")
             }

@@ -115,5 +115,10 @@ def main(argv=None):
         return EXIT_UNREADABLE
 
 
-if __name__ == "__main__":
+def console_main():
+    """Entry point of the `tinyshard-py` command that `pip install` creates."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()
