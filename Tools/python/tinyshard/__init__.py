@@ -11,9 +11,10 @@ __version__ = "1.0.0"
 from .dataset import Dataset
 from .errors import ERROR_CODES, ShardError
 from .imagestore import ImageStore, ImageStoreError
+from .labels import LabelError, SoftLabels
 from .reader import Record, ShardReader
 from .verify import Problem, verify_dataset, verify_shard
 from .writer import ShardWriter
 
-__all__ = ["Dataset", "ERROR_CODES", "ImageStore", "ImageStoreError", "Problem", "Record", "ShardError", "ShardReader",
-           "ShardWriter", "verify_dataset", "verify_shard"]
+__all__ = ["Dataset", "ERROR_CODES", "ImageStore", "ImageStoreError", "LabelError", "Problem", "Record", "ShardError",
+           "ShardReader", "ShardWriter", "SoftLabels", "verify_dataset", "verify_shard"]

@@ -88,8 +88,9 @@ class ImageStore:
     store.index(key) (KeyError when absent), store.image(i) -> uint8 (H, W, 3) array, store[i] ->
     (image, label) like a torchvision dataset. Images are read-only views of the map (no copy).
 
-    The map is opened lazily in each process (a DataLoader worker forked after the store was opened maps
-    the file again on first use), and a pickled store carries only its path."""
+    Each process maps the file itself: a pickled store carries only its path and is opened (and
+    checked) where it is unpickled, and a DataLoader worker forked from the opener maps the file
+    again on first use."""
 
     def __init__(self, path, pixel_check="on_read"):
         if pixel_check not in ("on_read", "never"):
@@ -264,8 +265,7 @@ class ImageStore:
 
     def __setstate__(self, state):
         self.path, self.pixel_check = state["path"], state["pixel_check"]
-        self._buf = None
-        self._pid = None
+        self._open()                     # in the unpickling (worker) process: its own map
 
     def _mapped(self):
         """The map of this process: a worker forked or unpickled from the opener maps its own."""
@@ -314,7 +314,8 @@ class ImageStore:
 
     def label(self, i):
         """The class index, or -1 when the image has no label."""
-        return int(self._entries[self._checked(i)]["label"])
+        i = self._checked(i)
+        return int(self._entries[i]["label"])
 
     def labels(self):
         self._mapped()
@@ -322,8 +323,8 @@ class ImageStore:
 
     def size(self, i):
         """(width, height) of image i."""
-        entry = self._entries[self._checked(i)]
-        return int(entry["width"]), int(entry["height"])
+        i = self._checked(i)
+        return int(self._entries[i]["width"]), int(self._entries[i]["height"])
 
     def sizes(self):
         """(N, 2) array of (width, height)."""

@@ -27,7 +27,12 @@ _AFFINE = Image.Transform.AFFINE
 
 
 def _posterize(img, bits, fill):
-    return img if bits >= 8 else ImageOps.posterize(img, bits)
+    """PIL's posterize table, also for 0 bits (every value to 0: magnitude 10 of PosterizeIncreasing),
+    which Pillow >= 10 refuses."""
+    if bits >= 8:
+        return img
+    mask = ~((1 << (8 - max(bits, 0))) - 1) & 0xFF
+    return img.point([i & mask for i in range(256)] * 3)
 
 
 def _solarize_add(img, add, fill, threshold=128):

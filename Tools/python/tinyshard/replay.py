@@ -13,7 +13,7 @@ flip, the stored RandAugment ops (PIL), then random erasing with the spec's nois
 import numpy as np
 from PIL import Image
 
-from .augment import MIX_MIXUP, decode_params
+from .augment import MIX_MIXUP, decode_params, unpack_params
 from .erasing import IMAGENET_MEAN, IMAGENET_STD, _round_half_away, erase_normalized, erase_uint8
 from .randaugment import DEFAULT_FILL, apply_op
 from .resize import resized_crop
@@ -65,14 +65,14 @@ def _partner(params, partner):
     return _source(partner, "partner")
 
 
-def replay(code, image, output_size, partner=None, fill=DEFAULT_FILL):
+def replay(code, image, output_size, partner=None, fill=DEFAULT_FILL, checked=False):
     """A record's 80-byte params code replayed on its uint8 (H, W, 3) source `image` (and `partner`,
     the mix partner's source, when the code mixes) -> uint8 (height, width, 3).
 
     output_size is the shard header's (height, width). Raises ShardError('bad-augmentation') for an
     invalid code and ReplayError when the images do not fit it."""
     output_size = tuple(int(v) for v in output_size)
-    params = decode_params(code, output_size)
+    params = unpack_params(code) if checked else decode_params(code, output_size)
     image = _source(image, "source")
     other = _partner(params, partner)
     out = render_view(params.view, image, output_size, fill)
@@ -107,11 +107,12 @@ def _view_normalized(view, image, output_size, fill, mean, std):
 
 
 def replay_normalized(code, image, output_size, partner=None, fill=DEFAULT_FILL,
-                      mean=IMAGENET_MEAN, std=IMAGENET_STD):
+                      mean=IMAGENET_MEAN, std=IMAGENET_STD, checked=False):
     """The same record as float32 (3, height, width) in timm's normalised domain: erase noise written
-    as normalised values, mixup `a * lam + b * (1 - lam)` and cutmix done on floats."""
+    as normalised values, mixup `a * lam + b * (1 - lam)` and cutmix done on floats. checked=True
+    skips re-checking a code that a reader has already checked (SoftLabels does)."""
     output_size = tuple(int(v) for v in output_size)
-    params = decode_params(code, output_size)
+    params = unpack_params(code) if checked else decode_params(code, output_size)
     image = _source(image, "source")
     other = _partner(params, partner)
     out = _view_normalized(params.view, image, output_size, fill, mean, std)

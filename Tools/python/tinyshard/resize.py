@@ -7,14 +7,54 @@ min(int(c + support + 0.5), in) with support = filter support * max(s, 1), weigh
 filter((j - c + 0.5) / max(s, 1)) normalised to sum 1; horizontal pass, then vertical, in floating
 point without intermediate rounding; the result is rounded half to even and clamped to 0..255.
 
-Pillow's mode "F" (float32) resampler is exactly that algorithm with its sums in float64, so each
-channel is resized by PIL as a float image (the Swift replay, Sources/Augment/ResizedCrop.swift, sums in
-float32: the two differ by ~1e-5 grey levels before rounding). PIL's uint8 resize is *not* used: it
-rounds between the passes (~0.2 grey levels off torchvision's float path).
+Two equivalent evaluations, chosen by cost: small resizes multiply by the two dense weight matrices
+(float32, cached per size pair; PIL's per-call overhead dominates there), larger ones use Pillow's mode
+"F" (float32) resampler, which is exactly that algorithm with its sums in float64, on each channel. The
+Swift replay (Sources/Augment/ResizedCrop.swift) sums the taps in float32 in order; all three differ by
+~1e-5 grey levels before rounding. PIL's uint8 resize is *not* used: it rounds between the passes
+(~0.2 grey levels off torchvision's float path).
 """
+
+import functools
 
 import numpy as np
 from PIL import Image
+
+# Below this many multiply-adds a resize is done with dense weight matrices in numpy.
+DENSE_LIMIT = 2_000_000
+
+
+def _cubic(x):
+    a = -0.5
+    x = np.abs(x)
+    return np.where(x < 1, ((a + 2) * x - (a + 3)) * x * x + 1,
+                    np.where(x < 2, (((x - 5) * x + 8) * x - 4) * a, 0.0))
+
+
+def _triangle(x):
+    x = np.abs(x)
+    return np.where(x < 1, 1 - x, 0.0)
+
+
+@functools.lru_cache(maxsize=512)
+def filter_matrix(in_size, out_size, interpolation="bicubic"):
+    """(out, in) float32 weights of one axis, torch's `_compute_indices_min_size_weights_aa`."""
+    weight, support = (_cubic, 2.0) if interpolation == "bicubic" else (_triangle, 1.0)
+    scale = in_size / out_size
+    filter_scale = max(scale, 1.0)
+    support *= filter_scale
+    matrix = np.zeros((out_size, in_size), dtype=np.float64)
+    for i in range(out_size):
+        centre = scale * (i + 0.5)
+        low = max(int(centre - support + 0.5), 0)
+        high = min(int(centre + support + 0.5), in_size)
+        taps = weight((np.arange(low, high) - centre + 0.5) / filter_scale)
+        total = taps.sum()
+        if total != 0:
+            matrix[i, low:high] = taps / total
+    out = matrix.astype(np.float32)
+    out.flags.writeable = False
+    return out
 
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
@@ -32,6 +72,10 @@ def resized_crop(image, box, output_size, interpolation="bicubic"):
     crop = image[y:y + h, x:x + w, :]
     if (w, h) == (out_w, out_h):
         return np.ascontiguousarray(crop)     # scale 1: every weight is 0 or 1
+    if h * w * out_w * 3 + out_h * h * out_w * 3 <= DENSE_LIMIT:
+        rows = crop.astype(np.float32).transpose(2, 0, 1) @ filter_matrix(w, out_w, interpolation).T
+        out = filter_matrix(h, out_h, interpolation) @ rows           # (3, out_h, out_w)
+        return np.clip(np.rint(out), 0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
     resample = _FILTERS[interpolation]
     out = np.empty((out_h, out_w, 3), dtype=np.float32)
     for c in range(3):
