@@ -58,10 +58,12 @@ class ImageStoreError(Exception):
         where = []
         if self.file is not None:
             where.append(str(self.file))
+        key = None if self.key is None else \
+            self.key.replace("\n", "\\n").replace("\r", "\\r").replace("\0", "\\0")  # one line
         if self.image is not None:
-            where.append(f"image {self.image}" + (f" (key {self.key})" if self.key is not None else ""))
-        elif self.key is not None:
-            where.append(f"key {self.key}")
+            where.append(f"image {self.image}" + (f" (key {key})" if key is not None else ""))
+        elif key is not None:
+            where.append(f"key {key}")
         prefix = ": ".join(where) + ": " if where else ""
         return f"{prefix}[{self.code}] {self.message}"
 
