@@ -47,7 +47,15 @@ class _EpochView:
     """One epoch's shards, their global block numbering and the sample table."""
 
     def __init__(self, dataset, epoch):
-        entries, shard_of, ordinal_of = dataset._table(epoch)
+        try:
+            entries, shard_of, ordinal_of = dataset._table(epoch)
+        except ShardError as exc:
+            # A damaged block met while reading the epoch's sample ids: name its first record.
+            if exc.block is not None and exc.record is None and exc.file is not None:
+                reader = next((r for r in dataset._readers.values() if r.path == exc.file), None)
+                if reader is not None:
+                    raise exc.located(record=exc.block * reader.header.records_per_block) from None
+            raise
         self.epoch = epoch
         self.readers = [dataset.reader(entry) for entry in entries]
         self.per_block = np.array([r.header.records_per_block for r in self.readers], np.int64)
@@ -98,10 +106,15 @@ class SoftLabels:
         self._key_ids = None
 
     def __getstate__(self):
-        return {"folder": self.folder, "cache_bytes": self.cache_bytes, "epoch": self._epoch}
+        # A spawned worker shares the epoch's memory; any other pickle carries its current value.
+        spawning = multiprocessing.context.get_spawning_popen() is not None
+        return {"folder": self.folder, "cache_bytes": self.cache_bytes,
+                "epoch": self._epoch if spawning else self.epoch}
 
     def __setstate__(self, state):
-        self.folder, self.cache_bytes, self._epoch = state["folder"], state["cache_bytes"], state["epoch"]
+        self.folder, self.cache_bytes = state["folder"], state["cache_bytes"]
+        epoch = state["epoch"]
+        self._epoch = epoch if not isinstance(epoch, int) else multiprocessing.RawValue("q", epoch)
         self._setup()                    # in the unpickling (worker) process: its own maps
 
     def _ensure(self):
@@ -266,10 +279,11 @@ class SoftLabels:
         block = view.block_base[shard] + ordinal // per_block
         distinct = np.unique(block)
         self._slab_for(view, len(distinct))
-        ordinal_of_block = dict(zip(block.tolist(), ordinal.tolist())) if \
-            np.any(self._slot_of[distinct] < 0) else None
-        if ordinal_of_block is not None:
-            self._load(view, distinct, ordinal_of_block)
+        if np.any(self._slot_of[distinct] < 0):
+            asked = {}                   # block -> the first record asked of it (named by errors)
+            for b, o in zip(block.tolist(), ordinal.tolist()):
+                asked.setdefault(b, o)
+            self._load(view, distinct, asked)
         self._tick += 1
         self._last_use[self._slot_of[distinct]] = self._tick
         rows = self._slot_of[block] * self._rows_per_slot + ordinal % per_block
