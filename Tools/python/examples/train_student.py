@@ -6,8 +6,11 @@
 
 Each item is a stored sample: its image with the record's augmentation replayed and its soft label
 (the K stored probabilities, the rest spread evenly). Training epoch e reads the stored epoch
-epochs[e % len(epochs)] through DistillDataset.set_epoch, in the order of a DistributedSampler;
-batches come from DataLoader workers with sparse targets expanded by DistillCollate in one scatter.
+epochs[e % len(epochs)] in the order of a DistributedSampler with set_epoch(e): by default through
+RunBatchSampler, which yields (epoch, index) batches for the whole run in one DataLoader iteration (the
+workers never restart between epochs); `--sampler distributed` uses a DistributedSampler and
+DistillDataset.set_epoch with one iteration per epoch instead. Batches come from DataLoader workers
+with sparse targets expanded by DistillCollate in one scatter.
 Loss: soft-target cross entropy. The held-out split (key hash < --held-out, never in the shards) is
 evaluated with the whole image resized. Prints per epoch: loss, held-out top-1, and how much of the step
 time the loop waited for data; writes RUN/model.pth and RUN/metrics.json (rank 0).
@@ -24,12 +27,23 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
+import warnings
 
 from common import create_model, evaluate, fail, init_distributed, mean_over_ranks
 from tinyshard import ImageStore, ImageStoreError, ShardError
 from tinyshard.labels import LabelError
 from tinyshard.split import held_out_split
-from tinyshard.torch import DistillCollate, DistillDataset
+from tinyshard.torch import DistillCollate, DistillDataset, RunBatchSampler
+
+# DDP notes that the depthwise convolutions' gradient strides differ from its buckets (harmless).
+warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+
+
+def epochs_of(loader, steps_per_epoch, epochs):
+    """(epoch, [batches]) in order: one iteration of a RunBatchSampler loader, cut at epoch ends."""
+    iterator = iter(loader)
+    for epoch in range(epochs):
+        yield epoch, (next(iterator) for _ in range(steps_per_epoch))
 
 
 def main():
@@ -48,6 +62,8 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--held-out", type=float, default=0.2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads per rank (0: default)")
+    parser.add_argument("--sampler", choices=("run", "distributed"), default="run",
+                        help="run: one DataLoader iteration for all epochs; distributed: one per epoch")
     args = parser.parse_args()
     rank, world = init_distributed()
     if args.threads:
@@ -60,26 +76,38 @@ def main():
         size = data.output_size[0]
         model = create_model(args.model, classes, args.model_args)
         ddp = DistributedDataParallel(model) if world > 1 else model
-        sampler = DistributedSampler(data, shuffle=True, seed=args.seed, drop_last=True) if world > 1 else None
-        loader = DataLoader(data, batch_size=args.batch, sampler=sampler, shuffle=sampler is None,
-                            num_workers=args.workers, collate_fn=DistillCollate(data.classes),
-                            drop_last=True, persistent_workers=args.workers > 0,
-                            generator=torch.Generator().manual_seed(args.seed))
-        steps = args.epochs * len(loader)
+        collate = DistillCollate(data.classes)
+        if args.sampler == "run":
+            batches = RunBatchSampler(data, args.batch, args.epochs, num_replicas=world, rank=rank,
+                                      seed=args.seed, drop_last=True)
+            loader = DataLoader(data, batch_sampler=batches, num_workers=args.workers, collate_fn=collate)
+            steps_per_epoch = batches.batches_per_epoch
+            run = epochs_of(loader, steps_per_epoch, args.epochs)
+        else:
+            sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=args.seed,
+                                         drop_last=True)
+            loader = DataLoader(data, batch_size=args.batch, sampler=sampler, num_workers=args.workers,
+                                collate_fn=collate, drop_last=True, persistent_workers=args.workers > 0)
+            steps_per_epoch = len(loader)
+
+            def per_epoch():
+                for epoch in range(args.epochs):
+                    data.set_epoch(epoch)
+                    sampler.set_epoch(epoch)
+                    yield epoch, iter(loader)
+            run = per_epoch()
+        steps = args.epochs * steps_per_epoch
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / max(steps, 1))))
         _, held_out = held_out_split(store.keys(), args.held_out)
         metrics = []
-        for epoch in range(args.epochs):
-            data.set_epoch(epoch)
-            if sampler is not None:
-                sampler.set_epoch(epoch)
+        for epoch, batches_of_epoch in run:
             ddp.train()
             wait = busy = loss_sum = 0.0
             count = 0
             tick = time.perf_counter()
-            for images, targets in loader:
+            for images, targets in batches_of_epoch:
                 ready = time.perf_counter()
                 loss = torch.sum(-targets * F.log_softmax(ddp(images), dim=-1), dim=-1).mean()
                 optimizer.zero_grad(set_to_none=True)
@@ -106,7 +134,7 @@ def main():
             torch.save(model.state_dict(), os.path.join(args.out, "model.pth"))
             with open(os.path.join(args.out, "metrics.json"), "w") as f:
                 json.dump({"epochs": metrics, "world_size": world, "workers": args.workers,
-                           "batch": args.batch, "records": len(data)}, f, indent=1)
+                           "batch": args.batch, "records": len(data), "sampler": args.sampler}, f, indent=1)
         if dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()

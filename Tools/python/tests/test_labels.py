@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import random_probabilities
-from tinyshard import Dataset, ShardError
+from tinyshard import Dataset, ShardError, _process
 from tinyshard.files import file_size_and_crc
 from tinyshard.keys import write_keys
 from tinyshard.labels import LabelError, SoftLabels, scatter_dense
@@ -111,7 +111,7 @@ def test_epoch_is_shared_with_forked_workers(dataset):
             os.close(write)
             os.read(read, 1)                         # wait until the parent moved to epoch 2
             labels.dense([int(labels.ids_in_epoch()[0])])
-            os._exit(0 if labels._pid == os.getpid() and labels.epoch == 2 else 1)
+            os._exit(0 if labels._pid == _process.generation() and labels.epoch == 2 else 1)
         except BaseException:
             os._exit(2)
     os.close(read)

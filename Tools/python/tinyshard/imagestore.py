@@ -19,6 +19,8 @@ import zlib
 
 import numpy as np
 
+from . import _process
+
 from .files import write_atomically
 
 MAGIC = b"TSIM"
@@ -107,7 +109,7 @@ class ImageStore:
         return ImageStoreError(code, message, file=self.path, image=image, key=key)
 
     def _open(self):
-        self._pid = os.getpid()
+        self._pid = _process.generation()
         buf = self._map()
         self._buf = buf
         header = self._check_header(buf)
@@ -271,7 +273,7 @@ class ImageStore:
 
     def _mapped(self):
         """The map of this process: a worker forked or unpickled from the opener maps its own."""
-        if self._buf is None or self._pid != os.getpid():
+        if self._buf is None or self._pid != _process.generation():
             self._open()
         return self._buf
 

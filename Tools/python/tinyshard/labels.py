@@ -24,6 +24,8 @@ import os
 
 import numpy as np
 
+from . import _process
+
 from .codec import decode_block
 from .dataset import Dataset
 from .errors import ShardError
@@ -95,7 +97,7 @@ class SoftLabels:
     # ---- per-process state ----------------------------------------------------------------------
 
     def _setup(self):
-        self._pid = os.getpid()
+        self._pid = _process.generation()
         self._dataset = Dataset(self.folder, cache_blocks=1)
         manifest = self._dataset.manifest
         self.classes, self.k = manifest.classes, manifest.k
@@ -118,7 +120,7 @@ class SoftLabels:
         self._setup()                    # in the unpickling (worker) process: its own maps
 
     def _ensure(self):
-        if self._pid != os.getpid():
+        if self._pid != _process.generation():
             self._setup()
 
     @property

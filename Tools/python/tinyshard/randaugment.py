@@ -19,6 +19,7 @@ Geometric ops resample bilinearly with fill (124, 116, 104) (the spec's choice; 
 the same ImageNet mean).
 """
 
+import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
 DEFAULT_FILL = (124, 116, 104)
@@ -96,3 +97,32 @@ def apply_op(img, op_id, magnitude_hundredths, negate, fill=DEFAULT_FILL):
     """One stored op on an RGB PIL image; returns a new image."""
     name, argument = op_argument(op_id, magnitude_hundredths, negate)
     return OPERATIONS[name](img, argument, fill)
+
+
+_IDENTITY = np.arange(256, dtype=np.int64)
+
+
+def _table(name, argument):
+    """A numpy lookup table for the per-value ops whose PIL table is a closed form (the same table
+    ImageOps builds), or None. Indexing a uint8 array by it skips PIL's per-call table conversion."""
+    if name == "invert":
+        return 255 - _IDENTITY
+    if name == "posterize":
+        if argument >= 8:
+            return _IDENTITY
+        return _IDENTITY & (~((1 << (8 - max(argument, 0))) - 1) & 0xFF)
+    if name == "solarize":
+        return np.where(_IDENTITY < argument, _IDENTITY, 255 - _IDENTITY)
+    if name == "solarize_add":
+        return np.where(_IDENTITY < 128, np.minimum(255, _IDENTITY + argument), _IDENTITY)
+    return None
+
+
+def apply_op_array(image, op_id, magnitude_hundredths, negate, fill=DEFAULT_FILL):
+    """apply_op on a uint8 (H, W, 3) array -> a new array (numpy tables where they are exact, PIL
+    otherwise)."""
+    name, argument = op_argument(op_id, magnitude_hundredths, negate)
+    table = _table(name, argument)
+    if table is not None:
+        return table.astype(np.uint8)[image]
+    return np.asarray(OPERATIONS[name](Image.fromarray(image, mode="RGB"), argument, fill))

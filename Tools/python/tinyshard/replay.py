@@ -11,11 +11,10 @@ flip, the stored RandAugment ops (PIL), then random erasing with the spec's nois
 """
 
 import numpy as np
-from PIL import Image
 
 from .augment import MIX_MIXUP, decode_params, unpack_params
 from .erasing import IMAGENET_MEAN, IMAGENET_STD, _round_half_away, erase_normalized, erase_uint8
-from .randaugment import DEFAULT_FILL, apply_op
+from .randaugment import DEFAULT_FILL, apply_op_array
 from .resize import resized_crop
 
 
@@ -39,11 +38,8 @@ def render_geometry(view, image, output_size, fill=DEFAULT_FILL):
     out = resized_crop(image, (crop.x, crop.y, crop.w, crop.h), output_size)
     if view.flip:
         out = out[:, ::-1, :]
-    if view.ops:
-        pil = Image.fromarray(np.ascontiguousarray(out), mode="RGB")
-        for op in view.ops:
-            pil = apply_op(pil, op.op_id, op.magnitude, op.negate, fill)
-        out = np.asarray(pil)
+    for op in view.ops:
+        out = apply_op_array(np.ascontiguousarray(out), op.op_id, op.magnitude, op.negate, fill)
     return np.array(out, dtype=np.uint8, order="C", copy=True)
 
 
@@ -88,14 +84,30 @@ def replay(code, image, output_size, partner=None, fill=DEFAULT_FILL, checked=Fa
     return out
 
 
-def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
-    """uint8 (H, W, 3) -> float32 (3, H, W): pixel * (1 / (255 std_c)) - mean_c / std_c, the float32
-    expression of the Swift `Augmenter.normalize`."""
+def _normalize_tables(mean, std):
+    """(3, 256) float32: table[c, v] = v * (1 / (255 std_c)) - mean_c / std_c, the float32 expression
+    of the Swift `Augmenter.normalize`, for every byte value."""
     mean = np.asarray(mean, dtype=np.float32)
     std = np.asarray(std, dtype=np.float32)
-    scale = (np.float32(1) / (np.float32(255) * std)).reshape(3, 1, 1)
-    shift = (mean / std).reshape(3, 1, 1)
-    return image.transpose(2, 0, 1).astype(np.float32) * scale - shift
+    scale = (np.float32(1) / (np.float32(255) * std)).reshape(3, 1)
+    shift = (mean / std).reshape(3, 1)
+    return np.arange(256, dtype=np.float32).reshape(1, 256) * scale - shift
+
+
+_TABLES = {}
+
+
+def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """uint8 (H, W, 3) -> float32 (3, H, W), timm's `(x / 255 - mean) / std` as the Swift replay
+    computes it (a table lookup per channel)."""
+    key = (np.asarray(mean, np.float32).tobytes(), np.asarray(std, np.float32).tobytes())
+    tables = _TABLES.get(key)
+    if tables is None:
+        tables = _TABLES[key] = _normalize_tables(mean, std)
+    out = np.empty((3,) + image.shape[:2], dtype=np.float32)
+    for c in range(3):
+        np.take(tables[c], image[:, :, c], out=out[c])
+    return out
 
 
 def _view_normalized(view, image, output_size, fill, mean, std):

@@ -4,6 +4,8 @@
 - DistillDataset: (replayed, normalised view, soft label) per stored sample over any image source;
   DataLoader-worker and DistributedSampler safe.
 - DistillCollate: a batch's dense targets in one vectorised scatter (for target="sparse").
+- RunBatchSampler: every epoch's (epoch, index) batches, DistributedSampler-ordered, in one DataLoader
+  iteration (no per-epoch restart of the workers' prefetching).
 - TeacherPassWriter: each rank's (epoch, rank) shard of a teacher pass under torch.distributed, the
   manifest written by rank 0 after a barrier.
 """
@@ -16,7 +18,8 @@ except ImportError as exc:          # pragma: no cover - the message is the poin
 from ..labels import LabelError, SoftLabels, scatter_dense
 from .collate import DistillCollate, dense_targets
 from .dataset import DistillDataset, load_image, source_keys
+from .sampler import RunBatchSampler
 from .teacher import TeacherPassWriter, shard_name, top_k
 
-__all__ = ["DistillCollate", "DistillDataset", "LabelError", "SoftLabels", "TeacherPassWriter",
+__all__ = ["DistillCollate", "DistillDataset", "LabelError", "RunBatchSampler", "SoftLabels", "TeacherPassWriter",
            "dense_targets", "load_image", "scatter_dense", "shard_name", "source_keys", "top_k"]

@@ -2,8 +2,9 @@
 
 Item i is a sample that has a record in the dataset: its image (from any indexable image source) with
 the record's stored augmentation replayed (tinyshard.replay, normalised as timm does), and its soft
-label. `set_epoch(e)` picks the dataset epoch the records come from (epoch e of the run reads the
-stored epoch epochs[e % len(epochs)], as the Swift trainer does), like DistributedSampler.set_epoch.
+label. Epoch e of the run reads the stored epoch epochs[e % len(epochs)], as the Swift trainer does:
+either `set_epoch(e)` then plain indices (like DistributedSampler.set_epoch), or (e, i) items, which
+RunBatchSampler yields for a whole run in one DataLoader iteration.
 
 Safe with DataLoader workers (the image store and the shards are mapped lazily in each worker; the
 epoch is shared memory, so persistent workers follow set_epoch) and with DistributedSampler (items are
@@ -118,31 +119,55 @@ class DistillDataset(torch.utils.data.Dataset):
         epochs = self.labels.epochs
         self.labels.set_epoch(epochs[int(epoch) % len(epochs)])
 
-    def _partner(self, code, key):
+    def _partner(self, code, key, epoch):
         if code[32] == 0:
             return None
         partner = int(np.frombuffer(code[36:40].tobytes(), "<u4")[0])
         index = self._image_of[partner] if partner < len(self._image_of) else -1
         if index < 0:
-            raise LabelError("missing-partner", f"epoch {self.epoch}, key {key!r}: mix partner sample "
+            raise LabelError("missing-partner", f"epoch {epoch}, key {key!r}: mix partner sample "
                              f"{partner} is not an image of the source", file=self.labels.folder)
         return load_image(self.images, int(index))
 
-    def __getitem__(self, i):
-        sample = int(self.sample_ids[i])
-        codes, indices, values, residual = self.labels.records([sample])
-        code = codes[0]
+    def _stored_epoch(self, item):
+        """(stored epoch, index) of an item: an index (the epoch of set_epoch) or (run epoch, index)."""
+        if isinstance(item, tuple):
+            epoch, index = item
+            epochs = self.labels.epochs
+            return epochs[int(epoch) % len(epochs)], int(index)
+        return self.labels.epoch, int(item)
+
+    def __getitem__(self, item):
+        return self.__getitems__([item])[0]
+
+    def __getitems__(self, items):
+        """A batch of items with one record lookup per stored epoch (DataLoader calls this)."""
+        resolved = [self._stored_epoch(item) for item in items]
+        out = [None] * len(items)
+        for epoch in sorted({e for e, _ in resolved}):
+            rows = [k for k, (e, _) in enumerate(resolved) if e == epoch]
+            positions = np.array([resolved[k][1] for k in rows], dtype=np.int64)
+            if len(positions) and (positions.min() < 0 or positions.max() >= len(self)):
+                raise IndexError(f"item {int(positions.max())} outside [0, {len(self)})")
+            samples = self.sample_ids[positions]
+            codes, indices, values, residual = self.labels.records(samples, epoch=epoch)
+            dense = scatter_dense(indices, values, residual, self.classes) if self.target == "dense" else None
+            for j, k in enumerate(rows):
+                x = self._view(epoch, int(samples[j]), int(self.image_indices[positions[j]]), codes[j])
+                if dense is not None:
+                    out[k] = (x, torch.from_numpy(dense[j]))
+                else:
+                    out[k] = (x, (torch.from_numpy(indices[j]), torch.from_numpy(values[j]),
+                                  torch.from_numpy(residual[j:j + 1]).reshape(())))
+        return out
+
+    def _view(self, epoch, sample, image_index, code):
         key = self.labels.keys[sample]
-        image = load_image(self.images, int(self.image_indices[i]))
         try:
-            view = replay_normalized(code.tobytes(), image, self.output_size,
-                                     self._partner(code, key), mean=self.mean, std=self.std,
+            view = replay_normalized(code.tobytes(), load_image(self.images, image_index), self.output_size,
+                                     self._partner(code, key, epoch), mean=self.mean, std=self.std,
                                      checked=True)
         except ReplayError as exc:
-            raise LabelError("mismatch", f"epoch {self.epoch}, key {key!r}: {exc}",
+            raise LabelError("mismatch", f"epoch {epoch}, key {key!r}: {exc}",
                              file=self.labels.folder) from None
-        x = torch.from_numpy(view)
-        if self.target == "dense":
-            return x, torch.from_numpy(scatter_dense(indices, values, residual, self.classes)[0])
-        return x, (torch.from_numpy(indices[0]), torch.from_numpy(values[0]),
-                   torch.tensor(residual[0]))
+        return torch.from_numpy(view)
