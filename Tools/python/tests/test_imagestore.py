@@ -250,3 +250,44 @@ def test_held_out_split_matches_swift_rule():
     train, held_out = held_out_split(keys, 0.2)
     assert len(train) + len(held_out) == 1797 and 300 < len(held_out) < 420
     assert held_out_split(keys, 0.2) == (train, held_out)
+
+
+def test_jpeg_store_round_trip(tmp_path):
+    """Version 2.0 (IMAGESTORE.md 3.2): the Python writer's JPEG store reads back as its streams decode,
+    near the originals; a damaged stream is bad-jpeg when read, a damaged index entry at open."""
+    pytest.importorskip("PIL")
+    import io
+    from PIL import Image
+    from tinyshard import jpeg
+    rng = np.random.default_rng(4)
+    smooth = [(f"k{i}", np.repeat(np.repeat(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), 8, 0), 8, 1), i % 2)
+              for i in range(4)]
+    path = tmp_path / "j.tsimg"
+    write_image_store(path, smooth, class_names=["a", "b"], encoding="jpeg", quality=95, subsampling="444")
+    store = ImageStore(path)
+    assert store.encoding == "jpeg" and len(store) == 4
+    data = path.read_bytes()
+    parts = Parts(data)
+    for i, (key, pixels, label) in enumerate(smooth):
+        image = store.image(i)
+        assert image.shape == pixels.shape and store.label(i) == label
+        assert np.abs(image.astype(int) - pixels).mean() < 3
+        offset, length = parts.entries[i][0], parts.entries[i][8]
+        stream = data[offset:offset + length]
+        assert jpeg.frame_problem(stream, 40, 32) is None
+        assert np.array_equal(image, np.asarray(Image.open(io.BytesIO(stream)).convert("RGB")))
+    # A stream cut short (EOI kept, CRC and lengths recomputed) fails when read, naming the image.
+    offset, length = parts.entries[1][0], parts.entries[1][8]
+    stream = data[offset:offset + length]
+    bad = stream[:length // 2] + b"\xff\xd9"
+    parts.pixels[offset - 64:offset - 64 + length] = bad + bytes(length - len(bad))
+    parts.entries[1][7] = zlib.crc32(bad + bytes(length - len(bad)))
+    path.write_bytes(parts.build())
+    with pytest.raises(ImageStoreError, match=r"image 1 \(key k1\): \[bad-jpeg\]"):
+        ImageStore(path).image(1)
+    # An index claiming more pixels than the bytes present can hold: refused at open.
+    parts = Parts(data)
+    parts.entries[2][8] = 4
+    path.write_bytes(parts.build())
+    with pytest.raises(ImageStoreError, match=r"image 2 .*\[bad-index\]"):
+        ImageStore(path)

@@ -1,9 +1,11 @@
-"""The image store (Spec/IMAGESTORE.md): N decoded RGB images with keys and labels in one file.
+"""The image store (Spec/IMAGESTORE.md): N RGB images with keys and labels in one file, as raw pixels
+(version 1.0) or JPEG streams decoded on read (version 2.0, tinyshard.jpeg).
 
 `ImageStore(path)` memory-maps the file and, at open, checks everything but the pixels in the order of
 IMAGESTORE.md section 5 (header, file size, metadata CRC, every index entry, key, label, class name), as
 the Swift reader does, so that no later read can leave the file. An image's pixel CRC is checked before
-its pixels are returned (or once for all, with pixel_check="never" and verify_pixels()).
+its pixels are returned (or once for all, with pixel_check="never" and verify_pixels()); a JPEG store's
+image is also checked against the JPEG rules each time it is decoded.
 
 Per-image rules are checked with numpy over the whole index at once; the image reported is the first
 that breaks a rule, and for it the first rule in the spec's order (the entries before it all passed, so
@@ -21,10 +23,14 @@ import numpy as np
 
 from . import _process
 
+from . import jpeg
 from .files import write_atomically
+from .jpeg import MAX_PIXELS, MAX_PIXELS_PER_STORED_BYTE
 
 MAGIC = b"TSIM"
-MAJOR_VERSION = 1
+RAW_MAJOR = 1
+JPEG_MAJOR = 2
+JPEG_ENCODING = 1
 MINOR_VERSION = 0
 HEADER_SIZE = 64
 ENTRY_SIZE = 32
@@ -35,13 +41,13 @@ MAX_CLASSES = (1 << 31) - 1
 IMAGE_STORE_ERROR_CODES = (
     "io", "bad-magic", "unsupported-version", "incomplete", "header-crc", "bad-header",
     "size-mismatch", "metadata-crc", "bad-index", "bad-keys", "bad-label", "bad-classes", "pixel-crc",
-    "invalid-argument",
+    "bad-jpeg", "invalid-argument",
 )
 
-_HEADER = struct.Struct("<4sHHIIQIII")          # magic .. metadata CRC (36 bytes), then flags
+_HEADER = struct.Struct("<4sHHIIQIII")          # magic .. metadata CRC (36 bytes), then flags/encoding
 _ENTRY = np.dtype([("offset", "<u8"), ("width", "<u2"), ("height", "<u2"), ("label", "<i4"),
                    ("key_offset", "<u4"), ("key_length", "<u2"), ("channels", "<u2"),
-                   ("crc", "<u4"), ("reserved", "<u4")])
+                   ("crc", "<u4"), ("word28", "<u4")])      # word28: reserved (raw) or S (JPEG)
 assert _ENTRY.itemsize == ENTRY_SIZE
 
 
@@ -146,13 +152,19 @@ class ImageStore:
             raise self._fail("bad-magic", "not an image store (no TSIM magic)")
         _, major, minor, count, classes, index_offset, key_bytes, name_bytes, metadata_crc = \
             _HEADER.unpack_from(head)
-        if major != MAJOR_VERSION:
+        if major not in (RAW_MAJOR, JPEG_MAJOR):
             raise self._fail("unsupported-version",
-                             f"major version {major} is not supported (this reader knows 1)")
+                             f"major version {major} is not supported (this reader knows 1 and 2)")
         if zlib.crc32(head[:60]) != struct.unpack_from("<I", head, 60)[0]:
             raise self._fail("header-crc", "header checksum mismatch")
-        if minor == 0 and any(head[36:60]):
-            raise self._fail("bad-header", "flags and reserved header bytes 36-59 must be 0")
+        self.encoding = "raw" if major == RAW_MAJOR else "jpeg"
+        word36 = struct.unpack_from("<I", head, 36)[0]
+        if self.encoding == "jpeg" and word36 != JPEG_ENCODING:
+            raise self._fail("unsupported-version",
+                             f"encoding {word36} is not supported (this reader knows 1, JPEG)")
+        if minor == 0 and ((self.encoding == "raw" and word36) or any(head[40:60])):
+            raise self._fail("bad-header", "flags and reserved header bytes 36-59 must be 0"
+                             if self.encoding == "raw" else "reserved header bytes 40-59 must be 0")
         if classes > MAX_CLASSES:
             raise self._fail("bad-header", f"class count {classes} exceeds 2^31 - 1")
         if not HEADER_SIZE <= index_offset <= size:
@@ -181,21 +193,31 @@ class ImageStore:
         # Keys are only looked at where their place is valid (the first bad place stops the reader).
         first_bad_place = int(np.argmax(key_bad)) if key_bad.any() else n
         key_rule = self._first_key_problem(key_offset, key_length, first_bad_place)
-        pixels = e["width"].astype(np.uint64) * e["height"].astype(np.uint64) * np.uint64(3)
+        area = e["width"].astype(np.uint64) * e["height"].astype(np.uint64)
+        stored = e["word28"].astype(np.uint64)
+        jpeg = self.encoding == "jpeg"
+        pixels = stored if jpeg else area * np.uint64(3)
         pixel_end = np.uint64(HEADER_SIZE) + np.cumsum(pixels, dtype=np.uint64)
         pixel_start = pixel_end - pixels
         labels = e["label"].astype(np.int64)
+        no_rule = np.zeros(n, dtype=bool)
         rules = [
             ("bad-index", key_bad, None),                                        # key place
             ("bad-keys", key_rule[0], key_rule[1]),                              # key rule, order
             ("bad-index", e["channels"] != CHANNELS, "channels {channels} must be 3"),
-            ("bad-index", e["reserved"] != 0, "reserved entry bytes 28-31 must be 0"),
+            ("bad-index", (stored < 1) if jpeg else (stored != 0),
+             "the JPEG length must be at least 1" if jpeg else "reserved entry bytes 28-31 must be 0"),
             ("bad-index", (e["width"] < 1) | (e["height"] < 1),
              "image size {width}x{height} must be at least 1x1"),
+            ("bad-index", (area > MAX_PIXELS) if jpeg else no_rule,
+             "image size {width}x{height} is over the limit of " + str(MAX_PIXELS) + " pixels"),
+            ("bad-index", (area > np.uint64(MAX_PIXELS_PER_STORED_BYTE) * stored) if jpeg else no_rule,
+             "a {width}x{height} image cannot be a {stored}-byte JPEG (at most "
+             + str(MAX_PIXELS_PER_STORED_BYTE) + " pixels per byte)"),
             ("bad-index", e["offset"] != pixel_start,
-             "pixel offset {offset} must be {start} (images are packed in order after the header)"),
+             "data offset {offset} must be {start} (images are packed in order after the header)"),
             ("bad-index", pixel_end > np.uint64(self._index_offset),
-             "pixels end at {end}, past the index at " + str(self._index_offset)),
+             "image data ends at {end}, past the index at " + str(self._index_offset)),
             ("bad-label", (labels != -1) & ((labels < 0) | (labels >= self.classes)),
              "label {label} is not -1 or in 0..<" + str(self.classes)),
         ]
@@ -216,7 +238,7 @@ class ImageStore:
                 raise self._fail(code, message.format(
                     channels=entry["channels"], width=entry["width"], height=entry["height"],
                     offset=entry["offset"], start=pixel_start[first], end=pixel_end[first],
-                    label=entry["label"]), image=first, key=key)
+                    label=entry["label"], stored=entry["word28"]), image=first, key=key)
         self._check_totals(int(pixel_end[-1]), int(key_offset[-1] + key_length[-1]), key_bytes)
 
     def _first_key_problem(self, key_offset, key_length, limit):
@@ -240,7 +262,7 @@ class ImageStore:
 
     def _check_totals(self, pixel_end, keys_used, key_bytes):
         if pixel_end != self._index_offset:
-            raise self._fail("bad-index", f"the images' pixels end at {pixel_end} but the index "
+            raise self._fail("bad-index", f"the images' data ends at {pixel_end} but the index "
                              f"starts at {self._index_offset}")
         if keys_used != key_bytes:
             raise self._fail("bad-index", f"the keys use {keys_used} of the {key_bytes} key bytes")
@@ -353,41 +375,58 @@ class ImageStore:
 
     # ---- pixels ----------------------------------------------------------------------------------
 
-    def _pixel_view(self, i):
-        """(H, W, 3) read-only view of image i's pixels and their stored CRC. The one place that
-        turns an entry into pixels (a future encoded store mode dispatches here)."""
+    def _stored(self, i):
+        """Image i's stored bytes (a view of the map) and their CRC from the index."""
         buf = self._mapped()
         entry = self._entries[i]
-        width, height, start = int(entry["width"]), int(entry["height"]), int(entry["offset"])
-        pixels = buf[start:start + width * height * 3]
-        view = np.ndarray((height, width, 3), dtype=np.uint8, buffer=pixels)
-        view.flags.writeable = False
-        return view, int(entry["crc"])
+        start = int(entry["offset"])
+        length = int(entry["word28"]) if self.encoding == "jpeg" else \
+            int(entry["width"]) * int(entry["height"]) * 3
+        return buf[start:start + length], int(entry["crc"])
+
+    def _pixels(self, i, data):
+        """The one place that turns stored bytes into pixels: a read-only view of a raw store's map,
+        or a JPEG store's stream decoded (after the rules of section 3.2)."""
+        entry = self._entries[i]
+        width, height = int(entry["width"]), int(entry["height"])
+        if self.encoding == "raw":
+            view = np.ndarray((height, width, 3), dtype=np.uint8, buffer=data)
+            view.flags.writeable = False
+            return view
+        pixels, problem = jpeg.decode(data, width, height)
+        if problem:
+            raise self._fail("bad-jpeg", problem, image=i, key=self._key_text(i))
+        return pixels
 
     def image(self, i):
-        """Image i as a read-only uint8 (H, W, 3) array (R, G, B), after its pixel CRC check."""
+        """Image i as a uint8 (H, W, 3) array (R, G, B), after its CRC check: a read-only view of the
+        map for a raw store, a new array for a JPEG store."""
         i = self._checked(i)
-        view, crc = self._pixel_view(i)
-        if self.pixel_check == "on_read" and zlib.crc32(view) != crc:
-            raise self._fail("pixel-crc", "pixel checksum mismatch", image=i, key=self._key_text(i))
-        return view
+        data, crc = self._stored(i)
+        if self.pixel_check == "on_read" and zlib.crc32(data) != crc:
+            raise self._fail("pixel-crc", "pixel checksum mismatch" if self.encoding == "raw" else
+                             "JPEG checksum mismatch", image=i, key=self._key_text(i))
+        return self._pixels(i, data)
 
     def __getitem__(self, i):
         return self.image(i), self.label(i)
 
     def verify_pixels(self):
-        """Check every image's pixel CRC; raise pixel-crc naming the first bad image."""
+        """Check every image's CRC (of its stored bytes); raise pixel-crc naming the first bad image."""
         for i in range(len(self)):
-            view, crc = self._pixel_view(i)
-            if zlib.crc32(view) != crc:
-                raise self._fail("pixel-crc", "pixel checksum mismatch", image=i,
+            data, crc = self._stored(i)
+            if zlib.crc32(data) != crc:
+                raise self._fail("pixel-crc", "checksum of the stored bytes mismatch", image=i,
                                  key=self._key_text(i))
 
 
-def write_image_store(path, images, class_names=None, classes=None):
+def write_image_store(path, images, class_names=None, classes=None, encoding="raw", quality=90,
+                      subsampling="420"):
     """Write a store at `path` from `images`: an iterable of (key, uint8 (H, W, 3) array, label) in any
     key order (the store sorts them by key's UTF-8 bytes). label is -1 for none. `class_names` (a
-    list) or `classes` (a count) sets C; without either C = max label + 1.
+    list) or `classes` (a count) sets C; without either C = max label + 1. encoding "raw" writes a
+    version-1.0 store, "jpeg" a version-2.0 one (baseline JPEG at `quality`, chroma "420" or "444",
+    through PIL; needs Pillow).
 
     The whole file is assembled in memory, then written under a temporary name, fsynced and renamed
     (stores made this way are meant to be modest; the Swift importers stream)."""
@@ -423,17 +462,31 @@ def write_image_store(path, images, class_names=None, classes=None):
     for raw, _, label in items:
         if not (label == -1 or 0 <= label < classes):
             raise ValueError(f"key {raw.decode()!r}: label {label} is not -1 or in 0..<{classes}")
+    if encoding not in ("raw", "jpeg"):
+        raise ValueError("encoding must be 'raw' or 'jpeg'")
+    data = []
+    for raw, pixels, _ in items:
+        if encoding == "raw":
+            data.append(pixels.tobytes())
+            continue
+        height, width = pixels.shape[:2]
+        stream = jpeg.encode(pixels, quality, subsampling)
+        if width * height > MAX_PIXELS or width * height > MAX_PIXELS_PER_STORED_BYTE * len(stream):
+            raise ValueError(f"key {raw.decode()!r}: a {width}x{height} image is over the JPEG store's bounds")
+        data.append(stream)
     entries = np.zeros(len(items), dtype=_ENTRY)
     offset, key_offset = HEADER_SIZE, 0
-    for i, (raw, pixels, label) in enumerate(items):
+    for i, ((raw, pixels, label), stored) in enumerate(zip(items, data)):
         entries[i] = (offset, pixels.shape[1], pixels.shape[0], label, key_offset, len(raw), CHANNELS,
-                      zlib.crc32(pixels), 0)
-        offset += pixels.nbytes
+                      zlib.crc32(stored), len(stored) if encoding == "jpeg" else 0)
+        offset += len(stored)
         key_offset += len(raw)
     key_blob = b"".join(raw for raw, _, _ in items)
     name_blob = b"".join(name.encode("utf-8") + b"\n" for name in names)
     metadata = entries.tobytes() + key_blob + name_blob
-    head = _HEADER.pack(MAGIC, MAJOR_VERSION, MINOR_VERSION, len(items), classes, offset,
-                        len(key_blob), len(name_blob), zlib.crc32(metadata)) + bytes(24)
+    jpeg_store = encoding == "jpeg"
+    head = _HEADER.pack(MAGIC, JPEG_MAJOR if jpeg_store else RAW_MAJOR, MINOR_VERSION, len(items), classes,
+                        offset, len(key_blob), len(name_blob), zlib.crc32(metadata))
+    head += struct.pack("<I", JPEG_ENCODING if jpeg_store else 0) + bytes(20)
     head += struct.pack("<I", zlib.crc32(head))
-    write_atomically(path, head + b"".join(p.tobytes() for _, p, _ in items) + metadata)
+    write_atomically(path, head + b"".join(data) + metadata)
