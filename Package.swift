@@ -39,7 +39,7 @@ let package = Package(
                           swiftSettings: fastMath),
         .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat"]),
         .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat"]),
-        .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor"]),
+        .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor", "ImageStore", "Augment"]),
         .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat"], swiftSettings: fastMath),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"], swiftSettings: fastMath),
         .testTarget(name: "DistillTests", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "TinyViT"],
