@@ -16,10 +16,10 @@ except ImportError as exc:          # pragma: no cover - the message is the poin
     raise ImportError("tinyshard.torch needs PyTorch: pip install 'tinyshard[torch]'") from exc
 
 from ..labels import LabelError, SoftLabels, scatter_dense
-from .collate import DistillCollate, dense_targets
+from .collate import DistillCollate, SparseTarget, dense_targets
 from .dataset import DistillDataset, load_image, source_keys
 from .sampler import RunBatchSampler
 from .teacher import TeacherPassWriter, shard_name, top_k
 
-__all__ = ["DistillCollate", "DistillDataset", "LabelError", "RunBatchSampler", "SoftLabels", "TeacherPassWriter",
+__all__ = ["DistillCollate", "DistillDataset", "LabelError", "RunBatchSampler", "SoftLabels", "SparseTarget", "TeacherPassWriter",
            "dense_targets", "load_image", "scatter_dense", "shard_name", "source_keys", "top_k"]

@@ -1,14 +1,52 @@
 """Batching DistillDataset items: images stacked, dense soft labels built for the whole batch at once.
 
 With `target="sparse"`, each item carries only its record's K class indices, K values and residual
-(a few hundred bytes instead of C floats through the worker queue); `DistillCollate` then makes the
-batch's (n, C) float32 targets with one fill and one `scatter_`. In a DataLoader worker the batch is
-allocated in shared memory directly, as torch's default_collate does, so it is not copied again on its
-way to the main process.
+(a few hundred bytes instead of C floats); `DistillCollate` then makes the batch's (n, C) float32
+targets with one fill and one `scatter_`. The items of one DataLoader batch (DistillDataset.__getitems__)
+share one set of arrays, which the collate uses as they are: no per-item tensors, no stacking (per-item
+tensors and torch.stack alone cost ~2 us a row, more than the whole dense build at K=10). In a
+DataLoader worker the batch is allocated in shared memory directly, as torch's default_collate does, so
+it is not copied again on its way to the main process.
 """
 
+import numpy as np
 import torch
 from torch.utils.data import default_collate, get_worker_info
+
+
+class SparseTarget:
+    """One item's stored target: row `row` of a batch's (indices int64 (n, K), values float32 (n, K),
+    residual float32 (n,)) arrays. Unpacks as (indices, values, residual) of the row."""
+
+    __slots__ = ("arrays", "row")
+
+    def __init__(self, arrays, row):
+        self.arrays, self.row = arrays, row
+
+    @property
+    def indices(self):
+        return self.arrays[0][self.row]
+
+    @property
+    def values(self):
+        return self.arrays[1][self.row]
+
+    @property
+    def residual(self):
+        return self.arrays[2][self.row]
+
+    def __iter__(self):
+        return iter((self.indices, self.values, self.residual))
+
+    def __reduce__(self):            # pickle the row alone, not the batch it shares
+        indices, values, residual = self
+        return SparseTarget, ((indices[None], values[None], np.asarray(residual)[None]), 0)
+
+    def dense(self, classes):
+        """float32 (C,) tensor of this target."""
+        indices, values, residual = (torch.from_numpy(np.ascontiguousarray(a[self.row:self.row + 1]))
+                                     for a in self.arrays)
+        return dense_targets(indices, values, residual, classes)[0]
 
 
 def _empty(reference, shape):
@@ -42,10 +80,22 @@ class DistillCollate:
 
     def __call__(self, batch):
         images = default_collate([item[0] for item in batch])
-        targets = [item[1] for item in batch]
+        return images, self.targets([item[1] for item in batch])
+
+    def targets(self, targets):
+        """(n, C) float32 from n dense rows, SparseTargets, or (indices, values, residual) triples."""
         if isinstance(targets[0], torch.Tensor):
-            return images, default_collate(targets)
-        indices = torch.stack([t[0] for t in targets])
-        values = torch.stack([t[1] for t in targets])
-        residual = torch.stack([t[2] for t in targets])
-        return images, dense_targets(indices, values, residual, self.classes)
+            return default_collate(targets)
+        shared = targets[0].arrays if isinstance(targets[0], SparseTarget) else None
+        if shared is not None and len(shared[2]) == len(targets) and all(
+                isinstance(t, SparseTarget) and t.arrays is shared and t.row == row
+                for row, t in enumerate(targets)):
+            indices, values, residual = shared          # one __getitems__ batch, in order
+        else:
+            rows = [tuple(t) for t in targets]
+            indices = np.stack([np.asarray(r[0]) for r in rows])
+            values = np.stack([np.asarray(r[1], dtype=np.float32) for r in rows])
+            residual = np.array([float(r[2]) for r in rows], dtype=np.float32)
+        as_tensor = lambda a, dtype: torch.as_tensor(np.ascontiguousarray(a, dtype=dtype))  # noqa: E731
+        return dense_targets(as_tensor(indices, np.int64), as_tensor(values, np.float32),
+                             as_tensor(residual, np.float32), self.classes)

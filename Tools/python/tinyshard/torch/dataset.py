@@ -19,6 +19,7 @@ import torch
 from ..erasing import IMAGENET_MEAN, IMAGENET_STD
 from ..labels import LabelError, SoftLabels, scatter_dense
 from ..replay import ReplayError, replay_normalized
+from .collate import SparseTarget
 
 
 def source_keys(images):
@@ -56,8 +57,9 @@ class DistillDataset(torch.utils.data.Dataset):
 
     images: an ImageStore, a torchvision ImageFolder (without transform) or any indexable source
     with `keys`. shards: a dataset folder or a SoftLabels. classes: the model's class count (checked
-    against the shards). target: "dense" (float32 (C,)) or "sparse" ((indices int64 (K,), values
-    float32 (K,), residual float32 ()), expanded per batch by DistillCollate)."""
+    against the shards). target: "dense" (float32 (C,) tensor) or "sparse" (a SparseTarget: unpacks as
+    indices int64 (K,), values float32 (K,), residual float32; DistillCollate expands a batch of them
+    in one scatter)."""
 
     def __init__(self, images, shards, keys=None, classes=None, target="dense", epoch=0,
                  mean=IMAGENET_MEAN, std=IMAGENET_STD, cache_bytes=None):
@@ -152,13 +154,10 @@ class DistillDataset(torch.utils.data.Dataset):
             samples = self.sample_ids[positions]
             codes, indices, values, residual = self.labels.records(samples, epoch=epoch)
             dense = scatter_dense(indices, values, residual, self.classes) if self.target == "dense" else None
+            shared = (indices, values, residual)        # one set of arrays for these items
             for j, k in enumerate(rows):
                 x = self._view(epoch, int(samples[j]), int(self.image_indices[positions[j]]), codes[j])
-                if dense is not None:
-                    out[k] = (x, torch.from_numpy(dense[j]))
-                else:
-                    out[k] = (x, (torch.from_numpy(indices[j]), torch.from_numpy(values[j]),
-                                  torch.from_numpy(residual[j:j + 1]).reshape(())))
+                out[k] = (x, torch.from_numpy(dense[j]) if dense is not None else SparseTarget(shared, j))
         return out
 
     def _view(self, epoch, sample, image_index, code):
