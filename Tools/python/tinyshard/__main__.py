@@ -1,4 +1,4 @@
-"""Command line: python -m tinyshard {verify,dump,inspect,convert,bench} ...
+"""Command line: tinyshard-py (or python -m tinyshard) {verify,dump,inspect,convert,bench} ...
 
 verify exits 0 when clean, 1 when it found problems, 2 when the path cannot be read (code `io`)
 or on a usage error."""
@@ -74,7 +74,7 @@ def cmd_bench(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m tinyshard")
+    parser = argparse.ArgumentParser(prog="tinyshard-py")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("verify", help="check a shard file or a dataset folder")
     p.add_argument("path")
