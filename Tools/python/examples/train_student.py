@@ -62,6 +62,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--held-out", type=float, default=0.2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads per rank (0: default)")
+    parser.add_argument("--prefetch", type=int, default=4, help="batches each worker prepares ahead")
     parser.add_argument("--sampler", choices=("run", "distributed"), default="run",
                         help="run: one DataLoader iteration for all epochs; distributed: one per epoch")
     args = parser.parse_args()
@@ -80,14 +81,16 @@ def main():
         if args.sampler == "run":
             batches = RunBatchSampler(data, args.batch, args.epochs, num_replicas=world, rank=rank,
                                       seed=args.seed, drop_last=True)
-            loader = DataLoader(data, batch_sampler=batches, num_workers=args.workers, collate_fn=collate)
+            loader = DataLoader(data, batch_sampler=batches, num_workers=args.workers, collate_fn=collate,
+                                prefetch_factor=args.prefetch if args.workers else None)
             steps_per_epoch = batches.batches_per_epoch
             run = epochs_of(loader, steps_per_epoch, args.epochs)
         else:
             sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=args.seed,
                                          drop_last=True)
             loader = DataLoader(data, batch_size=args.batch, sampler=sampler, num_workers=args.workers,
-                                collate_fn=collate, drop_last=True, persistent_workers=args.workers > 0)
+                                collate_fn=collate, drop_last=True, persistent_workers=args.workers > 0,
+                                prefetch_factor=args.prefetch if args.workers else None)
             steps_per_epoch = len(loader)
 
             def per_epoch():
