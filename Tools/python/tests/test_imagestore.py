@@ -291,3 +291,22 @@ def test_jpeg_store_round_trip(tmp_path):
     path.write_bytes(parts.build())
     with pytest.raises(ImageStoreError, match=r"image 2 .*\[bad-index\]"):
         ImageStore(path)
+
+
+def test_streaming_writer(tmp_path):
+    from tinyshard.imagestore import ImageStoreWriter
+    path = tmp_path / "w.tsimg"
+    with ImageStoreWriter(path, class_names=["x", "y"]) as writer:
+        writer.append("a", np.zeros((2, 2, 3), np.uint8), 1)
+        assert (tmp_path / "w.tsimg.partial").read_bytes()[:64] == bytes(64)    # header written last
+        with pytest.raises(ValueError, match="strictly ascending"):
+            writer.append("a", np.zeros((2, 2, 3), np.uint8), 0)
+        writer.append("b", np.ones((1, 3, 3), np.uint8), -1)
+    store = ImageStore(path)
+    assert store.keys() == ["a", "b"] and store.label(0) == 1 and store.size(1) == (3, 1)
+    assert not (tmp_path / "w.tsimg.partial").exists()
+    with pytest.raises(RuntimeError):
+        with ImageStoreWriter(tmp_path / "v.tsimg") as writer:
+            writer.append("a", np.zeros((2, 2, 3), np.uint8))
+            raise RuntimeError("interrupted")
+    assert not (tmp_path / "v.tsimg").exists() and not (tmp_path / "v.tsimg.partial").exists()

@@ -11,8 +11,7 @@ Per-image rules are checked with numpy over the whole index at once; the image r
 that breaks a rule, and for it the first rule in the spec's order (the entries before it all passed, so
 their running offsets are the ones a one-by-one reader computes).
 
-`write_image_store(path, images)` writes a store (header last, temporary name, fsync, rename), for
-stores made from Python (a torchvision ImageFolder, numpy arrays) and for tests.
+`ImageStoreWriter` / `write_image_store` (imagestore_writer.py) write stores from Python.
 """
 
 import os
@@ -24,7 +23,6 @@ import numpy as np
 from . import _process
 
 from . import jpeg
-from .files import write_atomically
 from .jpeg import MAX_PIXELS, MAX_PIXELS_PER_STORED_BYTE
 
 MAGIC = b"TSIM"
@@ -420,73 +418,5 @@ class ImageStore:
                                  key=self._key_text(i))
 
 
-def write_image_store(path, images, class_names=None, classes=None, encoding="raw", quality=90,
-                      subsampling="420"):
-    """Write a store at `path` from `images`: an iterable of (key, uint8 (H, W, 3) array, label) in any
-    key order (the store sorts them by key's UTF-8 bytes). label is -1 for none. `class_names` (a
-    list) or `classes` (a count) sets C; without either C = max label + 1. encoding "raw" writes a
-    version-1.0 store, "jpeg" a version-2.0 one (baseline JPEG at `quality`, chroma "420" or "444",
-    through PIL; needs Pillow).
-
-    The whole file is assembled in memory, then written under a temporary name, fsynced and renamed
-    (stores made this way are meant to be modest; the Swift importers stream)."""
-    items = []
-    for key, pixels, label in images:
-        raw = key.encode("utf-8")
-        problem = _key_problem(raw)
-        if problem:
-            raise ValueError(f"key {key!r}: {problem}")
-        pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-        if pixels.ndim != 3 or pixels.shape[2] != 3 or not 1 <= pixels.shape[0] <= 65535 \
-                or not 1 <= pixels.shape[1] <= 65535:
-            raise ValueError(f"key {key!r}: pixels must be uint8 (H, W, 3) with 1 <= H, W <= "
-                             f"65535, got {pixels.shape}")
-        items.append((raw, pixels, int(label)))
-    items.sort(key=lambda item: item[0])
-    for (a, _, _), (b, _, _) in zip(items, items[1:]):
-        if a == b:
-            raise ValueError(f"key {a.decode()!r} appears twice")
-    if class_names is not None:
-        names = [str(name) for name in class_names]
-        for name in names:
-            problem = _key_problem(name.encode("utf-8"), what="class name")
-            if problem:
-                raise ValueError(f"class name {name!r}: {problem}")
-        if len(set(names)) != len(names):
-            raise ValueError("class names must be unique")
-        classes = len(names)
-    else:
-        names = []
-        if classes is None:
-            classes = max((label for _, _, label in items), default=-1) + 1
-    for raw, _, label in items:
-        if not (label == -1 or 0 <= label < classes):
-            raise ValueError(f"key {raw.decode()!r}: label {label} is not -1 or in 0..<{classes}")
-    if encoding not in ("raw", "jpeg"):
-        raise ValueError("encoding must be 'raw' or 'jpeg'")
-    data = []
-    for raw, pixels, _ in items:
-        if encoding == "raw":
-            data.append(pixels.tobytes())
-            continue
-        height, width = pixels.shape[:2]
-        stream = jpeg.encode(pixels, quality, subsampling)
-        if width * height > MAX_PIXELS or width * height > MAX_PIXELS_PER_STORED_BYTE * len(stream):
-            raise ValueError(f"key {raw.decode()!r}: a {width}x{height} image is over the JPEG store's bounds")
-        data.append(stream)
-    entries = np.zeros(len(items), dtype=_ENTRY)
-    offset, key_offset = HEADER_SIZE, 0
-    for i, ((raw, pixels, label), stored) in enumerate(zip(items, data)):
-        entries[i] = (offset, pixels.shape[1], pixels.shape[0], label, key_offset, len(raw), CHANNELS,
-                      zlib.crc32(stored), len(stored) if encoding == "jpeg" else 0)
-        offset += len(stored)
-        key_offset += len(raw)
-    key_blob = b"".join(raw for raw, _, _ in items)
-    name_blob = b"".join(name.encode("utf-8") + b"\n" for name in names)
-    metadata = entries.tobytes() + key_blob + name_blob
-    jpeg_store = encoding == "jpeg"
-    head = _HEADER.pack(MAGIC, JPEG_MAJOR if jpeg_store else RAW_MAJOR, MINOR_VERSION, len(items), classes,
-                        offset, len(key_blob), len(name_blob), zlib.crc32(metadata))
-    head += struct.pack("<I", JPEG_ENCODING if jpeg_store else 0) + bytes(20)
-    head += struct.pack("<I", zlib.crc32(head))
-    write_atomically(path, head + b"".join(data) + metadata)
+# The writer lives in imagestore_writer.py; re-exported here for callers of this module.
+from .imagestore_writer import ImageStoreWriter, write_image_store  # noqa: E402,F401

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from .imagestore import write_image_store
+from .imagestore_writer import ImageStoreWriter, write_image_store
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -71,19 +71,16 @@ def image_folder_files(root):
 
 
 def import_image_folder(root, out_path):
-    """Write an ImageFolder tree as an image store; returns the number of images."""
+    """Write an ImageFolder tree as an image store, one image in memory at a time; returns the count."""
     from PIL import Image
 
     classes, files = image_folder_files(root)
-
-    def images():
+    with ImageStoreWriter(out_path, class_names=classes) as writer:
         for key, path, label in files:
             try:
                 with Image.open(path) as img:
                     pixels = np.asarray(img.convert("RGB"))
             except OSError as exc:
                 raise ValueError(f"{path}: not a readable image: {exc}") from None
-            yield key, pixels, label
-
-    write_image_store(out_path, images(), class_names=classes)
+            writer.append(key, pixels, label)
     return len(files)
