@@ -298,6 +298,7 @@ def test_streaming_writer(tmp_path):
     path = tmp_path / "w.tsimg"
     with ImageStoreWriter(path, class_names=["x", "y"]) as writer:
         writer.append("a", np.zeros((2, 2, 3), np.uint8), 1)
+        writer._file.flush()
         assert (tmp_path / "w.tsimg.partial").read_bytes()[:64] == bytes(64)    # header written last
         with pytest.raises(ValueError, match="strictly ascending"):
             writer.append("a", np.zeros((2, 2, 3), np.uint8), 0)
