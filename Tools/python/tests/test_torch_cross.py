@@ -110,18 +110,22 @@ def test_pytorch_student_from_swift_teacher_pass(setup):
     run_swift(binary, "teacher", "--images", store_path, "--external", command, "--image-size", 32,
               "--out", shards, "--epochs", 2, "--k", 5, "--batch", 128)
     assert verify_dataset(shards) == []
+    # Swift's held-out split (by key hash) is Python's: the shards hold exactly Python's training keys.
+    store = ImageStore(store_path)
+    train, _ = held_out_split(store.keys(), 0.2)
+    assert sorted(Dataset(shards).keys_in_epoch(0)) == sorted(store.key(i) for i in train)
     for epoch in (0, 1):
         dense_equal_to_swift(binary, folder, shards, epoch)
     run = folder / "torch-student"
     output = torchrun("train_student.py", "--images", store_path, "--shards", shards, "--out", run,
                       "--model", "tiny_vit_5m_224", "--model-args", json.dumps(STUDENT_ARGS),
-                      "--epochs", 4, "--batch", 32, "--workers", 2, "--threads", 1, "--lr", 3e-3)
+                      "--epochs", 10, "--batch", 32, "--workers", 2, "--threads", 1, "--lr", 3e-3)
     print(output)
     metrics = json.load(open(run / "metrics.json"))
     epochs = metrics["epochs"]
-    assert metrics["world_size"] == 2 and metrics["workers"] == 2 and len(epochs) == 4
+    assert metrics["world_size"] == 2 and metrics["workers"] == 2 and len(epochs) == 10
     assert epochs[-1]["loss"] < epochs[0]["loss"]
-    assert epochs[-1]["top1"] > 0.3, epochs                      # chance is 0.1
+    assert epochs[-1]["top1"] > 0.4, epochs                      # chance is 0.1
     assert all(0 <= e["data_wait_share"] < 1 for e in epochs)
 
 

@@ -92,7 +92,8 @@ class SoftLabels:
         self.cache_bytes = int(cache_bytes)
         self._epoch = multiprocessing.RawValue("q", -1)
         self._setup()
-        self.set_epoch(self.epochs[0] if epoch is None and self.epochs else epoch)
+        if epoch is not None or self.epochs:          # a dataset without shards has no epoch to set
+            self.set_epoch(self.epochs[0] if epoch is None else epoch)
 
     # ---- per-process state ----------------------------------------------------------------------
 

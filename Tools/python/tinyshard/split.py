@@ -3,7 +3,7 @@ image i is held out when u(key_i) < fraction, u = FNV-1a-64 of the key's UTF-8 b
 through the SplitMix64 finaliser, top 53 bits / 2^53. Membership depends on the key alone, so every run
 (teacher pass, student, baseline; Swift or Python) evaluates on the same images."""
 
-MASK64 = (1 << 64) - 1
+from .sampler import MASK64, mix64
 
 
 def unit_hash(key, salt=0):
@@ -11,11 +11,7 @@ def unit_hash(key, salt=0):
     h = 0xCBF29CE484222325
     for byte in key.encode("utf-8"):
         h = ((h ^ byte) * 0x100000001B3) & MASK64
-    z = h ^ (salt & MASK64)
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
-    z ^= z >> 31
-    return (z >> 11) * 2.0 ** -53
+    return (mix64(h ^ (salt & MASK64)) >> 11) * 2.0 ** -53
 
 
 def held_out_split(keys, fraction, salt=0):
