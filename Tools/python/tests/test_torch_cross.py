@@ -59,6 +59,7 @@ def train_teacher(store, path, epochs=12):
     sys.path.insert(0, EXAMPLES)
     from common import create_model, eval_view, evaluate
     torch.manual_seed(0)
+    torch.set_num_threads(1)       # on a busy 2-core machine OpenMP's spinning threads cost 10x
     train, held_out = held_out_split(store.keys(), 0.2)
     x = torch.stack([eval_view(store.image(i), 32) for i in train])
     y = torch.tensor([store.label(i) for i in train])
