@@ -186,25 +186,38 @@ def ddp_table(args):
                                  "--epochs", "4", "--k", "5", "--threads", "1", "--mix"],
                        check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     print(f"\n## DDP student on the digits (2 gloo processes x 1 thread, 2 loader workers each, "
-          f"{args.ddp_epochs} epochs of 1,416 records, TinyViT student of {student})\n")
-    print("| sampler | batch per rank | data wait, share of step time (epochs 2..) | first epoch | "
-          "step time (ms) | held-out top-1 (random teacher) |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for sampler in ("run", "distributed"):
-        for batch in (32, 64):
-            run = os.path.join(work, f"run-{sampler}-{batch}")
-            subprocess.run(launch + [os.path.join(HERE, "examples", "train_student.py"), "--images", store,
-                                     "--shards", shards, "--out", run, "--model", "tiny_vit_5m_224",
-                                     "--model-args", student, "--epochs", str(args.ddp_epochs), "--batch",
-                                     str(batch), "--workers", "2", "--threads", "1", "--sampler", sampler],
-                           check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            epochs = json.load(open(os.path.join(run, "metrics.json")))["epochs"]
-            later = epochs[1:] or epochs
-            wait = sum(e["data_wait_share"] * e["seconds"] for e in later) / sum(e["seconds"] for e in later)
-            step_ms = 1000 * sum(e["seconds"] for e in later) / sum(e["steps"] for e in later)
-            print(f"| {'RunBatchSampler' if sampler == 'run' else 'DistributedSampler + set_epoch'} | {batch} | "
-                  f"{100 * wait:.1f}% | {100 * epochs[0]['data_wait_share']:.1f}% | {step_ms:.0f} | "
-                  f"{100 * epochs[-1]['top1']:.1f}% |", flush=True)
+          f"{args.ddp_epochs} epochs of 1,416 records, TinyViT student of {student}; each row: "
+          f"{args.ddp_repeats} runs, mean (min-max))\n")
+    print("| loader | batch per rank | data wait, share of step time (epochs 2..) | first epoch | "
+          "step time (ms) |")
+    print("|---|---:|---:|---:|---:|")
+    variants = [("run", False, "RunBatchSampler + Prefetcher"), ("run", True, "RunBatchSampler, no thread"),
+                ("distributed", False, "DistributedSampler + set_epoch + Prefetcher"),
+                ("distributed", True, "DistributedSampler + set_epoch, no thread")]
+    for batch in (64, 32):
+        results = {v: [] for v in variants}
+        for _ in range(args.ddp_repeats):                  # interleaved, so load drifts hit all alike
+            for variant in variants:
+                sampler, no_thread, _ = variant
+                run = os.path.join(work, "run")
+                subprocess.run(launch + [os.path.join(HERE, "examples", "train_student.py"), "--images", store,
+                                         "--shards", shards, "--out", run, "--model", "tiny_vit_5m_224",
+                                         "--model-args", student, "--epochs", str(args.ddp_epochs), "--batch",
+                                         str(batch), "--workers", "2", "--threads", "1", "--sampler", sampler]
+                               + (["--no-thread"] if no_thread else []),
+                               check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                epochs = json.load(open(os.path.join(run, "metrics.json")))["epochs"]
+                later = epochs[1:] or epochs
+                seconds = sum(e["seconds"] for e in later)
+                results[variant].append((sum(e["data_wait_share"] * e["seconds"] for e in later) / seconds,
+                                         epochs[0]["data_wait_share"],
+                                         1000 * seconds / sum(e["steps"] for e in later)))
+        for variant in variants:
+            rows = np.array(results[variant])
+            cell = lambda col, scale=100, digits=1: (f"{scale * rows[:, col].mean():.{digits}f} "  # noqa: E731
+                                                     f"({scale * rows[:, col].min():.{digits}f}-"
+                                                     f"{scale * rows[:, col].max():.{digits}f})")
+            print(f"| {variant[2]} | {batch} | {cell(0)}% | {cell(1)}% | {cell(2, 1, 0)} |", flush=True)
 
 
 def main():
@@ -213,6 +226,7 @@ def main():
     parser.add_argument("--work", default="/tmp/tinyshard-pybench")
     parser.add_argument("--no-ddp", action="store_true", help="skip the DDP student (about a minute)")
     parser.add_argument("--ddp-epochs", type=int, default=8)
+    parser.add_argument("--ddp-repeats", type=int, default=3)
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")

@@ -10,7 +10,8 @@ epochs[e % len(epochs)] in the order of a DistributedSampler with set_epoch(e): 
 RunBatchSampler, which yields (epoch, index) batches for the whole run in one DataLoader iteration (the
 workers never restart between epochs); `--sampler distributed` uses a DistributedSampler and
 DistillDataset.set_epoch with one iteration per epoch instead. Batches come from DataLoader workers
-with sparse targets expanded by DistillCollate in one scatter.
+with sparse targets expanded by DistillCollate in one scatter, taken out of the DataLoader by a
+Prefetcher thread (`--no-thread`: by the training loop itself).
 Loss: soft-target cross entropy. The held-out split (key hash < --held-out, never in the shards) is
 evaluated with the whole image resized. Prints per epoch: loss, held-out top-1, and how much of the step
 time the loop waited for data; writes RUN/model.pth and RUN/metrics.json (rank 0).
@@ -33,15 +34,15 @@ from common import create_model, evaluate, fail, init_distributed, mean_over_ran
 from tinyshard import ImageStore, ImageStoreError, ShardError
 from tinyshard.labels import LabelError
 from tinyshard.split import held_out_split
-from tinyshard.torch import DistillCollate, DistillDataset, RunBatchSampler
+from tinyshard.torch import DistillCollate, DistillDataset, Prefetcher, RunBatchSampler
 
 # DDP notes that the depthwise convolutions' gradient strides differ from its buckets (harmless).
 warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
 
-def epochs_of(loader, steps_per_epoch, epochs):
+def epochs_of(loader, steps_per_epoch, epochs, prefetch_thread):
     """(epoch, [batches]) in order: one iteration of a RunBatchSampler loader, cut at epoch ends."""
-    iterator = iter(loader)
+    iterator = Prefetcher(loader) if prefetch_thread else iter(loader)
     for epoch in range(epochs):
         yield epoch, (next(iterator) for _ in range(steps_per_epoch))
 
@@ -63,6 +64,8 @@ def main():
     parser.add_argument("--held-out", type=float, default=0.2)
     parser.add_argument("--threads", type=int, default=0, help="torch threads per rank (0: default)")
     parser.add_argument("--prefetch", type=int, default=4, help="batches each worker prepares ahead")
+    parser.add_argument("--no-thread", action="store_true",
+                        help="take batches from the workers on the training thread (no Prefetcher)")
     parser.add_argument("--sampler", choices=("run", "distributed"), default="run",
                         help="run: one DataLoader iteration for all epochs; distributed: one per epoch")
     args = parser.parse_args()
@@ -84,7 +87,7 @@ def main():
             loader = DataLoader(data, batch_sampler=batches, num_workers=args.workers, collate_fn=collate,
                                 prefetch_factor=args.prefetch if args.workers else None)
             steps_per_epoch = batches.batches_per_epoch
-            run = epochs_of(loader, steps_per_epoch, args.epochs)
+            run = epochs_of(loader, steps_per_epoch, args.epochs, args.workers > 0 and not args.no_thread)
         else:
             sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=args.seed,
                                          drop_last=True)
@@ -97,7 +100,8 @@ def main():
                 for epoch in range(args.epochs):
                     data.set_epoch(epoch)
                     sampler.set_epoch(epoch)
-                    yield epoch, iter(loader)
+                    yield epoch, (Prefetcher(loader) if args.workers > 0 and not args.no_thread
+                                  else iter(loader))
             run = per_epoch()
         steps = args.epochs * steps_per_epoch
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
