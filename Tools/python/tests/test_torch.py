@@ -197,3 +197,25 @@ def test_bad_input(tmp_path, digits):
             pass
     last = str(caught.value).strip().splitlines()[-1]
     assert "[block-crc]" in last and f"file {reader.path}, block 0, record " in last
+
+
+def test_prefetcher_keeps_order_and_forwards_errors():
+    from tinyshard.torch import Prefetcher
+    assert list(Prefetcher(range(50), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise ShardError("block-crc", "payload checksum mismatch", file="x.tshard", block=3, record=7)
+    got = []
+    with pytest.raises(ShardError, match=r"block 3, record 7"):
+        for item in Prefetcher(failing()):
+            got.append(item)
+    assert got == [1, 2]
+    endless = Prefetcher(iter(int, 1), depth=2)           # an endless iterator: close() stops the thread
+    assert next(endless) == 0
+    endless.close()
+    endless._thread.join(timeout=2)
+    assert not endless._thread.is_alive()
+    with pytest.raises(StopIteration):
+        next(endless)
