@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing TinyShard needs on Debian (run as root, or it uses sudo):
-# zlib (format), oneDNN (TinyViT kernels), libpng and libturbojpeg (image import), Open MPI (distributed
-# teacher pass and training under mpirun), zstd (benchmark), numpy and pytest (the Python twin and its tests).
+# zlib (format), oneDNN (TinyViT kernels), libpng and libturbojpeg (image import; the Python package's
+# JPEG store reader loads libturbojpeg too), Open MPI (distributed teacher pass and training under mpirun),
+# zstd (benchmark), numpy and pytest for the system python3 (the benchmark's numpy baseline without the venv).
+# The Python package, torch and timm go into .venv with Tools/setup-python.sh (CI runs both).
 set -euo pipefail
 packages=(zlib1g-dev libdnnl-dev libpng-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin zstd)
 missing=()

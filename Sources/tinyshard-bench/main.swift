@@ -2,6 +2,9 @@
 //
 //   swift run -c release tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python]
 //
+// Python (the numpy baseline, the PyTorch column) runs with $TINYSHARD_PYTHON, else the project's venv
+// (.venv/bin/python, made by Tools/setup-python.sh), else python3 from PATH.
+//
 // 1. Size: bytes/record of the two shared official-layout fixtures, as stored officially (values + key
 //    text), compressed with `zstd -19`, and converted to TinyShard (whole dataset folder), plus a
 //    lossless check (export back to the official layout and compare bytes).
@@ -22,6 +25,8 @@ struct Options {
     var work = NSTemporaryDirectory() + "tinyshard-bench"
     var seconds = 2.0
     var python = true
+    /// The interpreter of the Python baselines: $TINYSHARD_PYTHON, else .venv/bin/python, else python3.
+    var pythonExecutable = Options.findPython()
     var model = true
     var format = true
     var images = true
@@ -44,6 +49,12 @@ struct Options {
             }
         }
         generator = (fixtures as NSString).deletingLastPathComponent + "/make_official_logits.py"
+    }
+
+    static func findPython() -> String {
+        if let chosen = ProcessInfo.processInfo.environment["TINYSHARD_PYTHON"], !chosen.isEmpty { return chosen }
+        let venv = FileManager.default.currentDirectoryPath + "/.venv/bin/python"
+        return FileManager.default.isExecutableFile(atPath: venv) ? venv : "python3"
     }
 }
 
@@ -202,7 +213,7 @@ struct SpeedRow {
 func speedSource(_ set: FixtureSet, options: Options) throws -> String {
     let folder = options.work + "/speed-\(set.name)-\(set.speedImages)"
     if FileManager.default.fileExists(atPath: folder + "/" + OfficialLayout.epochFolderName(k: set.k, epoch: 0)) { return folder }
-    let result = run(["python3", options.generator, "--out", folder, "--k", "\(set.k)", "--classes", "\(set.classes)",
+    let result = run([options.pythonExecutable, options.generator, "--out", folder, "--k", "\(set.k)", "--classes", "\(set.classes)",
                       "--images", "\(set.speedImages)", "--epochs", "1", "--ranks", "1", "--keys", set.keyStyle, "--seed", "1"])
     guard result.status == 0 else { throw ConversionError("io", "could not run \(options.generator) (needs python3 with numpy)") }
     return folder
@@ -284,7 +295,7 @@ func measureSpeed(_ set: FixtureSet, options: Options) throws -> SpeedRow {
     }
 
     if options.python {
-        let result = run(["python3", "Tools/python/official_numpy_reader.py", source, "--classes", "\(set.classes)",
+        let result = run([options.pythonExecutable, "Tools/python/official_numpy_reader.py", source, "--classes", "\(set.classes)",
                           "--seconds", "\(options.seconds * 2)"])
         // "epoch 0: N keys, sparse X records/s, dense Y records/s"
         if result.status == 0, let line = result.output.split(separator: "\n").first(where: { $0.contains("sparse") }) {
@@ -334,12 +345,12 @@ func modelTable(options: Options) throws {
                                               inference: inference, warmupSteps: 1, steps: 2)
         var torch: Double?
         if options.python {
-            let run = run(["python3", "Tools/bench_torch_tinyvit.py", "--resolution", "\(resolution)", "--batch", "32"]
+            let run = run([options.pythonExecutable, "Tools/bench_torch_tinyvit.py", "--resolution", "\(resolution)", "--batch", "32"]
                           + (inference ? ["--inference"] : []))
             if run.status == 0 { torch = Double(run.output.trimmingCharacters(in: .whitespacesAndNewlines)) }
         }
         let ref = reference[name]!
-        print("| \(name) | \(fmt(result.imagesPerSecond, 2)) | \(fmt(result.secondsPerStep, 2)) | \(fmt(result.cpuSecondsPerStep, 2)) | \(fmt(ref, 1)) | \(torch.map { fmt($0, 2) } ?? "n/a (no torch)") | \(fmt(result.imagesPerSecond / (torch ?? ref), 2))x |")
+        print("| \(name) | \(fmt(result.imagesPerSecond, 2)) | \(fmt(result.secondsPerStep, 2)) | \(fmt(result.cpuSecondsPerStep, 2)) | \(fmt(ref, 1)) | \(torch.map { fmt($0, 2) } ?? "n/a (no torch in \(options.pythonExecutable))") | \(fmt(result.imagesPerSecond / (torch ?? ref), 2))x |")
         splits.append((name, result.opSeconds))
     }
     if let peak = TinyViTBenchmark.peakResidentBytes() {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ShardConvert
 import ShardFormat
 
 /// `tinyshard dump PATH`: records as JSON lines.
@@ -29,9 +30,14 @@ struct Dump: ParsableCommand {
     @Option(help: "Only shards of this rank.")
     var rank: Int?
 
+    @Option(help: ArgumentHelp("Also write the dumped records' dense soft labels (Spec/FORMAT.md section 7) to this .npy, float32 (n, classes), in the printed order.",
+                               valueName: "FILE.npy"))
+    var dense: String?
+
     func validate() throws {
         if key != nil && range != nil { throw ValidationError("use either --key or --range, not both") }
         if let range { _ = try Self.parseRange(range) }
+        if let dense, !dense.lowercased().hasSuffix(".npy") { throw ValidationError("--dense writes a .npy file; give FILE.npy") }
     }
 
     /// "A..<B" or "A..B" (B excluded), "A...B" (B included) or "A".
@@ -78,6 +84,8 @@ struct Dump: ParsableCommand {
         }
         let selected = shards.filter { (epoch == nil || $0.schema.epoch == epoch) && (rank == nil || $0.schema.rank == rank) }
         let output = LineOutput()
+        let rows = DenseRows(path: dense, classes: selected.first?.schema.classes ?? 0)
+        defer { output.flush() }
         if let key {
             guard let keys else {
                 throw CLIFailure(file: path, code: "invalid-argument", "--key needs the dataset's key table; give the dataset folder")
@@ -92,8 +100,11 @@ struct Dump: ParsableCommand {
             // The lowest rank's record counts, as in the official layout.
             for shard in selected.sorted(by: { $0.schema.rank < $1.schema.rank }) {
                 if let ordinal = try shard.ordinal(ofSample: id) {
-                    output.write(Self.line(try shard.record(at: ordinal), ordinal: ordinal, shard: shard, keys: keys,
+                    let cursor = shard.makeCursor()
+                    output.write(Self.line(try cursor.record(at: ordinal), ordinal: ordinal, shard: shard, keys: keys,
                                            hexAugmentation: hexAugmentation))
+                    try rows.append(cursor, ordinal)
+                    try rows.write()
                     return
                 }
             }
@@ -107,8 +118,10 @@ struct Dump: ParsableCommand {
             for ordinal in ordinals {
                 output.write(Self.line(try cursor.record(at: ordinal), ordinal: ordinal, shard: shard, keys: keys,
                                        hexAugmentation: hexAugmentation))
+                try rows.append(cursor, ordinal)
             }
         }
+        try rows.write()
     }
 
     static func line(_ record: ShardRecord, ordinal: Int, shard: ShardReader, keys: KeyTable?,
@@ -126,6 +139,40 @@ struct Dump: ParsableCommand {
             ("indices", .array(record.indices.map { .int(Int($0)) })),
             ("values", .array(record.values.map(JSON.float16))),
         ] as [(String, JSON?)]).text
+    }
+}
+
+/// The dense rows `dump --dense` collects, written as one float32 .npy at the end.
+final class DenseRows {
+    let path: String?
+    let classes: Int
+    private var values: [Float] = []
+    private var count = 0
+
+    init(path: String?, classes: Int) {
+        self.path = path
+        self.classes = classes
+    }
+
+    func append(_ cursor: ShardCursor, _ ordinal: Int) throws {
+        guard path != nil else { return }
+        guard cursor.reader.schema.classes == classes else {
+            throw CLIFailure(file: cursor.reader.path, code: "invalid-argument", "--dense: shards of \(cursor.reader.schema.classes) and \(classes) classes cannot share one array; select one epoch or rank")
+        }
+        values += [Float](repeating: 0, count: classes)
+        try values.withUnsafeMutableBufferPointer { buffer in
+            try cursor.dense([ordinal], into: UnsafeMutableBufferPointer(rebasing: buffer[(count * classes)...]))
+        }
+        count += 1
+    }
+
+    func write() throws {
+        guard let path else { return }
+        do {
+            try NpyWriter.write(values, shape: [count, classes], to: path)
+        } catch {
+            throw CLIFailure(file: path, code: "io", "cannot write the dense rows: \(error)")
+        }
     }
 }
 

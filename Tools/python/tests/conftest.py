@@ -2,18 +2,72 @@
 that a correct writer never produces, with valid checksums, to test one rule at a time)."""
 
 import os
-import sys
+import subprocess
 
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
+# The tests import the *installed* package (Tools/setup-python.sh: pip install ./Tools/python[torch,test]);
+# run them as `.venv/bin/pytest Tools/python/tests` so the source folder is not on sys.path instead.
 from tinyshard import format as F  # noqa: E402
 from tinyshard.codec import encode_block  # noqa: E402
 
-FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "..",
-                                        "shared", "fixtures", "official_logits"))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
+FIXTURES = os.path.abspath(os.path.join(ROOT, "..", "shared", "fixtures", "official_logits"))
+AUGMENT_FIXTURES = os.path.abspath(os.path.join(ROOT, "..", "shared", "fixtures", "augment"))
+DIGITS_CSV = os.path.join(ROOT, "Tools", "data", "digits.csv.gz")
+EXAMPLES = os.path.join(ROOT, "Tools", "python", "examples")
+
+
+def pytest_report_header(config):
+    import tinyshard
+    return f"tinyshard {tinyshard.__version__} from {os.path.dirname(tinyshard.__file__)}"
+
+
+def require_torch():
+    """Import torch, or skip; with TINYSHARD_REQUIRE_TORCH=1 (CI) a missing torch is a failure."""
+    if os.environ.get("TINYSHARD_REQUIRE_TORCH") == "1":
+        import torch  # noqa: F401  (ImportError fails the test module)
+        import timm  # noqa: F401
+        return
+    pytest.importorskip("torch", reason="torch not installed (Tools/setup-python.sh installs it)")
+    pytest.importorskip("timm", reason="timm not installed (Tools/setup-python.sh installs it)")
+
+
+def swift_binary():
+    """The Swift `tinyshard` CLI: $TINYSHARD_BIN (a missing one is then a failure, as CI sets it), else
+    <repo>/.build/debug/tinyshard, else the test skips."""
+    binary = os.environ.get("TINYSHARD_BIN") or os.path.join(ROOT, ".build", "debug", "tinyshard")
+    if not os.access(binary, os.X_OK):
+        if os.environ.get("TINYSHARD_BIN"):
+            raise RuntimeError(f"TINYSHARD_BIN={binary} is not an executable: build it first (swift build)")
+        pytest.skip(f"no Swift tinyshard binary at {binary}: run `swift build` first (or set TINYSHARD_BIN)")
+    return binary
+
+
+def run_swift(binary, *args, check=True, timeout=600):
+    result = subprocess.run([binary, *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"tinyshard {' '.join(map(str, args))} exited {result.returncode}: {result.stderr}")
+    return result
+
+
+def load_safetensors(path):
+    """{name: array} of a safetensors file (uint8 tensors only are needed here)."""
+    import json
+    import struct
+    with open(path, "rb") as f:
+        length = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(length))
+        data = f.read()
+    dtypes = {"U8": np.uint8, "F32": np.float32, "F64": np.float64, "I64": np.int64}
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        out[name] = np.frombuffer(data[start:end], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+    return out
 
 
 def header(**fields):

@@ -1,11 +1,14 @@
 """The official-layout baseline reader and the converter, against the shared fixtures."""
 
 import os
+import sys
 
 import numpy as np
 import pytest
 
-import official_numpy_reader as official
+# The baseline reader is a standalone script beside the package (the benchmarks run it), not part of it.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import official_numpy_reader as official  # noqa: E402
 from tinyshard.convert import convert_official
 from tinyshard.dataset import Dataset
 from tinyshard.verify import verify_dataset

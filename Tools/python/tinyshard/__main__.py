@@ -1,4 +1,4 @@
-"""Command line: python -m tinyshard {verify,dump,inspect,convert,bench} ...
+"""Command line: tinyshard-py (or python -m tinyshard) {verify,dump,inspect,convert,bench} ...
 
 verify exits 0 when clean, 1 when it found problems, 2 when the path cannot be read (code `io`)
 or on a usage error."""
@@ -74,7 +74,7 @@ def cmd_bench(args):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m tinyshard")
+    parser = argparse.ArgumentParser(prog="tinyshard-py")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("verify", help="check a shard file or a dataset folder")
     p.add_argument("path")
@@ -115,5 +115,10 @@ def main(argv=None):
         return EXIT_UNREADABLE
 
 
-if __name__ == "__main__":
+def console_main():
+    """Entry point of the `tinyshard-py` command that `pip install` creates."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    console_main()

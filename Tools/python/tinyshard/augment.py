@@ -244,3 +244,26 @@ def encode_seed(seed):
 
 def decode_seed(code):
     return struct.unpack("<i", bytes(code))[0]
+
+
+def replay(code, image, output_size, partner=None):
+    """Replay a params code on its uint8 (H, W, 3) source image (and the mix partner's source) ->
+    uint8 (height, width, 3); output_size is the header's (height, width). Needs Pillow; see
+    tinyshard.replay (kept out of this module so the format core imports with numpy alone)."""
+    from .replay import replay as replay_code
+    return replay_code(code, image, output_size, partner)
+
+
+def unpack_params(code):
+    """The 80-byte code -> Params without checking the rules: for codes a reader has already checked
+    (SoftLabels and ShardReader check every record of a block they decode). Use decode_params for
+    codes of unknown origin."""
+    code = bytes(code)
+    if len(code) != PARAMS_BYTES:
+        raise ShardError("bad-augmentation", f"params code is {len(code)} bytes, not 80")
+    mode, _reserved, lam_q, partner, bx, by, bw, bh = _MIX_STRUCT.unpack(code[32:48])
+    mix = None
+    if mode != MIX_NONE:
+        mix = Mix(mode=mode, lam_q=lam_q, partner_id=partner, partner_view=_unpack_view(code[48:80]),
+                  box=Box(bx, by, bw, bh) if mode == MIX_CUTMIX else None)
+    return Params(view=_unpack_view(code[:32]), mix=mix)

@@ -1,0 +1,103 @@
+import Augment
+import ImageStore
+import ShardFormat
+
+/// One stored record made visible: the view the teacher saw, re-rendered from the record's stored
+/// parameters on the store's image (and its mix partner's), with the record's top classes.
+public struct RenderedRecord: Sendable {
+    public var key: String
+    public var sampleID: UInt32
+    public var epoch: Int
+    public var rank: Int
+    public var ordinal: Int
+    /// uint8 view (the Swift replay's `render`: erase noise mapped to uint8, mixup rounded).
+    public var image: RGBImage
+    /// The record's entries in stored order (descending for sorted shards): class index and value.
+    public var entries: [(classIndex: Int, value: Float)]
+}
+
+/// Renders records of a dataset written with `params` augmentation codes (a teacher pass) on the image
+/// store they were drawn from: the debugging view of stored augmentations, and the reference the Python
+/// replay (`tinyshard.replay`) is tested against.
+public final class RecordRenderer {
+    public let store: ImageStore
+    public let dataset: ShardDataset
+    private let map: SampleMap
+
+    /// Throws when the store's keys are not the dataset's (the sample ids would name other images).
+    public init(store: ImageStore, dataset: ShardDataset) throws {
+        self.store = store
+        self.dataset = dataset
+        map = try SampleMap(store: store, keys: dataset.keys)
+    }
+
+    /// The record of `key` in `epoch` (the lowest rank's, when several shards hold it).
+    public func render(epoch: Int, key: String) throws -> RenderedRecord {
+        guard dataset.epochs.contains(epoch) else {
+            throw DistillError("\(dataset.directory): [invalid-argument] the dataset has no epoch \(epoch) (epochs \(dataset.epochs.map(String.init).joined(separator: ", ")))")
+        }
+        guard dataset.keys.id(of: key) != nil else {
+            throw DistillError("\(dataset.directory): [invalid-argument] no sample has the key '\(key)'")
+        }
+        guard let (shard, ordinal) = try dataset.locate(epoch: epoch, key: key) else {
+            throw DistillError("\(dataset.directory): [missing-sample] key '\(key)' has no record in epoch \(epoch)")
+        }
+        return try render(shard: shard, ordinal: ordinal)
+    }
+
+    /// The shards of `epoch` by rank (what `render(shard:ordinals:)` walks).
+    public func shards(epoch: Int) -> [ShardReader] {
+        dataset.shards(epoch: epoch).sorted { $0.schema.rank < $1.schema.rank }
+    }
+
+    /// Records `ordinals` (clamped to the shard) of one shard, in order.
+    public func render(shard: ShardReader, ordinals: Range<Int>) throws -> [RenderedRecord] {
+        let cursor = shard.makeCursor()
+        return try ordinals.clamped(to: 0..<shard.recordCount).map { try render(shard: shard, ordinal: $0, cursor: cursor) }
+    }
+
+    public func render(shard: ShardReader, ordinal: Int) throws -> RenderedRecord {
+        try render(shard: shard, ordinal: ordinal, cursor: shard.makeCursor())
+    }
+
+    private func render(shard: ShardReader, ordinal: Int, cursor: ShardCursor) throws -> RenderedRecord {
+        guard case let .params(height, width) = shard.schema.augmentation else {
+            throw DistillError("\(shard.path): [invalid-argument] records carry no augmentation parameters (kind \(shard.schema.augmentation.name)); only a teacher pass's params shards can be rendered")
+        }
+        let record: ShardRecord
+        let parameters: AugmentationParameters
+        do {
+            record = try cursor.record(at: ordinal)
+            parameters = try record.augmentation.withUnsafeBytes {
+                try AugmentationParameters(code: $0, outputHeight: height, outputWidth: width)
+            }
+        } catch let error as ShardError {
+            var location = error.location
+            if location.file == nil { location.file = shard.path }
+            if location.record == nil { location.record = ordinal }
+            throw ShardError(error.code, error.message, at: location)
+        }
+        let id = Int(record.sampleID)
+        guard id < map.storeIndex.count, map.storeIndex[id] >= 0 else {
+            throw DistillError("\(shard.path): record \(ordinal): [invalid-argument] sample id \(id) is not an image of \(store.path)")
+        }
+        let index = map.storeIndex[id]
+        var partner: RGBImage?
+        if let mix = parameters.mix {
+            guard Int(mix.partner) < map.storeIndex.count else {
+                throw DistillError("\(shard.path): record \(ordinal): [invalid-argument] mix partner \(mix.partner) is not a sample of \(store.path)")
+            }
+            partner = try store.image(at: map.storeIndex[Int(mix.partner)])
+        }
+        let image: RGBImage
+        do {
+            image = try Augmenter(outputWidth: width, outputHeight: height)
+                .render(parameters, source: try store.image(at: index), partner: partner)
+        } catch let error as AugmentError {
+            throw DistillError("\(shard.path): record \(ordinal) (key \(dataset.keys.key(id))): [mismatch] \(error)")
+        }
+        return RenderedRecord(key: dataset.keys.key(id), sampleID: record.sampleID, epoch: shard.schema.epoch,
+                              rank: shard.schema.rank, ordinal: ordinal, image: image,
+                              entries: zip(record.indices, record.values).map { (Int($0), Float($1)) })
+    }
+}
