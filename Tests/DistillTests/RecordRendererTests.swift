@@ -14,7 +14,7 @@ final class RecordRendererTests: XCTestCase {
         var recipe = AugmentationRecipe.tinyViTWithMix
         recipe.mix?.probability = 0.7
         _ = try TeacherPass.run(store: store, teacher: try Fixture.teacher(), outputDirectory: directory + "/shards",
-                                options: .init(epochs: 2, k: 3, seed: 5, batchSize: 8, recipe: recipe, heldOutFraction: 0))
+                                options: .init(epochs: 2, k: 3, seed: 5, batchSize: 8, recipe: NamedRecipe(name: "tinyvit-mix-p0.7", recipe: recipe), heldOutFraction: 0))
         return (try RecordRenderer(store: store, dataset: try ShardDataset(directory: directory + "/shards")), directory)
     }
 
