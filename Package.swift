@@ -1,9 +1,10 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Numeric hot loops (float16 conversion, dense label fill) need AVX2/F16C instructions to be inlined
-// instead of becoming library calls; every machine this project runs on (developers, CI) is Haswell+.
-let fastMath: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+// No target carries unsafe flags (-target-cpu, -march, -O...): SwiftPM refuses them in a versioned
+// dependency, and a CPU flag would make the package unbuildable on other CPUs. Hot loops that need
+// wider SIMD than the architecture's baseline live in the C targets (CFormatKernels, CTensorKernels),
+// built twice and chosen at run time by CPUDispatch.
 
 let package = Package(
     name: "TinyShard",
@@ -20,32 +21,31 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "ShardFormat", dependencies: ["CZlib"], swiftSettings: fastMath),
-        .target(name: "ShardConvert", dependencies: ["ShardFormat"], swiftSettings: fastMath),
-        .target(name: "Augment", dependencies: ["ShardFormat"], swiftSettings: fastMath),
+        .target(name: "CPUDispatch"),
+        .target(name: "CFormatKernels", dependencies: ["CPUDispatch"]),
+        .target(name: "ShardFormat", dependencies: ["CZlib", "CFormatKernels"]),
+        .target(name: "ShardConvert", dependencies: ["ShardFormat"]),
+        .target(name: "Augment", dependencies: ["ShardFormat"]),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG", "CZlib"], swiftSettings: fastMath),
+        .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG", "CZlib"]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        .target(name: "Tensor", dependencies: ["CDNNL"], swiftSettings: fastMath),
-        .target(name: "TinyViT", dependencies: ["Tensor"], swiftSettings: fastMath),
-        .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"],
-                swiftSettings: fastMath),
+        .target(name: "Tensor", dependencies: ["CDNNL"]),
+        .target(name: "TinyViT", dependencies: ["Tensor"]),
+        .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
         .executableTarget(
             name: "tinyshard",
             dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "Distill", "ImageStore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "TinyViT"],
-                          swiftSettings: fastMath),
-        .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat"]),
+        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT"]),
+        .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "CPUDispatch"]),
         .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat"]),
         .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor"]),
-        .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat"], swiftSettings: fastMath),
-        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"], swiftSettings: fastMath),
-        .testTarget(name: "DistillTests", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "TinyViT"],
-                    swiftSettings: fastMath),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: fastMath),
-        .testTarget(name: "TinyViTTests", dependencies: ["TinyViT", "Tensor"], swiftSettings: fastMath),
+        .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat"]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"]),
+        .testTarget(name: "DistillTests", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "TinyViT"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TinyViTTests", dependencies: ["TinyViT", "Tensor"]),
     ],
     swiftLanguageModes: [.v5]
 )

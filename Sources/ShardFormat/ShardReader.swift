@@ -107,7 +107,7 @@ public final class ShardReader: @unchecked Sendable {
 /// A record lives inside a zlib-compressed block, so reading one decodes its whole block. The cursor
 /// keeps the last `cachedBlocks` decoded blocks (least recently used goes first): 1 suits reading in
 /// stored order (the teacher pass's sampler order, which training replays); random access over a whole
-/// shard wants `cachedBlocks >= reader.blockCount`, at ~(12 + 7K) bytes per record of memory.
+/// shard wants `cachedBlocks >= reader.blockCount`, at ~(12 + 11K) bytes per record of memory.
 public final class ShardCursor {
     public let reader: ShardReader
     public let cachedBlocks: Int
@@ -209,10 +209,10 @@ public final class ShardCursor {
             let (block, i) = try locate(ordinals[row])
             block.sortedIndices.withUnsafeBufferPointer { sorted in
                 block.ranks.withUnsafeBufferPointer { ranks in
-                    block.valueBits.withUnsafeBufferPointer { bits in
+                    block.values.withUnsafeBufferPointer { stored in
                         for j in 0..<k {
                             indices[row * k + j] = sorted[i * k + Int(ranks[i * k + j])]
-                            values[row * k + j] = Float(Float16(bitPattern: bits[i * k + j]))
+                            values[row * k + j] = stored[i * k + j]
                         }
                     }
                 }
@@ -244,12 +244,12 @@ public final class ShardCursor {
         for row in 0..<ordinals.count {
             let (block, i) = try locate(ordinals[row])
             let out = UnsafeMutableBufferPointer(rebasing: rows[(row * classes)..<((row + 1) * classes)])
-            out.update(repeating: block.residuals[i])
+            FormatKernels.fill(out, with: block.residuals[i])
             block.sortedIndices.withUnsafeBufferPointer { sorted in
                 block.ranks.withUnsafeBufferPointer { ranks in
-                    block.valueBits.withUnsafeBufferPointer { bits in
+                    block.values.withUnsafeBufferPointer { stored in
                         for j in 0..<k {
-                            out[Int(sorted[i * k + Int(ranks[i * k + j])])] = Float(Float16(bitPattern: bits[i * k + j]))
+                            out[Int(sorted[i * k + Int(ranks[i * k + j])])] = stored[i * k + j]
                         }
                     }
                 }
