@@ -1,6 +1,7 @@
 // tinyshard-bench: the format's numbers, measured in one run and printed as one table (README.md quotes it).
 //
 //   swift run -c release tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python]
+//   tinyshard-bench --paired dense,sparse,train64,train224   (see PairedSpeed.swift; Tools/bench_flag_free.sh)
 //
 // 1. Size: bytes/record of the two shared official-layout fixtures, as stored officially (values + key
 //    text), compressed with `zstd -19`, and converted to TinyShard (whole dataset folder), plus a
@@ -21,6 +22,7 @@ struct Options {
     var python = true
     var model = true
     var format = true
+    var paired: String?
 
     init(_ arguments: [String]) {
         var rest = arguments.dropFirst()
@@ -32,8 +34,9 @@ struct Options {
             case "--no-python": python = false
             case "--no-model": model = false
             case "--model-only": format = false
+            case "--paired": paired = rest.popFirst() ?? "all"
             default:
-                FileHandle.standardError.write("usage: tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python] [--no-model | --model-only]\n".data(using: .utf8)!)
+                FileHandle.standardError.write("usage: tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python] [--no-model | --model-only] [--paired METRICS]\n".data(using: .utf8)!)
                 exit(2)
             }
         }
@@ -308,6 +311,15 @@ func fmt(_ value: Double, _ digits: Int = 0) -> String {
 
 let options = Options(CommandLine.arguments)
 try? FileManager.default.createDirectory(atPath: options.work, withIntermediateDirectories: true)
+if let paired = options.paired {
+    do {
+        try PairedSpeed.run(paired, options: options)
+        exit(0)
+    } catch {
+        print("tinyshard-bench: \(error)")
+        exit(1)
+    }
+}
 guard FileManager.default.fileExists(atPath: options.fixtures) else {
     print("tinyshard-bench: fixtures not found at \(options.fixtures) (run from the package root, or pass --fixtures)")
     exit(2)
