@@ -30,7 +30,8 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG", "CZlib"]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        .target(name: "Tensor", dependencies: ["CDNNL"]),
+        .target(name: "CTensorKernels", dependencies: ["CPUDispatch"]),
+        .target(name: "Tensor", dependencies: ["CDNNL", "CTensorKernels"]),
         .target(name: "TinyViT", dependencies: ["Tensor"]),
         .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
         .executableTarget(
@@ -44,7 +45,7 @@ let package = Package(
         .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat"]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"]),
         .testTarget(name: "DistillTests", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "TinyViT"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CPUDispatch"]),
         .testTarget(name: "TinyViTTests", dependencies: ["TinyViT", "Tensor"]),
     ],
     swiftLanguageModes: [.v5]
