@@ -9,6 +9,7 @@
 
 // MARK: Portable (bit manipulation; the compiler vectorises the branch-free loops with baseline SIMD)
 
+#if !defined(__aarch64__)   // arm64 converts in hardware (below)
 static inline uint32_t float_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static inline float bits_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
@@ -41,6 +42,7 @@ static inline uint16_t narrow_one(float f) {
     uint32_t magnitude = x > 0x7f800000u ? nan : x >= 0x477ff000u ? 0x7c00u : x < 0x38800000u ? subnormal : normal;
     return (uint16_t)(sign | magnitude);
 }
+#endif
 
 static void widen_portable(const uint16_t *src, float *dst, size_t n) {
 #if defined(__aarch64__)
