@@ -10,9 +10,14 @@ let package = Package(
     name: "TinyShard",
     platforms: [.macOS(.v13)],
     products: [
+        // The libraries another package can depend on (Examples/EmbeddedReader builds against them).
         .library(name: "ShardFormat", targets: ["ShardFormat"]),
         .library(name: "ShardConvert", targets: ["ShardConvert"]),
+        .library(name: "Augment", targets: ["Augment"]),
+        .library(name: "ImageStore", targets: ["ImageStore"]),
+        .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "TinyViT", targets: ["TinyViT"]),
+        .library(name: "Distill", targets: ["Distill"]),
         .executable(name: "tinyshard", targets: ["tinyshard"]),
         .executable(name: "tinyshard-bench", targets: ["tinyshard-bench"]),
     ],
