@@ -23,8 +23,10 @@ func check(_ condition: Bool, _ message: @autoclosure () -> String) throws {
 }
 
 /// Reads `reader`'s records in stored order, `batch` at a time, into `labels` (owned by the caller, at
-/// least batch × C floats), calling `body` with each batch's row count. Returns the sum of all labels.
-func readEpoch(_ reader: ShardReader, batch: Int, labels: inout [Float], _ body: (Int) throws -> Void = { _ in }) throws -> Double {
+/// least batch × C floats), calling `body` with each batch's row count and the filled buffer. Returns the
+/// sum of all labels.
+func readEpoch(_ reader: ShardReader, batch: Int, labels: inout [Float],
+               _ body: (Int, inout [Float]) throws -> Void = { _, _ in }) throws -> Double {
     let classes = reader.schema.classes
     let cursor = reader.makeCursor()   // one per thread; keeps the current decoded block
     var total = 0.0
@@ -39,7 +41,7 @@ func readEpoch(_ reader: ShardReader, batch: Int, labels: inout [Float], _ body:
             try check(abs(sum - 1) < 1e-3, "\(reader.path): record \(start + row): dense row sums to \(sum), not 1")
             total += sum
         }
-        try body(count)
+        try body(count, &labels)
         start += count
     }
     return total
@@ -79,7 +81,7 @@ func run() throws {
         var sequential: [Double] = []
         for reader in shards {
             var steps = 0
-            sequential.append(try readEpoch(reader, batch: batch, labels: &labels) { count in
+            sequential.append(try readEpoch(reader, batch: batch, labels: &labels) { count, labels in
                 guard steps < 2, count == batch else { return }   // a couple of steps per shard keeps this quick
                 let images = Tensor(uninitialized: [batch, 3, side, side])
                 for i in 0..<images.count { images[flat: i] = random.nextGaussian() }
