@@ -4,7 +4,7 @@ import PackageDescription
 // No target carries unsafe flags (-target-cpu, -march, -O...): SwiftPM refuses them in a versioned
 // dependency, and a CPU flag would make the package unbuildable on other CPUs. Hot loops that need
 // wider SIMD than the architecture's baseline live in the C targets (CFormatKernels, CTensorKernels),
-// built twice and chosen at run time by CPUDispatch.
+// built twice and chosen at run time by CKernelDispatch.
 
 let package = Package(
     name: "TinyShard",
@@ -28,8 +28,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "CPUDispatch"),
-        .target(name: "CFormatKernels", dependencies: ["CPUDispatch"]),
+        .target(name: "CKernelDispatch"),
+        .target(name: "CFormatKernels", dependencies: ["CKernelDispatch"]),
         .target(name: "ShardFormat", dependencies: ["CZlib", "CFormatKernels"]),
         .target(name: "ShardConvert", dependencies: ["ShardFormat"]),
         .target(name: "Augment", dependencies: ["ShardFormat"]),
@@ -37,7 +37,7 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG", "CZlib"]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        .target(name: "CTensorKernels", dependencies: ["CPUDispatch"]),
+        .target(name: "CTensorKernels", dependencies: ["CKernelDispatch"]),
         .target(name: "Tensor", dependencies: ["CDNNL", "CTensorKernels"]),
         .target(name: "TinyViT", dependencies: ["Tensor"]),
         .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
@@ -46,13 +46,13 @@ let package = Package(
             dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "Distill", "ImageStore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT"]),
-        .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "CPUDispatch"]),
+        .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "CKernelDispatch"]),
         .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat"]),
         .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor"]),
         .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat"]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"]),
         .testTarget(name: "DistillTests", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "TinyViT"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CPUDispatch"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernelDispatch"]),
         .testTarget(name: "TinyViTTests", dependencies: ["TinyViT", "Tensor"]),
     ],
     swiftLanguageModes: [.v5]

@@ -13,8 +13,8 @@ for tool in clang qemu-aarch64; do
 done
 out="$(mktemp -d "${TMPDIR:-/tmp}/kernel-parity.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
-includes=(-ISources/CPUDispatch/include -ISources/CFormatKernels/include -ISources/CTensorKernels/include)
-sources=(Sources/CPUDispatch/*.c Sources/CFormatKernels/*.c Sources/CTensorKernels/*.c Tools/kernel_parity/kernel_parity.c)
+includes=(-ISources/CKernelDispatch/include -ISources/CFormatKernels/include -ISources/CTensorKernels/include)
+sources=(Sources/CKernelDispatch/*.c Sources/CFormatKernels/*.c Sources/CTensorKernels/*.c Tools/kernel_parity/kernel_parity.c)
 
 clang -O2 -Wall -Werror "${includes[@]}" "${sources[@]}" -o "$out/native"
 clang -O0 -Wall -Werror "${includes[@]}" "${sources[@]}" -o "$out/native-O0"

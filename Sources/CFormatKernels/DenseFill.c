@@ -1,5 +1,5 @@
 #include "CFormatKernels.h"
-#include "CPUDispatch.h"
+#include "CKernelDispatch.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

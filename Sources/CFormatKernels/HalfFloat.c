@@ -1,5 +1,5 @@
 #include "CFormatKernels.h"
-#include "CPUDispatch.h"
+#include "CKernelDispatch.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
-// The public kernels: each calls the AVX2 build when CPUDispatch selects it, else the portable build.
+// The public kernels: each calls the AVX2 build when CKernelDispatch selects it, else the portable build.
 #include "CTensorKernels.h"
-#include "CPUDispatch.h"
+#include "CKernelDispatch.h"
 #include "internal/kernel_list.h"
 
 #define DECLARE_BUILDS(name, parameters, arguments) \

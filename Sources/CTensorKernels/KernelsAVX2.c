@@ -1,5 +1,5 @@
 // The AVX2 build of every kernel (x86-64 only): the same source as KernelsPortable.c with every function,
-// the inlined vector helpers included, compiled for AVX2. Taken only when CPUDispatch finds AVX2 and OS
+// the inlined vector helpers included, compiled for AVX2. Taken only when CKernelDispatch finds AVX2 and OS
 // support at run time; no fused multiply-add (vector8.h), so the results equal the portable build's.
 #include "CTensorKernels.h"
 

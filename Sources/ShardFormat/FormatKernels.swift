@@ -6,7 +6,7 @@ import CFormatKernels
 /// Swift's `Float(Float16)` is one instruction only when the compiler may assume F16C; in a library
 /// built for the baseline CPU (as a versioned SwiftPM dependency must be) it is a library call per
 /// value. The C versions run 8 values per instruction on CPUs with F16C/AVX2 (chosen at run time by
-/// `CPUDispatch`) and are bit-exact everywhere: widening is exact, narrowing rounds to nearest even
+/// `CKernelDispatch`) and are bit-exact everywhere: widening is exact, narrowing rounds to nearest even
 /// like `Float16(_: Float)`.
 enum FormatKernels {
     /// `output[i] = Float(Float16(bitPattern: bits[i]))`; the counts must match.

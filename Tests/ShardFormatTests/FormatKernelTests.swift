@@ -1,4 +1,4 @@
-import CPUDispatch
+import CKernelDispatch
 import Foundation
 import XCTest
 @testable import ShardFormat

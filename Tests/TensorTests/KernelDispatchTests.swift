@@ -1,4 +1,4 @@
-import CPUDispatch
+import CKernelDispatch
 import XCTest
 @testable import Tensor
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "CFormatKernels.h"
-#include "CPUDispatch.h"
+#include "CKernelDispatch.h"
 #include "CTensorKernels.h"
 
 static uint64_t state = 0x9E3779B97F4A7C15u;

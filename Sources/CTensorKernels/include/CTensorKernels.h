@@ -3,7 +3,7 @@
 // baseline CPU (no -target-cpu flag, which SwiftPM refuses in versioned dependencies).
 //
 // Each kernel exists twice, compiled from one source: a portable build (x86-64 baseline SSE2; on arm64
-// the baseline NEON) and, on x86-64, an AVX2 build. CPUDispatch picks one per call. Both builds do the
+// the baseline NEON) and, on x86-64, an AVX2 build. CKernelDispatch picks one per call. Both builds do the
 // same float operations in the same order, with contraction into fused multiply-add turned off, so the
 // results are bit-identical on every path and machine.
 //

@@ -4,8 +4,8 @@
 // SwiftPM refuses in versioned dependencies). Hot kernels exist twice: a portable build, and on x86-64 a
 // build for AVX2 + F16C that is taken only when the CPU and the OS support it. Both builds compute the
 // same operations in the same order (no fused multiply-add), so they give bit-identical results.
-#ifndef TINYSHARD_CPU_DISPATCH_H
-#define TINYSHARD_CPU_DISPATCH_H
+#ifndef TINYSHARD_CKERNEL_DISPATCH_H
+#define TINYSHARD_CKERNEL_DISPATCH_H
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,4 +1,4 @@
-#include "CPUDispatch.h"
+#include "CKernelDispatch.h"
 
 #include <stdlib.h>
 #include <string.h>
