@@ -40,41 +40,11 @@ enum PairedSpeed {
             _ = try OfficialImporter.importDataset(from: source, to: dataset, options: OfficialImportOptions(classes: set.classes))
         }
         let data = try ShardDataset(directory: dataset)
-        let shard = data.shards[0]
-        let cursor = shard.makeCursor()
-        let records = shard.recordCount
-        let batch = 256
-        var rows = [Float](repeating: 0, count: batch * set.classes)
-        var indices = [Int32](repeating: 0, count: batch * set.k)
-        var values = [Float](repeating: 0, count: batch * set.k)
+        let passes = SequentialPasses(data.shards[0], batch: 256)
+        let records = passes.records
         var checksum = 0.0
-        func densePass() throws {
-            checksum = 0
-            var start = 0
-            while start < records {
-                let count = min(batch, records - start)
-                try rows.withUnsafeMutableBufferPointer {
-                    try cursor.dense(start..<(start + count), into: UnsafeMutableBufferPointer(rebasing: $0[0..<(count * set.classes)]))
-                }
-                checksum += Double(rows[count * set.classes - 1])
-                start += count
-            }
-        }
-        func sparsePass() throws {
-            checksum = 0
-            var start = 0
-            while start < records {
-                let count = min(batch, records - start)
-                try indices.withUnsafeMutableBufferPointer { i in
-                    try values.withUnsafeMutableBufferPointer { v in
-                        try cursor.sparse(start..<(start + count), indices: UnsafeMutableBufferPointer(rebasing: i[0..<(count * set.k)]),
-                                          values: UnsafeMutableBufferPointer(rebasing: v[0..<(count * set.k)]))
-                    }
-                }
-                checksum += Double(values[count * set.k - 1])
-                start += count
-            }
-        }
+        func densePass() throws { checksum = try passes.dense() }
+        func sparsePass() throws { checksum = try passes.sparse() }
         for (name, pass) in [("dense", densePass), ("sparse", sparsePass)] where name == "dense" ? dense : sparse {
             let (wall, cpu) = try best(budget: options.seconds, pass)
             print("PAIRED \(name) \(fmtRate(Double(records) / wall)) records/s")

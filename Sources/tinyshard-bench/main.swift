@@ -219,34 +219,11 @@ func measureSpeed(_ set: FixtureSet, options: Options) throws -> SpeedRow {
 
     let data = try ShardDataset(directory: dataset)
     let shard = data.shards[0]
-    let cursor = shard.makeCursor()
-    let batch = set.classes > 10_000 ? 32 : 256  // a training batch of rows that stays in cache
-    var rows = [Float](repeating: 0, count: batch * set.classes)
-    var indices = [Int32](repeating: 0, count: batch * set.k)
-    var values = [Float](repeating: 0, count: batch * set.k)
-    row.denseSequential = try rate(items: records, budget: options.seconds) {
-        var start = 0
-        while start < records {
-            let count = min(batch, records - start)
-            try rows.withUnsafeMutableBufferPointer {
-                try cursor.dense(start..<(start + count), into: UnsafeMutableBufferPointer(rebasing: $0[0..<(count * set.classes)]))
-            }
-            start += count
-        }
-    }
-    row.sparseSequential = try rate(items: records, budget: options.seconds) {
-        var start = 0
-        while start < records {
-            let count = min(batch, records - start)
-            try indices.withUnsafeMutableBufferPointer { i in
-                try values.withUnsafeMutableBufferPointer { v in
-                    try cursor.sparse(start..<(start + count), indices: UnsafeMutableBufferPointer(rebasing: i[0..<(count * set.k)]),
-                                      values: UnsafeMutableBufferPointer(rebasing: v[0..<(count * set.k)]))
-                }
-            }
-            start += count
-        }
-    }
+    let passes = SequentialPasses(shard, batch: set.classes > 10_000 ? 32 : 256)  // a training batch of rows that stays in cache
+    row.denseSequential = try rate(items: records, budget: options.seconds) { try passes.dense() }
+    row.sparseSequential = try rate(items: records, budget: options.seconds) { try passes.sparse() }
+    var indices = [Int32](repeating: 0, count: set.k)
+    var values = [Float](repeating: 0, count: set.k)
     // Random access by key, one record at a time: the official reader's access pattern. The official
     // reader holds every record in memory; the like-for-like cursor keeps every decoded block (the
     // warm-up pass of `rate` decodes them).

@@ -3,20 +3,25 @@
 // KernelsAVX2.c and KernelsPortable.c (see elementwise_kernels.h).
 #include "vector8.h"
 
-TK_INLINE ptrdiff_t max_index(ptrdiff_t a, ptrdiff_t b) { return a > b ? a : b; }
-TK_INLINE ptrdiff_t min_index(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
+/// Along one axis, the taps of output position `o` that land inside the input (size `size`): the input
+/// position of tap 0 (`*start`, may be negative) and the tap range [*first, *end).
+TK_INLINE void tap_range(ptrdiff_t o, ptrdiff_t stride, ptrdiff_t padding, ptrdiff_t kernel, ptrdiff_t size,
+                         ptrdiff_t *start, ptrdiff_t *first, ptrdiff_t *end) {
+    *start = o * stride - padding;
+    *first = *start < 0 ? -*start : 0;
+    *end = size - *start < kernel ? size - *start : kernel;
+}
 
 void TK_NAME(depthwise_forward_rows)(const float *x, const float *w, float *y, const tinyshard_depthwise_geometry *g,
                                      ptrdiff_t row_begin, ptrdiff_t row_end) {
     ptrdiff_t C = g->channels, H = g->height, W = g->width, K = g->kernel, OH = g->out_height, OW = g->out_width;
     ptrdiff_t C8 = C / 8 * 8;
     for (ptrdiff_t r = row_begin; r < row_end; r++) {
-        ptrdiff_t n = r / OH, oy = r % OH;
-        ptrdiff_t iy0 = oy * g->stride - g->padding;
-        ptrdiff_t ky0 = max_index(0, -iy0), ky1 = min_index(K, H - iy0);
+        ptrdiff_t n = r / OH, oy = r % OH, iy0, ky0, ky1;
+        tap_range(oy, g->stride, g->padding, K, H, &iy0, &ky0, &ky1);
         for (ptrdiff_t ox = 0; ox < OW; ox++) {
-            ptrdiff_t ix0 = ox * g->stride - g->padding;
-            ptrdiff_t kx0 = max_index(0, -ix0), kx1 = min_index(K, W - ix0);
+            ptrdiff_t ix0, kx0, kx1;
+            tap_range(ox, g->stride, g->padding, K, W, &ix0, &kx0, &kx1);
             ptrdiff_t yo = ((n * OH + oy) * OW + ox) * C;
             ptrdiff_t c = 0;
             for (; c < C8; c += 8) {
@@ -84,12 +89,11 @@ void TK_NAME(depthwise_backward_weights_rows)(const float *dy, const float *x, c
     ptrdiff_t T = K * K, C8 = C / 8 * 8;
     for (ptrdiff_t i = 0; i < T * C; i++) acc[i] = 0;
     for (ptrdiff_t r = row_begin; r < row_end; r++) {
-        ptrdiff_t n = r / OH, oy = r % OH;
-        ptrdiff_t iy0 = oy * g->stride - g->padding;
-        ptrdiff_t ky0 = max_index(0, -iy0), ky1 = min_index(K, H - iy0);
+        ptrdiff_t n = r / OH, oy = r % OH, iy0, ky0, ky1;
+        tap_range(oy, g->stride, g->padding, K, H, &iy0, &ky0, &ky1);
         for (ptrdiff_t ox = 0; ox < OW; ox++) {
-            ptrdiff_t ix0 = ox * g->stride - g->padding;
-            ptrdiff_t kx0 = max_index(0, -ix0), kx1 = min_index(K, W - ix0);
+            ptrdiff_t ix0, kx0, kx1;
+            tap_range(ox, g->stride, g->padding, K, W, &ix0, &kx0, &kx1);
             ptrdiff_t yo = ((n * OH + oy) * OW + ox) * C;
             for (ptrdiff_t ky = ky0; ky < ky1; ky++) {
                 for (ptrdiff_t kx = kx0; kx < kx1; kx++) {
