@@ -5,7 +5,7 @@
 # and prints one table. Release builds; the fixtures' generator (../shared/fixtures) and numpy are needed
 # for the decode rows.
 #
-#   Tools/bench_flag_free.sh [--base REV] [--rounds N] [--metrics dense,sparse,train64,train224] [--seconds S]
+#   Tools/bench_flag_free.sh [--base REV] [--rounds N] [--metrics dense,sparse,convert,train64,train224] [--seconds S]
 #
 # Each number is the best over the rounds of each build's best repetition (see PairedSpeed.swift): on a
 # shared machine that is the run least disturbed by other jobs. The "portable" column is this tree with
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-base="" rounds=3 metrics="dense,sparse,train64,train224" seconds=1
+base="" rounds=3 metrics="dense,sparse,convert,train64,train224" seconds=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --base) base="$2"; shift 2 ;;

@@ -13,7 +13,7 @@ import Tensor
 import TinyViT
 
 enum PairedSpeed {
-    static let metrics = ["dense", "sparse", "train64", "train224"]
+    static let metrics = ["dense", "sparse", "convert", "train64", "train224"]
 
     /// Runs the named metrics (comma-separated; "all" for every one) and prints their lines.
     static func run(_ list: String, options: Options) throws {
@@ -24,6 +24,7 @@ enum PairedSpeed {
         if names.contains("dense") || names.contains("sparse") {
             try decode(dense: names.contains("dense"), sparse: names.contains("sparse"), options: options)
         }
+        if names.contains("convert") { try convert(options: options) }
         for resolution in [64, 224] where names.contains("train\(resolution)") {
             try trainStep(resolution: resolution, steps: resolution >= 224 ? 3 : 8)
         }
@@ -51,6 +52,24 @@ enum PairedSpeed {
             print("PAIRED \(name)-cpu \(fmtRate(Double(records) / cpu)) records/s")
             print("PAIRED-CHECK \(name)-checksum \(String(checksum.bitPattern, radix: 16))")
         }
+    }
+
+    /// The writer: converting the K=10/C=1000 speed set from the official layout (parse, float16 checks,
+    /// block encoding, zlib, CRC, file writes): records/s of the fastest of three conversions.
+    static func convert(options: Options) throws {
+        let set = fixtureSets[0]
+        let source = try speedSource(set, options: options)
+        let output = options.work + "/paired-convert-" + set.name
+        var records = 0
+        var fastest = Double.infinity
+        for _ in 0..<3 {
+            try? FileManager.default.removeItem(atPath: output)
+            fastest = min(fastest, try seconds {
+                records = try OfficialImporter.importDataset(from: source, to: output, options: OfficialImportOptions(classes: set.classes)).recordsWritten
+            })
+        }
+        try? FileManager.default.removeItem(atPath: output)
+        print("PAIRED convert \(fmtRate(Double(records) / fastest)) records/s")
     }
 
     /// TinyViT-5M train steps (forward + soft-target CE + backward + AdamW), batch 32: images/s of the

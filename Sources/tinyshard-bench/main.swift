@@ -1,7 +1,7 @@
 // tinyshard-bench: the format's numbers, measured in one run and printed as one table (README.md quotes it).
 //
 //   swift run -c release tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python]
-//   tinyshard-bench --paired dense,sparse,train64,train224   (see PairedSpeed.swift; Tools/bench_flag_free.sh)
+//   tinyshard-bench --paired dense,sparse,convert,train64,train224   (see PairedSpeed.swift; Tools/bench_flag_free.sh)
 //
 // 1. Size: bytes/record of the two shared official-layout fixtures, as stored officially (values + key
 //    text), compressed with `zstd -19`, and converted to TinyShard (whole dataset folder), plus a

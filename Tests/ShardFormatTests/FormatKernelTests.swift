@@ -23,11 +23,18 @@ final class FormatKernelTests: XCTestCase {
         return (portable, try body())
     }
 
-    func testActivePathIsReported() {
+    func testDispatchFindsWhatTheCPUHas() {
         let supported = tinyshard_simd_supported()
-        #if arch(x86_64)
-        // Every machine this project builds on has AVX2 and F16C; the dispatch must find them.
         print("CPU dispatch: supported \(String(cString: tinyshard_simd_name(supported))), active \(String(cString: tinyshard_simd_name(tinyshard_simd_active())))")
+        #if arch(x86_64)
+        // Linux lists a feature in /proc/cpuinfo only when the CPU has it and the OS enabled it (for AVX:
+        // saves the YMM registers), the same two things the dispatch checks through CPUID and XGETBV.
+        if let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let flags = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) {
+            let names = Set(flags.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == ":" }).map(String.init))
+            let expected = names.contains("avx2") && names.contains("f16c") ? TINYSHARD_SIMD_AVX2 : TINYSHARD_SIMD_PORTABLE
+            XCTAssertEqual(supported, expected, "/proc/cpuinfo lists avx2: \(names.contains("avx2")), f16c: \(names.contains("f16c"))")
+        }
         #else
         XCTAssertEqual(supported, TINYSHARD_SIMD_PORTABLE)
         #endif
