@@ -45,7 +45,9 @@ let package = Package(
             name: "tinyshard",
             dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "Distill", "ImageStore",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT"]),
+        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "TinyViT"]),
+        // Decode and train-step numbers of two builds side by side (Tools/bench_flag_free.sh).
+        .executableTarget(name: "tinyshard-paired", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT"]),
         .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "CKernelDispatch"]),
         .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat"]),
         .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor"]),

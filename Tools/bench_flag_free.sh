@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # What dropping `-target-cpu haswell` costs, measured in one run: builds the last commit that still had
 # the flag and this tree (flag-free, kernels chosen at run time), runs the same benchmark program
-# (Sources/tinyshard-bench/PairedSpeed.swift, copied into both) against each, interleaved round by round,
-# and prints one table. Release builds; the fixtures' generator (../shared/fixtures) and numpy are needed
+# (Sources/tinyshard-paired, copied into the baseline and added to its manifest) against each,
+# interleaved round by round, and prints one table. Release builds; the fixtures' generator (../shared/fixtures) and numpy are needed
 # for the decode rows.
 #
 #   Tools/bench_flag_free.sh [--base REV] [--rounds N] [--metrics dense,sparse,convert,train64,train224] [--seconds S]
@@ -43,15 +43,21 @@ mkdir -p "$work"
 rm -rf "$work/base-src"
 mkdir -p "$work/base-src"
 git archive "$base" | tar -x -C "$work/base-src"
-cp Sources/tinyshard-bench/*.swift "$work/base-src/Sources/tinyshard-bench/"   # one measuring program for both
+# One measuring program for both: the baseline predates it, so it gets a copy and a manifest line.
+rm -rf "$work/base-src/Sources/tinyshard-paired"
+cp -R Sources/tinyshard-paired "$work/base-src/Sources/tinyshard-paired"
+cat >> "$work/base-src/Package.swift" <<'MANIFEST'
+// Added by Tools/bench_flag_free.sh (this commit predates the measuring program).
+package.targets.append(.executableTarget(name: "tinyshard-paired", dependencies: ["ShardFormat", "ShardConvert", "TinyViT"]))
+MANIFEST
 
 echo "== building the baseline $(git log -1 --format='%h %s' "$base" | cut -c1-80) (with -target-cpu haswell)"
-(cd "$work/base-src" && nice swift build -c release --product tinyshard-bench --scratch-path ../base-build 2>&1 | tail -1)
+(cd "$work/base-src" && nice swift build -c release --product tinyshard-paired --scratch-path ../base-build 2>&1 | tail -1)
 echo "== building this tree (flag-free)"
-nice swift build -c release --product tinyshard-bench --scratch-path "$work/new-build" 2>&1 | tail -1
+nice swift build -c release --product tinyshard-paired --scratch-path "$work/new-build" 2>&1 | tail -1
 
-base_bin="$work/base-build/release/tinyshard-bench"
-new_bin="$work/new-build/release/tinyshard-bench"
+base_bin="$work/base-build/release/tinyshard-paired"
+new_bin="$work/new-build/release/tinyshard-paired"
 results="$work/results.txt"
 : > "$results"
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || uname -m)
@@ -60,9 +66,9 @@ echo "== $rounds rounds of: $metrics (CPU: $cpu; $flags; load before: $(cut -d' 
 for round in $(seq 1 "$rounds"); do
     for variant in base new portable; do
         case "$variant" in
-            base) output=$("$base_bin" --paired "$metrics" --seconds "$seconds" --work "$work/data") ;;
-            new) output=$(env -u TINYSHARD_SIMD "$new_bin" --paired "$metrics" --seconds "$seconds" --work "$work/data") ;;
-            portable) output=$(TINYSHARD_SIMD=portable "$new_bin" --paired "$metrics" --seconds "$seconds" --work "$work/data") ;;
+            base) output=$("$base_bin" "$metrics" --seconds "$seconds" --work "$work/data") ;;
+            new) output=$(env -u TINYSHARD_SIMD "$new_bin" "$metrics" --seconds "$seconds" --work "$work/data") ;;
+            portable) output=$(TINYSHARD_SIMD=portable "$new_bin" "$metrics" --seconds "$seconds" --work "$work/data") ;;
         esac
         echo "$output" | sed "s/^/$variant /" >> "$results"
         echo "   round $round $variant done (load $(cut -d' ' -f1 /proc/loadavg))"

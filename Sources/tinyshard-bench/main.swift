@@ -1,7 +1,6 @@
 // tinyshard-bench: the format's numbers, measured in one run and printed as one table (README.md quotes it).
 //
 //   swift run -c release tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python]
-//   tinyshard-bench --paired dense,sparse,convert,train64,train224   (see PairedSpeed.swift; Tools/bench_flag_free.sh)
 //
 // 1. Size: bytes/record of the two shared official-layout fixtures, as stored officially (values + key
 //    text), compressed with `zstd -19`, and converted to TinyShard (whole dataset folder), plus a
@@ -22,7 +21,6 @@ struct Options {
     var python = true
     var model = true
     var format = true
-    var paired: String?
 
     init(_ arguments: [String]) {
         var rest = arguments.dropFirst()
@@ -34,9 +32,8 @@ struct Options {
             case "--no-python": python = false
             case "--no-model": model = false
             case "--model-only": format = false
-            case "--paired": paired = rest.popFirst() ?? "all"
             default:
-                FileHandle.standardError.write("usage: tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python] [--no-model | --model-only] [--paired METRICS]\n".data(using: .utf8)!)
+                FileHandle.standardError.write("usage: tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python] [--no-model | --model-only]\n".data(using: .utf8)!)
                 exit(2)
             }
         }
@@ -219,11 +216,34 @@ func measureSpeed(_ set: FixtureSet, options: Options) throws -> SpeedRow {
 
     let data = try ShardDataset(directory: dataset)
     let shard = data.shards[0]
-    let passes = SequentialPasses(shard, batch: set.classes > 10_000 ? 32 : 256)  // a training batch of rows that stays in cache
-    row.denseSequential = try rate(items: records, budget: options.seconds) { try passes.dense() }
-    row.sparseSequential = try rate(items: records, budget: options.seconds) { try passes.sparse() }
-    var indices = [Int32](repeating: 0, count: set.k)
-    var values = [Float](repeating: 0, count: set.k)
+    let cursor = shard.makeCursor()
+    let batch = set.classes > 10_000 ? 32 : 256  // a training batch of rows that stays in cache
+    var rows = [Float](repeating: 0, count: batch * set.classes)
+    var indices = [Int32](repeating: 0, count: batch * set.k)
+    var values = [Float](repeating: 0, count: batch * set.k)
+    row.denseSequential = try rate(items: records, budget: options.seconds) {
+        var start = 0
+        while start < records {
+            let count = min(batch, records - start)
+            try rows.withUnsafeMutableBufferPointer {
+                try cursor.dense(start..<(start + count), into: UnsafeMutableBufferPointer(rebasing: $0[0..<(count * set.classes)]))
+            }
+            start += count
+        }
+    }
+    row.sparseSequential = try rate(items: records, budget: options.seconds) {
+        var start = 0
+        while start < records {
+            let count = min(batch, records - start)
+            try indices.withUnsafeMutableBufferPointer { i in
+                try values.withUnsafeMutableBufferPointer { v in
+                    try cursor.sparse(start..<(start + count), indices: UnsafeMutableBufferPointer(rebasing: i[0..<(count * set.k)]),
+                                      values: UnsafeMutableBufferPointer(rebasing: v[0..<(count * set.k)]))
+                }
+            }
+            start += count
+        }
+    }
     // Random access by key, one record at a time: the official reader's access pattern. The official
     // reader holds every record in memory; the like-for-like cursor keeps every decoded block (the
     // warm-up pass of `rate` decodes them).
@@ -288,15 +308,6 @@ func fmt(_ value: Double, _ digits: Int = 0) -> String {
 
 let options = Options(CommandLine.arguments)
 try? FileManager.default.createDirectory(atPath: options.work, withIntermediateDirectories: true)
-if let paired = options.paired {
-    do {
-        try PairedSpeed.run(paired, options: options)
-        exit(0)
-    } catch {
-        print("tinyshard-bench: \(error)")
-        exit(1)
-    }
-}
 guard FileManager.default.fileExists(atPath: options.fixtures) else {
     print("tinyshard-bench: fixtures not found at \(options.fixtures) (run from the package root, or pass --fixtures)")
     exit(2)

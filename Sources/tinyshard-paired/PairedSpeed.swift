@@ -1,11 +1,7 @@
-// `tinyshard-bench --paired METRICS`: the few numbers that compare two builds of the libraries, printed
-// as `PAIRED <metric> <value> <unit>` lines for Tools/bench_flag_free.sh, which runs this same source
-// against the previous commit's libraries and this tree's, interleaved, and prints one table.
-//
-// On a shared machine wall-clock rates swing with other jobs, so every number here is the best of many
-// short repetitions (the repetition that ran with the least interference), which is what the two builds'
-// code can do; the script takes the best over its rounds as well. Only public API that both builds have
-// is used, so the baseline compiles this file unchanged.
+// The measurements of tinyshard-paired (see main.swift). On a shared machine wall-clock rates swing
+// with other jobs, so every number here is the best of many short repetitions (the repetition that ran
+// with the least interference), beside the same measured in CPU time; the script takes the best over its
+// rounds as well.
 import Foundation
 import ShardConvert
 import ShardFormat
@@ -16,10 +12,10 @@ enum PairedSpeed {
     static let metrics = ["dense", "sparse", "convert", "train64", "train224"]
 
     /// Runs the named metrics (comma-separated; "all" for every one) and prints their lines.
-    static func run(_ list: String, options: Options) throws {
-        let names = list == "all" ? metrics : list.split(separator: ",").map(String.init)
+    static func run(_ options: PairedOptions) throws {
+        let names = options.metrics == "all" ? metrics : options.metrics.split(separator: ",").map(String.init)
         for name in names where !metrics.contains(name) {
-            throw ConversionError("usage", "unknown --paired metric \(name) (known: \(metrics.joined(separator: ", ")))")
+            throw PairedError("unknown metric \(name) (known: \(metrics.joined(separator: ", ")))")
         }
         if names.contains("dense") || names.contains("sparse") {
             try decode(dense: names.contains("dense"), sparse: names.contains("sparse"), options: options)
@@ -32,13 +28,12 @@ enum PairedSpeed {
 
     /// Dense and sparse sequential decode of the K=10/C=1000 speed set (100,000 records), batches of 256:
     /// records/s of the fastest full pass within the time budget.
-    static func decode(dense: Bool, sparse: Bool, options: Options) throws {
-        let set = fixtureSets[0]
-        let source = try speedSource(set, options: options)
-        let dataset = options.work + "/paired-dataset-" + set.name
+    static func decode(dense: Bool, sparse: Bool, options: PairedOptions) throws {
+        let source = try speedSource(options)
+        let dataset = options.work + "/paired-dataset-in1k"
         if !FileManager.default.fileExists(atPath: dataset + "/manifest.json") {
             try? FileManager.default.removeItem(atPath: dataset)
-            _ = try OfficialImporter.importDataset(from: source, to: dataset, options: OfficialImportOptions(classes: set.classes))
+            _ = try OfficialImporter.importDataset(from: source, to: dataset, options: OfficialImportOptions(classes: 1000))
         }
         let data = try ShardDataset(directory: dataset)
         let passes = SequentialPasses(data.shards[0], batch: 256)
@@ -56,16 +51,15 @@ enum PairedSpeed {
 
     /// The writer: converting the K=10/C=1000 speed set from the official layout (parse, float16 checks,
     /// block encoding, zlib, CRC, file writes): records/s of the fastest of three conversions.
-    static func convert(options: Options) throws {
-        let set = fixtureSets[0]
-        let source = try speedSource(set, options: options)
-        let output = options.work + "/paired-convert-" + set.name
+    static func convert(options: PairedOptions) throws {
+        let source = try speedSource(options)
+        let output = options.work + "/paired-convert-in1k"
         var records = 0
         var fastest = Double.infinity
         for _ in 0..<3 {
             try? FileManager.default.removeItem(atPath: output)
             fastest = min(fastest, try seconds {
-                records = try OfficialImporter.importDataset(from: source, to: output, options: OfficialImportOptions(classes: set.classes)).recordsWritten
+                records = try OfficialImporter.importDataset(from: source, to: output, options: OfficialImportOptions(classes: 1000)).recordsWritten
             })
         }
         try? FileManager.default.removeItem(atPath: output)
@@ -128,4 +122,27 @@ enum PairedSpeed {
     }
 
     static func fmtRate(_ value: Double) -> String { String(format: "%.0f", value) }
+
+    /// The K=10/C=1000 speed set in the official layout (100,000 records from the fixtures' generator),
+    /// made once in the work folder.
+    static func speedSource(_ options: PairedOptions) throws -> String {
+        let folder = options.work + "/speed-in1k_top10-100000"
+        if FileManager.default.fileExists(atPath: folder + "/" + OfficialLayout.epochFolderName(k: 10, epoch: 0)) { return folder }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", options.generator, "--out", folder, "--k", "10", "--classes", "1000", "--images", "100000",
+                             "--epochs", "1", "--ranks", "1", "--keys", "index", "--seed", "1"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw PairedError("could not run \(options.generator) (needs python3 with numpy)") }
+        return folder
+    }
+
+    static func seconds(_ body: () throws -> Void) rethrows -> Double {
+        let start = ContinuousClock.now
+        try body()
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
 }
