@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building and testing TinyShard needs on Debian (run as root, or it uses sudo):
-# zlib (format), oneDNN (TinyViT kernels), libpng and libturbojpeg (image import), zstd (benchmark),
-# numpy and pytest (the Python twin and its tests).
+# zlib (format), oneDNN (TinyViT kernels), libpng and libturbojpeg (image import), Open MPI (distributed
+# teacher pass and training under mpirun), zstd (benchmark), numpy and pytest (the Python twin and its tests).
 #
 #   Tools/setup.sh [--arm64-check]
 #
 # --arm64-check also installs what Tools/check_arm64_kernels.sh needs (an arm64 C library for clang to
 # link against, and qemu-user to run the result): CI runs that check; building does not need it.
 set -euo pipefail
-packages=(zlib1g-dev libdnnl-dev libpng-dev libturbojpeg0-dev zstd)
+packages=(zlib1g-dev libdnnl-dev libpng-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin zstd)
 if [ "${1:-}" = "--arm64-check" ]; then
     packages+=(qemu-user libc6-dev-arm64-cross libgcc-12-dev-arm64-cross)
 fi

@@ -29,6 +29,28 @@ public struct AugmentationRecipe: Sendable, Equatable {
         recipe.mix = MixRecipe()
         return recipe
     }
+
+    /// For small centred glyphs such as the 8×8 digits: no flip (a mirrored 2, 3, 7 or 9 is not that
+    /// digit), a mild crop (70–100% of the area: an 8%-area crop of an 8×8 digit is noise), no
+    /// RandAugment, no erasing, no mixing. Chosen on the validation part of the training split
+    /// (`Tools/distill_tuning.sh`, README "How the main job was tuned"): it beat a RandAugment variant
+    /// (magnitude 5, no invert/solarize, light erasing), a stronger crop and mixup/cutmix for the teacher
+    /// and for hard-label and distilled students alike.
+    public static var digits: AugmentationRecipe {
+        var recipe = AugmentationRecipe()
+        recipe.cropScale = 0.7...1.0
+        recipe.horizontalFlipProbability = 0
+        recipe.randAugment = nil
+        recipe.erasing = nil
+        return recipe
+    }
+
+    /// The named recipes, by the name the CLI and shard provenance use.
+    public static let presets: [(name: String, recipe: AugmentationRecipe)] = [
+        ("tinyvit", .tinyViT), ("tinyvit-mix", .tinyViTWithMix), ("digits", .digits),
+    ]
+
+    public static func preset(_ name: String) -> AugmentationRecipe? { presets.first { $0.name == name }?.recipe }
 }
 
 /// timm's `rand-m9-mstd0.5-inc1`: `layers` ops drawn uniformly with replacement from the 15 increasing

@@ -52,20 +52,37 @@ public struct AugmentationSampler: Sendable {
                                 horizontalFlip: flipped, operations: operations, erase: erase)
     }
 
-    /// One sample's full parameters. With a mix recipe, the partner is drawn from `0..<sampleCount` and
-    /// `sourceSize` gives the partner's source size (for its own view); without one, neither is called.
+    /// One sample's full parameters. With a mix recipe, the partner is drawn uniformly from
+    /// `0..<sampleCount` and `sourceSize` gives the partner's source size (for its own view); without
+    /// one, neither is used.
     public func parameters(epoch: UInt32, sample: UInt32, sourceWidth: Int, sourceHeight: Int, sampleCount: Int,
                            sourceSize: (UInt32) throws -> (width: Int, height: Int)) throws -> AugmentationParameters {
+        try parameters(epoch: epoch, sample: sample, sourceWidth: sourceWidth, sourceHeight: sourceHeight,
+                       partnerCount: sampleCount, partner: { UInt32($0) }, sourceSize: sourceSize)
+    }
+
+    /// One sample's full parameters, a mix partner drawn uniformly from `partners` (sample ids): pass the
+    /// training samples, so that a held-out image is never pasted into a training view.
+    public func parameters(epoch: UInt32, sample: UInt32, sourceWidth: Int, sourceHeight: Int, partners: [UInt32],
+                           sourceSize: (UInt32) throws -> (width: Int, height: Int)) throws -> AugmentationParameters {
+        try parameters(epoch: epoch, sample: sample, sourceWidth: sourceWidth, sourceHeight: sourceHeight,
+                       partnerCount: partners.count, partner: { partners[$0] }, sourceSize: sourceSize)
+    }
+
+    private func parameters(epoch: UInt32, sample: UInt32, sourceWidth: Int, sourceHeight: Int, partnerCount: Int,
+                            partner: (Int) -> UInt32,
+                            sourceSize: (UInt32) throws -> (width: Int, height: Int)) throws -> AugmentationParameters {
         let view = try view(epoch: epoch, sample: sample, sourceWidth: sourceWidth, sourceHeight: sourceHeight)
         guard let mixRecipe = recipe.mix else { return AugmentationParameters(view: view) }
         var stream = random(.mix, epoch, sample)
-        guard let draw = MixSampling.draw(mixRecipe, sampleCount: sampleCount, outputWidth: outputWidth,
+        guard let draw = MixSampling.draw(mixRecipe, partnerCount: partnerCount, outputWidth: outputWidth,
                                           outputHeight: outputHeight, random: &stream) else {
             return AugmentationParameters(view: view)
         }
-        let size = try sourceSize(draw.partner)
-        let partnerView = try self.view(epoch: epoch, sample: draw.partner, sourceWidth: size.width, sourceHeight: size.height)
-        return AugmentationParameters(view: view, mix: Mix(mode: draw.mode, lambdaCode: draw.lambdaCode, partner: draw.partner,
+        let id = partner(draw.partnerPosition)
+        let size = try sourceSize(id)
+        let partnerView = try self.view(epoch: epoch, sample: id, sourceWidth: size.width, sourceHeight: size.height)
+        return AugmentationParameters(view: view, mix: Mix(mode: draw.mode, lambdaCode: draw.lambdaCode, partner: id,
                                                            box: draw.box, partnerView: partnerView))
     }
 

@@ -4,8 +4,8 @@ import ShardFormat
 /// both alphas are positive), λ ~ Beta(α, α). Two differences from timm, both forced by per-sample
 /// records: the decision and λ are drawn per sample (timm's `mode='elem'`; TinyViT's default
 /// `mode='batch'` draws them once per batch, same distribution), and the partner is drawn uniformly from
-/// the whole dataset (timm pairs element i of a shuffled batch with element B−1−i: also a uniformly
-/// random sample, but one that is itself in the batch).
+/// the sampler's partner pool — the training samples (timm pairs element i of a shuffled batch with
+/// element B−1−i: also a uniformly random training sample, but one that is itself in the batch).
 ///
 /// Cutmix follows timm's `rand_bbox` + `cutmix_bbox_and_lam(correct_lam=True)`: cut size
 /// `int(H·√(1−λ)) × int(W·√(1−λ))`, centre uniform over the image, box clipped to it, λ replaced by
@@ -16,14 +16,15 @@ import ShardFormat
 struct MixDraw {
     var mode: MixMode
     var lambdaCode: UInt16
-    var partner: UInt32
+    /// Position in the partner pool (0..<partnerCount); the sampler maps it to a sample id.
+    var partnerPosition: Int
     var box: PixelBox?
 }
 
 enum MixSampling {
-    static func draw(_ recipe: MixRecipe, sampleCount: Int, outputWidth: Int, outputHeight: Int,
+    static func draw(_ recipe: MixRecipe, partnerCount: Int, outputWidth: Int, outputHeight: Int,
                      random: inout SampleRandom) -> MixDraw? {
-        guard sampleCount > 0, random.uniform() < recipe.probability else { return nil }
+        guard partnerCount > 0, random.uniform() < recipe.probability else { return nil }
         let useCutmix: Bool
         let alpha: Double
         if recipe.mixupAlpha > 0, recipe.cutmixAlpha > 0 {
@@ -39,7 +40,7 @@ enum MixSampling {
             return nil
         }
         var lambda = random.beta(alpha, alpha)
-        let partner = UInt32(random.integer(0, sampleCount - 1))
+        let partner = random.integer(0, partnerCount - 1)
         var box: PixelBox?
         if useCutmix {
             let cut = (1 - lambda).squareRoot()
@@ -56,6 +57,6 @@ enum MixSampling {
             lambda = 1 - Double((yh - yl) * (xh - xl)) / Double(outputWidth * outputHeight)
         }
         let code = UInt16(min(65535, max(0, (lambda * 65535).rounded())))
-        return MixDraw(mode: useCutmix ? .cutmix : .mixup, lambdaCode: code, partner: partner, box: box)
+        return MixDraw(mode: useCutmix ? .cutmix : .mixup, lambdaCode: code, partnerPosition: partner, box: box)
     }
 }

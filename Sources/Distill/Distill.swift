@@ -5,17 +5,26 @@ import ShardFormat
 import Tensor
 import TinyViT
 
-// # Distill: the teacher pass and student training off shards
+// # Distill: the teacher pass and student training
 //
-// - ``TeacherPass`` draws augmentation parameters (``AugmentationSampler``), applies them
-//   (``Augmenter``, normalised float CHW), runs a TinyViT teacher in eval mode, keeps the softmax's
-//   top-K and writes one shard per epoch (``DatasetWriter``), records in a seeded shuffled order so a
-//   student reading a shard front to back sees a shuffled epoch.
-// - ``Trainer`` trains a TinyViT from a ``TrainingSource``: shards (replaying each record's stored
-//   parameters, dense soft labels from the cursor, or one-hot store labels with `hardLabels`), or
-//   parameters drawn on the fly with hard labels (to train a teacher). Soft-target cross entropy,
-//   AdamW with TinyViT's groups (TinyViT's ``AdamW``, checkpointed with its state), warmup + cosine per step, evaluation on a held-out
-//   split, a checkpoint per epoch and bit-exact resume, metrics CSV and an SVG plot.
+// - ``TeacherPass`` draws augmentation parameters (``RecipeViews``: an ``AugmentationSampler`` whose mix
+//   partners are training images only), applies them (``Augmenter``, normalised float CHW), runs a
+//   TinyViT teacher in eval mode, keeps the softmax's top-K and writes one shard per epoch
+//   (``DatasetWriter``), records in a seeded shuffled order so a student reading a shard front to back
+//   sees a shuffled epoch. The recipe's name and SHA-256 go into the shards' provenance.
+// - ``Trainer`` composes a ``ViewSource`` (replay stored parameters | draw them from a recipe — the
+//   same views for the pass's recipe and seed) with a ``TargetSource`` (hard labels | stored soft labels
+//   | an online teacher, optionally cut to its top-K exactly as a stored record). One optimiser step is
+//   prepare batch → forward/backward → update. Batches are prepared on a background thread, continuing
+//   across epochs; soft-target cross entropy, AdamW with TinyViT's groups, warmup + cosine per step,
+//   evaluation on the held-out (or validation) split (``DataSplit``), a checkpoint per epoch and on a
+//   stop request (mid-epoch), bit-exact resume, metrics CSV and an SVG plot.
+// - Past one process: both take a ``Communicator`` (``SingleProcess`` by default; DistillMPI's over MPI).
+//   The pass deals each epoch to ranks as a DistributedSampler (``DistributedShare``); the trainer cuts the
+//   global batch into ranks × `accumulate` micro-batches (``MicroBatches``), sums gradients in buckets
+//   (``GradientBuckets``) and agrees with the other ranks after every step on failures and stop requests
+//   (``AgreedFailure``), so that one rank's error or signal stops all of them cleanly.
+// - ``DistillDemo`` / ``DemoReport``: the main job and its table, summary.json and SVG.
 //
 // Sample ids are the dataset key table's ids; the image store's keys are strictly ascending, so the
 // key table (sorted the same way) maps id i to store image i — checked, not assumed (``SampleMap``).

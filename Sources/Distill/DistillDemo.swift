@@ -4,38 +4,78 @@ import ImageStore
 import ShardFormat
 import TinyViT
 
-/// The README's main job on the digits: train a teacher on hard labels, teacher pass to shards, verify,
-/// distil a smaller student off the shards, train the same student on hard labels (replaying the same
-/// shards' parameters) for the same epochs, and compare held-out accuracies.
+/// The README's main job on the digits: train a teacher on hard labels, run the teacher pass to shards,
+/// verify them, then train the same student three ways on the same views — hard labels, an online
+/// teacher (in the loop, full softmax), and the stored top-K off the shards — and compare accuracy and
+/// cost (``DemoReport``). The online and hard students draw their views from the pass's recipe and
+/// seed, which reproduces the stored views exactly (same order, same parameters).
 public enum DistillDemo {
     public struct Options: Sendable {
         public var upscale = 4
         /// Only the first this many digits (tests); nil for all 1,797.
         public var maxImages: Int?
-        public var teacherEpochs = 30
-        public var studentEpochs = 30
+        public var teacherEpochs = 40
+        public var studentEpochs = 20
         public var k = 5
         public var seed: UInt64 = 0
         public var batchSize = 32
-        public var teacher = TinyViTConfiguration(embedDims: [32, 64, 96, 128], depths: [1, 1, 2, 1], numHeads: [1, 2, 3, 4],
+        public var teacherLearningRate: Float = 2e-3
+        /// Peak learning rates of the distilled students (online and shards) and of the hard-label student,
+        /// each the best of the same grid on the validation split.
+        public var distillLearningRate: Float = 1.2e-2
+        public var hardLearningRate: Float = 1.2e-2
+        public var weightDecay: Float = 0.05
+        /// The teacher's training views, and the views of the pass and every student.
+        public var teacherRecipe = NamedRecipe(name: "digits", recipe: .digits)
+        public var studentRecipe = NamedRecipe(name: "digits", recipe: .digits)
+        /// > 0: train without, and evaluate on, this validation part of the training split (for tuning).
+        public var validationFraction = 0.0
+        public var heldOutFraction = 0.2
+        /// Points per student curve (evaluations spread over the epochs; the last epoch is always one).
+        public var curvePoints = 6
+        /// 1.47M parameters, 11.2M MACs at 32 px: 16.5× the student's MACs.
+        public var teacher = TinyViTConfiguration(embedDims: [64, 128, 160, 192], depths: [1, 1, 2, 1], numHeads: [2, 4, 5, 6],
                                                   windowSizes: [4, 4, 2, 1], numClasses: 10, imageSize: 32)
+        /// 69k parameters, 0.68M MACs.
         public var student = TinyViTConfiguration(embedDims: [16, 32, 32, 48], depths: [1, 1, 1, 1], numHeads: [1, 1, 1, 2],
                                                   windowSizes: [4, 4, 2, 1], numClasses: 10, imageSize: 32)
         public init() {}
     }
 
+    /// One student's outcome and cost.
+    public struct StudentResult: Sendable {
+        public var evaluation: Evaluation
+        /// Training wall seconds (evaluation excluded) and process CPU seconds over the run.
+        public var trainSeconds: Double
+        public var cpuSeconds: Double
+        public var imagesPerSecond: Double
+        /// The online teacher's share of step time (0 for the others).
+        public var teacherShare: Double
+        /// (training seconds, evaluation top-1) after each evaluated epoch.
+        public var curve: [(seconds: Double, top1: Double)]
+    }
+
     public struct Result: Sendable {
+        public var seed: UInt64
+        public var validation: Bool
         public var teacher: Evaluation
-        public var distilled: Evaluation
-        public var hardLabel: Evaluation
+        public var teacherParameters: Int
+        public var teacherMACs: Int
+        public var teacherTrainSeconds: Double
+        public var studentParameters: Int
+        public var studentMACs: Int
+        public var hard: StudentResult
+        public var online: StudentResult
+        public var shards: StudentResult
         public var bytesPerRecord: Double
         public var records: Int
+        public var k: Int
         public var verifiedClean: Bool
-        public var teacherParameters: Int
-        public var studentParameters: Int
+        /// Wall seconds by stage.
         public var seconds: [String: Double]
     }
 
+    /// Runs the job for `options.seed` in `dir`.
     public static func run(digitsCSV: String, outputDirectory dir: String, options: Options,
                            log: (String) -> Void = { print($0) },
                            progress: ((String, TrainProgress) -> Void)? = nil) throws -> Result {
@@ -45,56 +85,81 @@ public enum DistillDemo {
             return try body()
         }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let storePath = dir + "/digits.tis"
-        try timed("import") {
-            if let limit = options.maxImages {
-                let writer = try ImageStoreWriter(path: storePath, classNames: DigitsImport.classNames)
-                for digit in try DigitsImport.read(digitsCSV, upscale: options.upscale).prefix(limit) {
-                    try writer.append(key: digit.key, label: digit.label, image: digit.image)
-                }
-                _ = try writer.finish()
-            } else {
-                _ = try DigitsImport.importStore(from: digitsCSV, to: storePath, upscale: options.upscale)
-            }
-        }
-        let store = try ImageStore(path: storePath)
-        log("image store: \(store.count) digits at \(8 * options.upscale) px -> \(storePath)")
+        let store = try timed("import") { try importDigits(digitsCSV, into: dir, options: options) }
+        let split = options.validationFraction > 0 ? "validation" : "held-out"
         try ModelArchitecture.write(options.teacher, to: dir + "/teacher-arch.json")
         try ModelArchitecture.write(options.student, to: dir + "/student-arch.json")
-        func trainOptions(_ epochs: Int, lr: Float) -> TrainOptions {
+        func trainOptions(_ epochs: Int, lr: Float, seed: UInt64) -> TrainOptions {
             TrainOptions(epochs: epochs, batchSize: options.batchSize, learningRate: lr, minLearningRate: lr / 100,
-                         warmupEpochs: 1, weightDecay: 0.05, clip: 5, dropPath: 0, layerDecay: 1, seed: options.seed)
+                         warmupEpochs: 1, weightDecay: options.weightDecay, clip: 5, dropPath: 0, layerDecay: 1, seed: seed,
+                         heldOutFraction: options.heldOutFraction, validationFraction: options.validationFraction)
         }
-        let teacherTrainer = try Trainer(store: store, source: .onTheFly(recipe: .tinyViT, seed: options.seed ^ 0x7EAC),
-                                         configuration: options.teacher, options: trainOptions(options.teacherEpochs, lr: 2e-3),
+        let seed = options.seed
+        let teacherTrainer = try Trainer(store: store, views: .recipe(options.teacherRecipe, seed: seed ^ 0x7EAC), targets: .hardLabels,
+                                         configuration: options.teacher,
+                                         options: trainOptions(options.teacherEpochs, lr: options.teacherLearningRate, seed: seed),
                                          runDirectory: dir + "/teacher")
         let teacherSummary = try timed("teacher training") {
-            try teacherTrainer.run(evaluateEachEpoch: false) { progress?("teacher", $0) }
+            try teacherTrainer.run(evaluateEvery: 0) { progress?("teacher", $0) }
         }
-        let teacherEval = teacherSummary.lastEvaluation!
-        log(String(format: "teacher (%d params, hard labels, %d epochs): held-out top-1 %.2f%%", teacherTrainer.model.parameterCount,
-                   options.teacherEpochs, teacherEval.top1 * 100))
+        guard let teacherEval = teacherSummary.lastEvaluation else { throw DistillError("[internal] the teacher was not evaluated") }
+        log(String(format: "teacher (%d params, hard labels, %d epochs): %@ top-1 %.2f%%", teacherTrainer.model.parameterCount,
+                   options.teacherEpochs, split, teacherEval.top1 * 100))
+        let passOptions = TeacherPass.Options(epochs: options.studentEpochs, k: options.k, seed: seed, batchSize: 64,
+                                              recipe: options.studentRecipe, heldOutFraction: options.heldOutFraction,
+                                              validationFraction: options.validationFraction)
         let pass = try timed("teacher pass") {
-            try TeacherPass.run(store: store, teacher: teacherTrainer.model, outputDirectory: dir + "/shards",
-                                options: .init(epochs: options.studentEpochs, k: options.k, seed: options.seed, batchSize: 64),
+            try TeacherPass.run(store: store, teacher: teacherTrainer.model, outputDirectory: dir + "/shards", options: passOptions,
                                 teacherName: "demo-teacher")
         }
         let report = timed("verify") { ShardVerifier().verifyDataset(directory: dir + "/shards") }
         log(String(format: "teacher pass: %d records, %.1f bytes/record, verify: %@", pass.records, pass.bytesPerRecord,
                    report.isClean ? "clean" : "\(report.problems.count) problems"))
-        func student(_ hard: Bool) throws -> (Evaluation, Int) {
-            let trainer = try Trainer(store: store, source: .shards(try ShardDataset(directory: dir + "/shards"), hardLabels: hard),
-                                      configuration: options.student, options: trainOptions(options.studentEpochs, lr: 2e-3),
-                                      runDirectory: dir + (hard ? "/student-hard" : "/student-distilled"))
-            let summary = try timed(hard ? "student hard" : "student distilled") {
-                try trainer.run(evaluateEachEpoch: false) { progress?(hard ? "student (hard)" : "student (distilled)", $0) }
+        let evaluateEvery = max(1, (options.studentEpochs + options.curvePoints - 1) / max(1, options.curvePoints))
+        func student(_ name: String, views: ViewSource, targets: TargetSource, lr: Float) throws -> StudentResult {
+            let trainer = try Trainer(store: store, views: views, targets: targets, configuration: options.student,
+                                      options: trainOptions(options.studentEpochs, lr: lr, seed: seed ^ 0x57D),
+                                      runDirectory: dir + "/student-" + name)
+            let summary = try timed("student " + name) {
+                try trainer.run(evaluateEvery: evaluateEvery) { progress?("student (\(name))", $0) }
             }
-            return (summary.lastEvaluation!, trainer.model.parameterCount)
+            guard let evaluation = summary.lastEvaluation else { throw DistillError("[internal] student \(name) was not evaluated") }
+            let curve = summary.rows.compactMap { row in row.top1.flatMap { t in row.trainSeconds.map { ($0, t) } } }
+            let images = Double(summary.steps * options.batchSize)
+            log(String(format: "student (%@): %@ top-1 %.2f%%, %.1f s training", name, split, evaluation.top1 * 100, summary.trainSeconds))
+            return StudentResult(evaluation: evaluation, trainSeconds: summary.trainSeconds,
+                                 cpuSeconds: summary.cpuSeconds,
+                                 imagesPerSecond: images / max(summary.trainSeconds, 1e-9), teacherShare: summary.teacherShare,
+                                 curve: curve)
         }
-        let (distilled, studentParameters) = try student(false)
-        let (hard, _) = try student(true)
-        return Result(teacher: teacherEval, distilled: distilled, hardLabel: hard, bytesPerRecord: pass.bytesPerRecord,
-                      records: pass.records, verifiedClean: report.isClean, teacherParameters: teacherTrainer.model.parameterCount,
-                      studentParameters: studentParameters, seconds: seconds)
+        let drawn = ViewSource.recipe(options.studentRecipe, seed: seed)
+        let hard = try student("hard", views: drawn, targets: .hardLabels, lr: options.hardLearningRate)
+        let online = try student("online", views: drawn,
+                                 targets: .onlineTeacher(TinyViTTeacher(teacherTrainer.model), name: "demo-teacher", k: nil),
+                                 lr: options.distillLearningRate)
+        let shards = try student("shards", views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
+                                 lr: options.distillLearningRate)
+        let studentModel = try TinyViT(options.student)
+        return Result(seed: seed, validation: options.validationFraction > 0, teacher: teacherEval,
+                      teacherParameters: teacherTrainer.model.parameterCount,
+                      teacherMACs: options.teacher.multiplyAccumulates(), teacherTrainSeconds: teacherSummary.trainSeconds,
+                      studentParameters: studentModel.parameterCount, studentMACs: options.student.multiplyAccumulates(),
+                      hard: hard, online: online, shards: shards, bytesPerRecord: pass.bytesPerRecord, records: pass.records,
+                      k: options.k, verifiedClean: report.isClean, seconds: seconds)
+    }
+
+    /// The digits as an image store in `dir`.
+    static func importDigits(_ csv: String, into dir: String, options: Options) throws -> ImageStore {
+        let storePath = dir + "/digits.tis"
+        if let limit = options.maxImages {
+            let writer = try ImageStoreWriter(path: storePath, classNames: DigitsImport.classNames)
+            for digit in try DigitsImport.read(csv, upscale: options.upscale).prefix(limit) {
+                try writer.append(key: digit.key, label: digit.label, image: digit.image)
+            }
+            _ = try writer.finish()
+        } else {
+            _ = try DigitsImport.importStore(from: csv, to: storePath, upscale: options.upscale)
+        }
+        return try ImageStore(path: storePath)
     }
 }

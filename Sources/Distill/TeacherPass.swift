@@ -12,16 +12,21 @@ public enum TeacherPass {
         public var k: Int
         public var seed: UInt64
         public var batchSize: Int
-        public var recipe: AugmentationRecipe
+        /// Recorded in the shards' provenance by name and SHA-256 of its canonical JSON.
+        public var recipe: NamedRecipe
         /// Images with `HeldOutSplit.unitHash(key) < heldOutFraction` are not written (they are the
-        /// evaluation split of every run).
+        /// evaluation split of every run); with `validationFraction` > 0 the validation split is left out
+        /// too (``DataSplit``).
         public var heldOutFraction: Double
+        public var validationFraction: Double
         public var recordsPerBlock: Int
 
-        public init(epochs: Int, k: Int, seed: UInt64 = 0, batchSize: Int = 32, recipe: AugmentationRecipe = .tinyViT,
-                    heldOutFraction: Double = 0.2, recordsPerBlock: Int = 1024) {
+        public init(epochs: Int, k: Int, seed: UInt64 = 0, batchSize: Int = 32,
+                    recipe: NamedRecipe = NamedRecipe(name: "tinyvit", recipe: .tinyViT),
+                    heldOutFraction: Double = 0.2, validationFraction: Double = 0, recordsPerBlock: Int = 1024) {
             self.epochs = epochs; self.k = k; self.seed = seed; self.batchSize = batchSize; self.recipe = recipe
-            self.heldOutFraction = heldOutFraction; self.recordsPerBlock = recordsPerBlock
+            self.heldOutFraction = heldOutFraction; self.validationFraction = validationFraction
+            self.recordsPerBlock = recordsPerBlock
         }
     }
 
@@ -40,15 +45,80 @@ public enum TeacherPass {
 
     /// Runs the pass; `progress(done, total)` after each batch.
     public static func run(store: ImageStore, teacher: TinyViT, outputDirectory: String, options: Options,
-                           teacherName: String = "tinyvit", progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
+                           teacherName: String = "tinyvit", communicator: Communicator = SingleProcess(),
+                           progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
         try run(store: store, teacher: TinyViTTeacher(teacher), outputDirectory: outputDirectory, options: options,
-                teacherName: teacherName, progress: progress)
+                teacherName: teacherName, communicator: communicator, progress: progress)
     }
 
     /// The pass with any teacher: our TinyViT, or an external process (``ExternalTeacher``).
+    ///
+    /// With several ranks (`communicator`), rank r writes the shard (epoch, r) of its ``DistributedShare`` of
+    /// each epoch's order; parameters are drawn per (seed, epoch, sample), so each record is the one the
+    /// single-process pass writes. Ranks agree after every batch (one tiny allreduce), so an error on one
+    /// rank stops all of them at the next batch with an ``AgreedFailure``; once every shard is finished,
+    /// rank 0 checks the other ranks' files (``DatasetWriter/adoptShard(epoch:rank:)``) and writes the
+    /// manifest. The output folder must be shared by the ranks (one host, or a shared file system).
     public static func run(store: ImageStore, teacher: any TeacherModel, outputDirectory: String, options: Options,
-                           teacherName: String, progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
+                           teacherName: String, communicator comm: Communicator = SingleProcess(),
+                           progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
         let start = Date()
+        let share = try DistributedShare(rank: comm.rank, ranks: comm.size)
+        let (writer, plan) = try comm.agreeing("the teacher pass's setup") {
+            try setUp(store: store, teacher: teacher, outputDirectory: outputDirectory, options: options,
+                      teacherName: teacherName, writesKeyTable: comm.rank == 0)
+        }
+        let size = teacher.imageSize, classes = teacher.numClasses
+        let perRank = share.perRank(plan.split.train.count)
+        let total = options.epochs * perRank
+        var done = 0
+        var bytes = 0
+        for epoch in 0..<options.epochs {
+            let order = share.items(of: epochOrder(trainIndices: plan.split.train, seed: options.seed, epoch: epoch))
+            var shard: ShardWriter?
+            var position = 0
+            // Every rank has `perRank` items, so every rank runs the same number of agreement points.
+            repeat {
+                let batch = Array(order[position..<min(order.count, position + options.batchSize)])
+                position += batch.count
+                let outcome = Result<Void, Error> {
+                    if shard == nil { shard = try writer.shardWriter(epoch: epoch, rank: comm.rank) }
+                    if !batch.isEmpty {
+                        try writeBatch(batch, epoch: epoch, plan: plan, teacher: teacher, size: size, classes: classes,
+                                       k: options.k, batchSize: options.batchSize, into: shard!)
+                    }
+                    if position == order.count { bytes += try writer.finish(shard!).bytes }
+                }
+                try agreeOn(outcome, comm, during: "epoch \(epoch) of the teacher pass")
+                done += batch.count
+                progress?(done, total)
+            } while position < order.count
+        }
+        let totalBytes = Int(comm.agree(RankStatus(), sums: [Double(bytes)]).sums[0])
+        var manifest: DatasetManifest?
+        try comm.agreeing("writing the manifest") {
+            guard comm.rank == 0 else { return }
+            for epoch in 0..<options.epochs {
+                for rank in 1..<max(comm.size, 1) { try writer.adoptShard(epoch: epoch, rank: rank) }
+            }
+            manifest = try writer.finish()
+        }
+        return Summary(manifest: try manifest ?? DatasetManifest.read(directory: outputDirectory), records: total * comm.size,
+                       shardBytes: totalBytes, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// What every rank prepares before the first batch: the sample map, the split, the recipe's views, and
+    /// the dataset writer (rank 0 writes the key table).
+    struct Plan {
+        var map: SampleMap
+        var split: DataSplit
+        var views: RecipeViews
+        var augmenter: Augmenter
+        var store: ImageStore
+    }
+
+    private static func setUp(store: ImageStore, teacher: any TeacherModel, outputDirectory: String, options: Options,
+                              teacherName: String, writesKeyTable: Bool) throws -> (DatasetWriter, Plan) {
         let config = (numClasses: teacher.numClasses, imageSize: teacher.imageSize)
         let size = config.imageSize
         guard options.epochs >= 1 else { throw DistillError("[invalid_argument] epochs must be ≥ 1") }
@@ -60,64 +130,65 @@ public enum TeacherPass {
             throw DistillError("\(store.path): [mismatch] the store has \(store.classCount) classes, the teacher \(config.numClasses)")
         }
         let map = try SampleMap(store: store)
-        let sampler = try AugmentationSampler(runSeed: options.seed, recipe: options.recipe, outputWidth: size, outputHeight: size)
-        let augmenter = Augmenter(outputWidth: size, outputHeight: size)
-        let split = store.split(heldOutFraction: options.heldOutFraction)
+        let split = DataSplit(store: store, heldOutFraction: options.heldOutFraction, validationFraction: options.validationFraction)
+        let views = try RecipeViews(recipe: options.recipe.recipe, seed: options.seed, size: size, store: store, map: map,
+                                    trainIndices: split.train)
         var schema = ShardSchema(classes: config.numClasses, k: options.k, valueKind: .probability, sorted: true,
                                  augmentation: .params(outputHeight: size, outputWidth: size),
                                  recordsPerBlock: options.recordsPerBlock)
         schema.provenance["teacher"] = teacherName
         schema.provenance["augmentation_code_version"] = "1"
         schema.provenance["run_seed"] = String(options.seed)
-        let writer = try DatasetWriter(directory: outputDirectory, keys: map.keys, schema: schema)
-        let plane = 3 * size * size
-        let total = options.epochs * split.train.count
-        var done = 0
-        var bytes = 0
-        for epoch in 0..<options.epochs {
-            let shard = try writer.shardWriter(epoch: epoch, rank: 0)
-            let order = epochOrder(trainIndices: split.train, seed: options.seed, epoch: epoch)
-            var position = 0
-            while position < order.count {
-                let batch = Array(order[position..<min(order.count, position + options.batchSize)])
-                position += batch.count
-                var codes: [[UInt8]] = []
-                let images = Tensor(zeros: [batch.count, 3, size, size])
-                for (row, index) in batch.enumerated() {
-                    let parameters = try drawParameters(sampler: sampler, store: store, map: map, epoch: epoch, index: index)
-                    codes.append(try parameters.encoded(outputHeight: size, outputWidth: size))
-                    try ImagePreparation.render(parameters, store: store, index: index, map: map, augmenter: augmenter,
-                                                into: UnsafeMutableBufferPointer(start: images.pointer + row * plane, count: plane))
-                }
-                let logits = try teacher.logits(images)
-                guard logits.shape == [batch.count, config.numClasses] else {
-                    throw DistillError("[teacher] the teacher returned logits of shape \(logits.shape) for \(batch.count) images of \(config.numClasses) classes")
-                }
-                let probabilities = Probabilities.softmax(logits.buffer, classes: config.numClasses)
-                try probabilities.withUnsafeBufferPointer { p in
-                    for (row, index) in batch.enumerated() {
-                        let top = Probabilities.topK(UnsafeBufferPointer(rebasing: p[(row * config.numClasses)..<((row + 1) * config.numClasses)]),
-                                                     k: options.k)
-                        try shard.append(sampleID: map.sampleID[index], indices: top.indices, values: top.values, augmentation: codes[row])
-                    }
-                }
-                done += batch.count
-                progress?(done, total)
-            }
-            bytes += try writer.finish(shard).bytes
-        }
-        let manifest = try writer.finish()
-        return Summary(manifest: manifest, records: total, shardBytes: bytes, seconds: Date().timeIntervalSince(start))
+        schema.provenance["recipe"] = options.recipe.name
+        schema.provenance["recipe_sha256"] = options.recipe.hash
+        schema.provenance["held_out_fraction"] = String(options.heldOutFraction)
+        if options.validationFraction > 0 { schema.provenance["validation_fraction"] = String(options.validationFraction) }
+        let writer = try DatasetWriter(directory: outputDirectory, keys: map.keys, schema: schema, writesKeyTable: writesKeyTable)
+        return (writer, Plan(map: map, split: split, views: views, augmenter: Augmenter(outputWidth: size, outputHeight: size), store: store))
     }
 
-    /// The parameters of store image `index` in `epoch` (partner sizes from the store when the recipe mixes).
-    public static func drawParameters(sampler: AugmentationSampler, store: ImageStore, map: SampleMap, epoch: Int,
-                                      index: Int) throws -> AugmentationParameters {
-        let (w, h) = try store.size(at: index)
-        return try sampler.parameters(epoch: UInt32(epoch), sample: map.sampleID[index], sourceWidth: w, sourceHeight: h,
-                                      sampleCount: store.count) { partner in
-            try store.size(at: map.storeIndex[Int(partner)])
+    /// Draws, renders and teaches one batch of store indices and appends its records.
+    ///
+    /// The teacher always sees `batchSize` images (a short last batch is padded with blank images whose
+    /// outputs are dropped): GEMM libraries may round a row differently for another row count, and the
+    /// last batch of a rank's share differs from the single-process pass's. With one shape, a record
+    /// does not depend on how the epoch was dealt to ranks (measured: `Tools/bench_mpi.py`). It still
+    /// depends, in the last bit of rare float16 values, on the threads per process (oneDNN splits the
+    /// sums differently), so compare passes run with the same OMP_NUM_THREADS.
+    private static func writeBatch(_ batch: [Int], epoch: Int, plan: Plan, teacher: any TeacherModel, size: Int, classes: Int,
+                                   k: Int, batchSize: Int, into shard: ShardWriter) throws {
+        let plane = 3 * size * size
+        var codes: [[UInt8]] = []
+        let rows = max(batch.count, batchSize)
+        let images = Tensor(zeros: [rows, 3, size, size])
+        for (row, index) in batch.enumerated() {
+            let parameters = try plan.views.parameters(epoch: epoch, index: index)
+            codes.append(try parameters.encoded(outputHeight: size, outputWidth: size))
+            try ImagePreparation.render(parameters, store: plan.store, index: index, map: plan.map, augmenter: plan.augmenter,
+                                        into: UnsafeMutableBufferPointer(start: images.pointer + row * plane, count: plane))
         }
+        let logits = try teacher.logits(images)
+        guard logits.shape == [rows, classes] else {
+            throw DistillError("[teacher] the teacher returned logits of shape \(logits.shape) for \(rows) images of \(classes) classes")
+        }
+        let probabilities = Probabilities.softmax(UnsafeBufferPointer(rebasing: logits.buffer[0..<(batch.count * classes)]), classes: classes)
+        try probabilities.withUnsafeBufferPointer { p in
+            for (row, index) in batch.enumerated() {
+                let top = Probabilities.topK(UnsafeBufferPointer(rebasing: p[(row * classes)..<((row + 1) * classes)]), k: k)
+                try shard.append(sampleID: plan.map.sampleID[index], indices: top.indices, values: top.values, augmentation: codes[row])
+            }
+        }
+    }
+
+    /// An agreement point: throws when this or any rank failed (a failed rank's unfinished shard stays as
+    /// `*.partial`, as after a crash). A single process throws its own error unchanged.
+    private static func agreeOn(_ outcome: Result<Void, Error>, _ comm: Communicator, during what: String) throws {
+        if comm.size == 1 { return try outcome.get() }
+        var failed = false
+        if case .failure = outcome { failed = true }
+        let agreed = comm.agree(RankStatus(failed: failed))
+        if case let .failure(error) = outcome { throw AgreedFailure(underlying: error) }
+        if !agreed.failedRanks.isEmpty { throw AgreedFailure(underlying: comm.peerFailure(agreed.failedRanks, during: what)) }
     }
 }
 

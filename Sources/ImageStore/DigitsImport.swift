@@ -52,14 +52,25 @@ public enum DigitsImport {
         return digits
     }
 
-    /// Reads the CSV and writes an image store with class names "0"…"9".
+    /// Reads the CSV and writes an image store with class names "0"…"9" (resized and encoded as
+    /// `options` say).
     @discardableResult
-    public static func importStore(from csvPath: String, to storePath: String, upscale: Int = 1) throws -> ImportSummary {
+    public static func importStore(from csvPath: String, to storePath: String, upscale: Int = 1,
+                                   options: ImportOptions = ImportOptions(),
+                                   progress: ((Int, Int) -> Void)? = nil) throws -> ImportSummary {
+        try options.validate(store: storePath)
         let digits = try read(csvPath, upscale: upscale)
-        let writer = try ImageStoreWriter(path: storePath, classNames: classNames)
-        for digit in digits { try writer.append(key: digit.key, label: digit.label, image: digit.image) }
+        let writer = try ImageStoreWriter(path: storePath, classNames: classNames, encoding: options.encoding)
+        var resized = 0
+        for (done, digit) in digits.enumerated() {
+            let prepared = try options.prepare(digit.image)
+            try writer.append(key: digit.key, label: digit.label, encoded: prepared.image)
+            if prepared.resized { resized += 1 }
+            progress?(done + 1, digits.count)
+        }
         let bytes = try writer.finish()
-        return ImportSummary(labels: digits.map(\.label), classNames: classNames, classCount: 10, bytes: bytes)
+        return ImportSummary(labels: digits.map(\.label), classNames: classNames, classCount: 10, bytes: bytes,
+                             encoding: options.encoding, resized: resized)
     }
 
     /// 0...16 → 0...255 (round half up: (v·255 + 8) / 16), grey → RGB, `upscale`× pixel replication.

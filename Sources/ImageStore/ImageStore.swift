@@ -2,9 +2,14 @@ import ShardFormat
 import Augment
 
 /// A memory-mapped image store (Spec/IMAGESTORE.md), opened read-only. Opening checks everything but the
-/// pixels: header CRC, sizes, the metadata CRC, and every index entry, key and label against the rules
-/// and the file size — so no later read can land outside the file. Pixel checksums are checked when an
-/// image is read (``PixelCheck/onRead``, the default) or all at once by ``verifyPixels()``.
+/// image data: header CRC, sizes, the metadata CRC, and every index entry, key and label against the rules
+/// and the file size — so no later read can land outside the file. Checksums of the stored bytes are
+/// checked when an image is read (``PixelCheck/onRead``, the default) or all at once by
+/// ``verifyPixels()``.
+///
+/// A raw store (version 1) hands out its mapped pixels without a copy; a JPEG store (version 2) decodes
+/// each image on read with libturbojpeg, after checking the stream's structure and size against its
+/// index entry, so a hostile JPEG costs at most what its bytes justify (``ImageLimits``).
 ///
 /// Thread-safe: the map is immutable, so any number of threads can read images at once.
 public final class ImageStore: @unchecked Sendable {
@@ -18,6 +23,8 @@ public final class ImageStore: @unchecked Sendable {
     }
 
     public let path: String
+    /// Raw pixels (version 1) or JPEG (version 2).
+    public let kind: StoreKind
     public let count: Int
     public let classCount: Int
     /// Label i's name, or empty when the store has no names.
@@ -33,12 +40,19 @@ public final class ImageStore: @unchecked Sendable {
         file = try MappedFile.images(path: path)
         let bytes = file.bytes
         let header = try StoreValidation.header(bytes, path: path)
+        kind = header.kind
         count = Int(header.count)
         classCount = Int(header.classCount)
         indexOffset = Int(header.indexOffset)
         keysOffset = indexOffset + count * StoreLayout.entrySize
         classNames = try StoreValidation.metadata(bytes, header: header, path: path)
     }
+
+    /// The file's size in bytes.
+    public var fileBytes: Int { file.bytes.count }
+
+    /// Bytes of image data (pixels or JPEGs): from the header to the index.
+    public var dataBytes: Int { indexOffset - StoreLayout.headerSize }
 
     // MARK: Per-image metadata
 
@@ -91,30 +105,60 @@ public final class ImageStore: @unchecked Sendable {
 
     // MARK: Pixels
 
-    /// The image, copied out of the map.
+    /// The image: copied out of the map (raw store) or decoded (JPEG store).
     public func image(at index: Int) throws -> RGBImage {
-        try withPixels(at: index) { pixels, width, height in
-            try RGBImage(width: width, height: height, pixels: [UInt8](pixels))
+        try check(index)
+        let (data, width, height) = try checkedData(index)
+        switch kind {
+        case .raw:
+            return try RGBImage(width: width, height: height, pixels: [UInt8](data))
+        case .jpeg:
+            var pixels = [UInt8](repeating: 0, count: width * height * 3)
+            try pixels.withUnsafeMutableBytes { try decode(index, data, width, height, into: $0) }
+            return try RGBImage(width: width, height: height, pixels: pixels)
         }
     }
 
-    /// Calls `body` with the mapped pixel bytes (HWC RGB), width and height — no copy.
+    /// Calls `body` with the image's pixel bytes (HWC RGB), width and height: the mapped bytes of a raw
+    /// store (no copy), a decoded buffer that lives for the call in a JPEG store.
     public func withPixels<R>(at index: Int, _ body: (UnsafeRawBufferPointer, Int, Int) throws -> R) throws -> R {
         try check(index)
-        let (pixels, width, height, crc) = pixelRange(index)
-        if pixelCheck == .onRead, crc32Of(pixels) != crc {
-            throw ImageStoreError(.pixelCRC, "pixel checksum mismatch", file: path, image: index, key: try? key(at: index))
+        let (data, width, height) = try checkedData(index)
+        switch kind {
+        case .raw:
+            return try body(data, width, height)
+        case .jpeg:
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: width * height * 3, alignment: 16)
+            defer { buffer.deallocate() }
+            try decode(index, data, width, height, into: buffer)
+            return try body(UnsafeRawBufferPointer(buffer), width, height)
         }
-        return try body(pixels, width, height)
     }
 
-    /// Checks every image's pixel CRC-32; throws `pixel-crc` naming the first bad image.
+    /// Calls `body` with the image's stored bytes exactly as they are in the file (pixels or a JPEG),
+    /// width and height — unchecked: the caller checks or does not need the CRC.
+    public func withStoredBytes<R>(at index: Int, _ body: (UnsafeRawBufferPointer, Int, Int) throws -> R) throws -> R {
+        try check(index)
+        let (data, width, height, _) = dataRange(index)
+        return try body(data, width, height)
+    }
+
+    /// Checks every image's stored bytes against their CRC-32 and, in a JPEG store, decodes every image;
+    /// throws naming the first bad image.
     public func verifyPixels() throws {
-        for index in 0..<count {
-            let (pixels, _, _, crc) = pixelRange(index)
-            if crc32Of(pixels) != crc {
-                throw ImageStoreError(.pixelCRC, "pixel checksum mismatch", file: path, image: index, key: try? key(at: index))
-            }
+        var scratch = [UInt8]()
+        for index in 0..<count { try verifyImage(index, scratch: &scratch) }
+    }
+
+    /// Checks one image as ``verifyPixels()`` does; `scratch` is reused between calls for decoding.
+    public func verifyImage(_ index: Int, scratch: inout [UInt8]) throws {
+        try check(index)
+        let (data, width, height, crc) = dataRange(index)
+        if crc32Of(data) != crc { throw crcError(index) }
+        guard kind == .jpeg else { return }
+        if scratch.count < width * height * 3 { scratch = [UInt8](repeating: 0, count: width * height * 3) }
+        try scratch.withUnsafeMutableBytes {
+            try decode(index, data, width, height, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<(width * height * 3)]))
         }
     }
 
@@ -146,11 +190,33 @@ public final class ImageStore: @unchecked Sendable {
         return UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + Int(e.le(20, as: UInt16.self)))])
     }
 
-    private func pixelRange(_ index: Int) -> (UnsafeRawBufferPointer, Int, Int, UInt32) {
+    /// The stored bytes, size and CRC of image `index` (offsets and lengths were checked at open).
+    private func dataRange(_ index: Int) -> (UnsafeRawBufferPointer, Int, Int, UInt32) {
         let e = entry(index)
         let width = Int(e.le(8, as: UInt16.self)), height = Int(e.le(10, as: UInt16.self))
         let start = Int(e.le(0, as: UInt64.self))
-        let pixels = UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + width * height * 3)])
-        return (pixels, width, height, e.le(24, as: UInt32.self))
+        let length = kind == .raw ? width * height * 3 : Int(e.le(28, as: UInt32.self))
+        let data = UnsafeRawBufferPointer(rebasing: file.bytes[start..<(start + length)])
+        return (data, width, height, e.le(24, as: UInt32.self))
+    }
+
+    /// The stored bytes with their CRC checked when the store checks on read.
+    private func checkedData(_ index: Int) throws -> (UnsafeRawBufferPointer, Int, Int) {
+        let (data, width, height, crc) = dataRange(index)
+        if pixelCheck == .onRead, crc32Of(data) != crc { throw crcError(index) }
+        return (data, width, height)
+    }
+
+    private func crcError(_ index: Int) -> ImageStoreError {
+        ImageStoreError(.pixelCRC, kind == .raw ? "pixel checksum mismatch" : "JPEG checksum mismatch",
+                        file: path, image: index, key: try? key(at: index))
+    }
+
+    /// Decodes a JPEG store's image into `buffer` (W·H·3 bytes) or throws `bad-jpeg` naming it.
+    private func decode(_ index: Int, _ data: UnsafeRawBufferPointer, _ width: Int, _ height: Int,
+                        into buffer: UnsafeMutableRawBufferPointer) throws {
+        if let problem = JPEGCodec.decodeStored(data, width: width, height: height, into: buffer) {
+            throw ImageStoreError(.badJPEG, problem, file: path, image: index, key: try? key(at: index))
+        }
     }
 }

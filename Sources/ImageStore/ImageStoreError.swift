@@ -14,6 +14,8 @@ public enum ImageStoreErrorCode: String, Sendable, CaseIterable {
     case badLabel = "bad-label"
     case badClasses = "bad-classes"
     case pixelCRC = "pixel-crc"
+    /// A JPEG store's image breaks a rule of Spec/IMAGESTORE.md 3.2 (structure, size, decoding).
+    case badJPEG = "bad-jpeg"
     /// An importer's input (CSV, PNG, JPEG, .npy, folder) is unreadable or breaks its format.
     case badInput = "bad-input"
     /// A caller's mistake rather than a file problem: an image index past the end, keys out of order

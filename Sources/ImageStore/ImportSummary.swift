@@ -1,3 +1,55 @@
+import Augment
+
+/// What every importer does to each image before the writer gets it: the optional maximum side, and the
+/// store's encoding. `threads` is how many images the ImageFolder importer decodes and encodes at once.
+public struct ImportOptions: Sendable {
+    public var maxSide: Int?
+    public var encoding: StoreEncoding
+    /// ImageFolder: stop at the first unreadable file or empty class instead of skipping and listing it.
+    public var strict: Bool
+    public var threads: Int
+
+    public init(maxSide: Int? = nil, encoding: StoreEncoding = .raw, strict: Bool = false, threads: Int = 1) {
+        self.maxSide = maxSide
+        self.encoding = encoding
+        self.strict = strict
+        self.threads = threads
+    }
+
+    func validate(store: String) throws {
+        if let maxSide, maxSide < 1 {
+            throw ImageStoreError(.invalidArgument, "max side \(maxSide) must be at least 1", file: store)
+        }
+        if case let .jpeg(quality, _) = encoding, !(1...100).contains(quality) {
+            throw ImageStoreError(.invalidArgument, "JPEG quality \(quality) must be 1...100", file: store)
+        }
+    }
+
+    /// Resize (when over the maximum side) and encode one decoded image; thread-safe.
+    func prepare(_ image: RGBImage) throws -> (image: EncodedImage, resized: Bool) {
+        var image = image
+        var resized = false
+        if let maxSide {
+            let before = (image.width, image.height)
+            image = try MaxSideResize.apply(image, maxSide: maxSide)
+            resized = before != (image.width, image.height)
+        }
+        return (try encoding.encode(image), resized)
+    }
+}
+
+/// A file an importer left out, and why (one line, as the error would have said it).
+public struct SkippedFile: Sendable, Equatable {
+    /// The file's path relative to the import root (its would-be key).
+    public var path: String
+    public var reason: String
+
+    public init(path: String, reason: String) {
+        self.path = path
+        self.reason = reason
+    }
+}
+
 /// What an importer wrote: counts for a person and for tests.
 public struct ImportSummary: Sendable, Equatable {
     public var images: Int
@@ -6,12 +58,20 @@ public struct ImportSummary: Sendable, Equatable {
     public var labelHistogram: [Int]
     /// Size of the finished store file.
     public var bytes: Int
+    public var encoding: StoreEncoding = .raw
+    /// Images shrunk to the maximum side.
+    public var resized = 0
+    /// Files left out (ImageFolder without `strict`), in key order.
+    public var skipped: [SkippedFile] = []
+    /// Class folders without any imported image (their labels are kept, so no label shifts).
+    public var emptyClasses: [String] = []
 }
 
 extension ImportSummary {
-    init(labels: [Int], classNames: [String], classCount: Int, bytes: Int) {
+    init(labels: [Int], classNames: [String], classCount: Int, bytes: Int, encoding: StoreEncoding = .raw, resized: Int = 0) {
         var histogram = [Int](repeating: 0, count: classCount)
         for label in labels where label >= 0 { histogram[label] += 1 }
-        self.init(images: labels.count, classNames: classNames, labelHistogram: histogram, bytes: bytes)
+        self.init(images: labels.count, classNames: classNames, labelHistogram: histogram, bytes: bytes,
+                  encoding: encoding, resized: resized)
     }
 }

@@ -8,7 +8,10 @@ import Augment
 public enum NpyImport {
     @discardableResult
     public static func importStore(images imagesPath: String, labels labelsPath: String? = nil, to storePath: String,
-                                   keyPrefix: String = "npy", classNames: [String] = []) throws -> ImportSummary {
+                                   keyPrefix: String = "npy", classNames: [String] = [],
+                                   options: ImportOptions = ImportOptions(),
+                                   progress: ((Int, Int) -> Void)? = nil) throws -> ImportSummary {
+        try options.validate(store: storePath)
         let imageFile = try MappedFile.images(path: imagesPath)
         let array = try NpyArray(imageFile.bytes, path: imagesPath)
         func fail(_ message: String) -> ImageStoreError { ImageStoreError(.badInput, message, file: imagesPath) }
@@ -32,10 +35,13 @@ public enum NpyImport {
             throw ImageStoreError(.badInput, "label \(labels[bad]) of image \(bad) is not below the \(classCount) class names",
                                   file: labelsPath, image: bad)
         }
-        let writer = try ImageStoreWriter(path: storePath, classNames: classNames, classCount: classCount)
+        let writer = try ImageStoreWriter(path: storePath, classNames: classNames, classCount: classCount, encoding: options.encoding)
         let digits = max(5, String(n - 1).count)
         let plane = width * height
+        // Without resizing or encoding, pixels go from the map to the file with no copy.
+        let passThrough = options.maxSide == nil && options.encoding == .raw
         var rgb = [UInt8](repeating: 0, count: plane * 3)
+        var resized = 0
         for i in 0..<n {
             let key = "\(keyPrefix)_\(zeroPadded(i, width: digits))"
             if grey {
@@ -46,15 +52,28 @@ public enum NpyImport {
                     rgb[p * 3 + 1] = v
                     rgb[p * 3 + 2] = v
                 }
-                try rgb.withUnsafeBytes { try writer.append(key: key, label: labels[i], width: width, height: height, pixels: $0) }
-            } else {
+            } else if passThrough {
                 let start = array.dataOffset + i * plane * 3
                 let pixels = UnsafeRawBufferPointer(rebasing: imageFile.bytes[start..<(start + plane * 3)])
                 try writer.append(key: key, label: labels[i], width: width, height: height, pixels: pixels)
+                progress?(i + 1, n)
+                continue
+            } else {
+                let start = array.dataOffset + i * plane * 3
+                rgb = [UInt8](UnsafeRawBufferPointer(rebasing: imageFile.bytes[start..<(start + plane * 3)]))
             }
+            if passThrough {
+                try rgb.withUnsafeBytes { try writer.append(key: key, label: labels[i], width: width, height: height, pixels: $0) }
+            } else {
+                let prepared = try options.prepare(try RGBImage(width: width, height: height, pixels: rgb))
+                try writer.append(key: key, label: labels[i], encoded: prepared.image)
+                if prepared.resized { resized += 1 }
+            }
+            progress?(i + 1, n)
         }
         let bytes = try writer.finish()
-        return ImportSummary(labels: labels, classNames: classNames, classCount: classCount, bytes: bytes)
+        return ImportSummary(labels: labels, classNames: classNames, classCount: classCount, bytes: bytes,
+                             encoding: options.encoding, resized: resized)
     }
 
     /// Labels `[N]` of an integer dtype, each −1 or 0...2^31−1.

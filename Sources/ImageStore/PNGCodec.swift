@@ -6,7 +6,8 @@ import CPNG
 public enum PNGCodec {
     /// Decodes any PNG (grey, palette, RGB, with or without alpha, 8 or 16 bits) to 8-bit RGB. Alpha is
     /// dropped, as PIL's `convert("RGB")` (torchvision's ImageFolder loader) does; 16-bit samples
-    /// without gamma information are taken as sRGB-encoded, not linear. `name` only labels errors.
+    /// without gamma information are taken as sRGB-encoded, not linear. A header claiming more than
+    /// ``ImageLimits/maxPixels`` is refused before anything is allocated. `name` only labels errors.
     public static func decode(_ data: UnsafeRawBufferPointer, name: String) throws -> RGBImage {
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
@@ -16,9 +17,7 @@ public enum PNGCodec {
             throw ImageStoreError(.badInput, "not a readable PNG: \(message(&image))", file: name)
         }
         let width = Int(image.width), height = Int(image.height)
-        guard width >= 1, height >= 1, width <= 65535, height <= 65535 else {
-            throw ImageStoreError(.badInput, "PNG size \(width)x\(height) is outside 1...65535", file: name)
-        }
+        try ImageLimits.checkInputSize(width, height, what: "PNG", name: name)  // before the pixels are allocated
         image.format = UInt32(PNG_FORMAT_RGB | PNG_FORMAT_FLAG_ALPHA)  // PNG_FORMAT_RGBA (a macro Swift does not import)
         var rgba = [UInt8](repeating: 0, count: width * height * 4)
         let ok = rgba.withUnsafeMutableBytes { png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 4), nil) }

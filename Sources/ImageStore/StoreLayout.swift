@@ -4,8 +4,12 @@ import CZlib
 /// together, shared by the writer and the reader so they cannot drift apart.
 enum StoreLayout {
     static let magic: [UInt8] = Array("TSIM".utf8)
-    static let majorVersion: UInt16 = 1
+    /// Raw stores are version 1.0 (every version-1 reader reads them); JPEG stores are 2.0.
+    static let rawMajorVersion: UInt16 = 1
+    static let jpegMajorVersion: UInt16 = 2
     static let minorVersion: UInt16 = 0
+    /// Header offset 36 of a version-2 store.
+    static let jpegEncodingCode: UInt32 = 1
     static let headerSize = 64
     static let entrySize = 32
     static let channels: UInt16 = 3
@@ -14,6 +18,7 @@ enum StoreLayout {
 
     /// The 64-byte header, decoded.
     struct Header: Equatable {
+        var kind: StoreKind
         var count: UInt32
         var classCount: UInt32
         var indexOffset: UInt64
@@ -25,7 +30,7 @@ enum StoreLayout {
 
         func encoded() -> [UInt8] {
             var bytes = StoreLayout.magic
-            bytes.appendLE(StoreLayout.majorVersion)
+            bytes.appendLE(kind == .raw ? StoreLayout.rawMajorVersion : StoreLayout.jpegMajorVersion)
             bytes.appendLE(StoreLayout.minorVersion)
             bytes.appendLE(count)
             bytes.appendLE(classCount)
@@ -33,7 +38,7 @@ enum StoreLayout {
             bytes.appendLE(keyBytes)
             bytes.appendLE(classNameBytes)
             bytes.appendLE(metadataCRC)
-            bytes.appendLE(UInt32(0))                       // flags
+            bytes.appendLE(kind == .raw ? 0 : StoreLayout.jpegEncodingCode)  // flags (v1) / encoding (v2)
             bytes += [UInt8](repeating: 0, count: 20)       // reserved
             bytes.appendLE(crc32Of(bytes))
             assert(bytes.count == StoreLayout.headerSize)
@@ -43,28 +48,29 @@ enum StoreLayout {
 
     /// One 32-byte index entry, decoded.
     struct Entry: Equatable {
-        var pixelOffset: UInt64
+        var dataOffset: UInt64
         var width: UInt16
         var height: UInt16
         var label: Int32
         var keyOffset: UInt32
         var keyLength: UInt16
-        var pixelCRC: UInt32
-
-        var pixelBytes: Int { Int(width) * Int(height) * 3 }
+        /// CRC-32 of the stored bytes (pixels or JPEG).
+        var dataCRC: UInt32
+        /// Bytes 28-31: 0 in a raw store, the JPEG's length in a JPEG store.
+        var storedLength: UInt32
 
         func encoded() -> [UInt8] {
             var bytes: [UInt8] = []
             bytes.reserveCapacity(StoreLayout.entrySize)
-            bytes.appendLE(pixelOffset)
+            bytes.appendLE(dataOffset)
             bytes.appendLE(width)
             bytes.appendLE(height)
             bytes.appendLE(UInt32(bitPattern: label))
             bytes.appendLE(keyOffset)
             bytes.appendLE(keyLength)
             bytes.appendLE(StoreLayout.channels)
-            bytes.appendLE(pixelCRC)
-            bytes.appendLE(UInt32(0))                       // reserved
+            bytes.appendLE(dataCRC)
+            bytes.appendLE(storedLength)
             return bytes
         }
     }

@@ -17,21 +17,27 @@ enum StoreValidation {
         }
         guard Array(bytes.prefix(4)) == StoreLayout.magic else { throw fail(.badMagic, "not an image store (no TSIM magic)") }
         let major = bytes.le(4, as: UInt16.self)
-        guard major == StoreLayout.majorVersion else {
-            throw fail(.unsupportedVersion, "major version \(major) is not supported (this reader knows 1)")
+        guard major == StoreLayout.rawMajorVersion || major == StoreLayout.jpegMajorVersion else {
+            throw fail(.unsupportedVersion, "major version \(major) is not supported (this reader knows 1 and 2)")
         }
         let stored = bytes.le(60, as: UInt32.self)
         guard crc32Of(UnsafeRawBufferPointer(rebasing: bytes[0..<60])) == stored else {
             throw fail(.headerCRC, "header checksum mismatch")
         }
-        let header = StoreLayout.Header(count: bytes.le(8), classCount: bytes.le(12), indexOffset: bytes.le(16),
-                                        keyBytes: bytes.le(24), classNameBytes: bytes.le(28), metadataCRC: bytes.le(32))
-        // Minor versions may give the flags and reserved bytes a meaning; version 1.0 requires zeros.
-        if bytes.le(6, as: UInt16.self) == 0 {
-            guard bytes.le(36, as: UInt32.self) == 0, bytes[40..<60].allSatisfy({ $0 == 0 }) else {
-                throw fail(.badHeader, "flags and reserved header bytes 36-59 must be 0")
+        let kind: StoreKind = major == StoreLayout.rawMajorVersion ? .raw : .jpeg
+        let minor = bytes.le(6, as: UInt16.self)
+        let word36 = bytes.le(36, as: UInt32.self)
+        if kind == .jpeg, word36 != StoreLayout.jpegEncodingCode {
+            throw fail(.unsupportedVersion, "encoding \(word36) is not supported (this reader knows 1, JPEG)")
+        }
+        // Minor versions may give the flags and reserved bytes a meaning; version x.0 requires zeros.
+        if minor == 0 {
+            guard kind == .jpeg || word36 == 0, bytes[40..<60].allSatisfy({ $0 == 0 }) else {
+                throw fail(.badHeader, kind == .raw ? "flags and reserved header bytes 36-59 must be 0" : "reserved header bytes 40-59 must be 0")
             }
         }
+        let header = StoreLayout.Header(kind: kind, count: bytes.le(8), classCount: bytes.le(12), indexOffset: bytes.le(16),
+                                        keyBytes: bytes.le(24), classNameBytes: bytes.le(28), metadataCRC: bytes.le(32))
         guard header.classCount <= UInt32(Int32.max) else { throw fail(.badHeader, "class count \(header.classCount) exceeds 2^31 - 1") }
         guard header.indexOffset >= UInt64(StoreLayout.headerSize), header.indexOffset <= UInt64(bytes.count) else {
             throw fail(.sizeMismatch, "index offset \(header.indexOffset) is outside the \(bytes.count)-byte file")
@@ -53,7 +59,7 @@ enum StoreValidation {
         let count = Int(header.count)
         let keysOffset = indexOffset + count * StoreLayout.entrySize
         let keyBytes = Int(header.keyBytes)
-        var expectedPixelOffset = StoreLayout.headerSize
+        var expectedDataOffset = StoreLayout.headerSize
         var expectedKeyOffset = 0
         var previousKey: UnsafeRawBufferPointer?
         for index in 0..<count {
@@ -71,19 +77,38 @@ enum StoreValidation {
             if let previousKey, !StoreLayout.precedes(previousKey, key) {
                 throw fail(.badKeys, "keys must be strictly ascending in byte order; this key does not follow \"\(String(decoding: previousKey, as: UTF8.self))\"")
             }
-            let pixelOffset = e.le(0, as: UInt64.self)
+            let dataOffset = e.le(0, as: UInt64.self)
             let width = Int(e.le(8, as: UInt16.self)), height = Int(e.le(10, as: UInt16.self))
             guard e.le(22, as: UInt16.self) == StoreLayout.channels else {
                 throw fail(.badIndex, "channels \(e.le(22, as: UInt16.self)) must be 3")
             }
-            guard e.le(28, as: UInt32.self) == 0 else { throw fail(.badIndex, "reserved entry bytes 28-31 must be 0") }
-            guard width >= 1, height >= 1 else { throw fail(.badIndex, "image size \(width)x\(height) must be at least 1x1") }
-            guard pixelOffset == UInt64(expectedPixelOffset) else {
-                throw fail(.badIndex, "pixel offset \(pixelOffset) must be \(expectedPixelOffset) (images are packed in order after the header)")
+            let word28 = Int(e.le(28, as: UInt32.self))
+            if header.kind == .raw {
+                guard word28 == 0 else { throw fail(.badIndex, "reserved entry bytes 28-31 must be 0") }
+            } else {
+                guard word28 >= 1 else { throw fail(.badIndex, "the JPEG length must be at least 1") }
             }
-            expectedPixelOffset += width * height * 3
-            guard expectedPixelOffset <= indexOffset else {
-                throw fail(.badIndex, "pixels end at \(expectedPixelOffset), past the index at \(indexOffset)")
+            guard width >= 1, height >= 1 else { throw fail(.badIndex, "image size \(width)x\(height) must be at least 1x1") }
+            let length: Int
+            if header.kind == .raw {
+                length = width * height * 3
+            } else {
+                // The bounds that keep a hostile index from making a reader allocate or decode more than the
+                // bytes present justify (Spec/IMAGESTORE.md 3.2).
+                guard width * height <= ImageLimits.maxPixels else {
+                    throw fail(.badIndex, "image size \(width)x\(height) is over the limit of \(ImageLimits.maxPixels) pixels")
+                }
+                guard width * height <= ImageLimits.maxPixelsPerStoredByte * word28 else {
+                    throw fail(.badIndex, "a \(width)x\(height) image cannot be a \(word28)-byte JPEG (at most \(ImageLimits.maxPixelsPerStoredByte) pixels per byte)")
+                }
+                length = word28
+            }
+            guard dataOffset == UInt64(expectedDataOffset) else {
+                throw fail(.badIndex, "data offset \(dataOffset) must be \(expectedDataOffset) (images are packed in order after the header)")
+            }
+            expectedDataOffset += length
+            guard expectedDataOffset <= indexOffset else {
+                throw fail(.badIndex, "image data ends at \(expectedDataOffset), past the index at \(indexOffset)")
             }
             let label = Int(e.le(12, as: Int32.self))
             guard label == -1 || (0..<Int(header.classCount)).contains(label) else {
@@ -92,8 +117,8 @@ enum StoreValidation {
             expectedKeyOffset += keyLength
             previousKey = key
         }
-        guard expectedPixelOffset == indexOffset else {
-            throw ImageStoreError(.badIndex, "the images' pixels end at \(expectedPixelOffset) but the index starts at \(indexOffset)", file: path)
+        guard expectedDataOffset == indexOffset else {
+            throw ImageStoreError(.badIndex, "the images' data ends at \(expectedDataOffset) but the index starts at \(indexOffset)", file: path)
         }
         guard expectedKeyOffset == keyBytes else {
             throw ImageStoreError(.badIndex, "the keys use \(expectedKeyOffset) of the \(keyBytes) key bytes", file: path)

@@ -1,3 +1,5 @@
+import Interchange
+
 /// A `.npy` file read row by row (a row is everything past the first axis), so that a large array is
 /// never held whole. The file size must match the header's shape exactly.
 public final class NpyReader {
@@ -10,12 +12,21 @@ public final class NpyReader {
         self.path = path
         file = try InputFile(path: path)
         let file = self.file
-        header = try NpyHeader.parse({ count in
-            try file.read(count: min(count, max(0, file.size - file.offset)))
-        }, path: path)
-        let expected = header.dataOffset + header.dataBytes
+        do {
+            header = try NpyHeader.parse { count in try file.read(count: min(count, max(0, file.size - file.offset))) }
+        } catch let error as NpyFormatError {
+            throw ConversionError.npy(error.message, file: path)
+        }
+        guard let dtype = header.dtype else {
+            let hint = header.descr.hasPrefix(">") ? " (big-endian; save it as little-endian)" : ""
+            throw ConversionError.npy("dtype '\(header.descr)'\(hint) is not supported; need '<f4' (float32), '<i4' (int32) or '|u1' (uint8)",
+                                      file: path)
+        }
+        self.dtype = dtype
+        let dataBytes = header.count * dtype.size
+        let expected = header.dataOffset + dataBytes
         guard file.size >= expected else {
-            throw ConversionError.npy("truncated: the shape \(header.shape) needs \(header.dataBytes) bytes of data, the file holds \(file.size - header.dataOffset)",
+            throw ConversionError.npy("truncated: the shape \(header.shape) needs \(dataBytes) bytes of data, the file holds \(file.size - header.dataOffset)",
                                       file: path)
         }
         guard file.size == expected else {
@@ -24,7 +35,7 @@ public final class NpyReader {
     }
 
     public var shape: [Int] { header.shape }
-    public var dtype: NpyDType { header.dtype }
+    public let dtype: NpyDType
     /// Size of the first axis (1 for a 0-d array).
     public var rows: Int { header.shape.first ?? 1 }
     /// Elements per row.
@@ -33,17 +44,17 @@ public final class NpyReader {
     /// Checks the dtype and shape; `nil` in `shape` accepts any size on that axis.
     public func require(_ dtype: NpyDType, shape expected: [Int?], what: String) throws {
         let matches = header.shape.count == expected.count && zip(header.shape, expected).allSatisfy { $1 == nil || $0 == $1 }
-        guard header.dtype == dtype, matches else {
+        guard self.dtype == dtype, matches else {
             let wanted = "(" + expected.map { $0.map(String.init) ?? "*" }.joined(separator: ", ") + (expected.count == 1 ? ",)" : ")")
-            throw ConversionError.npy("\(what) must be \(dtype.rawValue) of shape \(wanted); this file is \(header.dtype.rawValue) of shape \(header.shape)",
+            throw ConversionError.npy("\(what) must be \(dtype.rawValue) of shape \(wanted); this file is \(self.dtype.rawValue) of shape \(header.shape)",
                                       file: path)
         }
     }
 
     /// Reads the next `count` rows into `buffer` (count × rowLength elements of the file's dtype).
     public func readRows<T: BitwiseCopyable>(_ count: Int, into buffer: inout [T]) throws {
-        guard MemoryLayout<T>.size == header.dtype.size else {
-            throw ConversionError.npy("cannot read \(header.dtype.rawValue) elements as \(T.self)", file: path)
+        guard MemoryLayout<T>.size == dtype.size else {
+            throw ConversionError.npy("cannot read \(dtype.rawValue) elements as \(T.self)", file: path)
         }
         guard count >= 0, nextRow + count <= rows else {
             throw ConversionError.npy("asked for rows \(nextRow)..<\(nextRow + count) of \(rows)", file: path)

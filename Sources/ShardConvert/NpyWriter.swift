@@ -1,3 +1,5 @@
+import Interchange
+
 /// Writes `.npy` files (format 1.0, C order) of the ``NpyDType``s this project reads.
 public enum NpyWriter {
     public static func write(_ values: [Float], shape: [Int], to path: String) throws {

@@ -13,6 +13,32 @@ enum BlockLayout {
     }
 }
 
+extension BlockLayout {
+    /// The sample ids of a block whose frame already passed ``DecodedBlock/decode``: only the first
+    /// section is read (and inflated), into `ids` (n values). What the verifier's duplicate pass uses.
+    static func sampleIDs(ofBlock bytes: UnsafeRawBufferPointer, into ids: inout [UInt32], scratch: inout [UInt8]) throws {
+        var reader = ByteReader(bytes, offset: headerSize, failure: .badSection)
+        let n = Int(bytes.u32(at: 4))
+        let codec = try reader.u8()
+        _ = try reader.bytes(3)
+        let stored = Int(try reader.u32())
+        let decoded = Int(try reader.u32())
+        let section = try reader.bytes(stored)
+        guard decoded == 4 * n else { throw ShardError(.badSection, "sample-id section length changed") }
+        if ids.count != n { ids = [UInt32](repeating: 0, count: n) }
+        if codec == 0 {
+            ids.withUnsafeMutableBufferPointer { BytePlanes.join(section, width: 4, into: $0) }
+            return
+        }
+        if scratch.count < decoded { scratch = [UInt8](repeating: 0, count: decoded) }
+        let ok = scratch.withUnsafeMutableBytes { Zlib.decompress(section, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<decoded])) }
+        guard ok else { throw ShardError(.badSection, "sample-id section does not inflate") }
+        scratch.withUnsafeBytes { planes in
+            ids.withUnsafeMutableBufferPointer { BytePlanes.join(UnsafeRawBufferPointer(rebasing: planes[0..<decoded]), width: 4, into: $0) }
+        }
+    }
+}
+
 /// The records of one block in column form, as the writer collects them.
 struct BlockBuilder {
     let schema: ShardSchema
@@ -160,11 +186,29 @@ final class DecodedBlock {
     var sortedIndices: [Int32] = []
     /// ranks[i*K + j]: position of record i's entry j among its sorted indices.
     var ranks: [UInt8] = []
-    private var scratch: [UInt8] = []
-    private var words: [UInt32] = []
-    private var words16: [UInt16] = []
+    /// Per record: ``indexOutOfRange`` / ``badOrder`` found while decoding the columns.
+    private var recordFlags: [UInt8] = []
+    private static let indexOutOfRange: UInt8 = 1
+    private static let badOrder: UInt8 = 2
+    /// One inflate buffer per section: all five are framed and inflated before any record is decoded.
+    /// Raw allocations (freed in deinit) so that the views handed out stay valid while the others grow.
+    private var scratch: [UnsafeMutableRawBufferPointer] = Array(repeating: UnsafeMutableRawBufferPointer(start: nil, count: 0),
+                                                                  count: BlockLayout.sectionCount)
 
-    init(schema: ShardSchema) { self.schema = schema }
+    deinit {
+        for buffer in scratch { buffer.deallocate() }
+    }
+    private var words: [UInt32] = []
+    /// Per record, its largest class index (for the `index-out-of-range` message).
+    private var lastIndex: [Int64] = []
+    /// The verifier's mode: values and the rules are decoded, but not the stored entry order or the
+    /// sorted indices, which no rule needs (a K = 256, R = 65,536 block then takes ~100 MB, not ~270).
+    let checkOnly: Bool
+
+    init(schema: ShardSchema, checkOnly: Bool = false) {
+        self.schema = schema
+        self.checkOnly = checkOnly
+    }
 
     /// Dense soft-label residual of each record (Spec section 7); empty for logit shards.
     private(set) var residuals: [Float] = []
@@ -183,8 +227,9 @@ final class DecodedBlock {
     /// Forgets the decoded block, so that a block whose records failed a check is never served later.
     func invalidate() { index = -1 }
 
-    /// Decodes and checks block `index` from its bytes. Structural damage throws; semantic problems of
-    /// individual records are left to ``recordProblem(_:)`` so that a verifier can list them all.
+    /// Decodes and checks block `index` from its bytes. Structural damage (header, checksums, sections)
+    /// throws; semantic problems of individual records are left to ``recordProblem(_:)`` so that a
+    /// verifier can list them all.
     func decode(_ bytes: UnsafeRawBufferPointer, index: Int, expectedCount: Int, expectedFirst: Int) throws {
         self.index = -1
         let location = ShardLocation(block: index)
@@ -204,6 +249,10 @@ final class DecodedBlock {
         }
     }
 
+    /// Spec §1.4 within a block: the payload checksum, then all five sections framed and inflated (and
+    /// the payload filled exactly) before any record is decoded; then the columns, which cannot fail:
+    /// a record whose class index is ≥ C or whose order number is ≥ K! is only marked, and reported by
+    /// ``recordProblem(_:)`` in its turn.
     func decodePayload(_ payload: UnsafeRawBufferPointer, header: BlockHeader) throws {
         guard CRC32.checksum(payload) == header.payloadCRC else {
             throw ShardError(.blockCRC, "payload checksum mismatch")
@@ -214,44 +263,80 @@ final class DecodedBlock {
         firstOrdinal = header.firstOrdinal
         var reader = ByteReader(payload, failure: .badSection)
         let lengths = BlockLayout.decodedLengths(records: n, schema: schema)
-
-        sampleIDs = resized(sampleIDs, n)
-        try readSection(&reader, 0, lengths[0]) { planes in
-            sampleIDs.withUnsafeMutableBufferPointer { BytePlanes.join(planes, width: 4, into: $0) }
+        var sections: [UnsafeRawBufferPointer] = []
+        for number in 0..<BlockLayout.sectionCount {
+            sections.append(try frameSection(&reader, number, lengths[number]))
         }
-        try readSection(&reader, 1, lengths[1]) { augmentation = Array($0) }
+        guard reader.remaining == 0 else {
+            throw ShardError(.badSection, "\(reader.remaining) bytes follow the last section inside the payload")
+        }
+        recordFlags = resized(recordFlags, n)
+        for i in 0..<n { recordFlags[i] = 0 }
+        sampleIDs = resized(sampleIDs, n)
+        sampleIDs.withUnsafeMutableBufferPointer { BytePlanes.join(sections[0], width: 4, into: $0) }
+        augmentation = Array(sections[1])
         valueBits = resized(valueBits, n * k)
-        words16 = resized(words16, n * k)
-        try readSection(&reader, 2, lengths[2]) { planes in
-            valueBits.withUnsafeMutableBufferPointer { bits in words16.withUnsafeMutableBufferPointer { deltas in
-                // First values (n), then the later deltas (n·(K−1)), each group as 2 planes.
-                let firsts = UnsafeMutableBufferPointer(rebasing: deltas[0..<n])
-                let later = UnsafeMutableBufferPointer(rebasing: deltas[n..<(n * k)])
-                BytePlanes.join(UnsafeRawBufferPointer(rebasing: planes[0..<(2 * n)]), width: 2, into: firsts)
-                BytePlanes.join(UnsafeRawBufferPointer(rebasing: planes[(2 * n)...]), width: 2, into: later)
-                for record in 0..<n {  // undo the deltas: b_j = b_{j-1} - t_j
-                    let base = record * k
-                    var previous = firsts[record]
-                    bits[base] = previous
-                    for j in 1..<max(k, 1) {
-                        previous = previous &- later[record * (k - 1) + j - 1]
-                        bits[base + j] = previous
-                    }
+        valueBits.withUnsafeMutableBufferPointer { bits in
+            // First values (n), then the later deltas (n·(K−1)), each group as 2 planes; undone straight
+            // from the planes: b_0 = t_0, b_j = b_{j-1} − t_j.
+            let planes = sections[2]
+            let later = n * (k - 1)
+            for record in 0..<n {
+                var previous = UInt16(planes[record]) | UInt16(planes[n + record]) << 8
+                bits[record * k] = previous
+                for j in 1..<max(k, 1) {
+                    let m = record * (k - 1) + j - 1
+                    previous = previous &- (UInt16(planes[2 * n + m]) | UInt16(planes[2 * n + later + m]) << 8)
+                    bits[record * k + j] = previous
                 }
-            } }
+            }
         }
         if values.count != n * k { values = [Float](repeating: 0, count: n * k) }
         valueBits.withUnsafeBufferPointer { bits in values.withUnsafeMutableBufferPointer { FormatKernels.widen(bits, into: $0) } }
-        sortedIndices = resized(sortedIndices, n * k)
-        words = resized(words, n * k)
-        try readSection(&reader, 3, lengths[3]) { planes in
-            words.withUnsafeMutableBufferPointer { BytePlanes.join(planes, width: schema.indexWidth, into: $0) }
+        lastIndex = resized(lastIndex, n)
+        if checkOnly {
+            largestIndices(sections[3])
+            checkOrderNumbers(sections[4])
+        } else {
+            sortedIndices = resized(sortedIndices, n * k)
+            words = resized(words, n * k)
+            words.withUnsafeMutableBufferPointer { BytePlanes.join(sections[3], width: schema.indexWidth, into: $0) }
+            rebuildIndices()
+            ranks = resized(ranks, n * k)
+            rebuildRanks(sections[4])
         }
-        try rebuildIndices()
-        ranks = resized(ranks, n * k)
-        try readSection(&reader, 4, lengths[4]) { numbers in try rebuildRanks(numbers) }
-        guard reader.remaining == 0 else {
-            throw ShardError(.badSection, "\(reader.remaining) bytes follow the last section inside the payload")
+    }
+
+    /// Check-only: each record's largest index (Σ (g_j + 1) − 1) from the planes, marking those ≥ C.
+    private func largestIndices(_ planes: UnsafeRawBufferPointer) {
+        let k = schema.k
+        let total = count * k
+        let classes = Int64(schema.classes)
+        for record in 0..<count {
+            var last: Int64 = -1
+            for j in 0..<k {
+                var gap: Int64 = 0
+                for p in 0..<schema.indexWidth { gap |= Int64(planes[p * total + record * k + j]) << (8 * Int64(p)) }
+                last += gap + 1
+            }
+            lastIndex[record] = last
+            if last >= classes { recordFlags[record] |= Self.indexOutOfRange }
+        }
+    }
+
+    /// Check-only: marks records whose order number is ≥ K! (one record's ranks at a time).
+    private func checkOrderNumbers(_ numbers: UnsafeRawBufferPointer) {
+        let k = schema.k
+        let length = schema.orderLength
+        var digits = [UInt8](repeating: 0, count: k)
+        var one = [UInt8](repeating: 0, count: k)
+        one.withUnsafeMutableBufferPointer { out in
+            digits.withUnsafeMutableBufferPointer { digits in
+                for record in 0..<count {
+                    let number = UnsafeRawBufferPointer(rebasing: numbers[(record * length)..<((record + 1) * length)])
+                    if !OrderNumber.decode(number, ranks: out, digits: digits) { recordFlags[record] |= Self.badOrder }
+                }
+            }
         }
     }
 
@@ -261,35 +346,42 @@ final class DecodedBlock {
 
     private static let sectionNames = ["sample ids", "augmentation", "values", "indices", "order"]
 
-    /// Reads one section header and hands its decoded bytes (inflated if needed) to `body`.
-    private func readSection(_ reader: inout ByteReader, _ number: Int, _ expectedLength: Int,
-                             _ body: (UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Reads one section header and returns its decoded bytes (inflated into that section's own scratch
+    /// buffer when zlib), checking codec, reserved bytes, D, S and the stream.
+    private func frameSection(_ reader: inout ByteReader, _ number: Int, _ expectedLength: Int) throws -> UnsafeRawBufferPointer {
         let name = Self.sectionNames[number]
         let codec = try reader.u8("\(name) section codec")
         let reserved = try reader.bytes(3, "\(name) section header")
-        guard reserved.allSatisfy({ $0 == 0 }) else { throw ShardError(.badSection, "\(name) section: reserved bytes must be 0") }
         let stored = Int(try reader.u32("\(name) section length"))
         let decoded = Int(try reader.u32("\(name) section length"))
+        guard codec <= 1 else { throw ShardError(.badSection, "\(name) section: codec \(codec) is not 0 (stored) or 1 (zlib)") }
+        guard reserved.allSatisfy({ $0 == 0 }) else { throw ShardError(.badSection, "\(name) section: reserved bytes must be 0") }
         guard decoded == expectedLength else {
             throw ShardError(.badSection, "\(name) section decodes to \(decoded) bytes; \(count) records need \(expectedLength)")
         }
         let bytes = try reader.bytes(stored, "\(name) section")
-        switch codec {
-        case 0:
+        if codec == 0 {
             guard stored == decoded else { throw ShardError(.badSection, "\(name) section: stored length \(stored) ≠ \(decoded)") }
-            try body(bytes)
-        case 1:
-            if scratch.count < decoded { scratch = [UInt8](repeating: 0, count: decoded) }
-            let ok = scratch.withUnsafeMutableBytes { Zlib.decompress(bytes, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<decoded])) }
-            guard ok else { throw ShardError(.badSection, "\(name) section: zlib data does not inflate to \(decoded) bytes") }
-            try scratch.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<decoded])) }
-        default:
-            throw ShardError(.badSection, "\(name) section: codec \(codec) is not 0 (stored) or 1 (zlib)")
+            return bytes
         }
+        // No zlib stream inflates more than 1032:1, so a larger D cannot be honest: refuse it before
+        // allocating D bytes (memory stays bounded by the bytes present).
+        guard decoded <= 1032 * stored else {
+            throw ShardError(.badSection, "\(name) section: \(stored) zlib bytes cannot inflate to \(decoded)")
+        }
+        if scratch[number].count < decoded {
+            scratch[number].deallocate()
+            scratch[number] = .allocate(byteCount: decoded, alignment: 8)
+        }
+        let output = UnsafeMutableRawBufferPointer(rebasing: scratch[number][0..<decoded])
+        guard Zlib.decompress(bytes, into: output) else {
+            throw ShardError(.badSection, "\(name) section: zlib data does not inflate to \(decoded) bytes")
+        }
+        return UnsafeRawBufferPointer(output)
     }
 
-    /// Turns gaps back into ascending class indices, rejecting any ≥ C.
-    private func rebuildIndices() throws {
+    /// Turns gaps back into ascending class indices, marking records with an index ≥ C.
+    private func rebuildIndices() {
         let k = schema.k
         let classes = Int64(schema.classes)
         for record in 0..<count {
@@ -298,38 +390,35 @@ final class DecodedBlock {
                 last += Int64(words[record * k + j]) + 1
                 sortedIndices[record * k + j] = Int32(truncatingIfNeeded: last)
             }
-            if last >= classes {
-                throw ShardError(.indexOutOfRange, "class index \(last) is not below \(classes)",
-                                 at: ShardLocation(record: firstOrdinal + record, sampleID: sampleIDs[record]))
-            }
+            lastIndex[record] = last
+            if last >= classes { recordFlags[record] |= Self.indexOutOfRange }
         }
     }
 
-    private func rebuildRanks(_ numbers: UnsafeRawBufferPointer) throws {
+    /// Order numbers to ranks; a record whose number is ≥ K! is marked and given the identity order.
+    private func rebuildRanks(_ numbers: UnsafeRawBufferPointer) {
         let k = schema.k
         let length = schema.orderLength
         var digits = [UInt8](repeating: 0, count: k)
-        try ranks.withUnsafeMutableBufferPointer { ranks in
-            try digits.withUnsafeMutableBufferPointer { digits in
+        ranks.withUnsafeMutableBufferPointer { ranks in
+            digits.withUnsafeMutableBufferPointer { digits in
                 for record in 0..<count {
                     let number = UnsafeRawBufferPointer(rebasing: numbers[(record * length)..<((record + 1) * length)])
                     let out = UnsafeMutableBufferPointer(rebasing: ranks[(record * k)..<((record + 1) * k)])
-                    guard OrderNumber.decode(number, ranks: out, digits: digits) else {
-                        throw ShardError(.badOrder, "order number is not below \(k)!",
-                                         at: ShardLocation(record: firstOrdinal + record, sampleID: sampleIDs[record]))
+                    if !OrderNumber.decode(number, ranks: out, digits: digits) {
+                        recordFlags[record] |= Self.badOrder
+                        for j in 0..<k { out[j] = UInt8(truncatingIfNeeded: j) }
                     }
                 }
             }
         }
     }
 
-    /// The first rule record `i` of this block breaks (value range, sum, order), or nil.
+    /// The first rule record `i` of this block breaks, or nil. Within a record the rules are checked in
+    /// section order (Spec §1.4): augmentation code, values (`bad-value` before `not-sorted`), class
+    /// indices, order number.
     func recordProblem(_ i: Int) -> ShardError? {
         let k = schema.k
-        let problem: ShardError? = values.withUnsafeBufferPointer {
-            RecordRules.checkValues(UnsafeBufferPointer(rebasing: $0[(i * k)..<((i + 1) * k)]), schema: schema)
-        }
-        if let problem { return problem }
         if case let .params(h, w) = schema.augmentation {
             let size = AugmentationParameters.encodedSize
             do {
@@ -342,6 +431,16 @@ final class DecodedBlock {
             } catch {
                 return ShardError(.badAugmentation, "\(error)")
             }
+        }
+        let problem: ShardError? = values.withUnsafeBufferPointer {
+            RecordRules.checkValues(UnsafeBufferPointer(rebasing: $0[(i * k)..<((i + 1) * k)]), schema: schema)
+        }
+        if let problem { return problem }
+        if recordFlags[i] & Self.indexOutOfRange != 0 {
+            return ShardError(.indexOutOfRange, "class index \(lastIndex[i]) is not below \(schema.classes)")
+        }
+        if recordFlags[i] & Self.badOrder != 0 {
+            return ShardError(.badOrder, "order number is not below \(k)!")
         }
         return nil
     }

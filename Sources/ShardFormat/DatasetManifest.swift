@@ -1,4 +1,5 @@
 import Foundation
+import Interchange
 
 /// `manifest.json` (Spec/FORMAT.md section 6): the dataset's files with their sizes and checksums.
 public struct DatasetManifest: Codable, Sendable, Equatable {
@@ -28,25 +29,81 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     public var keys: FileEntry
     public var shards: [ShardEntry]
 
+    /// Largest manifest.json read (Spec §6): about 400,000 shard entries; keeps a hostile file's cost bounded.
+    public static let maxBytes = 64 << 20
+
     public static func read(directory: String) throws -> DatasetManifest {
         let path = directory + "/" + fileName
         let location = ShardLocation(file: path)
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ShardError(.io, "cannot read the manifest", at: location)
+        let file = try MappedFile(path: path)
+        guard file.bytes.count <= maxBytes else {
+            throw ShardError(.manifestMismatch, "manifest is \(file.bytes.count) bytes, more than \(maxBytes)", at: location)
         }
-        let manifest: DatasetManifest
         do {
-            manifest = try JSONDecoder().decode(DatasetManifest.self, from: data)
-        } catch {
-            throw ShardError(.manifestMismatch, "manifest is not valid JSON of the expected shape (\(error))", at: location)
+            return try parse(file.bytes)
+        } catch let error as ShardError {
+            throw error.located(location)
         }
-        guard manifest.format == "tinyshard-dataset", manifest.version == 1 else {
-            throw ShardError(.unsupportedVersion, "manifest format '\(manifest.format)' version \(manifest.version) is not tinyshard-dataset 1", at: location)
+    }
+
+    /// Parses manifest bytes by the spec's JSON grammar and §6's rules, in the spec's order: grammar,
+    /// `format`, `version` (`unsupported-version`), then every field (`manifest-mismatch`).
+    public static func parse(_ bytes: UnsafeRawBufferPointer) throws -> DatasetManifest {
+        func fail(_ message: String) -> ShardError { ShardError(.manifestMismatch, message) }
+        let document: JSONDocument
+        do {
+            document = try StrictJSON.parse(bytes)
+        } catch let error as JSONSyntaxError {
+            throw fail("manifest is not JSON of the spec's grammar: \(error)")
         }
-        for name in [manifest.keys.file] + manifest.shards.map(\.file) where name.contains("/") || name.hasPrefix(".") {
-            throw ShardError(.manifestMismatch, "file name '\(name)' must be a plain name inside the dataset folder", at: location)
+        let root = try JSONFields(document.root, fail: { fail("manifest: " + $0) })
+        guard root.optional("format")?.string == "tinyshard-dataset" else { throw fail("manifest format must be \"tinyshard-dataset\"") }
+        guard let version = root.optional("version"), version.isIntegerToken, version.integer == 1 else {
+            throw ShardError(.unsupportedVersion, "manifest version \(root.optional("version").map { String($0.tokenText) } ?? "(missing)") is not 1")
         }
-        return manifest
+        let classes = try root.integer("classes", in: 1...ShardSchema.maxClasses)
+        let k = try root.integer("k", in: 1...min(classes, ShardSchema.maxK))
+        let keysFields = try root.object("keys")
+        let keysFile = try fileName(keysFields)
+        let keysCRC = try crc(keysFields)
+        let keysBytes = try keysFields.integer("bytes", in: 0...Int.max)
+        let keys = FileEntry(file: keysFile, count: try keysFields.integer("count", in: 0...Int(UInt32.max)), bytes: keysBytes, crc32: keysCRC)
+        var names: Set<[UInt8]> = [Array(keysFile.utf8)]  // byte-wise: Swift String equality is Unicode equivalence
+        var slots = Set<Int>()  // epoch << 32 | rank
+        var shards: [ShardEntry] = []
+        for (i, item) in try root.array("shards").enumerated() {
+            let entry = try JSONFields(item, path: "shards[\(i)]", fail: { fail("manifest: " + $0) })
+            let name = try fileName(entry)
+            let crc = try crc(entry)
+            let bytes = try entry.integer("bytes", in: 0...Int.max)
+            let shard = ShardEntry(file: name, epoch: try entry.integer("epoch", in: 0...Int(Int32.max)),
+                                   rank: try entry.integer("rank", in: 0...Int(Int32.max)),
+                                   records: try entry.integer("records", in: 0...Int.max), bytes: bytes, crc32: crc)
+            guard names.insert(Array(name.utf8)).inserted, slots.insert(shard.epoch << 32 | shard.rank).inserted else {
+                throw fail("shards[\(i)] repeats a file name or an (epoch, rank) pair")
+            }
+            shards.append(shard)
+        }
+        return DatasetManifest(classes: classes, k: k, keys: keys, shards: shards)
+    }
+
+    /// A plain file name inside the dataset folder: not empty, `.` or `..`, without `/`, `\\` or NUL.
+    private static func fileName(_ fields: JSONFields) throws -> String {
+        let name = try fields.string("file")
+        let bytes = Array(name.utf8)
+        guard !bytes.isEmpty, name != ".", name != "..", !bytes.contains(0x2F), !bytes.contains(0x5C), !bytes.contains(0) else {
+            throw fields.error("'\(fields.path.isEmpty ? "" : fields.path + ".")file' must be a plain file name inside the dataset folder, got \"\(name)\"")
+        }
+        return name
+    }
+
+    private static func crc(_ fields: JSONFields) throws -> String {
+        let crc = try fields.string("crc32")
+        let bytes = Array(crc.utf8)
+        guard bytes.count == 8, bytes.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            throw fields.error("'\(fields.path.isEmpty ? "" : fields.path + ".")crc32' must be 8 lowercase hex digits, got \"\(crc)\"")
+        }
+        return crc
     }
 
     func write(directory: String) throws {

@@ -9,8 +9,9 @@ public struct KeyTable: Sendable {
 
     /// Keys joined, each followed by "\n" (the decoded form of the file).
     private let text: [UInt8]
-    /// starts[i] is where key i begins in `text`; starts[count] is text.count.
-    private let starts: [Int]
+    /// starts[i] is where key i begins in `text`; starts[count] is text.count. 32-bit: D is a u32 field,
+    /// and memory is then D + 4·(M + 1) bytes, bounded by the file (Spec §5's ratio rule).
+    private let starts: [UInt32]
 
     public var count: Int { starts.count - 1 }
 
@@ -23,41 +24,33 @@ public struct KeyTable: Sendable {
     /// Byte order with memcmp: the generic `lexicographicallyPrecedes` made sorting a million keys take
     /// ~8 s (release), the bulk of converting an ImageNet-sized key set.
     private static func bytesPrecede(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBytes { x in b.withUnsafeBytes { y in bytesPrecede(x, y) } }
+    }
+
+    static func bytesPrecede(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
         let common = min(a.count, b.count)
-        let order = common == 0 ? 0 : a.withUnsafeBytes { x in b.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, common) } }
+        let order = common == 0 ? 0 : memcmp(a.baseAddress!, b.baseAddress!, common)
         return order != 0 ? order < 0 : a.count < b.count
     }
 
     private init(sortedUTF8 keys: [[UInt8]]) throws {
         var text: [UInt8] = []
-        var starts = [0]
-        for key in keys {
+        var starts: [UInt32] = [0]
+        var rules = KeyRules()
+        for (i, key) in keys.enumerated() {
+            guard !key.contains(0x0A) else { throw ShardError(.badKeys, "key \(i) holds a newline") }
             text.append(contentsOf: key)
             text.append(0x0A)
-            starts.append(text.count)
+            guard text.count <= Int(UInt32.max) else { throw ShardError(.badKeys, "the keys take more than 4 GiB") }
+            starts.append(UInt32(text.count))
         }
-        try self.init(decoded: text, starts: starts)
-    }
-
-    private init(decoded text: [UInt8], starts: [Int]) throws {
+        try text.withUnsafeBytes { try rules.feed($0) }
         self.text = text
         self.starts = starts
-        for i in 0..<count {
-            let key = text[starts[i]..<(starts[i + 1] - 1)]
-            guard !key.isEmpty, !key.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }),
-                  String(validating: key, as: UTF8.self) != nil
-            else { throw ShardError(.badKeys, "key \(i) is empty, has a newline/CR/NUL, or is not UTF-8") }
-            if i > 0 {
-                let previous = text[starts[i - 1]..<(starts[i] - 1)]
-                guard previous.lexicographicallyPrecedes(key) else {
-                    throw ShardError(.badKeys, "key \(i) '\(String(decoding: key, as: UTF8.self))' does not sort after key \(i - 1)")
-                }
-            }
-        }
     }
 
     public func key(_ id: Int) -> String {
-        String(decoding: text[starts[id]..<(starts[id + 1] - 1)], as: UTF8.self)
+        String(decoding: text[Int(starts[id])..<(Int(starts[id + 1]) - 1)], as: UTF8.self)
     }
 
     /// The sample id of `key`, or nil. A binary search comparing UTF-8 bytes (memcmp order).
@@ -69,8 +62,8 @@ public struct KeyTable: Sendable {
                 var high = count
                 while low < high {
                     let middle = (low + high) / 2
-                    let start = starts[middle]
-                    let length = starts[middle + 1] - 1 - start
+                    let start = Int(starts[middle])
+                    let length = Int(starts[middle + 1]) - 1 - start
                     let common = min(length, wanted.count)
                     var order = common == 0 ? 0 : memcmp(all.baseAddress! + start, wanted.baseAddress!, common)
                     if order == 0 { order = length < wanted.count ? -1 : length > wanted.count ? 1 : 0 }
@@ -100,9 +93,15 @@ public struct KeyTable: Sendable {
 
     /// Writes the table atomically; returns its size and CRC-32 for the manifest.
     public func write(to path: String) throws -> (bytes: Int, crc32: UInt32) {
+        let bytes = encoded()
+        // Spec §5's ratio rule: readers refuse a table whose keys inflate more than 32:1 (+ 64 KiB).
+        guard text.count <= KeyTableScan.maxRatio * (bytes.count - Self.headerSize) + KeyTableScan.ratioSlack else {
+            throw ShardError(.badKeys, "the keys compress more than \(KeyTableScan.maxRatio):1, which readers refuse (Spec §5)",
+                             at: ShardLocation(file: path))
+        }
         let output = try AtomicFileOutput(path: path)
         do {
-            try output.write(encoded())
+            try output.write(bytes)
             try output.commit()
         } catch {
             output.discard()
@@ -120,35 +119,48 @@ public struct KeyTable: Sendable {
         }
     }
 
-    /// Parses a key table file, trusting nothing.
+    /// Parses a key table file, trusting nothing (every rule of Spec §5, see ``KeyTableScan``).
     public init(fileBytes bytes: UnsafeRawBufferPointer) throws {
-        guard bytes.count >= 4, bytes.prefix(4).elementsEqual(Self.magic) else {
-            throw ShardError(.badMagic, "not a TinyShard key table (magic is not TSKY)")
+        let head = try KeyTableScan.head(bytes)
+        var text: [UInt8] = []
+        text.reserveCapacity(head.decodedLength)
+        try KeyTableScan.scan(bytes) { text.append(contentsOf: $0) }
+        var starts: [UInt32] = [0]
+        starts.reserveCapacity(head.count + 1)
+        text.withUnsafeBytes { all in
+            var at = 0
+            while let newline = KeyRules.newline(in: all, from: at) {
+                starts.append(UInt32(newline + 1))
+                at = newline + 1
+            }
         }
-        var reader = ByteReader(bytes, offset: 4, failure: .badKeys)
-        guard try reader.u32("version") == Self.version else { throw ShardError(.unsupportedVersion, "key table version is not 1") }
-        let count = Int(try reader.u32("key count"))
-        let stored = Int(try reader.u32("stored length"))
-        let decoded = Int(try reader.u32("decoded length"))
-        let crc = try reader.u32("checksum")
-        let payload = try reader.bytes(stored, "keys")
-        guard reader.remaining == 0 else { throw ShardError(.badKeys, "\(reader.remaining) bytes follow the keys") }
-        guard CRC32.checksum(payload) == crc else { throw ShardError(.badKeys, "key table checksum mismatch") }
-        // Each key takes at least 2 bytes ("x\n"), and deflate cannot expand more than 1032:1: bounds on
-        // `decoded` before allocating it, so a forged length cannot ask for gigabytes.
-        guard decoded >= 2 * count, decoded <= 1032 * stored + 64 else {
-            throw ShardError(.badKeys, "decoded length \(decoded) cannot hold \(count) keys")
+        self.text = text
+        self.starts = starts
+    }
+
+    /// Checks a key table file without keeping its keys (memory: one chunk and the longest key);
+    /// returns the number of keys. What the verifier uses.
+    public static func check(fileBytes bytes: UnsafeRawBufferPointer) throws -> Int {
+        try KeyTableScan.scan(bytes)
+    }
+
+    /// The keys of the given ids, read by streaming through the file (for naming samples in reports
+    /// without holding the table).
+    public static func keys(_ ids: Set<Int>, fileBytes bytes: UnsafeRawBufferPointer) throws -> [Int: String] {
+        guard !ids.isEmpty else { return [:] }
+        var found: [Int: String] = [:]
+        var id = 0
+        var partial: [UInt8] = []
+        try KeyTableScan.scan(bytes) { chunk in
+            var start = 0
+            while let newline = KeyRules.newline(in: chunk, from: start) {
+                if ids.contains(id) { found[id] = String(decoding: partial + chunk[start..<newline], as: UTF8.self) }
+                partial.removeAll(keepingCapacity: true)
+                id += 1
+                start = newline + 1
+            }
+            if start < chunk.count { partial.append(contentsOf: chunk[start...]) }
         }
-        var text = [UInt8](repeating: 0, count: decoded)
-        let ok = text.withUnsafeMutableBytes { Zlib.decompress(payload, into: $0) }
-        guard ok else { throw ShardError(.badKeys, "zlib data does not inflate to \(decoded) bytes") }
-        guard decoded == 0 || text.last == 0x0A else { throw ShardError(.badKeys, "the last key lacks its newline") }
-        var starts = [0]
-        starts.reserveCapacity(count + 1)
-        for (offset, byte) in text.enumerated() where byte == 0x0A { starts.append(offset + 1) }
-        guard starts.count - 1 == count else {
-            throw ShardError(.badKeys, "header says \(count) keys, the table holds \(starts.count - 1)")
-        }
-        try self.init(decoded: text, starts: starts)
+        return found
     }
 }

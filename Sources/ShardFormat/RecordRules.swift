@@ -5,7 +5,9 @@ enum RecordRules {
     /// nearest-even error is at most 2^-11 relative (normal range) or 2^-25 absolute (subnormal range).
     static func probabilitySumBound(k: Int) -> Double { 1 + 0x1p-11 + Double(k) * 0x1p-25 }
 
-    /// Checks one record's float16 values (bit patterns, stored order); nil when they are valid.
+    /// Checks one record's float16 values (bit patterns, stored order); nil when they are valid. Every
+    /// `bad-value` rule is checked over the whole record before `not-sorted` (Spec §1.4), so that
+    /// [0.25, 0.5, NaN] is `bad-value` in every implementation.
     static func checkValues(_ bits: UnsafeBufferPointer<UInt16>, schema: ShardSchema) -> ShardError? {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: bits.count) { values in
             FormatKernels.widen(bits, into: values)
@@ -17,7 +19,6 @@ enum RecordRules {
     /// those of the float16 values; widening a whole block at once is what makes decode fast).
     static func checkValues(_ values: UnsafeBufferPointer<Float>, schema: ShardSchema) -> ShardError? {
         var sum = 0.0
-        var previous = Float.infinity
         for j in 0..<values.count {
             let value = values[j]
             guard value.isFinite else {
@@ -29,13 +30,14 @@ enum RecordRules {
                 }
                 sum += Double(value)
             }
-            if schema.sorted && value > previous {
-                return ShardError(.notSorted, "value \(j) = \(Float16(value)) is larger than value \(j - 1) = \(Float16(previous)) in a sorted shard")
-            }
-            previous = value
         }
         if schema.valueKind == .probability && sum > probabilitySumBound(k: values.count) {
             return ShardError(.badValue, "probabilities sum to \(sum), more than 1 + float16 rounding allows")
+        }
+        if schema.sorted {
+            for j in 1..<max(values.count, 1) where values[j] > values[j - 1] {
+                return ShardError(.notSorted, "value \(j) = \(Float16(values[j])) is larger than value \(j - 1) = \(Float16(values[j - 1])) in a sorted shard")
+            }
         }
         return nil
     }

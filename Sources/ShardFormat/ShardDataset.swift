@@ -77,16 +77,22 @@ public final class ShardDataset: @unchecked Sendable {
 
 /// Writes a dataset folder: the key table first, then shards, then the manifest (last, atomically), so
 /// a folder with a manifest is a finished dataset.
+///
+/// Several processes (ranks) can write one dataset: one writer writes the key table and, at the end, the
+/// manifest; the others are made with `writesKeyTable: false` (they stamp the same key-table checksum into
+/// their shards without writing the file) and only write shards. The manifest writer then takes their
+/// shards in with ``adoptShard(epoch:rank:)``, which reads each file itself (DatasetWriter+Ranks.swift).
 public final class DatasetWriter {
     public let directory: String
     public let keys: KeyTable
     /// The schema every shard shares; epoch and rank are set per shard.
     public let baseSchema: ShardSchema
-    private let keysEntry: DatasetManifest.FileEntry
-    private var entries: [DatasetManifest.ShardEntry] = []
+    let keysEntry: DatasetManifest.FileEntry
+    var entries: [DatasetManifest.ShardEntry] = []
     private var compressionLevel: Int
 
-    public init(directory: String, keys: KeyTable, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel) throws {
+    public init(directory: String, keys: KeyTable, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel,
+                writesKeyTable: Bool = true) throws {
         self.directory = directory
         self.keys = keys
         self.compressionLevel = compressionLevel
@@ -95,7 +101,13 @@ public final class DatasetWriter {
         } catch {
             throw ShardError(.io, "cannot create the dataset folder: \(error.localizedDescription)", at: ShardLocation(file: directory))
         }
-        let written = try keys.write(to: directory + "/" + DatasetManifest.keysFileName)
+        let written: (bytes: Int, crc32: UInt32)
+        if writesKeyTable {
+            written = try keys.write(to: directory + "/" + DatasetManifest.keysFileName)
+        } else {
+            let encoded = keys.encoded()
+            written = (encoded.count, CRC32.checksum(encoded))
+        }
         keysEntry = .init(file: DatasetManifest.keysFileName, count: keys.count, bytes: written.bytes, crc32: CRC32.hex(written.crc32))
         var schema = schema
         schema.provenance["dataset_checksum"] = keysEntry.crc32

@@ -2,7 +2,8 @@
 public enum ShardFileLayout {
     public static let magic: [UInt8] = [0x89, 0x54, 0x53, 0x48, 0x0D, 0x0A, 0x1A, 0x0A]
     public static let majorVersion: UInt16 = 1
-    public static let minorVersion: UInt16 = 0
+    /// 1: written under spec revision 1.1 (the tightened reading rules; no byte layout changed).
+    public static let minorVersion: UInt16 = 1
     static let preambleSize = 16
     static let maxHeaderLength = 1 << 20
     static let indexMagic: [UInt8] = Array("TSIX".utf8)
@@ -53,6 +54,10 @@ public enum ShardFileLayout {
                 throw ShardError(.incomplete, "file has only \(file.count) bytes, the start of a shard; the writer did not finish")
             }
             throw ShardError(.badMagic, "not a TinyShard file (magic bytes differ)")
+        }
+        // A file shorter than the preamble is unfinished, whatever its version bytes say (Spec §1.4).
+        guard file.count >= preambleSize else {
+            throw ShardError(.incomplete, "file has only \(file.count) bytes, less than the 16-byte preamble; the writer did not finish")
         }
         var reader = ByteReader(file, offset: magic.count, failure: .incomplete)
         let major = try reader.u16("version")

@@ -80,11 +80,12 @@ public final class ShardReader: @unchecked Sendable {
         sampleTableLock.lock()
         defer { sampleTableLock.unlock() }
         if let sampleTable { return sampleTable }
-        var ids = [UInt32](repeating: 0, count: recordCount)
+        // Grown block by block: memory follows the records decoded, not the count the footer claims.
+        var ids: [UInt32] = []
         let cursor = makeCursor()
         for b in 0..<blocks.count {
             let block = try cursor.block(b)
-            for i in 0..<block.count { ids[block.firstOrdinal + i] = block.sampleIDs[i] }
+            ids.append(contentsOf: block.sampleIDs[0..<block.count])
         }
         let table = try SampleTable(ids: ids, path: path, recordsPerBlock: schema.recordsPerBlock)
         sampleTable = table

@@ -1,4 +1,5 @@
 import Foundation
+import Interchange
 
 /// What a shard's values are.
 public enum ValueKind: String, Sendable, Codable {
@@ -105,8 +106,7 @@ public struct ShardSchema: Sendable, Equatable {
 
 // MARK: JSON
 
-/// The header's JSON shape, exactly as Spec/FORMAT.md section 1.1 lists it. Codable is strict about
-/// types (an integer field rejects 1.5 and true), which is what a reader that trusts nothing wants.
+/// The header's JSON shape as this project's writer emits it (reading goes through ``StrictJSON``).
 private struct HeaderJSON: Codable {
     struct Augmentation: Codable {
         var kind: String
@@ -142,39 +142,59 @@ extension ShardSchema {
         return try encoder.encode(header)
     }
 
-    /// Parses and validates header JSON; every failure is a `bad-header` error that names the key.
+    /// Parses and validates header JSON by the spec's grammar (§1.1, ``StrictJSON``) and key rules;
+    /// every failure is a `bad-header` error that names the key.
     public init(json: Data) throws {
         func fail(_ message: String) -> ShardError { ShardError(.badHeader, message) }
-        let header: HeaderJSON
+        let document: JSONDocument
         do {
-            header = try JSONDecoder().decode(HeaderJSON.self, from: json)
-        } catch let DecodingError.keyNotFound(key, _) {
-            throw fail("header JSON lacks the key '\(key.stringValue)'")
-        } catch let DecodingError.typeMismatch(_, context) {
-            throw fail("header JSON key '\(context.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type")
-        } catch {
-            throw fail("header is not valid JSON of the expected shape")
+            document = try StrictJSON.parse([UInt8](json))
+        } catch let error as JSONSyntaxError {
+            throw fail("header is not JSON of the spec's grammar: \(error)")
         }
-        guard let valueKind = ValueKind(rawValue: header.value_kind) else {
-            throw fail("value_kind must be \"probability\" or \"logit\", got \"\(header.value_kind)\"")
+        let header = try JSONFields(document.root, fail: { fail("header JSON: " + $0) })
+        let classes = try header.integer("classes", in: 1...Self.maxClasses)
+        let k = try header.integer("k", in: 1...min(classes, Self.maxK))
+        let kindName = try header.string("value_kind")
+        guard let valueKind = ValueKind(rawValue: kindName) else {
+            throw fail("value_kind must be \"probability\" or \"logit\", got \"\(kindName)\"")
         }
-        guard header.value_dtype == "float16" else { throw fail("value_dtype must be \"float16\"") }
-        guard header.index_codec == "sorted-gap-planes" else { throw fail("index_codec must be \"sorted-gap-planes\"") }
-        guard header.augmentation.version == 1 else { throw fail("augmentation version must be 1") }
+        let temperature = try header.number("temperature")
+        guard temperature.isFinite, temperature > 0 else { throw fail("temperature must be a finite number > 0, got \(temperature)") }
+        let sorted = try header.bool("sorted")
+        guard try header.string("value_dtype") == "float16" else { throw fail("value_dtype must be \"float16\"") }
+        guard try header.string("index_codec") == "sorted-gap-planes" else { throw fail("index_codec must be \"sorted-gap-planes\"") }
+        let augmentationFields = try header.object("augmentation")
+        let augmentationKind = try augmentationFields.string("kind")
+        guard ["none", "seed", "params"].contains(augmentationKind) else {
+            throw fail("augmentation kind \"\(augmentationKind)\" is not none, seed or params")
+        }
+        guard try augmentationFields.integer("version", in: 1...1) == 1 else { throw fail("augmentation version must be 1") }
+        // output_size, when present, is [height, width] of integers 1-65535 for every kind.
+        var outputSize: (Int, Int)?
+        if augmentationFields.optional("output_size") != nil {
+            let size = try augmentationFields.array("output_size")
+            guard size.count == 2 else { throw fail("augmentation.output_size must be [height, width]") }
+            let fields = try size.enumerated().map { axis, value in
+                try JSONFields.integer(value, in: 1...65_535, name: "augmentation.output_size[\(axis)]", fail: { fail($0) })
+            }
+            outputSize = (fields[0], fields[1])
+        }
         let augmentation: AugmentationKind
-        switch header.augmentation.kind {
+        switch augmentationKind {
         case "none": augmentation = .none
         case "seed": augmentation = .seed
-        case "params":
-            guard let size = header.augmentation.output_size, size.count == 2 else {
-                throw fail("augmentation kind params needs output_size [height, width]")
-            }
-            augmentation = .params(outputHeight: size[0], outputWidth: size[1])
-        case let other: throw fail("augmentation kind \"\(other)\" is not none, seed or params")
+        default:
+            guard let (h, w) = outputSize else { throw fail("augmentation kind params needs output_size [height, width]") }
+            augmentation = .params(outputHeight: h, outputWidth: w)
         }
-        self.init(classes: header.classes, k: header.k, valueKind: valueKind, temperature: header.temperature,
-                  sorted: header.sorted, augmentation: augmentation, epoch: header.epoch, rank: header.rank,
-                  recordsPerBlock: header.records_per_block, provenance: header.provenance)
+        let epoch = try header.integer("epoch", in: 0...Int(Int32.max))
+        let rank = try header.integer("rank", in: 0...Int(Int32.max))
+        let recordsPerBlock = try header.integer("records_per_block", in: 1...Self.maxRecordsPerBlock)
+        let provenance = try header.stringMap("provenance")
+        self.init(classes: classes, k: k, valueKind: valueKind, temperature: temperature, sorted: sorted,
+                  augmentation: augmentation, epoch: epoch, rank: rank, recordsPerBlock: recordsPerBlock,
+                  provenance: provenance)
         try validate()
     }
 }

@@ -68,15 +68,22 @@ public struct ShardVerifier: Sendable {
     /// Verifies one shard file. `keys` (a dataset's key table) names samples in problems and bounds ids.
     public func verifyShard(path: String, keys: KeyTable? = nil) -> VerificationReport {
         var report = VerificationReport()
-        verifyShard(path: path, keys: keys, into: &report)
+        verifyShard(path: path, keys: keys.map { KeyInfo(count: $0.count, table: $0) }, into: &report)
         return report
     }
 
-    private func add(_ error: ShardError, to report: inout VerificationReport, keys: KeyTable? = nil) {
+    /// What a shard check knows of the dataset's keys: their count (bounds sample ids) and, when the
+    /// table is in memory, their names.
+    struct KeyInfo {
+        var count: Int
+        var table: KeyTable?
+    }
+
+    private func add(_ error: ShardError, to report: inout VerificationReport, keys: KeyInfo? = nil) {
         guard report.problems.count < maxProblems else { report.omittedProblems += 1; return }
         var error = error
-        if error.location.sampleKey == nil, let keys, let id = error.location.sampleID, Int(id) < keys.count {
-            error.location.sampleKey = keys.key(Int(id))
+        if error.location.sampleKey == nil, let table = keys?.table, let id = error.location.sampleID, Int(id) < table.count {
+            error.location.sampleKey = table.key(Int(id))
         }
         report.problems.append(ShardProblem(error))
     }
@@ -84,7 +91,7 @@ public struct ShardVerifier: Sendable {
     /// `fileChecksumMatched`: the manifest's whole-file CRC already covered every byte, so the
     /// checksum depth need not read the blocks again.
     @discardableResult
-    private func verifyShard(path: String, keys: KeyTable?, fileChecksumMatched: Bool = false,
+    private func verifyShard(path: String, keys: KeyInfo?, fileChecksumMatched: Bool = false,
                              into report: inout VerificationReport) -> ShardReader? {
         report.files += 1
         let here = ShardLocation(file: path)
@@ -151,26 +158,26 @@ public struct ShardVerifier: Sendable {
             return report
         }
         let keysPath = directory + "/" + manifest.keys.file
-        var keys: KeyTable?
+        var keys: KeyInfo?
         report.files += 1
+        // The key table is checked by streaming (memory: one chunk, whatever the file claims); names of
+        // the samples in problems are looked up afterwards, again by streaming.
         if checkFileEntry(keysPath, bytes: manifest.keys.bytes, crc: manifest.keys.crc32, countBytes: true, into: &report) {
             do {
-                keys = try KeyTable.read(path: keysPath)
-                if keys!.count != manifest.keys.count {
-                    add(ShardError(.manifestMismatch, "manifest says \(manifest.keys.count) keys; the table holds \(keys!.count)",
+                let file = try MappedFile(path: keysPath)
+                file.adviseSequential()
+                let count = try KeyTable.check(fileBytes: file.bytes)
+                keys = KeyInfo(count: count, table: nil)
+                if count != manifest.keys.count {
+                    add(ShardError(.manifestMismatch, "manifest says \(manifest.keys.count) keys; the table holds \(count)",
                                    at: ShardLocation(file: keysPath)), to: &report)
                 }
             } catch let error as ShardError {
-                add(error, to: &report)
+                add(error.located(ShardLocation(file: keysPath)), to: &report)
             } catch {}
         }
-        var seenShards = Set<[Int]>()
-        for entry in manifest.shards {
+        for entry in manifest.shards {  // (file names and (epoch, rank) pairs are unique: the manifest parser checks)
             let path = directory + "/" + entry.file
-            if !seenShards.insert([entry.epoch, entry.rank]).inserted {
-                add(ShardError(.manifestMismatch, "a second shard for epoch \(entry.epoch), rank \(entry.rank)",
-                               at: ShardLocation(file: path)), to: &report)
-            }
             let problemsBefore = report.problems.count + report.omittedProblems
             guard checkFileEntry(path, bytes: entry.bytes, crc: entry.crc32, into: &report) else { report.files += 1; continue }
             let matched = report.problems.count + report.omittedProblems == problemsBefore
@@ -179,11 +186,22 @@ public struct ShardVerifier: Sendable {
                 add(ShardError(.manifestMismatch, mismatch, at: ShardLocation(file: path)), to: &report)
             }
         }
+        if keys != nil { nameSamples(in: &report, keysPath: keysPath) }
         return report
     }
 
+    /// Fills in the key of every listed problem that names a sample id, in one streaming pass.
+    private func nameSamples(in report: inout VerificationReport, keysPath: String) {
+        let ids = Set(report.problems.compactMap { $0.sampleKey == nil ? $0.sampleID.map(Int.init) : nil })
+        guard !ids.isEmpty, let file = try? MappedFile(path: keysPath),
+              let names = try? KeyTable.keys(ids, fileBytes: file.bytes) else { return }
+        for i in report.problems.indices where report.problems[i].sampleKey == nil {
+            if let id = report.problems[i].sampleID, let name = names[Int(id)] { report.problems[i].sampleKey = name }
+        }
+    }
+
     /// Block headers and payload checksums only.
-    private func checkBlockChecksums(_ reader: ShardReader, keys: KeyTable?, into report: inout VerificationReport) {
+    private func checkBlockChecksums(_ reader: ShardReader, keys: KeyInfo?, into report: inout VerificationReport) {
         for b in 0..<reader.blockCount {
             let bytes = reader.blockBytes(b)
             let range = reader.ordinals(ofBlock: b)
@@ -203,72 +221,74 @@ public struct ShardVerifier: Sendable {
     }
 
     /// Decodes every block (in parallel chunks) and checks every record, then sample-id uniqueness.
-    private func checkRecords(_ reader: ShardReader, keys: KeyTable?, into report: inout VerificationReport) {
+    /// A block whose frame, checksums or sections are damaged is one problem; every other block lists
+    /// each bad record (up to the limit) and takes part in the duplicate check. Memory is one block per
+    /// thread plus the id set (``SampleIDSet``), never sized by the count the footer claims.
+    private func checkRecords(_ reader: ShardReader, keys: KeyInfo?, into report: inout VerificationReport) {
         let blockCount = reader.blockCount
         let workers = max(1, min(threads, blockCount))
         var perWorker = [[ShardError]](repeating: [], count: workers)
         var dropped = [Int](repeating: 0, count: workers)  // found past the limit: counted, not kept
-        var sampleIDs = [UInt32](repeating: 0, count: reader.recordCount)
         var decoded = [Bool](repeating: false, count: blockCount)
         let limit = maxProblems
-        sampleIDs.withUnsafeMutableBufferPointer { ids in
+        perWorker.withUnsafeMutableBufferPointer { problems in dropped.withUnsafeMutableBufferPointer { droppedCounts in
             decoded.withUnsafeMutableBufferPointer { decodedFlags in
-                perWorker.withUnsafeMutableBufferPointer { problems in dropped.withUnsafeMutableBufferPointer { droppedCounts in
-                    // Each worker owns a contiguous run of blocks and writes only its own slots.
-                    DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                        let block = DecodedBlock(schema: reader.schema)
-                        for b in (worker * blockCount / workers)..<((worker + 1) * blockCount / workers) {
-                            let range = reader.ordinals(ofBlock: b)
-                            do {
-                                try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count,
-                                                 expectedFirst: range.lowerBound)
-                            } catch let error as ShardError {
-                                if problems[worker].count <= limit {
-                                    problems[worker].append(error.located(ShardLocation(block: b)))
-                                } else {
-                                    droppedCounts[worker] += 1
-                                }
-                                continue
-                            } catch { continue }
-                            decodedFlags[b] = true
-                            for i in 0..<block.count {
-                                ids[range.lowerBound + i] = block.sampleIDs[i]
-                                guard let problem = block.recordProblem(i) else { continue }
-                                if problems[worker].count <= limit {
-                                    problems[worker].append(problem.located(block.location(ofRecord: i)))
-                                } else {
-                                    droppedCounts[worker] += 1
-                                }
-                            }
+                // Each worker owns a contiguous run of blocks and writes only its own slots.
+                DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                    let block = DecodedBlock(schema: reader.schema, checkOnly: true)
+                    func note(_ error: ShardError) {
+                        if problems[worker].count <= limit { problems[worker].append(error) } else { droppedCounts[worker] += 1 }
+                    }
+                    for b in (worker * blockCount / workers)..<((worker + 1) * blockCount / workers) {
+                        let range = reader.ordinals(ofBlock: b)
+                        do {
+                            try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count,
+                                             expectedFirst: range.lowerBound)
+                        } catch let error as ShardError {
+                            note(error.located(ShardLocation(block: b)))
+                            continue
+                        } catch { continue }
+                        decodedFlags[b] = true
+                        for i in 0..<block.count {
+                            if let problem = block.recordProblem(i) { note(problem.located(block.location(ofRecord: i))) }
                         }
                     }
-                } }
+                }
             }
-        }
+        } }
         let here = ShardLocation(file: reader.path)
         for problem in perWorker.joined() { add(problem.located(here), to: &report, keys: keys) }
         report.omittedProblems += dropped.reduce(0, +)
-        // Duplicates by sorting (id, ordinal) pairs: memory follows the record count, not the largest
-        // id, which a damaged or hostile file chooses.
-        var pairs: [(id: UInt32, ordinal: Int)] = []
-        pairs.reserveCapacity(reader.recordCount)
-        for b in 0..<blockCount where decoded[b] {
-            for ordinal in reader.ordinals(ofBlock: b) { pairs.append((sampleIDs[ordinal], ordinal)) }
-        }
-        pairs.sort { ($0.id, $0.ordinal) < ($1.id, $1.ordinal) }
+        checkSampleIDs(reader, decoded: decoded, keys: keys, into: &report)
+    }
+
+    /// Duplicates and ids not below the key count, in one pass over the sample-id sections of the blocks
+    /// that decoded, in ordinal order: each later occurrence of an id, then each id ≥ M (Spec §1.4).
+    private func checkSampleIDs(_ reader: ShardReader, decoded: [Bool], keys: KeyInfo?, into report: inout VerificationReport) {
+        var seen = SampleIDSet()
+        var ids: [UInt32] = []
+        var scratch: [UInt8] = []
+        var rangeProblems: [ShardError] = []
         let recordsPerBlock = reader.schema.recordsPerBlock
-        for (i, pair) in pairs.enumerated() {
-            let location = ShardLocation(file: reader.path, block: pair.ordinal / recordsPerBlock, record: pair.ordinal,
-                                         sampleID: pair.id)
-            if i > 0 && pairs[i - 1].id == pair.id {
-                add(ShardError(.duplicateSample, "sample \(pair.id) appears twice in this shard (first at record \(pairs[i - 1].ordinal))",
-                               at: location), to: &report, keys: keys)
-            }
-            if let keys, Int(pair.id) >= keys.count {
-                add(ShardError(.manifestMismatch, "sample id \(pair.id) is not below the key table's \(keys.count) keys", at: location),
-                    to: &report)
+        for b in 0..<reader.blockCount where decoded[b] {
+            guard (try? BlockLayout.sampleIDs(ofBlock: reader.blockBytes(b), into: &ids, scratch: &scratch)) != nil else { continue }
+            let first = b * recordsPerBlock
+            for (i, id) in ids.enumerated() {
+                let location = ShardLocation(file: reader.path, block: b, record: first + i, sampleID: id)
+                if !seen.insert(id) {
+                    add(ShardError(.duplicateSample, "sample \(id) appears earlier in this shard", at: location), to: &report, keys: keys)
+                }
+                if let keys, Int(id) >= keys.count {
+                    if rangeProblems.count < maxProblems {
+                        rangeProblems.append(ShardError(.manifestMismatch, "sample id \(id) is not below the key table's \(keys.count) keys",
+                                                        at: location))
+                    } else {
+                        report.omittedProblems += 1
+                    }
+                }
             }
         }
+        for problem in rangeProblems { add(problem, to: &report) }
     }
 
     /// Size and whole-file CRC against the manifest; false when the file cannot be read at all.

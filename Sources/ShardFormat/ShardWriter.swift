@@ -21,7 +21,7 @@ public final class ShardWriter {
     private let compressionLevel: Int32
     private var builder: BlockBuilder
     private var blocks: [BlockExtent] = []
-    private var seenSamples = BitSet()
+    private var seenSamples = SampleIDSet()
     private var finished = false
     private var valueScratch: [UInt16]
     private var sortScratch: [Int32]
@@ -79,7 +79,7 @@ public final class ShardWriter {
                 augmentation.withUnsafeBytes { a in builder.append(sampleID: sampleID, augmentationCode: a, indices: i, valueBits: v) }
             }
         }
-        seenSamples.insert(Int(sampleID))
+        seenSamples.insert(sampleID)
         recordCount += 1
         if builder.count == schema.recordsPerBlock { try flushBlock() }
     }
@@ -98,7 +98,7 @@ public final class ShardWriter {
         if case let .params(h, w) = schema.augmentation {
             _ = try augmentation.withUnsafeBytes { try AugmentationParameters(code: $0, outputHeight: h, outputWidth: w) }
         }
-        guard !seenSamples.contains(Int(sampleID)) else {
+        guard !seenSamples.contains(sampleID) else {
             throw ShardError(.duplicateSample, "sample \(sampleID) is already in this shard")
         }
         for j in 0..<indices.count { sortScratch[j] = indices[j] }
@@ -144,21 +144,5 @@ public final class ShardWriter {
         guard !finished else { return }
         finished = true
         output.discard()
-    }
-}
-
-/// A growable set of small non-negative integers, one bit each.
-struct BitSet {
-    private var words: [UInt64] = []
-
-    func contains(_ value: Int) -> Bool {
-        let word = value >> 6
-        return word < words.count && words[word] & (1 << UInt64(value & 63)) != 0
-    }
-
-    mutating func insert(_ value: Int) {
-        let word = value >> 6
-        if word >= words.count { words.append(contentsOf: repeatElement(0, count: max(word + 1, words.count * 2) - words.count)) }
-        words[word] |= 1 << UInt64(value & 63)
     }
 }

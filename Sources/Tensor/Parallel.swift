@@ -10,11 +10,42 @@ import Foundation
 /// barrier; on this 2-core machine shared with other jobs that was 2× slower (spinning barriers
 /// under oversubscription), so Dispatch is the default.
 public enum Parallel {
-    /// Number of workers used by Swift kernels (OpenMP's thread count when opted in, else the number of cores).
+    /// Number of workers used by Swift kernels (OpenMP's thread count when opted in, else
+    /// ``defaultWorkerCount``).
     nonisolated(unsafe) public static var workerCount: Int = {
         if let f = OpenMP.maxThreads { return max(1, Int(f())) }
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+        return defaultWorkerCount(environment: ProcessInfo.processInfo.environment, allowedCPUs: allowedCPUCount())
     }()
+
+    /// The rule oneDNN's OpenMP team (libgomp) follows too, so that one setting governs both pools:
+    /// `OMP_NUM_THREADS` when it starts with a positive number (e.g. `1`, or `4,2` for nested teams), else
+    /// the CPUs this process may run on (its affinity mask: `mpirun` binds each rank to its cores), else
+    /// the number of cores. Several processes per host (MPI ranks) should each get cores / ranks.
+    public static func defaultWorkerCount(environment: [String: String], allowedCPUs: Int?) -> Int {
+        if let value = environment["OMP_NUM_THREADS"],
+           let first = value.split(separator: ",").first.flatMap({ Int($0.trimmingCharacters(in: .whitespaces)) }), first > 0 {
+            return first
+        }
+        if let allowedCPUs, allowedCPUs > 0 { return min(allowedCPUs, max(1, ProcessInfo.processInfo.activeProcessorCount)) }
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
+    }
+
+    /// CPUs in this process's affinity mask (Linux `sched_getaffinity`, looked up at run time because
+    /// Swift's Glibc module does not export it), or nil when unknown.
+    public static func allowedCPUCount() -> Int? {
+        #if os(Linux)
+        typealias GetAffinity = @convention(c) (Int32, Int, UnsafeMutableRawPointer?) -> Int32
+        guard let symbol = dlsym(OpenMP.handle, "sched_getaffinity") else { return nil }
+        let getAffinity = unsafeBitCast(symbol, to: GetAffinity.self)
+        var mask = [UInt64](repeating: 0, count: 16)  // 1024 CPUs, glibc's cpu_set_t
+        let status = mask.withUnsafeMutableBytes { getAffinity(0, $0.count, $0.baseAddress) }
+        guard status == 0 else { return nil }
+        let count = mask.reduce(0) { $0 + $1.nonzeroBitCount }
+        return count > 0 ? count : nil
+        #else
+        return nil
+        #endif
+    }
 
     /// Splits `0..<count` into contiguous ranges of at least `grain` items and runs `body`
     /// on each, concurrently when there is more than one range.

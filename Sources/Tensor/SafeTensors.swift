@@ -1,4 +1,5 @@
 import Foundation
+import Interchange
 
 /// A safetensors file in memory: 8-byte little-endian header length, a JSON header mapping each
 /// name to `{dtype, shape, data_offsets}`, then the raw little-endian data.
@@ -8,7 +9,7 @@ import Foundation
 public struct SafeTensors {
     /// Float tensors by name.
     public var tensors: [String: Tensor] = [:]
-    /// Integer (I64) entries by name, with their shapes.
+    /// Integer (I64, U8) entries by name, with their shapes.
     public var integers: [String: (shape: [Int], values: [Int64])] = [:]
     /// The optional `__metadata__` string map.
     public var metadata: [String: String] = [:]
@@ -24,56 +25,41 @@ public struct SafeTensors {
         try self.init(data: data, name: url.path)
     }
 
-    /// Parses safetensors bytes; `name` is used in error messages.
+    /// Parses safetensors bytes; `name` is used in error messages. The header is parsed and checked by
+    /// Interchange's ``SafeTensorsHeader`` (the project's one safetensors parser, strict JSON).
     public init(data: Data, name: String = "<memory>") throws {
-        func fail(_ why: String) -> TensorError { .invalidFile("\(name): \(why)") }
-        guard data.count >= 8 else { throw fail("shorter than the 8-byte header length") }
-        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard headerLength <= UInt64(data.count - 8) else { throw fail("header length \(headerLength) exceeds file size \(data.count)") }
-        let base = 8 + Int(headerLength)
-        let json: Any
-        do { json = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<base)) } catch {
-            throw fail("header is not valid JSON")
+        let header: SafeTensorsHeader
+        do {
+            header = try data.withUnsafeBytes { try SafeTensorsHeader(file: $0) }
+        } catch let error as SafeTensorsFormatError {
+            throw TensorError.invalidFile("\(name): \(error.message)")
         }
-        guard let header = json as? [String: Any] else { throw fail("header is not a JSON object") }
-        let payload = data.count - base
-        for (key, value) in header {
-            if key == "__metadata__" {
-                metadata = (value as? [String: String]) ?? [:]
-                continue
-            }
-            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shapeAny = entry["shape"] as? [Any], let offsetsAny = entry["data_offsets"] as? [Any],
-                  offsetsAny.count == 2 else { throw fail("entry '\(key)' lacks dtype/shape/data_offsets") }
-            let shape = try shapeAny.map { v -> Int in
-                guard let n = (v as? NSNumber)?.intValue, n >= 0 else { throw fail("entry '\(key)' has a bad shape") }
-                return n
-            }
-            guard let start = (offsetsAny[0] as? NSNumber)?.intValue, let end = (offsetsAny[1] as? NSNumber)?.intValue,
-                  0 <= start, start <= end, end <= payload else { throw fail("entry '\(key)' has data_offsets outside the file") }
-            let count = shape.reduce(1, *)
-            let width: Int
-            switch dtype {
-            case "F32": width = 4
-            case "F64", "I64": width = 8
-            default: throw TensorError.unsupported("\(name): entry '\(key)' has dtype \(dtype) (F32, F64, I64 supported)")
-            }
-            guard end - start == count * width else {
-                throw fail("entry '\(key)' holds \(end - start) bytes, shape \(shape) of \(dtype) needs \(count * width)")
+        metadata = header.metadata
+        for entry in header.entries {
+            let count = entry.count
+            switch entry.dtype {
+            case "F32", "F64", "I64", "U8": break
+            default: throw TensorError.unsupported("\(name): entry '\(entry.name)' has dtype \(entry.dtype) (F32, F64, I64, U8 supported)")
             }
             data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                let p = raw.baseAddress! + base + start
-                switch dtype {
+                guard count > 0, let base = raw.baseAddress else {
+                    if entry.dtype == "I64" { integers[entry.name] = (entry.shape, []) } else { tensors[entry.name] = Tensor(uninitialized: entry.shape) }
+                    return
+                }
+                let p = base + header.dataOffset + entry.begin
+                switch entry.dtype {
                 case "F32":
-                    let t = Tensor(uninitialized: shape)
+                    let t = Tensor(uninitialized: entry.shape)
                     for i in 0..<count { t.pointer[i] = Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
-                    tensors[key] = t
+                    tensors[entry.name] = t
                 case "F64":
-                    let t = Tensor(uninitialized: shape)
+                    let t = Tensor(uninitialized: entry.shape)
                     for i in 0..<count { t.pointer[i] = Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
-                    tensors[key] = t
+                    tensors[entry.name] = t
+                case "U8":  // e.g. uint8 HWC photos (../shared/fixtures/augment)
+                    integers[entry.name] = (entry.shape, (0..<count).map { Int64(p.load(fromByteOffset: $0, as: UInt8.self)) })
                 default:
-                    integers[key] = (shape, (0..<count).map { Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
+                    integers[entry.name] = (entry.shape, (0..<count).map { Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
                 }
             }
         }
@@ -144,49 +130,40 @@ func jsonString(_ s: String) -> String {
     return out + "\""
 }
 
-/// Minimal NumPy `.npy` reader/writer for float32/float64 C-order arrays (version 1.0/2.0 headers).
+/// NumPy `.npy` reading and writing for float32/float64 C-order arrays; the header goes through
+/// Interchange's ``NpyHeader``, the project's one `.npy` parser.
 public enum NPY {
     public static func read(_ url: URL) throws -> Tensor {
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw TensorError.invalidFile("\(url.path): cannot read") }
-        guard data.count > 10, data.prefix(6) == Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]) else {
-            throw TensorError.invalidFile("\(url.path): not an .npy file")
+        let header: NpyHeader
+        do {
+            header = try data.withUnsafeBytes { try NpyHeader(bytes: $0) }
+        } catch let error as NpyFormatError {
+            throw TensorError.invalidFile("\(url.path): \(error.message)")
         }
-        let major = data[6]
-        let headerStart = major == 1 ? 10 : 12
-        let headerLength = major == 1 ? Int(data[8]) | Int(data[9]) << 8
-            : Int(data[8]) | Int(data[9]) << 8 | Int(data[10]) << 16 | Int(data[11]) << 24
-        guard data.count >= headerStart + headerLength,
-              let header = String(data: data.subdata(in: headerStart..<headerStart + headerLength), encoding: .ascii) else {
-            throw TensorError.invalidFile("\(url.path): truncated header")
+        guard header.descr == "<f4" || header.descr == "<f8" else {
+            throw TensorError.unsupported("\(url.path): dtype \(header.descr) (need <f4 or <f8)")
         }
-        guard !header.contains("'fortran_order': True") else { throw TensorError.unsupported("\(url.path): Fortran order") }
-        let isF8 = header.contains("<f8"), isF4 = header.contains("<f4")
-        guard isF8 || isF4 else { throw TensorError.unsupported("\(url.path): dtype in \(header)") }
-        guard let open = header.range(of: "'shape': ("), let close = header[open.upperBound...].firstIndex(of: ")") else {
-            throw TensorError.invalidFile("\(url.path): no shape")
+        let isF8 = header.descr == "<f8"
+        let count = header.count
+        guard data.count - header.dataOffset == count * (isF8 ? 8 : 4) else {
+            throw TensorError.invalidFile("\(url.path): the data holds \(data.count - header.dataOffset) bytes, shape \(header.shape) needs \(count * (isF8 ? 8 : 4))")
         }
-        let shape = header[open.upperBound..<close].split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
-        let count = shape.reduce(1, *)
-        let base = headerStart + headerLength
-        guard data.count - base >= count * (isF8 ? 8 : 4) else { throw TensorError.invalidFile("\(url.path): truncated data") }
-        let t = Tensor(uninitialized: shape)
+        let t = Tensor(uninitialized: header.shape)
         data.withUnsafeBytes { raw in
-            let p = raw.baseAddress! + base
+            guard count > 0, let base = raw.baseAddress else { return }
+            let p = base + header.dataOffset
             for i in 0..<count {
-                t.pointer[i] = isF8 ? Float(Double(bitPattern: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))
-                    : Float(bitPattern: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                t.pointer[i] = isF8 ? Float(Double(bitPattern: UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))))
+                    : Float(bitPattern: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
             }
         }
         return t
     }
 
     public static func write(_ t: Tensor, to url: URL) throws {
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(t.shape.map { "\($0)," }.joined(separator: " "))), }"
-        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-        header += "\n"
-        var d = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
-        d.append(Data(header.utf8))
+        var d = Data(NpyHeader.encode(descr: "<f4", shape: t.shape))
         d.append(Data(bytes: t.pointer, count: t.count * 4))
         do { try d.write(to: url, options: .atomic) } catch { throw TensorError.invalidFile("\(url.path): cannot write") }
     }

@@ -29,6 +29,7 @@ public final class ConvNorm: ParameterContainer {
     private var savedScale: [Float]?
     private var savedStats: BatchNormStatistics?
     private var savedGELU = false
+    private var savedReducer: BatchNormReducer?
 
     public init(prefix: String, inChannels: Int, outChannels: Int, kind: Kind) {
         self.prefix = prefix
@@ -81,13 +82,14 @@ public final class ConvNorm: ParameterContainer {
         else if let dw { y = OpProfiler.measure("depthwise fwd") { DepthwiseConv.forward(x.data, weight: weight.value, geometry: dw) } }
         else { y = OpProfiler.measure("conv1x1 fwd") { Linear.forward(x.data.reshaped([x.count, inChannels]), weight: weight.value.reshaped([outChannels, inChannels]), bias: nil) } }
         let (oh, ow) = outputSize(x.height, x.width)
+        let reducer = ctx.training ? ctx.batchNormReducer : nil
         let (z, stats) = OpProfiler.measure("batchnorm(+gelu) fwd") { BatchNorm.forward(y, gamma: bnWeight.value, beta: bnBias.value, runningMean: runningMean.value,
                                            runningVar: runningVar.value, training: ctx.training, residual: residual,
-                                           branchScale: branchScale, gelu: gelu) }
+                                           branchScale: branchScale, gelu: gelu, reducer: reducer) }
         if ctx.training { batchesTracked += 1 }
         if ctx.recordsGradients {
             savedInput = x; savedConvOutput = y; savedResidual = residual; savedScale = branchScale
-            savedStats = stats; savedGELU = gelu
+            savedStats = stats; savedGELU = gelu; savedReducer = reducer
         }
         return FeatureMap(z, batch: x.batch, height: oh, width: ow, channels: outChannels)
     }
@@ -99,7 +101,8 @@ public final class ConvNorm: ParameterContainer {
         }
         let (dy, dres) = OpProfiler.measure("batchnorm(+gelu) bwd") { BatchNorm.backward(gradOutput, input: y, statistics: stats, gamma: bnWeight.value, beta: bnBias.value,
                                             gradGamma: bnWeight.gradient, gradBeta: bnBias.gradient,
-                                            residual: savedResidual, branchScale: savedScale, gelu: savedGELU) }
+                                            residual: savedResidual, branchScale: savedScale, gelu: savedGELU,
+                                            reducer: savedReducer) }
         let (dense, dw) = convGeometry(x)
         var dx: Tensor?
         if let dense {
@@ -118,7 +121,7 @@ public final class ConvNorm: ParameterContainer {
                                  gradWeight: weight.gradient.reshaped([outChannels, inChannels]), gradBias: nil,
                                  needInputGradient: needInputGradient) }
         }
-        savedInput = nil; savedConvOutput = nil; savedResidual = nil; savedScale = nil; savedStats = nil
+        savedInput = nil; savedConvOutput = nil; savedResidual = nil; savedScale = nil; savedStats = nil; savedReducer = nil
         return (dx?.reshaped(x.data.shape), dres)
     }
 }

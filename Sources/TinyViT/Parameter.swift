@@ -38,13 +38,17 @@ public final class ForwardContext {
     public var generator: any RandomNumberGenerator
     /// Receives named intermediate activations (timm module names, channels-last) when set.
     public var recorder: ((String, Tensor) -> Void)?
+    /// In training mode: synchronised BatchNorm, statistics summed over the processes of a data-parallel
+    /// run (nil: each process normalises with its own batch, as PyTorch DDP does by default).
+    public var batchNormReducer: BatchNormReducer?
 
     public init(training: Bool, recordsGradients: Bool, generator: any RandomNumberGenerator = SystemRandomNumberGenerator(),
-                recorder: ((String, Tensor) -> Void)? = nil) {
+                recorder: ((String, Tensor) -> Void)? = nil, batchNormReducer: BatchNormReducer? = nil) {
         self.training = training
         self.recordsGradients = recordsGradients
         self.generator = generator
         self.recorder = recorder
+        self.batchNormReducer = batchNormReducer
     }
 
     func dropPathScales(batch: Int, rate: Float) -> [Float]? {

@@ -158,11 +158,14 @@ public final class TinyViT: ParameterContainer {
     }
 
     /// Forward (training mode unless `training` is false), soft-target cross entropy and backward.
+    /// `batchNormReducer`: synchronised BatchNorm across the processes of a data-parallel run.
     public func lossAndGradients(images: Tensor, targets: Tensor, training: Bool = true,
                                  needInputGradient: Bool = false,
-                                 generator: any RandomNumberGenerator = SystemRandomNumberGenerator())
+                                 generator: any RandomNumberGenerator = SystemRandomNumberGenerator(),
+                                 batchNormReducer: BatchNormReducer? = nil)
         throws -> (loss: Float, logits: Tensor, inputGradient: Tensor?) {
-        let logits = try forward(images, context: ForwardContext(training: training, recordsGradients: true, generator: generator))
+        let logits = try forward(images, context: ForwardContext(training: training, recordsGradients: true, generator: generator,
+                                                                 batchNormReducer: batchNormReducer))
         guard targets.shape == logits.shape else {
             throw TinyViTError.invalidInput("targets \(targets.shape) do not match logits \(logits.shape)")
         }

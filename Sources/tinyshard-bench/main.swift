@@ -8,6 +8,9 @@
 // 2. Speed, one core: dense and sparse decode of a larger dataset drawn from the same synthetic teacher,
 //    next to the official numpy reader (Tools/python/official_numpy_reader.py) run in the same process
 //    tree; writer records/s; verify MB/s.
+// 3. TinyViT-5M train step and inference (TinyViT target), next to PyTorch.
+// 4. Image store: bytes/image and read time per image, raw against JPEG, on the fixture photos
+//    (ImageStoreBench.swift).
 import Foundation
 import ShardConvert
 import ShardFormat
@@ -21,6 +24,7 @@ struct Options {
     var python = true
     var model = true
     var format = true
+    var images = true
 
     init(_ arguments: [String]) {
         var rest = arguments.dropFirst()
@@ -31,9 +35,11 @@ struct Options {
             case "--seconds": seconds = Double(rest.popFirst() ?? "") ?? seconds
             case "--no-python": python = false
             case "--no-model": model = false
-            case "--model-only": format = false
+            case "--model-only": format = false; images = false
+            case "--no-images": images = false
+            case "--images-only": format = false; model = false
             default:
-                FileHandle.standardError.write("usage: tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python] [--no-model | --model-only]\n".data(using: .utf8)!)
+                FileHandle.standardError.write("usage: tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python] [--no-model | --model-only] [--no-images | --images-only]\n".data(using: .utf8)!)
                 exit(2)
             }
         }
@@ -352,7 +358,8 @@ func modelTable(options: Options) throws {
 
 do {
     if !options.format {
-        try modelTable(options: options)
+        if options.model { try modelTable(options: options) }
+        if options.images { try imageStoreTable(options: options) }
         exit(0)
     }
     print("## Size: bytes per record (whole dataset folder: shards + key table + manifest)\n")
@@ -378,6 +385,7 @@ do {
         print("| \(row.name) | \(fmt(Double(row.records))) | \(fmt(row.denseSequential)) | \(fmt(row.sparseSequential)) | \(fmt(row.sparseRandom)) | \(row.numpyDense.map { fmt($0) } ?? "n/a") | \(row.numpySparse.map { fmt($0) } ?? "n/a") | \(ratio) | \(fmt(row.writer)) | \(fmt(row.verifyFull1)) MB/s | \(fmt(row.verifyFull2)) MB/s | \(fmt(row.verifyChecksums)) MB/s |")
     }
     if options.model { try modelTable(options: options) }
+    if options.images { try imageStoreTable(options: options) }
 } catch {
     print("tinyshard-bench: \(error)")
     exit(1)

@@ -5,6 +5,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Distill
 import ShardConvert
 import ShardFormat
 
@@ -36,9 +37,17 @@ struct CLIFailure: Error {
     /// Exits with `code` after printing nothing more.
     static func exit(_ code: Int32) -> CLIFailure { CLIFailure(nil, exitCode: code) }
 
+    /// Prefix of every error line: empty for one process, `rank R of N: ` under mpirun.
+    nonisolated(unsafe) static var context = ""
+
     /// Prints `error` as one line on stderr and returns the exit code for it.
     static func report(_ error: Error) -> Int32 {
         switch error {
+        case let agreed as AgreedFailure:
+            return report(agreed.underlying)
+        case let error as DistillError:
+            printError(error.description)
+            return ExitStatus.usage
         case let failure as CLIFailure:
             if let message = failure.message { printError(message) }
             return failure.exitCode
@@ -67,6 +76,6 @@ struct CLIFailure: Error {
     static func printError(_ message: String) {
         let line = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }.joined(separator: "; ")
-        fputs("tinyshard: error: \(line)\n", stderr)
+        fputs("tinyshard: error: \(context)\(line)\n", stderr)
     }
 }

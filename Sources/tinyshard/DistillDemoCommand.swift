@@ -1,4 +1,5 @@
 import ArgumentParser
+import Augment
 import Distill
 import Foundation
 
@@ -6,42 +7,94 @@ import Foundation
 struct DistillDemo: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill-demo",
-        abstract: "Teacher on hard labels, teacher pass, verify, distilled student vs the same student on hard labels (digits).")
+        abstract: "Teacher on hard labels, teacher pass, verify, then one student three ways: hard labels, online teacher, from shards (digits).",
+        discussion: """
+            Prints one table (top-1/top-5, student training wall and CPU seconds, img/s, the teacher's share of the \
+            online run, shard bytes/record, paired differences) and writes OUT/summary.json, OUT/table.md and \
+            OUT/students.svg (accuracy vs training time). --seeds 0,1,2,3,4 repeats teacher and students per seed \
+            (OUT/seed-N/) and reports mean ± std and per-seed paired differences. --validation trains without and \
+            evaluates on a validation part of the training split: use it, never the held-out split, to choose options.
+            """)
 
-    @Option(help: "Output folder (store, teacher, shards, three runs).") var out: String
+    @Option(help: "Output folder.") var out: String
     @Option(help: "The digits CSV (the copy in this repository when run from the package root).")
     var digits = "Tools/data/digits.csv.gz"
-    @Option(help: "Epochs of the teacher.") var teacherEpochs = 30
-    @Option(help: "Epochs of each student (and of shards written).") var epochs = 30
-    @Option var k = 5
-    @Option var seed: UInt64 = 0
+    @Option(help: "Epochs of the teacher.") var teacherEpochs: Int?
+    @Option(help: "Epochs of each student (and of shards written).") var epochs: Int?
+    @Option(help: "Probabilities stored per record.") var k: Int?
+    @Option(help: "One seed.") var seed: UInt64 = 0
+    @Option(help: "Several seeds, comma-separated (e.g. 0,1,2,3,4); overrides --seed.") var seeds: String?
+    @Flag(help: "Evaluate on a validation part of the training split (20%, disjoint from the held-out split).") var validation = false
+    @Option(help: "The teacher's training recipe (preset or JSON file).") var teacherRecipe: String?
+    @Option(help: "The views of the teacher pass and the students (preset or JSON file).") var recipe: String?
+    @Option(help: "The teacher's peak learning rate.") var teacherLr: Float?
+    @Option(help: "The distilled students' peak learning rate (online and shards).") var lr: Float?
+    @Option(help: "The hard-label student's peak learning rate.") var hardLr: Float?
+    @Option(help: "Weight decay of every run.") var weightDecay: Float?
+    @Option(help: "The teacher's CONFIG.json.") var teacherArch: String?
+    @Option(help: "The student's CONFIG.json.") var studentArch: String?
 
     func run() throws {
         guard FileManager.default.fileExists(atPath: digits) else {
             throw CLIFailure("\(digits): [io] the digits CSV is not there; run from the package root or pass --digits")
         }
         var options = Distill.DistillDemo.Options()
-        options.teacherEpochs = teacherEpochs
-        options.studentEpochs = epochs
-        options.k = k
-        options.seed = seed
+        if let teacherEpochs { options.teacherEpochs = teacherEpochs }
+        if let epochs { options.studentEpochs = epochs }
+        if let k { options.k = k }
+        if let teacherLr { options.teacherLearningRate = teacherLr }
+        if let lr { options.distillLearningRate = lr }
+        if let hardLr { options.hardLearningRate = hardLr }
+        if let weightDecay { options.weightDecay = weightDecay }
+        if validation { options.validationFraction = 0.2 }
+        try DistillCLI.run {
+            if let teacherRecipe { options.teacherRecipe = try NamedRecipe.load(teacherRecipe) }
+            if let recipe { options.studentRecipe = try NamedRecipe.load(recipe) }
+            if let teacherArch { options.teacher = try ModelArchitecture.configuration(teacherArch, numClasses: 10) }
+            if let studentArch { options.student = try ModelArchitecture.configuration(studentArch, numClasses: 10) }
+        }
+        let seedList: [UInt64]
+        if let seeds {
+            let parsed = seeds.split(separator: ",").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }), Set(parsed).count == parsed.count else {
+                throw CLIFailure("[usage] --seeds takes distinct unsigned integers separated by commas, got \"\(seeds)\"")
+            }
+            seedList = parsed.map { $0! }
+        } else {
+            seedList = [seed]
+        }
         let bar = DistillCLI.Bar()
         let start = Date()
-        let result = try DistillCLI.run {
-            try Distill.DistillDemo.run(digitsCSV: digits, outputDirectory: out, options: options,
-                                        log: { bar.finish(); print($0) }) { stage, p in
-                let done = Double(p.epoch * p.stepsPerEpoch + p.stepInEpoch) / Double(max(1, p.epochs * p.stepsPerEpoch))
-                bar.draw(done, String(format: "%@ epoch %d/%d loss %.4f lr %.2e %.0f img/s", stage, p.epoch + 1, p.epochs,
-                                      p.loss, p.learningRate, p.imagesPerSecond))
+        var results: [Distill.DistillDemo.Result] = []
+        for s in seedList {
+            var o = options
+            o.seed = s
+            let dir = seedList.count == 1 ? out : "\(out)/seed-\(s)"
+            if seedList.count > 1 { print("== seed \(s) ==") }
+            let result = try DistillCLI.run {
+                try Distill.DistillDemo.run(digitsCSV: digits, outputDirectory: dir, options: o,
+                                            log: { bar.finish(); print($0) }) { stage, p in
+                    let done = Double(p.epoch * p.stepsPerEpoch + p.stepInEpoch) / Double(max(1, p.epochs * p.stepsPerEpoch))
+                    bar.draw(done, String(format: "%@ epoch %d/%d loss %.4f lr %.2e %.0f img/s", stage, p.epoch + 1, p.epochs,
+                                          p.loss, p.learningRate, p.imagesPerSecond))
+                }
             }
+            bar.finish()
+            try DistillCLI.run {
+                try DemoReport.writeSummary(DemoReport.summary(result), to: dir + "/summary.json")
+                try DemoReport.svg(result).write(toFile: dir + "/students.svg", atomically: true, encoding: .utf8)
+            }
+            results.append(result)
         }
-        bar.finish()
-        print(String(format: "held-out top-1: teacher %.2f%% (%d params) | distilled student %.2f%% | hard-label student %.2f%% (%d params)",
-                     result.teacher.top1 * 100, result.teacherParameters, result.distilled.top1 * 100, result.hardLabel.top1 * 100,
-                     result.studentParameters))
-        print(String(format: "shards: %d records, %.1f bytes/record, verify %@; held-out images: %d",
-                     result.records, result.bytesPerRecord, result.verifiedClean ? "clean" : "FAILED", result.teacher.count))
-        let stages = result.seconds.sorted { $0.key < $1.key }.map { String(format: "%@ %.0f s", $0.key, $0.value) }.joined(separator: ", ")
-        print(String(format: "%.1f minutes (%@)", Date().timeIntervalSince(start) / 60, stages))
+        let table = DemoReport.table(results)
+        print("")
+        print(table, terminator: "")
+        try DistillCLI.run {
+            try table.write(toFile: out + "/table.md", atomically: true, encoding: .utf8)
+            if seedList.count > 1 { try DemoReport.writeSummary(DemoReport.summary(results), to: out + "/summary.json") }
+        }
+        let stages = (results.last?.seconds ?? [:]).sorted { $0.key < $1.key }.map { String(format: "%@ %.0f s", $0.key, $0.value) }
+        print(String(format: "%.1f minutes; %@; stages of the last seed: %@", Date().timeIntervalSince(start) / 60,
+                     "outputs in \(out) (summary.json, table.md, students.svg)", stages.joined(separator: ", ")))
     }
 }

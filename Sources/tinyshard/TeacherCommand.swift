@@ -1,4 +1,5 @@
 import ArgumentParser
+import Augment
 import Distill
 import Foundation
 import ImageStore
@@ -19,8 +20,23 @@ enum DistillCLI {
             throw error
         } catch let error as CLIFailure {
             throw error
+        } catch let error as AgreedFailure {
+            throw error  // every rank knows: the CLI exits cleanly instead of aborting the job
         } catch {
             throw CLIFailure(String(describing: error))
+        }
+    }
+
+    /// A TinyViT teacher from weights and an architecture; its class count must be the store's.
+    static func loadTeacher(weights: String, arch: String, store: ImageStore, imageSize: Int?) throws -> TinyViT {
+        let config = try configuration(arch, store: store, imageSize: imageSize)
+        return try run { () throws -> TinyViT in
+            if store.classCount > 0, store.classCount != config.numClasses {
+                throw CLIFailure("\(weights): [mismatch] the teacher has \(config.numClasses) classes, the store \(store.path) \(store.classCount)")
+            }
+            let model = try TinyViT(config)
+            try model.load(contentsOf: URL(fileURLWithPath: weights))
+            return model
         }
     }
 
@@ -41,9 +57,10 @@ enum DistillCLI {
         }
     }
 
-    /// A one-line bar on stderr when it is a terminal.
+    /// A one-line bar on stderr when it is a terminal (and, under mpirun, on rank 0 only).
     final class Bar {
-        private let enabled = isatty(STDERR_FILENO) == 1
+        private let enabled: Bool
+        init(enabled: Bool = true) { self.enabled = enabled && isatty(STDERR_FILENO) == 1 }
         private var last = 0.0
         func draw(_ fraction: Double, _ text: String, force: Bool = false) {
             guard enabled else { return }
@@ -64,7 +81,11 @@ struct Teacher: ParsableCommand {
         discussion: """
             For each epoch and training image (images whose key hashes below --held-out are the evaluation split and \
             are skipped): draw augmentation parameters from (seed, epoch, sample), apply them, run the teacher in eval \
-            mode, keep the top-K softmax probabilities and store them with the parameters (Spec/FORMAT.md).
+            mode, keep the top-K softmax probabilities and store them with the parameters (Spec/FORMAT.md). \
+            Under mpirun (-np N), rank r writes the shard (epoch, r) of every epoch with its share of the epoch's \
+            order as PyTorch's DistributedSampler deals it (padded with repeats to a multiple of N); each record equals \
+            the single-process one. Rank 0 checks every rank's shards and writes the manifest; --out must be a folder \
+            all ranks share.
             """)
 
     @Option(help: "The image store (.tis).") var images: String
@@ -80,38 +101,42 @@ struct Teacher: ParsableCommand {
     @Option(help: "Run seed of the augmentation parameters and the shard order.") var seed: UInt64 = 0
     @Option(help: "Teacher batch size.") var batch = 64
     @Option(help: "Held-out fraction (by key hash) left out of the shards.") var heldOut = 0.2
+    @Option(help: "Validation fraction (by key hash, after the held-out part) also left out (for tuning).") var validation = 0.0
+    @Option(help: "The augmentation recipe: a preset (tinyvit, tinyvit-mix, digits) or a recipe JSON file.") var recipe = "tinyvit"
 
     func run() throws {
         let store = try DistillCLI.openStore(images)
-        let bar = DistillCLI.Bar()
-        let teacher: any TeacherModel
-        let name: String
-        if let external {
+        let namedRecipe = try DistillCLI.run { try NamedRecipe.load(recipe) }
+        if external != nil {
             guard weights == nil, arch == nil else { throw CLIFailure("[usage] --external replaces --weights and --arch") }
             guard let imageSize, imageSize > 0 else { throw CLIFailure("[usage] --external needs --image-size") }
             guard store.classCount > 0 else { throw CLIFailure("\(images): [usage] the store names no classes; --external needs them") }
-            teacher = try DistillCLI.run { try ExternalTeacher(command: external, numClasses: store.classCount, imageSize: imageSize) }
-            name = "external: " + external
-        } else {
-            guard let weights, let arch else { throw CLIFailure("[usage] give --weights and --arch (or --external)") }
-            let config = try DistillCLI.configuration(arch, store: store, imageSize: imageSize)
-            teacher = try DistillCLI.run { () throws -> TinyViTTeacher in
-                let model = try TinyViT(config)
-                try model.load(contentsOf: URL(fileURLWithPath: weights))
-                return TinyViTTeacher(model)
+        } else if weights == nil || arch == nil {
+            throw CLIFailure("[usage] give --weights and --arch (or --external)")
+        }
+        // Usage errors above end every rank alike before MPI starts; from here on, ranks agree on errors.
+        let ranks = try DistillCLI.run { try Ranks.communicator() }
+        let bar = DistillCLI.Bar(enabled: ranks.rank == 0)
+        let (teacher, name) = try ranks.agreeing("loading the teacher") { () throws -> (any TeacherModel, String) in
+            try DistillCLI.run {
+                if let external, let imageSize {
+                    return (try ExternalTeacher(command: external, numClasses: store.classCount, imageSize: imageSize), "external: " + external)
+                }
+                let model = try DistillCLI.loadTeacher(weights: weights!, arch: arch!, store: store, imageSize: imageSize)
+                return (TinyViTTeacher(model), URL(fileURLWithPath: weights!).lastPathComponent)
             }
-            name = URL(fileURLWithPath: weights).lastPathComponent
         }
         defer { (teacher as? ExternalTeacher)?.close() }
         let summary = try DistillCLI.run { () throws -> TeacherPass.Summary in
             try TeacherPass.run(store: store, teacher: teacher, outputDirectory: out,
                                 options: .init(epochs: epochs, k: min(k, teacher.numClasses), seed: seed, batchSize: batch,
-                                               heldOutFraction: heldOut),
-                                teacherName: name) { done, total in
+                                               recipe: namedRecipe, heldOutFraction: heldOut, validationFraction: validation),
+                                teacherName: name, communicator: ranks) { done, total in
                 bar.draw(Double(done) / Double(max(total, 1)), "teacher \(done)/\(total) records")
             }
         }
         bar.finish()
+        guard ranks.rank == 0 else { return }
         print(String(format: "wrote %d records in %d shards to %@ (%.1f bytes/record, %.1f s, %.0f img/s)",
                      summary.records, summary.manifest.shards.count, out, summary.bytesPerRecord, summary.seconds,
                      Double(summary.records) / max(summary.seconds, 1e-9)))

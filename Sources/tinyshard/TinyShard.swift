@@ -13,16 +13,17 @@ struct TinyShard: ParsableCommand {
             Start with: tinyshard demo --out /tmp/demo && tinyshard verify /tmp/demo && tinyshard inspect /tmp/demo
             """,
         version: TinyShardVersion.writer,
-        subcommands: [Demo.self, Convert.self, Export.self, Inspect.self, Verify.self, Dump.self, Recover.self, Model.self, Teacher.self, Train.self, DistillDemo.self])
+        subcommands: [Demo.self, Convert.self, Export.self, Inspect.self, Verify.self, Dump.self, Recover.self, Model.self, Teacher.self, Train.self, DistillDemo.self, Images.self, Recipe.self])
 
     /// Parses the command line, runs the command and exits; never returns, never traps on user input.
+    /// Under mpirun, every rank runs this; ``Ranks`` decides how a rank leaves.
     static func runMain() -> Never {
         do {
             var command = try parseAsRoot()
             try command.run()
-            Foundation.exit(0)
+            Ranks.exit(0, after: nil)
         } catch {
-            Foundation.exit(CLIFailure.report(error))
+            Ranks.exit(CLIFailure.report(error), after: error)
         }
     }
 }

@@ -5,21 +5,36 @@ import Foundation
 import ShardFormat
 import TinyViT
 
-/// `tinyshard train`: student training off shards (or hard-label training with on-the-fly augmentation).
+/// `tinyshard train`: a student off shards, with an online teacher, or on hard labels.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a TinyViT off shards (dense soft labels, parameters replayed) or, without --shards, on hard labels.",
+        abstract: "Train a TinyViT: off shards (stored soft labels, parameters replayed), with an online teacher, or on hard labels.",
         discussion: """
+            Views: with --shards, each record's stored parameters are replayed (no recipe needed); without, they are \
+            drawn on the fly from --recipe and --seed (the teacher pass's recipe and seed give exactly its views). \
+            Targets: the shards' soft labels; --hard-labels for one-hot store labels; or --teacher WEIGHTS \
+            --teacher-arch CONFIG for a teacher in the loop (eval mode, on the student's exact view): its softmax, or \
+            with --teacher-k K its top-K rebuilt as a stored record's dense label. \
             Writes RUN/config.json, RUN/checkpoint/ after every epoch (weights, optimizer state, position), \
-            RUN/model.safetensors at the end, RUN/metrics.csv and RUN/curves.svg. --resume continues from \
-            RUN/checkpoint bit-exactly (same options required). A corrupt or missing shard stops training with \
-            the file and record.
+            RUN/model.safetensors at the end, RUN/metrics.csv and RUN/curves.svg. SIGINT or SIGTERM finishes the \
+            current step, writes a resumable checkpoint (mid-epoch position included) and exits; --resume continues \
+            bit-exactly (same options required). A corrupt or missing shard stops training with the file and record.
+            --batch is the global batch of one optimiser step: --accumulate M splits it into M micro-batches whose \
+            gradients are averaged. Under mpirun (-np N), each rank takes its 1/N of every batch, gradients are \
+            averaged with an allreduce, BatchNorm uses each rank's images (--sync-batchnorm: the whole batch's), \
+            and rank 0 writes the run folder; mpirun -np 2 and --accumulate 2 train on the same micro-batches. \
+            SIGUSR1 to mpirun (forwarded to every rank) stops every rank after the same step with a resumable \
+            checkpoint; --resume needs the same number of ranks. See the README for launching.
             """)
 
     @Option(help: "The image store (.tis).") var images: String
-    @Option(help: "A dataset folder from 'tinyshard teacher'. Without it: hard labels, parameters drawn on the fly.") var shards: String?
+    @Option(help: "A dataset folder from 'tinyshard teacher': replay its views (and, by default, its soft labels).") var shards: String?
+    @Option(help: "Without --shards: the views' recipe, a preset (tinyvit, tinyvit-mix, digits) or a recipe JSON file.") var recipe: String?
     @Option(help: "5m, 11m, 21m, or a CONFIG.json.") var arch: String
     @Option(help: "Override the config's input size (pixels).") var imageSize: Int?
+    @Option(help: "Online distillation: the teacher's weights (safetensors, timm keys).") var teacher: String?
+    @Option(help: "The teacher's architecture (5m, 11m, 21m, or a CONFIG.json).") var teacherArch: String?
+    @Option(help: "Keep only the teacher's top-K, rebuilt as a stored dense label (float16 values, spec section 7 residual).") var teacherK: Int?
     @Option(help: "Run folder.") var out: String
     @Option var epochs = 10
     @Option var batch = 32
@@ -30,45 +45,136 @@ struct Train: ParsableCommand {
     @Option(help: "Gradient-norm clip (0: none).") var clip: Float = 5
     @Option var dropPath: Float = 0
     @Option(help: "Layer-wise learning-rate decay (1: none).") var layerDecay: Float = 1
-    @Option var seed: UInt64 = 0
+    @Option(help: "Seed of the weights and drop path; without --shards also of the views and their order.") var seed: UInt64 = 0
     @Option(help: "Held-out fraction (by key hash) for evaluation.") var heldOut = 0.2
-    @Flag(help: "One-hot targets from the store's labels, replaying the shards' augmentation parameters.") var hardLabels = false
+    @Option(help: "Evaluate on (and train without) this validation part of the training split instead (for tuning).") var validation = 0.0
+    @Flag(help: "One-hot targets from the store's labels.") var hardLabels = false
     @Flag(help: "Continue from RUN/checkpoint.") var resume = false
     @Option(help: "Stop after this many epochs in this invocation (the run stays resumable).") var stopAfter: Int?
+    @Option(help: "Evaluate every N epochs (0: only after the last).") var evalEvery = 1
+    @Option(help: "Micro-batches per optimiser step (per rank): --batch stays the global batch, gradients are averaged.") var accumulate = 1
+    @Flag(help: "Under mpirun: BatchNorm statistics over the whole global batch (SyncBatchNorm) instead of each rank's images.") var syncBatchnorm = false
 
     func run() throws {
         let store = try DistillCLI.openStore(images)
         let config = try DistillCLI.configuration(arch, store: store, imageSize: imageSize)
-        if hardLabels && shards == nil { throw CLIFailure("[usage] --hard-labels replays shards' parameters; give --shards") }
+        if shards != nil, recipe != nil { throw CLIFailure("[usage] --shards replays stored views; --recipe is for views drawn on the fly") }
+        if teacher != nil, hardLabels { throw CLIFailure("[usage] --teacher and --hard-labels are two different targets; give one") }
+        if (teacher == nil) != (teacherArch == nil) { throw CLIFailure("[usage] --teacher and --teacher-arch go together") }
+        if teacherK != nil, teacher == nil { throw CLIFailure("[usage] --teacher-k needs --teacher") }
+        if shards == nil, teacher == nil, !hardLabels {
+            throw CLIFailure("[usage] without --shards, give --hard-labels or --teacher (there are no stored soft labels)")
+        }
         let options = TrainOptions(epochs: epochs, batchSize: batch, learningRate: lr, minLearningRate: minLr,
                                    warmupEpochs: warmupEpochs, weightDecay: weightDecay, clip: clip > 0 ? clip : nil,
-                                   dropPath: dropPath, layerDecay: layerDecay, seed: seed, heldOutFraction: heldOut)
-        let bar = DistillCLI.Bar()
-        let summary = try DistillCLI.run { () throws -> TrainSummary in
-            let source: TrainingSource
+                                   dropPath: dropPath, layerDecay: layerDecay, seed: seed, heldOutFraction: heldOut,
+                                   validationFraction: validation, accumulate: accumulate, syncBatchNorm: syncBatchnorm)
+        let ranks = try DistillCLI.run { try Ranks.communicator() }
+        if syncBatchnorm, ranks.size == 1 {
+            throw CLIFailure("[usage] --sync-batchnorm synchronises BatchNorm across the ranks of an mpirun job; this process runs alone")
+        }
+        let rankZero = ranks.rank == 0
+        let bar = DistillCLI.Bar(enabled: rankZero)
+        let stop = StopRequest()
+        let signals = SignalStop(stop, alsoOn: ranks.size > 1 ? [SIGUSR1] : [])
+        let trainer = try ranks.agreeing("setting up training") { try DistillCLI.run { () throws -> Trainer in
+            let views: ViewSource
             if let shards {
-                source = .shards(try ShardDataset(directory: shards), hardLabels: hardLabels)
+                views = .replay(try ShardDataset(directory: shards))
             } else {
-                source = .onTheFly(recipe: .tinyViT, seed: seed)
+                views = .recipe(try NamedRecipe.load(recipe ?? "tinyvit"), seed: seed)
             }
-            let trainer = try Trainer(store: store, source: source, configuration: config, options: options, runDirectory: out, resume: resume)
-            return try trainer.run(stopAfterEpochs: stopAfter) { p in
+            let targets: TargetSource
+            if let teacher, let teacherArch {
+                let model = try DistillCLI.loadTeacher(weights: teacher, arch: teacherArch, store: store, imageSize: imageSize)
+                targets = .onlineTeacher(TinyViTTeacher(model), name: teacher, k: teacherK)
+            } else {
+                targets = hardLabels ? .hardLabels : .storedSoftLabels
+            }
+            return try Trainer(store: store, views: views, targets: targets, configuration: config, options: options,
+                               runDirectory: out, resume: resume, communicator: ranks)
+        } }
+        let summary = try DistillCLI.run { () throws -> TrainSummary in
+            try trainer.run(stopAfterEpochs: stopAfter, evaluateEvery: evalEvery, stop: stop) { p in
                 let done = Double(p.epoch * p.stepsPerEpoch + p.stepInEpoch) / Double(max(1, p.epochs * p.stepsPerEpoch))
                 bar.draw(done, String(format: "epoch %d/%d step %d/%d loss %.4f lr %.2e %.0f img/s", p.epoch + 1, p.epochs,
                                       p.stepInEpoch, p.stepsPerEpoch, p.loss, p.learningRate, p.imagesPerSecond))
             }
         }
         bar.finish()
+        guard rankZero else {
+            if summary.interrupted { throw AgreedFailure(underlying: CLIFailure.exit(128 + (signals.received ?? SIGTERM))) }
+            return
+        }
+        let split = validation > 0 ? "validation" : "held-out"
         for row in summary.rows where row.top1 != nil {
             let loss = summary.rows.filter { $0.epoch == row.epoch }.map { Double($0.loss) }
-            print(String(format: "epoch %d: loss %.4f  held-out top-1 %.2f%%  top-5 %.2f%%", row.epoch + 1,
-                         loss.reduce(0, +) / Double(max(loss.count, 1)), row.top1! * 100, (row.top5 ?? 0) * 100))
+            print(String(format: "epoch %d: loss %.4f  %@ top-1 %.2f%%  top-5 %.2f%%", row.epoch + 1,
+                         loss.reduce(0, +) / Double(max(loss.count, 1)), split, row.top1! * 100, (row.top5 ?? 0) * 100))
         }
-        let busy = summary.waitSeconds + summary.computeSeconds
+        let busy = summary.stepSeconds
         if busy > 0 {
-            print(String(format: "data wait %.1f%% of step time (preparation %.1f s on a background thread, compute %.1f s)",
-                         100 * summary.waitSeconds / busy, summary.prepareSeconds, summary.computeSeconds))
+            var ranksPart = ""
+            if summary.ranks > 1 || summary.accumulate > 1 {
+                ranksPart = String(format: ", allreduce %.1f%%, waiting for other ranks %.1f%% (%d rank%@ × %d micro-batch%@ of %d)",
+                                   100 * summary.allreduceSeconds / busy, 100 * summary.syncSeconds / busy, summary.ranks,
+                                   summary.ranks == 1 ? "" : "s", summary.accumulate, summary.accumulate == 1 ? "" : "es",
+                                   batch / (summary.ranks * summary.accumulate))
+            }
+            print(String(format: "step time: data wait %.1f%%, teacher %.1f%%, student %.1f%%%@ (preparation %.1f s on a background thread); training %.1f s wall, %.1f s CPU",
+                         100 * summary.waitSeconds / busy, 100 * summary.teacherShare, 100 * summary.computeSeconds / busy, ranksPart,
+                         summary.prepareSeconds, summary.trainSeconds, summary.cpuSeconds))
+        }
+        if summary.interrupted {
+            let signal = signals.received
+            let cause = signal.map { "interrupted by \(SignalStop.name($0))" } ?? "interrupted by a stop request on another rank"
+            print("\(cause) after step \(summary.steps) (epoch \(summary.completedEpochs + 1)); "
+                  + "checkpoint written to \(out)/checkpoint; continue with --resume")
+            let failure = CLIFailure.exit(128 + (signal ?? SIGTERM))
+            if ranks.size > 1 { throw AgreedFailure(underlying: failure) }
+            throw failure
         }
         print("run folder: \(out) (\(summary.completedEpochs)/\(epochs) epochs, \(summary.steps) steps)")
+    }
+}
+
+/// SIGINT / SIGTERM (and under mpirun SIGUSR1, which mpirun forwards to every rank) → a stop request: the
+/// default action (exit at once) is replaced by finishing the step and writing a checkpoint; a second signal
+/// exits at once.
+final class SignalStop: @unchecked Sendable {
+    private var sources: [DispatchSourceSignal] = []
+    private let lock = NSLock()
+    private var signal: Int32?
+    var received: Int32? { lock.lock(); defer { lock.unlock() }; return signal }
+
+    static func name(_ signal: Int32) -> String {
+        switch signal {
+        case SIGINT: return "SIGINT"
+        case SIGTERM: return "SIGTERM"
+        case SIGUSR1: return "SIGUSR1"
+        default: return "signal \(signal)"
+        }
+    }
+
+    init(_ stop: StopRequest, alsoOn extra: [Int32] = []) {
+        for number in [SIGINT, SIGTERM] + extra {
+            Foundation.signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                self.lock.lock()
+                let repeated = self.signal != nil
+                self.signal = number
+                self.lock.unlock()
+                // A second signal means "now": exit without waiting for the step or the checkpoint.
+                if repeated {
+                    fputs("\ntinyshard: second signal, exiting without a checkpoint\n", stderr)
+                    Foundation.exit(128 + number)
+                }
+                stop.request()
+            }
+            source.resume()
+            sources.append(source)
+        }
     }
 }

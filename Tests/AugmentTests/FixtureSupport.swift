@@ -1,3 +1,4 @@
+import Interchange
 import Foundation
 import XCTest
 @testable import Augment
@@ -25,26 +26,20 @@ struct SafeTensorImages {
             NSError(domain: "safetensors", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(path): \(why)"])
         }
         let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
-        guard data.count >= 8 else { throw fail("shorter than the 8-byte header length") }
-        let headerLength = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
-        guard headerLength >= 2, headerLength <= data.count - 8 else { throw fail("header length \(headerLength) is out of range") }
-        let base = 8 + headerLength
-        guard let header = try JSONSerialization.jsonObject(with: data.subdata(in: 8..<base)) as? [String: Any] else {
-            throw fail("header is not a JSON object")
+        // The project's one safetensors parser (Interchange): strict JSON, ranges checked against the file.
+        let header: SafeTensorsHeader
+        do {
+            header = try data.withUnsafeBytes { try SafeTensorsHeader(file: $0) }
+        } catch let error as SafeTensorsFormatError {
+            throw fail(error.message)
         }
         var images: [String: RGBImage] = [:]
-        for (name, value) in header where name != "__metadata__" {
-            guard let entry = value as? [String: Any], let dtype = entry["dtype"] as? String,
-                  let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
-                throw fail("entry \(name) lacks dtype, shape or data_offsets")
+        for entry in header.entries {
+            guard entry.dtype == "U8", entry.shape.count == 3, entry.shape[2] == 3 else {
+                throw fail("entry \(entry.name) is \(entry.dtype) \(entry.shape), not uint8 HxWx3")
             }
-            guard dtype == "U8", shape.count == 3, shape[2] == 3 else { throw fail("entry \(name) is \(dtype) \(shape), not uint8 HxWx3") }
-            guard offsets[0] >= 0, offsets[0] <= offsets[1], base + offsets[1] <= data.count,
-                  offsets[1] - offsets[0] == shape[0] * shape[1] * 3 else {
-                throw fail("entry \(name) has data offsets \(offsets) that do not fit its shape or the file")
-            }
-            let bytes = [UInt8](data.subdata(in: (base + offsets[0])..<(base + offsets[1])))
-            images[name] = try RGBImage(width: shape[1], height: shape[0], pixels: bytes)
+            let bytes = [UInt8](data.subdata(in: (header.dataOffset + entry.begin)..<(header.dataOffset + entry.end)))
+            images[entry.name] = try RGBImage(width: entry.shape[1], height: entry.shape[0], pixels: bytes)
         }
         self.images = images
     }

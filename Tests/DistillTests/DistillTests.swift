@@ -156,7 +156,7 @@ final class DistillPipelineTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try Fixture.store(count: 48, in: dir)
         _ = try Fixture.teacherPass(store: store, directory: dir + "/shards", epochs: 1)
-        let trainer = try Trainer(store: store, source: .shards(try ShardDataset(directory: dir + "/shards"), hardLabels: false),
+        let trainer = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
                                   configuration: Fixture.tinyConfig(), options: Fixture.options(epochs: 6), runDirectory: dir + "/run")
         let summary = try trainer.run()
         let perEpoch = (0..<6).map { e in summary.rows.filter { $0.epoch == e }.map { Double($0.loss) }.reduce(0, +) }
@@ -176,7 +176,7 @@ final class DistillPipelineTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try Fixture.store(count: 48, in: dir)
         _ = try Fixture.teacherPass(store: store, directory: dir + "/shards", epochs: 1)
-        let trainer = try Trainer(store: store, source: .shards(try ShardDataset(directory: dir + "/shards"), hardLabels: true),
+        let trainer = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .hardLabels,
                                   configuration: Fixture.tinyConfig(), options: Fixture.options(epochs: 6), runDirectory: dir + "/run")
         let summary = try trainer.run()
         let first = summary.rows.filter { $0.epoch == 0 }.map(\.loss).reduce(0, +)
@@ -192,14 +192,14 @@ final class DistillPipelineTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try Fixture.store(count: 40, in: dir)
         _ = try Fixture.teacherPass(store: store, directory: dir + "/shards")
-        func source() throws -> TrainingSource { .shards(try ShardDataset(directory: dir + "/shards"), hardLabels: false) }
+        func source() throws -> ViewSource { .replay(try ShardDataset(directory: dir + "/shards")) }
         let options = Fixture.options(epochs: 2)
-        let whole = try Trainer(store: store, source: source(), configuration: Fixture.tinyConfig(), options: options, runDirectory: dir + "/a")
+        let whole = try Trainer(store: store, views: source(), targets: .storedSoftLabels, configuration: Fixture.tinyConfig(), options: options, runDirectory: dir + "/a")
         let summaryA = try whole.run()
-        let first = try Trainer(store: store, source: source(), configuration: Fixture.tinyConfig(), options: options, runDirectory: dir + "/b")
+        let first = try Trainer(store: store, views: source(), targets: .storedSoftLabels, configuration: Fixture.tinyConfig(), options: options, runDirectory: dir + "/b")
         XCTAssertEqual(try first.run(stopAfterEpochs: 1).completedEpochs, 1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/b/model.safetensors"))
-        let resumed = try Trainer(store: store, source: source(), configuration: Fixture.tinyConfig(), options: options,
+        let resumed = try Trainer(store: store, views: source(), targets: .storedSoftLabels, configuration: Fixture.tinyConfig(), options: options,
                                   runDirectory: dir + "/b", resume: true)
         XCTAssertEqual(resumed.completedEpochs, 1)
         let summaryB = try resumed.run()
@@ -224,7 +224,7 @@ final class DistillPipelineTests: XCTestCase {
         bytes[bytes.count / 2] ^= 0xFF
         try bytes.write(to: URL(fileURLWithPath: shard))
         do {
-            let trainer = try Trainer(store: store, source: .shards(try ShardDataset(directory: dir + "/shards"), hardLabels: false),
+            let trainer = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
                                       configuration: Fixture.tinyConfig(), options: Fixture.options(epochs: 2), runDirectory: dir + "/run")
             try trainer.run()
             XCTFail("training should stop on the corrupt shard")
@@ -245,7 +245,7 @@ final class DistillPipelineTests: XCTestCase {
         let dir = try Fixture.temporaryDirectory("fly")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try Fixture.store(count: 40, in: dir)
-        let trainer = try Trainer(store: store, source: .onTheFly(recipe: .tinyViT, seed: 4), configuration: Fixture.tinyConfig(),
+        let trainer = try Trainer(store: store, views: .recipe(NamedRecipe(name: "tinyvit", recipe: .tinyViT), seed: 4), targets: .hardLabels, configuration: Fixture.tinyConfig(),
                                   options: Fixture.options(epochs: 3), runDirectory: dir + "/run")
         let summary = try trainer.run()
         XCTAssertEqual(summary.completedEpochs, 3)
@@ -323,7 +323,8 @@ final class ExternalTeacherTests: XCTestCase {
 }
 
 final class DistillDemoTests: XCTestCase {
-    /// The whole main job at toy size: every stage runs, shards verify, three accuracies come back.
+    /// The whole main job at toy size: every stage runs, shards verify, three students come back, and
+    /// the summary carries the keys the README and issue promise.
     func testDistillDemoRunsEndToEnd() throws {
         guard FileManager.default.fileExists(atPath: Fixture.digitsPath) else { throw XCTSkip("no digits") }
         let dir = try Fixture.temporaryDirectory("demo")
@@ -332,7 +333,8 @@ final class DistillDemoTests: XCTestCase {
         options.upscale = 2
         options.maxImages = 300
         options.teacherEpochs = 1
-        options.studentEpochs = 1
+        options.studentEpochs = 2
+        options.curvePoints = 2
         options.k = 3
         options.batchSize = 64
         options.teacher = Fixture.tinyConfig()
@@ -341,12 +343,34 @@ final class DistillDemoTests: XCTestCase {
         XCTAssertTrue(result.verifiedClean)
         XCTAssertGreaterThan(result.records, 200)
         XCTAssertGreaterThan(result.bytesPerRecord, 0)
-        for e in [result.teacher, result.distilled, result.hardLabel] {
+        for e in [result.teacher, result.hard.evaluation, result.online.evaluation, result.shards.evaluation] {
             XCTAssertGreaterThan(e.count, 30)
             XCTAssertTrue((0...1).contains(e.top1))
         }
-        for run in ["teacher", "student-distilled", "student-hard"] {
+        XCTAssertGreaterThan(result.online.teacherShare, 0)
+        XCTAssertEqual(result.shards.teacherShare, 0)
+        XCTAssertEqual(result.shards.curve.count, 2)
+        for run in ["teacher", "student-hard", "student-online", "student-shards"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(dir)/\(run)/model.safetensors"), run)
         }
+        let summary = DemoReport.summary(result)
+        try DemoReport.writeSummary(summary, to: dir + "/summary.json")
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/summary.json"))) as? [String: Any])
+        func value(_ path: String) -> Any? {
+            var node: Any? = object
+            for part in path.split(separator: ".") { node = (node as? [String: Any])?[String(part)] }
+            return node
+        }
+        for key in ["teacher.top1", "teacher.parameters", "teacher.macs", "students.hard.top1", "students.online.top1",
+                    "students.shards.top1", "students.hard.train_seconds", "students.online.train_seconds",
+                    "students.shards.train_seconds", "students.shards.macs", "shards.bytes_per_record", "shards.verified", "seed"] {
+            XCTAssertNotNil(value(key), key)
+        }
+        XCTAssertEqual(value("shards.verified") as? Bool, true)
+        XCTAssertEqual(value("students.shards.top1") as? Double ?? -1, result.shards.evaluation.top1, accuracy: 1e-12)
+        let svg = DemoReport.svg(result)
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("polyline") && svg.contains("from shards"))
+        let table = DemoReport.table([result, result])
+        XCTAssertTrue(table.contains("mean ± std") && table.contains("shards − hard"), table)
     }
 }

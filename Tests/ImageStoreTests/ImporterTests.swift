@@ -95,14 +95,73 @@ final class ImporterTests: XCTestCase {
         XCTAssertEqual(try store.image(at: 2), try jpeg.withUnsafeBytes { try JPEGCodec.decode($0, name: "x") })
         XCTAssertEqual(store.index(ofKey: "dog/x.jpeg"), 2)
 
-        // A damaged image stops the import with its path, and leaves no store behind.
+        // A damaged image is skipped with its reason; with strict it stops the import with its path, and
+        // leaves no store behind. An empty class is listed (and is an error with strict).
         try writeFile(Array(try PNGCodec.encode(a).prefix(30)), root + "/dog/y.png")
-        let error = storeError(try ImageFolderImport.importStore(from: root, to: folder.file("bad.tsimg")))
+        let skipping = try ImageFolderImport.importStore(from: root, to: folder.file("skip.tsimg"))
+        XCTAssertEqual(skipping.images, 3)
+        XCTAssertEqual(skipping.skipped.map(\.path), ["dog/y.png"])
+        XCTAssertTrue(skipping.skipped[0].reason.hasPrefix("[bad-input]"), skipping.skipped[0].reason)
+        XCTAssertEqual(skipping.emptyClasses, ["empty"])
+        XCTAssertEqual(try ImageStore(path: folder.file("skip.tsimg")).keys(), ["cat/b.png", "cat/nested/a.PNG", "dog/x.jpeg"])
+        let error = storeError(try ImageFolderImport.importStore(from: root, to: folder.file("bad.tsimg"), options: ImportOptions(strict: true)))
         XCTAssertEqual(error?.code, .badInput)
         XCTAssertTrue(error?.description.contains("dog/y.png") == true, error?.description ?? "")
         XCTAssertFalse(fm.fileExists(atPath: folder.file("bad.tsimg")))
         XCTAssertFalse(fm.fileExists(atPath: folder.file("bad.tsimg.partial")))
+        try fm.removeItem(atPath: root + "/dog/y.png")
+        let empty = storeError(try ImageFolderImport.importStore(from: root, to: folder.file("bad.tsimg"), options: ImportOptions(strict: true)))
+        XCTAssertTrue(empty?.description.contains("\"empty\" holds no") == true, empty?.description ?? "")
+        // Nothing importable at all is an error even without strict.
+        let broken = folder.file("broken")
+        try fm.createDirectory(atPath: broken + "/c", withIntermediateDirectories: true)
+        try writeFile(Array("not a png".utf8), broken + "/c/1.png")
+        let none = storeError(try ImageFolderImport.importStore(from: broken, to: folder.file("none.tsimg")))
+        XCTAssertTrue(none?.message.contains("none of the 1 image files") == true, none?.description ?? "")
         XCTAssertEqual(storeError(try ImageFolderImport.scan(root: folder.file("none")))?.code, .io)
+    }
+
+    /// --max-side and the JPEG encoding on every importer; several threads write the same bytes as one.
+    func testImportOptionsResizeAndEncode() throws {
+        let folder = try TemporaryFolder()
+        let root = folder.file("photos")
+        for (i, name) in ["a", "b"].enumerated() {
+            try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
+            for j in 0..<5 {
+                let image = try RGBImage(width: 30 + 7 * j, height: 20 + 3 * i, pixels: TestJPEG.smooth(width: 30 + 7 * j, height: 20 + 3 * i, seed: j))
+                try writeFile(j % 2 == 0 ? try PNGCodec.encode(image) : try JPEGCodec.encode(image, quality: 95), root + "/\(name)/\(j).png")
+            }
+        }
+        let options = ImportOptions(maxSide: 32, encoding: .defaultJPEG, threads: 1)
+        let one = try ImageFolderImport.importStore(from: root, to: folder.file("1.tsimg"), options: options)
+        var two = options
+        two.threads = 2
+        try ImageFolderImport.importStore(from: root, to: folder.file("2.tsimg"), options: two)
+        XCTAssertEqual(try readFile(folder.file("1.tsimg")), try readFile(folder.file("2.tsimg")))
+        XCTAssertEqual(one.resized, 8)  // widths 37, 44, 51, 58 in both classes are over 32
+        let store = try ImageStore(path: folder.file("1.tsimg"))
+        XCTAssertEqual(store.kind, .jpeg)
+        XCTAssertTrue(try store.size(at: 4) == (32, 11))  // a/4.png: 58x20 → 32x11
+        // The stored image is the resized source, JPEG-encoded.
+        let source = try ImageDecoding.decode(file: root + "/a/4.png")
+        let resized = try MaxSideResize.apply(source, maxSide: 32)
+        let expected = try JPEGCodec.encode(resized, quality: 90).withUnsafeBytes { try JPEGCodec.decode($0, name: "e") }
+        XCTAssertEqual(try store.image(at: 4), expected)
+
+        // Digits and .npy take the same options.
+        let csv = folder.file("d.csv")
+        try writeFile(Array((Array(repeating: "16", count: 64) + ["3"]).joined(separator: ",").utf8), csv)
+        let digits = try DigitsImport.importStore(from: csv, to: folder.file("d.tsimg"), upscale: 8,
+                                                  options: ImportOptions(maxSide: 16, encoding: .defaultJPEG))
+        XCTAssertEqual(digits.resized, 1)
+        XCTAssertTrue(try ImageStore(path: folder.file("d.tsimg")).size(at: 0) == (16, 16))
+        try writeFile(npyBytes(descr: "|u1", shape: [2, 4, 6, 3], data: [UInt8](repeating: 77, count: 144)), folder.file("x.npy"))
+        try NpyImport.importStore(images: folder.file("x.npy"), to: folder.file("n.tsimg"), options: ImportOptions(maxSide: 3))
+        let npy = try ImageStore(path: folder.file("n.tsimg"))
+        XCTAssertTrue(try npy.size(at: 1) == (3, 2))
+        XCTAssertEqual(try npy.image(at: 1).pixels, [UInt8](repeating: 77, count: 18))
+        XCTAssertEqual(storeError(try NpyImport.importStore(images: folder.file("x.npy"), to: folder.file("z.tsimg"),
+                                                            options: ImportOptions(maxSide: 0)))?.code, .invalidArgument)
     }
 
     func testNpyImport() throws {

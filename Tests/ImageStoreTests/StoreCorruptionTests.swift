@@ -56,7 +56,7 @@ final class StoreCorruptionTests: XCTestCase {
         b[8] ^= 1  // image count
         XCTAssertEqual(try openError(b)?.code, .headerCRC)
         b = good
-        b[4] = 2
+        b[4] = 3  // 1 is raw, 2 JPEG
         XCTAssertEqual(try openError(b)?.code, .unsupportedVersion)
         b = good
         b[40] = 1

@@ -1,5 +1,6 @@
 import Foundation
 import ShardFormat
+import Interchange
 import XCTest
 @testable import ShardConvert
 

@@ -65,7 +65,11 @@ final class KernelDispatchTests: XCTestCase {
                                                     residual: residual ? res : nil, branchScale: scale, gelu: gelu)
                 let sums = Tensor(zeros: [channels])
                 Linear.columnSums(x.pointer, rows: x.count / channels, columns: channels, into: sums.pointer)
-                return [y, rm, rv, dx, dg, db, sums] + (dres.map { [$0] } ?? [])
+                let centre = (0..<channels).map { Float($0) * 0.1 }
+                let squares = BatchNorm.channelSums(x.pointer, rows: x.count / channels, channels: channels, squaresAbout: centre)
+                let squareSums = Tensor(uninitialized: [channels])
+                for c in 0..<channels { squareSums[flat: c] = Float(squares[c]) }
+                return [y, rm, rv, dx, dg, db, sums, squareSums] + (dres.map { [$0] } ?? [])
             }
         }
     }

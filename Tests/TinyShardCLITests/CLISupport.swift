@@ -27,11 +27,19 @@ enum CLI {
         throw XCTSkip("the tinyshard binary is not next to the test bundle (looked in \(candidates.map(\.path))); build with --build-tests")
     }
 
-    /// Starts the binary with output going to files in `folder`.
-    static func start(_ arguments: [String], in folder: TemporaryFolder) throws -> (Process, stdout: String, stderr: String) {
+    /// Starts the binary with output going to files in `folder`; with a `launcher` (e.g. mpirun and its
+    /// options) the launcher runs the binary; `environment` entries are added to this process's.
+    static func start(_ arguments: [String], in folder: TemporaryFolder, launcher: [String] = [],
+                      environment: [String: String] = [:]) throws -> (Process, stdout: String, stderr: String) {
         let process = Process()
-        process.executableURL = try binary()
-        process.arguments = arguments
+        if let program = launcher.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(launcher.dropFirst()) + [try binary().path] + arguments
+        } else {
+            process.executableURL = try binary()
+            process.arguments = arguments
+        }
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         let tag = UUID().uuidString
         let out = folder.file("stdout-\(tag)")
         let err = folder.file("stderr-\(tag)")
@@ -45,8 +53,9 @@ enum CLI {
     }
 
     /// Runs the binary to completion.
-    static func run(_ arguments: [String], in folder: TemporaryFolder) throws -> Result {
-        let (process, out, err) = try start(arguments, in: folder)
+    static func run(_ arguments: [String], in folder: TemporaryFolder, launcher: [String] = [],
+                    environment: [String: String] = [:]) throws -> Result {
+        let (process, out, err) = try start(arguments, in: folder, launcher: launcher, environment: environment)
         process.waitUntilExit()
         return Result(status: process.terminationStatus,
                       stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",

@@ -129,7 +129,8 @@ int main(void) {
         snprintf(name, sizeof name, "batchnorm_backward_input C=%td", C); report(name, HASH(basis, dbr, n));
         memset(sums, 0, 2 * C * sizeof(double));
         tinyshard_channel_moments(x, x, C, 0, rows, scratch, sums);
-        tinyshard_channel_sums(x, C, 0, rows, scratch, sums);   // adds into the first C sums
+        tinyshard_channel_sums(x, NULL, C, 0, rows, scratch, sums);   // adds into the first C sums
+        tinyshard_channel_sums(x, mean, C, 0, rows, scratch, sums + C);
         snprintf(name, sizeof name, "channel_moments+sums C=%td", C); report(name, HASH(basis, sums, 2 * C));
         float *rowMean = malloc(rows * sizeof(float)), *rowInv = malloc(rows * sizeof(float));
         tinyshard_layernorm_forward_rows(x, y, a, b, 1e-5f, C, 0, rows, rowMean, rowInv);

@@ -67,9 +67,10 @@ void tinyshard_batchnorm_backward_input_rows(const float *x, float *d, const flo
 /// sums of 64 rows. `scratch`: 2·channels floats.
 void tinyshard_channel_moments(const float *x, const float *shift, ptrdiff_t channels, ptrdiff_t row_begin,
                                ptrdiff_t row_end, float *scratch, double *sums);
-/// Per channel Σ x added into `sums` (channels doubles), 64-row float partial sums. `scratch`: channels floats.
-void tinyshard_channel_sums(const float *x, ptrdiff_t channels, ptrdiff_t row_begin, ptrdiff_t row_end,
-                            float *scratch, double *sums);
+/// Per channel Σ x, or with `centre` (may be NULL) Σ (x − centre)², added into `sums` (channels doubles),
+/// 64-row float partial sums. `scratch`: channels floats.
+void tinyshard_channel_sums(const float *x, const float *centre, ptrdiff_t channels, ptrdiff_t row_begin,
+                            ptrdiff_t row_end, float *scratch, double *sums);
 /// LayerNorm forward over the last dimension: y = (x − mean)·inv_std·γ + β; writes each row's mean
 /// and inv_std = 1/√(var + ε).
 void tinyshard_layernorm_forward_rows(const float *x, float *y, const float *gamma, const float *beta, float epsilon,

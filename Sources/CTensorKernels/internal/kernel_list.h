@@ -28,9 +28,9 @@
     X(channel_moments, (const float *x, const float *shift, ptrdiff_t channels, ptrdiff_t row_begin, ptrdiff_t row_end, \
                         float *scratch, double *sums), \
       (x, shift, channels, row_begin, row_end, scratch, sums)) \
-    X(channel_sums, (const float *x, ptrdiff_t channels, ptrdiff_t row_begin, ptrdiff_t row_end, float *scratch, \
-                     double *sums), \
-      (x, channels, row_begin, row_end, scratch, sums)) \
+    X(channel_sums, (const float *x, const float *centre, ptrdiff_t channels, ptrdiff_t row_begin, ptrdiff_t row_end, \
+                     float *scratch, double *sums), \
+      (x, centre, channels, row_begin, row_end, scratch, sums)) \
     X(layernorm_forward_rows, (const float *x, float *y, const float *gamma, const float *beta, float epsilon, \
                                ptrdiff_t channels, ptrdiff_t row_begin, ptrdiff_t row_end, float *mean, float *inv_std), \
       (x, y, gamma, beta, epsilon, channels, row_begin, row_end, mean, inv_std)) \

@@ -113,16 +113,27 @@ void TK_NAME(channel_moments)(const float *x, const float *shift, ptrdiff_t chan
     }
 }
 
-void TK_NAME(channel_sums)(const float *x, ptrdiff_t channels, ptrdiff_t row_begin, ptrdiff_t row_end,
-                           float *acc, double *sums) {
+void TK_NAME(channel_sums)(const float *x, const float *centre, ptrdiff_t channels, ptrdiff_t row_begin,
+                           ptrdiff_t row_end, float *acc, double *sums) {
     ptrdiff_t C = channels, C8 = C / 8 * 8;
     for (ptrdiff_t block = row_begin; block < row_end; block += 64) {
         ptrdiff_t block_end = block + 64 < row_end ? block + 64 : row_end;
         for (ptrdiff_t i = 0; i < C; i++) acc[i] = 0;
         for (ptrdiff_t row = block; row < block_end; row++) {
             ptrdiff_t o = row * C, c = 0;
-            for (; c < C8; c += 8) store8(load8(acc + c) + load8(x + o + c), acc + c);
-            for (; c < C; c++) acc[c] += x[o + c];
+            if (centre) {
+                for (; c < C8; c += 8) {
+                    f8 dv = load8(x + o + c) - load8(centre + c);
+                    store8(load8(acc + c) + dv * dv, acc + c);
+                }
+                for (; c < C; c++) {
+                    float dv = x[o + c] - centre[c];
+                    acc[c] += dv * dv;
+                }
+            } else {
+                for (; c < C8; c += 8) store8(load8(acc + c) + load8(x + o + c), acc + c);
+                for (; c < C; c++) acc[c] += x[o + c];
+            }
         }
         for (ptrdiff_t c = 0; c < C; c++) sums[c] += (double)acc[c];
     }

@@ -30,13 +30,21 @@ def to_planes(values, width):
     return np.ascontiguousarray(as_bytes.reshape(-1, 4)[:, :width].T).reshape(-1)
 
 
-def from_planes(data, width, count):
-    """Inverse of to_planes: `count` unsigned values (uint32) from `width` planes."""
-    planes = np.asarray(data, dtype=np.uint8).reshape(width, count).astype(np.uint32)
-    out = planes[0].copy()
-    for p in range(1, width):
-        out |= planes[p] << np.uint32(8 * p)
-    return out
+def from_planes(data, width, count, dtype=np.uint32):
+    """Inverse of to_planes: `count` unsigned values from `width` planes, each plane written
+    straight into its byte of the little-endian result (no widened temporaries)."""
+    planes = np.asarray(data, dtype=np.uint8).reshape(width, count)
+    out = np.zeros(count, dtype=np.dtype(dtype).newbyteorder("<"))
+    view = out.view(np.uint8).reshape(count, out.itemsize)
+    for p in range(width):
+        view[:, p] = planes[p]
+    return out.astype(dtype, copy=False)
+
+
+def sum_of_planes(data, width, n, k):
+    """Per row of (n, K) plane-coded unsigned values, their sum (int64), without decoding them."""
+    planes = np.asarray(data, dtype=np.uint8).reshape(width, n, k)
+    return sum(planes[p].sum(axis=1, dtype=np.int64) << (8 * p) for p in range(width))
 
 
 # --------------------------------------------------------------------------------------------
@@ -55,11 +63,11 @@ def encode_values(bits):
 def decode_values(data, n, k):
     """Inverse of encode_values: b_0 = t_0, b_j = b_{j-1} - t_j (mod 65536)."""
     data = np.asarray(data, dtype=np.uint8)
-    t = np.empty((n, k), dtype=np.int64)
-    t[:, 0] = from_planes(data[:2 * n], 2, n)
-    t[:, 1:] = from_planes(data[2 * n:], 2, n * (k - 1)).reshape(n, k - 1)
-    running = np.cumsum(t, axis=1)
-    return ((2 * t[:, :1] - running) & 0xFFFF).astype(np.uint16)
+    t = np.empty((n, k), dtype=np.uint16)        # uint16 arithmetic wraps mod 65536: 2 bytes/entry
+    t[:, 0] = from_planes(data[:2 * n], 2, n, np.uint16)
+    t[:, 1:] = from_planes(data[2 * n:], 2, n * (k - 1), np.uint16).reshape(n, k - 1)
+    np.negative(t[:, 1:], out=t[:, 1:])
+    return np.cumsum(t, axis=1, dtype=np.uint16, out=t)
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,16 +209,25 @@ def decode_ids(raw_block):
     return from_planes(raw_block.sections[0], 4, raw_block.n)
 
 
+VALUE_ROWS_PER_STEP = 4096    # rows checked at once: bounds the float32 temporaries of a block
+
+
 def value_problems(header, values):
     """[(code, row, message)] for rows of (n, K) float16 values that break section 2's value
     rules or the `sorted` flag. Shared by the writer (one row) and the reader (a block)."""
-    v = values.astype(np.float64)
+    if len(values) > VALUE_ROWS_PER_STEP:
+        found = []
+        for start in range(0, len(values), VALUE_ROWS_PER_STEP):
+            found += [(code, start + row, message) for code, row, message in
+                      value_problems(header, values[start:start + VALUE_ROWS_PER_STEP])]
+        return found
+    v = values.astype(np.float32)                # exact for float16; half the memory of float64
     finite = np.isfinite(v).all(axis=1)
     rules = [(~finite, "value is NaN or infinite")]
     if header.value_kind == "probability":
         with np.errstate(invalid="ignore"):
             in_range = ((v >= 0) & (v <= 1)).all(axis=1)
-            total = v.sum(axis=1)
+            total = v.sum(axis=1, dtype=np.float64)   # exact: multiples of 2^-24, K <= 256
         rules.append((finite & ~in_range, "probability outside [0, 1]"))
         rules.append((finite & in_range & ~(total <= F.probability_sum_bound(header.k)),
                       "probabilities sum above 1 + 2^-11 + K*2^-25"))
@@ -242,16 +259,40 @@ def row_sections(header, raw_block, row):
             order.reshape(n, -1)[row])
 
 
-def decode_block(header, first, n, sections):
+def order_out_of_range(data, n, k):
+    """Bool mask of records whose order number X >= K!: the L-byte numbers compared with K! byte by
+    byte from the most significant end, all rows at once (no permutation is built)."""
+    length = F.order_bytes(k)
+    if length == 0:
+        return np.zeros(n, bool)
+    numbers = np.asarray(data, dtype=np.uint8).reshape(n, length)[:, ::-1]
+    limit = np.frombuffer(math.factorial(k).to_bytes(length + 1, "big"), np.uint8)
+    if limit[0]:                                   # K! needs more than L bytes: every X fits
+        return np.zeros(n, bool)
+    limit = limit[1:]
+    differs = numbers != limit
+    first = differs.argmax(axis=1)
+    larger = numbers[np.arange(n), first] > limit[first]
+    return ~differs.any(axis=1) | (differs.any(axis=1) & larger)
+
+
+def decode_block(header, first, n, sections, check_only=False):
     """Decode the sections of n records (first ordinal `first`) into arrays and check every
-    record's content rules."""
+    record's content rules. `check_only` (the verifier) skips rebuilding each record's stored
+    entry order, which no rule needs: `indices` is then None."""
     k = header.k
     id_bytes, aug_bytes, value_bytes, index_bytes, order_bytes = sections
     aug = np.asarray(aug_bytes, dtype=np.uint8).reshape(n, header.aug_bytes)
     values = decode_values(value_bytes, n, k).view(np.float16)
-    sorted_indices = decode_indices(index_bytes, n, k, header.index_width)
-    ranks, bad_order = decode_order(order_bytes, n, k)
-    indices = np.take_along_axis(sorted_indices, ranks, axis=1)
+    if check_only:
+        largest = sum_of_planes(index_bytes, header.index_width, n, k) + (k - 1)
+        sorted_indices = largest.reshape(n, 1)
+        bad_order = order_out_of_range(order_bytes, n, k)
+        indices = None
+    else:
+        sorted_indices = decode_indices(index_bytes, n, k, header.index_width)
+        ranks, bad_order = decode_order(order_bytes, n, k)
+        indices = np.take_along_axis(sorted_indices, ranks, axis=1)
 
     problems = []
     if header.augmentation_kind == "params":
@@ -262,6 +303,9 @@ def decode_block(header, first, n, sections):
                  for row in np.flatnonzero(sorted_indices[:, -1] >= header.classes).tolist()]
     problems += [("bad-order", row, "order number >= K!")
                  for row in np.flatnonzero(bad_order).tolist()]
-    problems.sort(key=lambda p: (p[1], SECTION_RANK[p[0]]))
+    # A record's first problem only, in section order (FORMAT.md 1.4): bad-augmentation, bad-value
+    # (every value rule before not-sorted), index-out-of-range, bad-order.
+    problems.sort(key=lambda p: (p[1], SECTION_RANK[p[0]], p[0] != "bad-value"))
+    problems = [p for i, p in enumerate(problems) if i == 0 or problems[i - 1][1] != p[1]]
     return DecodedBlock(first=first, ids=from_planes(id_bytes, 4, n), aug=aug,
                         indices=indices, values=values, problems=problems)

@@ -6,9 +6,12 @@ the structure it parses and raises ShardError with the code the spec gives for t
 
 import json
 import math
+import re
 import struct
 import zlib
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from .errors import ShardError
 
@@ -19,7 +22,7 @@ FOOTER_MAGIC = b"TSFT"
 KEYS_MAGIC = b"TSKY"
 
 MAJOR_VERSION = 1
-MINOR_VERSION = 0
+MINOR_VERSION = 1                   # spec revision 1.1: reading rules tightened, bytes unchanged
 
 PREAMBLE = struct.Struct("<8sHHI")          # magic, major, minor, H
 BLOCK_HEADER = struct.Struct("<4sIQIII")    # magic, n, first ordinal, P, payload CRC, reserved
@@ -136,9 +139,62 @@ def _bad(message):
     return ShardError("bad-header", message)
 
 
+MAX_JSON_DEPTH = 64
+# A \u escape of a surrogate that is not preceded by an odd number of backslashes (i.e. is an escape).
+_SURROGATE_ESCAPE = re.compile(r'(?<!\\)(?:\\\\)*\\u[dD][89a-fA-F][0-9a-fA-F]{2}')
+_STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+class BigInt:
+    """An integer token too long to convert (Python caps int() at 4300 digits): outside every range
+    the spec allows, and ignored like any value under an unknown key."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return f"<integer of {len(self.text)} digits>"
+
+
+def _int_token(text):
+    return int(text) if len(text) <= 4000 else BigInt(text)
+
+
+def _depth(data):
+    """Deepest nesting of [ and { outside strings (the document is already known to be valid JSON)."""
+    structure = _STRING_TOKEN.sub(b"", data)
+    opens = structure.count(b"[") + structure.count(b"{")
+    if opens <= MAX_JSON_DEPTH:
+        return opens
+    brackets = np.frombuffer(structure.translate(None, bytes(set(range(256)) - set(b"[]{}"))), np.uint8)
+    steps = np.where((brackets == 0x5B) | (brackets == 0x7B), 1, -1)
+    return int(np.cumsum(steps).max())
+
+
+def _has_surrogate(value):
+    """True when a string anywhere in a parsed value holds a lone surrogate (only \\u escapes make them)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def parse_json_object(data, code="bad-header"):
-    """Strict RFC 8259 parse of UTF-8 bytes into a dict: no NaN/Infinity, no duplicate keys
-    (SPEC_QUESTIONS.md Q2). Raises ShardError(code)."""
+    """Parse bytes by the spec's JSON grammar (FORMAT.md 1.1, "JSON grammar") into a dict. Raises
+    ShardError(code) for anything else: not UTF-8 (strict: no overlong forms, no encoded surrogates;
+    so no UTF-16/32), a byte-order mark, NaN/Infinity, duplicate member names after unescaping, a lone
+    surrogate escape, nesting deeper than 64, a top level that is not an object. Integer tokens become
+    int (BigInt past 4000 digits), other numbers float: an int field rejects 1.0 and 1e3 by type."""
 
     def reject_constant(name):
         raise ShardError(code, f"JSON constant {name} is not valid JSON")
@@ -147,15 +203,26 @@ def parse_json_object(data, code="bad-header"):
         obj = {}
         for key, value in pairs:
             if key in obj:
-                raise ShardError(code, f"duplicate JSON key {key!r}")
+                raise ShardError(code, f"duplicate JSON member name {key!r}")
             obj[key] = value
         return obj
 
+    data = bytes(data)
     try:
-        obj = json.loads(bytes(data).decode("utf-8"), parse_constant=reject_constant,
-                         object_pairs_hook=no_duplicate_keys)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise ShardError(code, f"not valid UTF-8 JSON: {exc}") from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ShardError(code, f"not UTF-8: {exc}") from None
+    if text.startswith("\ufeff"):
+        raise ShardError(code, "a byte-order mark is not allowed")
+    try:
+        obj = json.loads(text, parse_constant=reject_constant, object_pairs_hook=no_duplicate_keys,
+                         parse_int=_int_token)
+    except (ValueError, RecursionError) as exc:
+        raise ShardError(code, f"not valid JSON: {exc}") from None
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise ShardError(code, f"JSON nesting deeper than {MAX_JSON_DEPTH}")
+    if _SURROGATE_ESCAPE.search(text) and _has_surrogate(obj):
+        raise ShardError(code, "a lone surrogate escape")
     if not isinstance(obj, dict):
         raise ShardError(code, "JSON is not an object")
     return obj
@@ -213,8 +280,14 @@ def validate_header_object(obj):
     if obj.get("value_kind") not in VALUE_KINDS:
         raise _bad(f"value_kind must be one of {VALUE_KINDS}, got {obj.get('value_kind')!r}")
     temperature = obj.get("temperature")
-    if (type(temperature) not in (int, float) or not math.isfinite(temperature)
-            or temperature <= 0):
+    if type(temperature) not in (int, float, BigInt):
+        raise _bad(f"temperature must be a number, got {temperature!r}")
+    try:
+        # Any number token, as the nearest float64 (an integer past float64's range is infinite).
+        temperature = float(temperature.text if type(temperature) is BigInt else temperature)
+    except OverflowError:
+        temperature = math.inf
+    if not math.isfinite(temperature) or temperature <= 0:
         raise _bad(f"temperature must be a finite number > 0, got {temperature!r}")
     if type(obj.get("sorted")) is not bool:
         raise _bad(f"sorted must be a boolean, got {obj.get('sorted')!r}")

@@ -106,13 +106,19 @@ def parse_manifest(data):
     return Manifest(classes=classes, k=k, keys=keys, key_count=key_count, shards=tuple(shards))
 
 
+MAX_MANIFEST_BYTES = 64 << 20     # FORMAT.md 6: bounds a hostile manifest's cost
+
+
 def read_manifest(folder):
     path = os.path.join(folder, MANIFEST_NAME)
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            data = f.read(MAX_MANIFEST_BYTES + 1)
     except OSError as exc:
         raise ShardError("io", f"cannot read manifest: {exc}", file=path) from None
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ShardError("manifest-mismatch", f"manifest is more than {MAX_MANIFEST_BYTES} bytes",
+                         file=path)
     return parse_manifest(data)
 
 

@@ -7,7 +7,7 @@ table, file sizes and CRCs, header agreement and sample ids < M.
 """
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from .codec import decode_block
 from .dataset import check_shard_against_manifest
 from .errors import ShardError
 from .files import file_size_and_crc
-from .keys import read_keys
+from .keys import scan_keys
 from .layout import parse_layout, read_block
 from .manifest import read_manifest
 from .reader import map_file
@@ -55,40 +55,73 @@ def _record_problem(code, message, file, block, ordinal, sample_id, keys):
                    sample_id=sample_id, key=key)
 
 
+class IdSet:
+    """Sample ids seen so far, as FORMAT.md 1.6 bounds them: the u32 space in pages of 65,536 ids, a
+    page held as a small sorted array (up to 64 ids, 2 bytes each) or an 8 KiB bitmap. Memory follows
+    how the ids spread, never 8-16 bytes per record (a valid file can hold ~40 M records per MiB)."""
+
+    SMALL = 64
+
+    def __init__(self):
+        self.pages = {}
+
+    def add_block(self, ids):
+        """Insert one block's ids (in ordinal order); return the positions that repeat an id seen
+        before, in this block or an earlier one (each later occurrence)."""
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        first = np.ones(len(ids), bool)
+        first[1:] = sorted_ids[1:] != sorted_ids[:-1]
+        repeated = list(order[~first].tolist())
+        unique, where = sorted_ids[first], order[first]
+        pages = unique >> np.uint32(16)
+        bounds = np.flatnonzero(np.diff(pages)) + 1
+        for lo, hi in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(unique)]])):
+            page, low = int(pages[lo]), (unique[lo:hi] & np.uint32(0xFFFF)).astype(np.uint16)
+            held = self.pages.get(page)
+            if held is None:
+                seen = np.zeros(len(low), bool)
+                merged = low
+            elif held.dtype == np.uint16:
+                seen = np.isin(low, held)
+                merged = np.union1d(held, low)
+            else:
+                seen = (held[low >> 6] >> (low & 63).astype(np.uint64)) & np.uint64(1) == 1
+                merged = None
+            repeated += where[lo:hi][seen].tolist()
+            if merged is not None and len(merged) <= self.SMALL:
+                self.pages[page] = merged.astype(np.uint16)
+                continue
+            if merged is not None:                      # a small page grows into a bitmap
+                held, low = np.zeros(1024, np.uint64), merged
+            np.bitwise_or.at(held, (low >> 6).astype(np.int64), np.uint64(1) << (low & 63).astype(np.uint64))
+            self.pages[page] = held
+        return sorted(repeated)
+
+
 def _verify_blocks(buf, layout, path, keys):
-    """Check each block; return (problems, ids, ordinals) for the blocks that could be read."""
-    problems, ids, ordinals = [], [], []
+    """Check each block; return (problems, duplicate problems, id range problems). Sample ids are
+    checked block by block against an IdSet, in ordinal order."""
+    problems, duplicates, out_of_range = [], [], []
+    seen = IdSet()
     for b in range(layout.blocks):
         try:
             raw = read_block(buf, layout, b)
-            block = decode_block(layout.header, raw.first, raw.n, raw.sections)
+            block = decode_block(layout.header, raw.first, raw.n, raw.sections, check_only=True)
         except ShardError as error:
             problems.append(_from_error(error, path))
             continue
         for code, row, message in block.problems:
             problems.append(_record_problem(code, message, path, b, block.first + row,
                                             int(block.ids[row]), keys))
-        ids.append(block.ids)
-        ordinals.append(block.first + np.arange(len(block.ids)))
-    if not ids:
-        return problems, np.zeros(0, np.uint32), np.zeros(0, np.int64)
-    return problems, np.concatenate(ids), np.concatenate(ordinals)
-
-
-def _duplicate_problems(ids, ordinals, path, layout, keys):
-    order = np.argsort(ids, kind="stable")
-    repeated = order[1:][ids[order][1:] == ids[order][:-1]]
-    r = layout.header.records_per_block
-    return [_record_problem("duplicate-sample", "sample id already held by an earlier record",
-                            path, int(ordinals[i]) // r, int(ordinals[i]), int(ids[i]), keys)
-            for i in sorted(repeated.tolist(), key=lambda i: ordinals[i])]
-
-
-def _range_problems(ids, ordinals, path, layout, keys):
-    r = layout.header.records_per_block
-    return [_record_problem("manifest-mismatch", f"sample id >= key count {len(keys)}", path,
-                            int(ordinals[i]) // r, int(ordinals[i]), int(ids[i]), keys)
-            for i in np.flatnonzero(ids >= len(keys)).tolist()]
+        for row in seen.add_block(block.ids):
+            duplicates.append(_record_problem("duplicate-sample", "sample id already held by an earlier "
+                                              "record", path, b, block.first + row, int(block.ids[row]), keys))
+        if keys is not None:
+            out_of_range += [_record_problem("manifest-mismatch", f"sample id >= key count {len(keys)}", path,
+                                             b, block.first + row, int(block.ids[row]), keys)
+                             for row in np.flatnonzero(block.ids >= len(keys)).tolist()]
+    return problems, duplicates, out_of_range
 
 
 def _verify_shard(path, keys=None):
@@ -100,11 +133,8 @@ def _verify_shard(path, keys=None):
         layout = parse_layout(buf)
     except ShardError as error:
         return None, [_from_error(error, path)]
-    problems, ids, ordinals = _verify_blocks(buf, layout, path, keys)
-    problems += _duplicate_problems(ids, ordinals, path, layout, keys)
-    if keys is not None:
-        problems += _range_problems(ids, ordinals, path, layout, keys)
-    return layout, problems
+    problems, duplicates, out_of_range = _verify_blocks(buf, layout, path, keys)
+    return layout, problems + duplicates + out_of_range
 
 
 def verify_shard(path, keys=None):
@@ -135,8 +165,10 @@ def verify_dataset(folder):
     problems = _verify_file_entry(manifest.keys, folder)
     keys = None
     if not any(p.code == "io" for p in problems):
+        # Checked by streaming (memory: one chunk, whatever the file claims); sample names are looked
+        # up at the end for the problems that need them.
         try:
-            keys = read_keys(keys_path)
+            keys = _KeyCount(scan_keys(_read(keys_path)))
             if len(keys) != manifest.key_count:
                 problems.append(Problem("manifest-mismatch", keys_path, f"key table holds "
                                         f"{len(keys)} keys, manifest says {manifest.key_count}"))
@@ -156,4 +188,45 @@ def verify_dataset(folder):
                                              path)
             except ShardError as error:
                 problems.append(_from_error(error, path))
+    if keys is not None:
+        problems = _name_samples(problems, keys_path)
     return problems
+
+
+class _KeyCount:
+    """A key table known by its size only: bounds sample ids; names come later (_name_samples)."""
+
+    def __init__(self, count):
+        self.count = count
+
+    def __len__(self):
+        return self.count
+
+    def __getitem__(self, sample_id):
+        return None
+
+
+def _read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _name_samples(problems, keys_path):
+    """Problems with the key of their sample id filled in, from one streaming pass over the table."""
+    wanted = {p.sample_id for p in problems if p.sample_id is not None and p.key is None}
+    if not wanted:
+        return problems
+    names, state = {}, {"id": 0, "partial": b""}
+
+    def collect(chunk):
+        lines = (state["partial"] + chunk).split(b"\n") if state["partial"] else chunk.split(b"\n")
+        state["partial"] = lines.pop()
+        first = state["id"]
+        for i in wanted:
+            if first <= i < first + len(lines):
+                names[i] = lines[i - first].decode("utf-8")
+        state["id"] = first + len(lines)
+
+    scan_keys(_read(keys_path), collect)
+    return [replace(p, key=names.get(p.sample_id)) if p.sample_id in names and p.key is None else p
+            for p in problems]

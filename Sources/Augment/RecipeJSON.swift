@@ -1,0 +1,202 @@
+import Foundation
+import ShardFormat
+
+/// A recipe that does not parse or holds a value the sampler cannot use: one line naming the file and key.
+public struct RecipeError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    /// Dotted path of the offending key (`crop.scale`), empty for the whole document.
+    public var key: String
+    public var message: String
+    public init(file: String, key: String, _ message: String) { self.file = file; self.key = key; self.message = message }
+    public var description: String { "\(file): [bad_recipe] " + (key.isEmpty ? "" : "key \(key): ") + message }
+}
+
+/// A recipe with the name runs and shard provenance know it by: a preset's name or a recipe file's path.
+public struct NamedRecipe: Sendable, Equatable {
+    public var name: String
+    public var recipe: AugmentationRecipe
+    public init(name: String, recipe: AugmentationRecipe) { self.name = name; self.recipe = recipe }
+
+    /// `spec` is a preset name (`tinyvit`, `tinyvit-mix`, `digits`) or a recipe JSON file.
+    public static func load(_ spec: String) throws -> NamedRecipe {
+        if let recipe = AugmentationRecipe.preset(spec) { return NamedRecipe(name: spec, recipe: recipe) }
+        let names = AugmentationRecipe.presets.map(\.name).joined(separator: ", ")
+        let size = (try? FileManager.default.attributesOfItem(atPath: spec)[.size] as? Int) ?? nil
+        guard let size else { throw RecipeError(file: spec, key: "", "not a preset (\(names)) nor a readable recipe file") }
+        // A recipe is a few hundred bytes: refuse to read a huge file whole.
+        guard size <= maxFileBytes else { throw RecipeError(file: spec, key: "", "\(size) bytes is not a recipe (at most \(maxFileBytes))") }
+        guard let data = FileManager.default.contents(atPath: spec) else {
+            throw RecipeError(file: spec, key: "", "not a preset (\(names)) nor a readable recipe file")
+        }
+        return NamedRecipe(name: spec, recipe: try AugmentationRecipe(json: data, file: spec))
+    }
+
+    public static let maxFileBytes = 1 << 20
+
+    /// The hash recorded in shard provenance: SHA-256 of the canonical JSON.
+    public var hash: String { recipe.canonicalHash }
+}
+
+/// The recipe file: a JSON object whose keys are those ``canonicalJSON`` writes. Every key is optional
+/// and a missing one keeps TinyViT's value (``AugmentationRecipe/tinyViT``); `null` turns off
+/// `rand_augment`, `erasing` or `mix`. Unknown keys, wrong types and values the sampler cannot use
+/// are errors naming the key: a typo must not silently train with the default.
+extension AugmentationRecipe {
+    /// Sorted keys, no spaces, numbers in shortest round-trip form (integers for counts): the same bytes
+    /// as Python's `json.dumps(recipe, sort_keys=True, separators=(",", ":"))`.
+    public var canonicalJSON: String {
+        func number(_ x: Double) -> String { "\(x)" }
+        func range(_ r: ClosedRange<Double>) -> String { "[\(number(r.lowerBound)),\(number(r.upperBound))]" }
+        var out = "{\"crop\":{\"ratio\":\(range(cropRatio)),\"scale\":\(range(cropScale))},\"erasing\":"
+        if let e = erasing {
+            out += "{\"area\":\(range(e.area)),\"aspect\":\(range(e.aspect)),\"attempts\":\(e.attempts),\"probability\":\(number(e.probability))}"
+        } else { out += "null" }
+        out += ",\"horizontal_flip\":\(number(horizontalFlipProbability)),\"mix\":"
+        if let m = mix {
+            out += "{\"cutmix_alpha\":\(number(m.cutmixAlpha)),\"mixup_alpha\":\(number(m.mixupAlpha)),"
+            out += "\"probability\":\(number(m.probability)),\"switch_probability\":\(number(m.switchProbability))}"
+        } else { out += "null" }
+        out += ",\"rand_augment\":"
+        if let r = randAugment {
+            let ops = r.ops.map { "\"\($0.timmName)\"" }.joined(separator: ",")
+            out += "{\"layers\":\(r.layers),\"magnitude\":\(number(r.magnitude)),\"magnitude_std\":\(number(r.magnitudeStd)),"
+            out += "\"ops\":[\(ops)],\"probability\":\(number(r.probability))}"
+        } else { out += "null" }
+        return out + "}"
+    }
+
+    public var canonicalHash: String { SHA256.hex(Array(canonicalJSON.utf8)) }
+
+    /// Parses a recipe file strictly (see the extension's comment); `file` names it in errors.
+    public init(json data: Data, file: String) throws {
+        let root: Any
+        do { root = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
+            throw RecipeError(file: file, key: "", "not valid JSON")
+        }
+        var reader = RecipeReader(file: file)
+        self = try reader.recipe(root)
+    }
+}
+
+/// Walks the parsed JSON, checking every key, type and range.
+private struct RecipeReader {
+    let file: String
+
+    func fail(_ key: String, _ message: String) -> RecipeError { RecipeError(file: file, key: key, message) }
+
+    func object(_ value: Any, _ key: String, allowed: [String]) throws -> [String: Any] {
+        guard let object = value as? [String: Any] else { throw fail(key, "expected an object") }
+        if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+            let path = key.isEmpty ? unknown : key + "." + unknown
+            throw fail(path, "unknown key (allowed: \(allowed.joined(separator: ", ")))")
+        }
+        return object
+    }
+
+    /// JSON true/false come back as NSNumber too; only real numbers pass.
+    func number(_ value: Any, _ key: String, _ allowed: ClosedRange<Double>) throws -> Double {
+        guard let n = value as? NSNumber, !isBool(n) else { throw fail(key, "expected a number") }
+        let x = n.doubleValue
+        guard x.isFinite, allowed.contains(x) else { throw fail(key, "\(x) is outside \(allowed.lowerBound)...\(allowed.upperBound)") }
+        return x
+    }
+
+    func integer(_ value: Any, _ key: String, _ allowed: ClosedRange<Int>) throws -> Int {
+        let x = try number(value, key, Double(allowed.lowerBound)...Double(allowed.upperBound))
+        guard x == x.rounded() else { throw fail(key, "expected an integer, got \(x)") }
+        return Int(x)
+    }
+
+    /// JSON booleans are NSNumbers of Objective-C type `c` (char) on Darwin and Linux; JSON numbers never are.
+    func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
+
+    /// A `[low, high]` pair with `bounds.lowerBound <(=) low <= high <= bounds.upperBound`.
+    func range(_ value: Any, _ key: String, _ bounds: ClosedRange<Double>, positive: Bool) throws -> ClosedRange<Double> {
+        guard let pair = value as? [Any], pair.count == 2 else { throw fail(key, "expected [low, high]") }
+        let low = try number(pair[0], key, bounds), high = try number(pair[1], key, bounds)
+        guard low <= high else { throw fail(key, "low \(low) is above high \(high)") }
+        if positive && low <= 0 { throw fail(key, "low must be above 0, got \(low)") }
+        return low...high
+    }
+
+    mutating func recipe(_ root: Any) throws -> AugmentationRecipe {
+        let top = try object(root, "", allowed: ["crop", "erasing", "horizontal_flip", "mix", "rand_augment"])
+        var recipe = AugmentationRecipe.tinyViT
+        if let crop = top["crop"] {
+            let c = try object(crop, "crop", allowed: ["ratio", "scale"])
+            if let v = c["scale"] { recipe.cropScale = try range(v, "crop.scale", 0...1, positive: true) }
+            if let v = c["ratio"] { recipe.cropRatio = try range(v, "crop.ratio", 0...1000, positive: true) }
+        }
+        if let v = top["horizontal_flip"] { recipe.horizontalFlipProbability = try number(v, "horizontal_flip", 0...1) }
+        if let v = top["rand_augment"] {
+            if v is NSNull { recipe.randAugment = nil } else {
+                let o = try object(v, "rand_augment", allowed: ["layers", "magnitude", "magnitude_std", "ops", "probability"])
+                var r = RandAugmentRecipe()
+                if let x = o["layers"] { r.layers = try integer(x, "rand_augment.layers", 0...16) }
+                if let x = o["magnitude"] { r.magnitude = try number(x, "rand_augment.magnitude", 0...10) }
+                if let x = o["magnitude_std"] { r.magnitudeStd = try number(x, "rand_augment.magnitude_std", 0...100) }
+                if let x = o["probability"] { r.probability = try number(x, "rand_augment.probability", 0...1) }
+                if let x = o["ops"] {
+                    guard let names = x as? [Any], !names.isEmpty else { throw fail("rand_augment.ops", "expected a non-empty list of op names") }
+                    r.ops = try names.map { name in
+                        guard let s = name as? String, let op = RandAugmentOp.allCases.first(where: { $0.timmName == s }) else {
+                            throw fail("rand_augment.ops", "\(name) is not one of \(RandAugmentOp.allCases.map(\.timmName).joined(separator: ", "))")
+                        }
+                        return op
+                    }
+                    guard Set(r.ops).count == r.ops.count else { throw fail("rand_augment.ops", "an op is listed twice") }
+                }
+                recipe.randAugment = r
+            }
+        }
+        if let v = top["erasing"] {
+            if v is NSNull { recipe.erasing = nil } else {
+                let o = try object(v, "erasing", allowed: ["area", "aspect", "attempts", "probability"])
+                var e = ErasingRecipe()
+                if let x = o["probability"] { e.probability = try number(x, "erasing.probability", 0...1) }
+                if let x = o["area"] { e.area = try range(x, "erasing.area", 0...1, positive: true) }
+                if let x = o["aspect"] { e.aspect = try range(x, "erasing.aspect", 0...1000, positive: true) }
+                if let x = o["attempts"] { e.attempts = try integer(x, "erasing.attempts", 1...100) }
+                recipe.erasing = e
+            }
+        }
+        if let v = top["mix"] {
+            if v is NSNull { recipe.mix = nil } else {
+                let o = try object(v, "mix", allowed: ["cutmix_alpha", "mixup_alpha", "probability", "switch_probability"])
+                var m = MixRecipe()
+                if let x = o["mixup_alpha"] { m.mixupAlpha = try number(x, "mix.mixup_alpha", 0...100) }
+                if let x = o["cutmix_alpha"] { m.cutmixAlpha = try number(x, "mix.cutmix_alpha", 0...100) }
+                if let x = o["probability"] { m.probability = try number(x, "mix.probability", 0...1) }
+                if let x = o["switch_probability"] { m.switchProbability = try number(x, "mix.switch_probability", 0...1) }
+                for (name, alpha) in [("mix.mixup_alpha", m.mixupAlpha), ("mix.cutmix_alpha", m.cutmixAlpha)] where alpha > 0 && alpha < 1e-3 {
+                    throw fail(name, "a positive alpha must be at least 0.001, got \(alpha)")
+                }
+                recipe.mix = m
+            }
+        }
+        return recipe
+    }
+}
+
+extension RandAugmentOp {
+    /// timm's op name (`_RAND_INCREASING_TRANSFORMS`).
+    public var timmName: String {
+        switch self {
+        case .autoContrast: return "AutoContrast"
+        case .equalize: return "Equalize"
+        case .invert: return "Invert"
+        case .rotate: return "Rotate"
+        case .posterizeIncreasing: return "PosterizeIncreasing"
+        case .solarizeIncreasing: return "SolarizeIncreasing"
+        case .solarizeAdd: return "SolarizeAdd"
+        case .colorIncreasing: return "ColorIncreasing"
+        case .contrastIncreasing: return "ContrastIncreasing"
+        case .brightnessIncreasing: return "BrightnessIncreasing"
+        case .sharpnessIncreasing: return "SharpnessIncreasing"
+        case .shearX: return "ShearX"
+        case .shearY: return "ShearY"
+        case .translateXRel: return "TranslateXRel"
+        case .translateYRel: return "TranslateYRel"
+        }
+    }
+}

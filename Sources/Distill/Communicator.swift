@@ -1,0 +1,138 @@
+import Foundation
+
+/// The processes (ranks) of one distributed run, as the teacher pass and the trainer need them: who am I,
+/// how many are we, wait for everyone, sum buffers across ranks, copy rank 0's buffer to everyone.
+///
+/// Distill defines only this protocol and the one-process ``SingleProcess``; the MPI implementation lives
+/// in its own target (`DistillMPI`), so that this library (and everything below it) never links an MPI
+/// library. Every call is collective: each rank must make the same calls in the same order with the same
+/// counts, from one thread at a time. Transport failures are fatal inside the implementation (MPI aborts
+/// the job); input errors are agreed on with ``agree(_:)`` and thrown on every rank.
+public protocol Communicator: AnyObject {
+    var rank: Int { get }
+    var size: Int { get }
+    func barrier()
+    /// Element-wise sum over ranks, in place. Every rank gets bit-identical results (parameters updated
+    /// from them must stay identical across ranks).
+    func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>)
+    func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>)
+    /// Every rank's `values` become rank `root`'s.
+    func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int)
+}
+
+/// One process: rank 0 of 1; every collective is a no-op.
+public final class SingleProcess: Communicator {
+    public init() {}
+    public var rank: Int { 0 }
+    public var size: Int { 1 }
+    public func barrier() {}
+    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) {}
+    public func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) {}
+    public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int) {}
+}
+
+/// What one rank brings to an agreement point, and what all of them decided.
+public struct RankStatus: Sendable, Equatable {
+    /// This rank hit an error (it keeps it and throws it after the agreement).
+    public var failed = false
+    /// This rank was asked to stop (a signal).
+    public var stopRequested = false
+    public init(failed: Bool = false, stopRequested: Bool = false) {
+        self.failed = failed
+        self.stopRequested = stopRequested
+    }
+}
+
+public struct AgreedStatus: Sendable, Equatable {
+    /// Ranks that failed, ascending.
+    public var failedRanks: [Int]
+    /// Some rank was asked to stop: all stop at the same point.
+    public var stop: Bool
+    /// Sum of the extra values each rank contributed.
+    public var sums: [Double]
+}
+
+/// An error every rank of a run knows about (it was agreed at an agreement point): each rank can leave
+/// cleanly — the rank that hit it with its own error, the others with ``peerFailure(_:)``. An error that
+/// escapes a distributed command without being agreed must abort the whole job instead, because the
+/// other ranks may be waiting in a collective for this one.
+public struct AgreedFailure: Error, CustomStringConvertible {
+    /// This rank's own error, or a note that other ranks failed.
+    public var underlying: Error
+    public init(underlying: Error) { self.underlying = underlying }
+    public var description: String { String(describing: underlying) }
+}
+
+extension Communicator {
+    /// An agreement point: every rank says whether it failed or wants to stop (and may add values to sum,
+    /// e.g. a loss); everyone learns the union. One small allreduce.
+    public func agree(_ status: RankStatus, sums: [Double] = []) -> AgreedStatus {
+        if size == 1 {
+            return AgreedStatus(failedRanks: status.failed ? [0] : [], stop: status.stopRequested, sums: sums)
+        }
+        // [failed flag per rank..., stop, sums...]: one vector, so one collective.
+        var vector = [Double](repeating: 0, count: size + 1 + sums.count)
+        if status.failed { vector[rank] = 1 }
+        if status.stopRequested { vector[size] = 1 }
+        for (i, value) in sums.enumerated() { vector[size + 1 + i] = value }
+        vector.withUnsafeMutableBufferPointer { allreduceSum($0) }
+        return AgreedStatus(failedRanks: (0..<size).filter { vector[$0] > 0 }, stop: vector[size] > 0,
+                            sums: Array(vector[(size + 1)...]))
+    }
+
+    /// Runs `body` and agrees on its outcome: returns its result when every rank succeeded, else throws an
+    /// ``AgreedFailure`` on every rank (this rank's own error where it failed). One process: `body` itself.
+    public func agreeing<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        if size == 1 { return try body() }
+        var result: Result<T, Error>
+        do { result = .success(try body()) } catch { result = .failure(error) }
+        var failed = false
+        if case .failure = result { failed = true }
+        let agreed = agree(RankStatus(failed: failed))
+        switch result {
+        case let .failure(error):
+            throw AgreedFailure(underlying: error)
+        case let .success(value):
+            if !agreed.failedRanks.isEmpty { throw AgreedFailure(underlying: peerFailure(agreed.failedRanks, during: what)) }
+            return value
+        }
+    }
+
+    /// The error a rank that did not fail reports when others did.
+    public func peerFailure(_ ranks: [Int], during what: String) -> DistillError {
+        DistillError("[peer_failed] rank\(ranks.count > 1 ? "s" : "") \(ranks.map(String.init).joined(separator: ", ")) of \(size) failed during \(what) (see its error); rank \(rank) stopped too")
+    }
+
+    /// Whether every rank holds the same bytes (a fingerprint compared through one allreduce): for
+    /// parameters, which must stay identical across ranks, and for options, which must agree.
+    public func allAgree(on fingerprint: UInt64) -> Bool {
+        if size == 1 { return true }
+        // Sum of the fingerprint's four 16-bit parts and of their squares: equal on all ranks iff the sums
+        // are size·part and size·part² for each part (exact in double: parts < 2^16, sizes < 2^20).
+        var vector = [Double](repeating: 0, count: 8)
+        for i in 0..<4 {
+            let part = Double((fingerprint >> (16 * UInt64(i))) & 0xFFFF)
+            vector[i] = part
+            vector[4 + i] = part * part
+        }
+        let mine = vector
+        vector.withUnsafeMutableBufferPointer { allreduceSum($0) }
+        let n = Double(size)
+        return (0..<4).allSatisfy { vector[$0] == n * mine[$0] && vector[4 + $0] == n * mine[4 + $0] }
+    }
+}
+
+/// FNV-1a over 8-byte words (then the tail bytes), for ``Communicator/allAgree(on:)``: not a
+/// cryptographic hash, a cheap check that ranks hold the same bytes (20 MB of weights in a few ms).
+public struct Fingerprint {
+    public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+    public init() {}
+    public mutating func add(_ bytes: UnsafeRawBufferPointer) {
+        var h = value
+        let words = bytes.count / 8
+        for i in 0..<words { h = (h ^ bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)) &* 0x0000_0100_0000_01B3 }
+        for b in bytes[(8 * words)...] { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        value = h
+    }
+    public mutating func add(_ text: String) { var t = text; t.withUTF8 { add(UnsafeRawBufferPointer($0)) } }
+}

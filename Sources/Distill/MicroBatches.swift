@@ -1,0 +1,43 @@
+/// How one optimiser step's global batch is cut: `ranks × accumulate` micro-batches of equal size, in the
+/// epoch's order; rank r's micro-batch m is number `r · accumulate + m`. So `mpirun -np 2` with one
+/// micro-batch per rank and one process with `--accumulate 2` see exactly the same micro-batches (and
+/// the same drop-path draws, which follow the micro-batch's number), and BatchNorm normalises over the
+/// same images in both.
+public struct MicroBatches: Sendable, Equatable {
+    public let globalBatch: Int
+    public let ranks: Int
+    public let rank: Int
+    public let accumulate: Int
+
+    public init(globalBatch: Int, ranks: Int, rank: Int, accumulate: Int) throws {
+        guard accumulate >= 1 else { throw DistillError("[invalid_argument] --accumulate must be ≥ 1, got \(accumulate)") }
+        guard ranks >= 1, (0..<ranks).contains(rank) else {
+            throw DistillError("[invalid_argument] rank \(rank) is not one of 0..<\(ranks)")
+        }
+        let parts = ranks * accumulate
+        guard globalBatch % parts == 0 else {
+            throw DistillError("[invalid_argument] the batch of \(globalBatch) does not split into \(ranks) rank\(ranks > 1 ? "s" : "") × \(accumulate) micro-batch\(accumulate > 1 ? "es" : "") of equal size")
+        }
+        guard globalBatch / parts >= 2 else {
+            throw DistillError("[invalid_argument] the batch of \(globalBatch) split into \(ranks) rank\(ranks > 1 ? "s" : "") × \(accumulate) micro-batch\(accumulate > 1 ? "es" : "") leaves \(globalBatch / parts) image\(globalBatch / parts == 1 ? "" : "s") per micro-batch; BatchNorm needs at least 2")
+        }
+        self.globalBatch = globalBatch
+        self.ranks = ranks
+        self.rank = rank
+        self.accumulate = accumulate
+    }
+
+    /// Images per micro-batch.
+    public var size: Int { globalBatch / (ranks * accumulate) }
+    /// Micro-batches in one step over all ranks.
+    public var perStep: Int { ranks * accumulate }
+
+    /// The global number of this rank's micro-batch `micro` within a step.
+    public func number(_ micro: Int) -> Int { rank * accumulate + micro }
+
+    /// Positions in the epoch's order of this rank's micro-batch `micro` of step `step` (of the epoch).
+    public func items(step: Int, micro: Int) -> Range<Int> {
+        let start = step * globalBatch + number(micro) * size
+        return start..<(start + size)
+    }
+}
