@@ -25,18 +25,14 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-# The baseline: the parent of the commit that removed -target-cpu from Package.swift (the newest commit
-# that still had it). Built in a git-ignored work folder.
+# The baseline: the newest commit in this history whose Package.swift still passes -target-cpu (after a
+# merge, the other branch's tip: everything else equal, only the flag and its replacement differ).
+# Built in a git-ignored work folder.
 if [ -z "$base" ]; then
-    newer=""
-    for commit in $(git log --first-parent --format=%H -- Package.swift); do
-        if git show "$commit:Package.swift" | grep -q -- '"-target-cpu"'; then
-            [ -n "$newer" ] && base=$(git rev-parse "$newer^")
-            break
-        fi
-        newer="$commit"
+    for commit in $(git log --format=%H -- Package.swift); do
+        if git show "$commit:Package.swift" | grep -q -- '"-target-cpu"'; then base="$commit"; break; fi
     done
-    [ -n "$base" ] || { echo "no commit removed -target-cpu from Package.swift; pass --base REV" >&2; exit 2; }
+    [ -n "$base" ] || { echo "no commit with -target-cpu in Package.swift; pass --base REV" >&2; exit 2; }
 fi
 work=".build-flagfree"
 mkdir -p "$work"
