@@ -1,38 +1,48 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// Numeric hot loops (float16 conversion, dense label fill) need AVX2/F16C instructions to be inlined
-// instead of becoming library calls; every machine this project runs on (developers, CI) is Haswell+.
-let fastMath: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+// No target carries unsafe flags (-target-cpu, -march, -O...): SwiftPM refuses them in a versioned
+// dependency, and a CPU flag would make the package unbuildable on other CPUs. Hot loops that need
+// wider SIMD than the architecture's baseline live in the C targets (CFormatKernels, CTensorKernels),
+// built twice and chosen at run time by CKernelDispatch.
 
 let package = Package(
     name: "TinyShard",
     platforms: [.macOS(.v13)],
     products: [
+        // The libraries another package can depend on (Examples/EmbeddedReader builds against them).
         .library(name: "ShardFormat", targets: ["ShardFormat"]),
         .library(name: "ShardConvert", targets: ["ShardConvert"]),
+        .library(name: "Augment", targets: ["Augment"]),
+        .library(name: "ImageStore", targets: ["ImageStore"]),
+        .library(name: "Tensor", targets: ["Tensor"]),
         .library(name: "TinyViT", targets: ["TinyViT"]),
+        .library(name: "Distill", targets: ["Distill"]),
         .executable(name: "tinyshard", targets: ["tinyshard"]),
         .executable(name: "tinyshard-bench", targets: ["tinyshard-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // `swift package generate-documentation --target ShardFormat` (DocC); a plugin, never linked.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "CKernelDispatch"),
+        .target(name: "CFormatKernels", dependencies: ["CKernelDispatch"]),
         // Outside formats parsed once, strictly (JSON of the spec's grammar, .npy, safetensors); no ML code.
         .target(name: "Interchange"),
-        .target(name: "ShardFormat", dependencies: ["CZlib", "Interchange"], swiftSettings: fastMath),
-        .target(name: "ShardConvert", dependencies: ["ShardFormat", "Interchange"], swiftSettings: fastMath),
-        .target(name: "Augment", dependencies: ["ShardFormat"], swiftSettings: fastMath),
+        .target(name: "ShardFormat", dependencies: ["CZlib", "Interchange", "CFormatKernels"]),
+        .target(name: "ShardConvert", dependencies: ["ShardFormat", "Interchange"]),
+        .target(name: "Augment", dependencies: ["ShardFormat"]),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG", "CZlib", "Interchange"], swiftSettings: fastMath),
+        .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG", "CZlib", "Interchange"]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
-        .target(name: "Tensor", dependencies: ["CDNNL", "Interchange"], swiftSettings: fastMath),
-        .target(name: "TinyViT", dependencies: ["Tensor"], swiftSettings: fastMath),
-        .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"],
-                swiftSettings: fastMath),
+        .target(name: "CTensorKernels", dependencies: ["CKernelDispatch"]),
+        .target(name: "Tensor", dependencies: ["CDNNL", "Interchange", "CTensorKernels"]),
+        .target(name: "TinyViT", dependencies: ["Tensor"]),
+        .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
         // MPI (Debian's Open MPI) for the CLI's distributed teacher pass and training; only DistillMPI and
         // the tinyshard executable link it, never the libraries above.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
@@ -43,18 +53,18 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The fuzzing harness (Fuzz/README.md): no unsafe flags here; Fuzz/run.sh adds libFuzzer on the command line.
         .executableTarget(name: "tinyshard-fuzz", dependencies: ["Interchange", "ShardFormat", "ShardConvert", "ImageStore", "CZlib"]),
-        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "TinyViT", "ImageStore", "Augment"],
-                          swiftSettings: fastMath),
+        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "TinyViT", "ImageStore", "Augment"]),
+        // Decode and train-step numbers of two builds side by side (Tools/bench_flag_free.sh).
+        .executableTarget(name: "tinyshard-paired", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT"]),
         .testTarget(name: "InterchangeTests", dependencies: ["Interchange"]),
-        .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "Interchange"]),
+        .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "Interchange", "CKernelDispatch"]),
         .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat", "Interchange"]),
         .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor", "ImageStore", "Augment"]),
-        .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat", "Interchange"], swiftSettings: fastMath),
-        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"], swiftSettings: fastMath),
-        .testTarget(name: "DistillTests", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "TinyViT"],
-                    swiftSettings: fastMath),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"], swiftSettings: fastMath),
-        .testTarget(name: "TinyViTTests", dependencies: ["TinyViT", "Tensor"], swiftSettings: fastMath),
+        .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat", "Interchange"]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"]),
+        .testTarget(name: "DistillTests", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "TinyViT"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernelDispatch"]),
+        .testTarget(name: "TinyViTTests", dependencies: ["TinyViT", "Tensor"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -180,6 +180,8 @@ final class DecodedBlock {
     var augmentation: [UInt8] = []
     /// float16 bit patterns in stored order, K per record.
     var valueBits: [UInt16] = []
+    /// The same values widened to float32 (exact), converted once per block for checks and decode.
+    var values: [Float] = []
     /// Class indices ascending, K per record.
     var sortedIndices: [Int32] = []
     /// ranks[i*K + j]: position of record i's entry j among its sorted indices.
@@ -215,9 +217,9 @@ final class DecodedBlock {
         guard schema.valueKind == .probability else { residuals = []; return }
         let k = schema.k
         if residuals.count != count { residuals = [Float](repeating: 0, count: count) }
-        valueBits.withUnsafeBufferPointer { bits in
+        values.withUnsafeBufferPointer { values in
             for i in 0..<count {
-                residuals[i] = softLabelResidual(UnsafeBufferPointer(rebasing: bits[(i * k)..<((i + 1) * k)]), classes: schema.classes)
+                residuals[i] = softLabelResidual(UnsafeBufferPointer(rebasing: values[(i * k)..<((i + 1) * k)]), classes: schema.classes)
             }
         }
     }
@@ -289,6 +291,8 @@ final class DecodedBlock {
                 }
             }
         }
+        if values.count != n * k { values = [Float](repeating: 0, count: n * k) }
+        valueBits.withUnsafeBufferPointer { bits in values.withUnsafeMutableBufferPointer { FormatKernels.widen(bits, into: $0) } }
         lastIndex = resized(lastIndex, n)
         if checkOnly {
             largestIndices(sections[3])
@@ -428,7 +432,7 @@ final class DecodedBlock {
                 return ShardError(.badAugmentation, "\(error)")
             }
         }
-        let problem: ShardError? = valueBits.withUnsafeBufferPointer {
+        let problem: ShardError? = values.withUnsafeBufferPointer {
             RecordRules.checkValues(UnsafeBufferPointer(rebasing: $0[(i * k)..<((i + 1) * k)]), schema: schema)
         }
         if let problem { return problem }

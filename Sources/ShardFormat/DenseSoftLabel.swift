@@ -11,15 +11,17 @@ public enum DenseSoftLabel {
         guard indices.count == k, k >= 1, k <= classes else {
             throw ShardError(.invalidArgument, "a top-K needs 1...\(classes) indices and as many values, got \(indices.count) and \(k)")
         }
-        let residual = values.map(\.bitPattern).withUnsafeBufferPointer { softLabelResidual($0, classes: classes) }
-        row.update(repeating: residual)
+        var wide = [Float](repeating: 0, count: k)
+        values.map(\.bitPattern).withUnsafeBufferPointer { bits in wide.withUnsafeMutableBufferPointer { FormatKernels.widen(bits, into: $0) } }
+        let residual = wide.withUnsafeBufferPointer { softLabelResidual($0, classes: classes) }
+        FormatKernels.fill(row, with: residual)
         var seen = Set<Int32>()
         for j in 0..<k {
             let index = indices[j]
             guard index >= 0, Int(index) < classes, seen.insert(index).inserted else {
                 throw ShardError(.invalidArgument, "top-K index \(index) is repeated or outside 0..<\(classes)")
             }
-            row[Int(index)] = Float(values[j])
+            row[Int(index)] = wide[j]
         }
     }
 }

@@ -3,7 +3,8 @@ import Foundation
 /// A dataset folder opened for reading: manifest, key table and every shard, memory-mapped.
 ///
 /// Opening checks that each shard's header agrees with the manifest (cheap); ``ShardVerifier`` checks
-/// every byte. Thread-safe like ``ShardReader``.
+/// every byte. Immutable and thread-safe like ``ShardReader``: open it once and share it between data
+/// loader threads, each with its own ``ShardCursor``.
 public final class ShardDataset: @unchecked Sendable {
     public let directory: String
     public let manifest: DatasetManifest
@@ -11,6 +12,9 @@ public final class ShardDataset: @unchecked Sendable {
     /// Shards in manifest order.
     public let shards: [ShardReader]
 
+    /// Opens the dataset folder `directory` (manifest, key table, every shard memory-mapped).
+    /// - Throws: ``ShardError`` naming the file: the manifest or key table missing or damaged, a shard
+    ///   that does not open, or a shard that disagrees with the manifest (`.manifestMismatch`).
     public init(directory: String) throws {
         self.directory = directory
         let manifest = try DatasetManifest.read(directory: directory)
@@ -47,11 +51,15 @@ public final class ShardDataset: @unchecked Sendable {
         return nil
     }
 
+    /// The epochs the manifest lists, ascending.
     public var epochs: [Int] { Array(Set(manifest.shards.map(\.epoch))).sorted() }
 
+    /// The shards of one epoch, one per rank, in manifest order.
     public func shards(epoch: Int) -> [ShardReader] { shards.filter { $0.schema.epoch == epoch } }
 
     /// The shard and ordinal holding (epoch, sample id); with several ranks, the lowest rank's record.
+    /// nil when no shard of that epoch holds it. The first lookup in a shard builds its sample table
+    /// (one pass over its sample-id sections); later ones are O(1). Thread-safe.
     public func locate(epoch: Int, sampleID: UInt32) throws -> (shard: ShardReader, ordinal: Int)? {
         for shard in shards(epoch: epoch).sorted(by: { $0.schema.rank < $1.schema.rank }) {
             if let ordinal = try shard.ordinal(ofSample: sampleID) { return (shard, ordinal) }
@@ -59,6 +67,8 @@ public final class ShardDataset: @unchecked Sendable {
         return nil
     }
 
+    /// The shard and ordinal holding (epoch, key), through the key table; nil for an unknown key or when no
+    /// shard of that epoch holds the image.
     public func locate(epoch: Int, key: String) throws -> (shard: ShardReader, ordinal: Int)? {
         guard let id = keys.id(of: key) else { return nil }
         return try locate(epoch: epoch, sampleID: id)

@@ -103,12 +103,13 @@ public final class ShardReader: @unchecked Sendable {
     public func record(at ordinal: Int) throws -> ShardRecord { try makeCursor().record(at: ordinal) }
 }
 
-/// Decodes records of one shard. Not thread-safe: use one per thread.
+/// Decodes records of one shard. Not thread-safe: use one per thread (cursors are cheap; many may read
+/// one ``ShardReader`` at once).
 ///
 /// A record lives inside a zlib-compressed block, so reading one decodes its whole block. The cursor
 /// keeps the last `cachedBlocks` decoded blocks (least recently used goes first): 1 suits reading in
 /// stored order (the teacher pass's sampler order, which training replays); random access over a whole
-/// shard wants `cachedBlocks >= reader.blockCount`, at ~(12 + 7K) bytes per record of memory.
+/// shard wants `cachedBlocks >= reader.blockCount`, at ~(12 + 11K) bytes per record of memory.
 public final class ShardCursor {
     public let reader: ShardReader
     public let cachedBlocks: Int
@@ -166,7 +167,9 @@ public final class ShardCursor {
         return (try block(b), ordinal - b * schema.recordsPerBlock)
     }
 
-    /// One record, entries in stored order.
+    /// One record, entries in stored order (the teacher's, largest first in a sorted shard).
+    /// - Throws: ``ShardError``: `.invalidArgument` for an ordinal outside `0..<recordCount`, or the code of
+    ///   a damaged block.
     public func record(at ordinal: Int) throws -> ShardRecord {
         let (block, i) = try locate(ordinal)
         let k = schema.k
@@ -189,6 +192,11 @@ public final class ShardCursor {
 
     /// Sparse batch decode: for each ordinal, K class indices and K values (float32) in stored order,
     /// written row after row into the caller's buffers (each `ordinals.count * K` long).
+    ///
+    /// The caller owns the buffers; nothing is kept after the call.
+    /// - Throws: ``ShardError``: `.invalidArgument` when a buffer has another size (before anything is
+    ///   written) or an ordinal is outside `0..<recordCount`; a damaged block's own code, located by file,
+    ///   block and record. Rows before the failing one have been written.
     public func sparse(_ ordinals: [Int], indices: UnsafeMutableBufferPointer<Int32>,
                        values: UnsafeMutableBufferPointer<Float>) throws {
         try ordinals.withUnsafeBufferPointer { try sparse(ordinals: $0, indices: indices, values: values) }
@@ -210,10 +218,10 @@ public final class ShardCursor {
             let (block, i) = try locate(ordinals[row])
             block.sortedIndices.withUnsafeBufferPointer { sorted in
                 block.ranks.withUnsafeBufferPointer { ranks in
-                    block.valueBits.withUnsafeBufferPointer { bits in
+                    block.values.withUnsafeBufferPointer { stored in
                         for j in 0..<k {
                             indices[row * k + j] = sorted[i * k + Int(ranks[i * k + j])]
-                            values[row * k + j] = Float(Float16(bitPattern: bits[i * k + j]))
+                            values[row * k + j] = stored[i * k + j]
                         }
                     }
                 }
@@ -222,7 +230,15 @@ public final class ShardCursor {
     }
 
     /// Dense batch decode: one row of C float32 soft labels per ordinal (Spec section 7), written row
-    /// after row into `rows` (`ordinals.count * C` long).
+    /// after row into `rows` (`ordinals.count * C` long): the stored top-K probabilities at their classes,
+    /// `(1 − Σ top-K) / (C − K)` at every other class.
+    ///
+    /// The caller owns `rows`; on success every element has been written, and nothing is kept after the
+    /// call.
+    /// - Throws: ``ShardError``: `.notProbability` for a shard of logits; `.invalidArgument` when `rows`
+    ///   has another size (before anything is written) or an ordinal is outside `0..<recordCount`; a
+    ///   damaged block's own code, located by file, block and record. Rows before the failing one have
+    ///   been written.
     public func dense(_ ordinals: [Int], into rows: UnsafeMutableBufferPointer<Float>) throws {
         try ordinals.withUnsafeBufferPointer { try dense(ordinals: $0, into: rows) }
     }
@@ -245,12 +261,12 @@ public final class ShardCursor {
         for row in 0..<ordinals.count {
             let (block, i) = try locate(ordinals[row])
             let out = UnsafeMutableBufferPointer(rebasing: rows[(row * classes)..<((row + 1) * classes)])
-            out.update(repeating: block.residuals[i])
+            FormatKernels.fill(out, with: block.residuals[i])
             block.sortedIndices.withUnsafeBufferPointer { sorted in
                 block.ranks.withUnsafeBufferPointer { ranks in
-                    block.valueBits.withUnsafeBufferPointer { bits in
+                    block.values.withUnsafeBufferPointer { stored in
                         for j in 0..<k {
-                            out[Int(sorted[i * k + Int(ranks[i * k + j])])] = Float(Float16(bitPattern: bits[i * k + j]))
+                            out[Int(sorted[i * k + Int(ranks[i * k + j])])] = stored[i * k + j]
                         }
                     }
                 }

@@ -54,7 +54,7 @@ public final class ShardWriter {
     /// Appends a record with float32 values, rounded to float16 (round-to-nearest-even).
     public func append(sampleID: UInt32, indices: [Int32], values: [Float], augmentation: [UInt8] = []) throws {
         guard values.count == schema.k else { throw wrongK("values", values.count) }
-        for j in 0..<values.count { valueScratch[j] = Float16(values[j]).bitPattern }
+        values.withUnsafeBufferPointer { v in valueScratch.withUnsafeMutableBufferPointer { FormatKernels.narrow(v, into: $0) } }
         try append(sampleID: sampleID, indices: indices, valueBits: valueScratch, augmentation: augmentation)
     }
 

@@ -1,13 +1,15 @@
-/// GELU (erf form) forward and backward, vectorised and split across workers.
+import CTensorKernels
+
+/// GELU (erf form) forward and backward, split across workers; the arithmetic is CTensorKernels' (8 lanes
+/// wide, AVX2 where the CPU has it).
 public enum GELU {
     /// `output = gelu(input)` element-wise (a new tensor of the same shape).
     public static func forward(_ input: Tensor) -> Tensor {
         let out = Tensor(uninitialized: input.shape)
         let x = input.pointer, y = out.pointer
-        Parallel.forRanges(input.count / 8, grain: 4096) { r in
-            for i in r { store8(vgelu(load8(x, i * 8)), y, i * 8) }
+        Parallel.forRanges(input.count, grain: 32768) { r in
+            tinyshard_gelu_forward(x + r.lowerBound, y + r.lowerBound, r.count)
         }
-        for i in (input.count / 8 * 8)..<input.count { y[i] = gelu(x[i]) }
         return out
     }
 
@@ -15,10 +17,9 @@ public enum GELU {
     public static func backward(_ gradOutput: Tensor, input: Tensor) -> Tensor {
         let out = Tensor(uninitialized: input.shape)
         let x = input.pointer, g = gradOutput.pointer, y = out.pointer
-        Parallel.forRanges(input.count / 8, grain: 4096) { r in
-            for i in r { store8(load8(g, i * 8) * vgeluDerivative(load8(x, i * 8)), y, i * 8) }
+        Parallel.forRanges(input.count, grain: 32768) { r in
+            tinyshard_gelu_backward(g + r.lowerBound, x + r.lowerBound, y + r.lowerBound, r.count)
         }
-        for i in (input.count / 8 * 8)..<input.count { y[i] = g[i] * geluDerivative(x[i]) }
         return out
     }
 }
@@ -30,10 +31,9 @@ public enum Elementwise {
         precondition(a.count == b.count, "add: \(a.shape) + \(b.shape)")
         let out = Tensor(uninitialized: a.shape)
         let x = a.pointer, y = b.pointer, z = out.pointer
-        Parallel.forRanges(a.count / 8, grain: 8192) { r in
-            for i in r { store8(load8(x, i * 8) + load8(y, i * 8), z, i * 8) }
+        Parallel.forRanges(a.count, grain: 65536) { r in
+            tinyshard_add(x + r.lowerBound, y + r.lowerBound, z + r.lowerBound, r.count)
         }
-        for i in (a.count / 8 * 8)..<a.count { z[i] = x[i] + y[i] }
         return out
     }
 
@@ -41,10 +41,9 @@ public enum Elementwise {
     public static func addInPlace(_ a: Tensor, _ b: Tensor) {
         precondition(a.count == b.count, "addInPlace: \(a.shape) += \(b.shape)")
         let x = a.pointer, y = b.pointer
-        Parallel.forRanges(a.count / 8, grain: 8192) { r in
-            for i in r { store8(load8(x, i * 8) + load8(y, i * 8), x, i * 8) }
+        Parallel.forRanges(a.count, grain: 65536) { r in
+            tinyshard_add(x + r.lowerBound, y + r.lowerBound, x + r.lowerBound, r.count)
         }
-        for i in (a.count / 8 * 8)..<a.count { x[i] += y[i] }
     }
 
     /// `residual + scale[n] · branch` where the outermost dimension (samples) picks `scale[n]`;
@@ -57,9 +56,7 @@ public enum Elementwise {
         let (r0, b0, o0) = (residual.pointer, branch.pointer, out.pointer)
         Parallel.forRanges(scale.count) { samples in
             for n in samples {
-                let x = r0 + n * per, y = b0 + n * per, z = o0 + n * per
-                let s = scale[n]
-                for i in 0..<per { z[i] = x[i] + s * y[i] }
+                tinyshard_add_scaled(r0 + n * per, b0 + n * per, scale[n], o0 + n * per, per)
             }
         }
         return out

@@ -1,3 +1,4 @@
+import CTensorKernels
 import Foundation
 
 /// The per-channel statistics a BatchNorm forward used, kept for its backward.
@@ -69,29 +70,12 @@ public enum BatchNorm {
         let rowsPerSample = branchScale.map { M / $0.count } ?? M
         let x = input.pointer, y = out.pointer, res = residual?.pointer
         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
-            let A = ap.baseAddress!, B = bp.baseAddress!
-            let C8 = C / 8 * 8
+        withOptionalBuffer(branchScale) { scale in
             Parallel.forRanges(M, grain: max(1, 16384 / C)) { rows in
-                for row in rows {
-                    let s = branchScale?[row / rowsPerSample] ?? 1
-                    let xr = x + row * C, yr = y + row * C
-                    var c = 0
-                    while c < C8 {
-                        var v = (load8(xr, c) * load8(A, c) + load8(B, c)) * s
-                        if let res { v += load8(res + row * C, c) }
-                        if applyGELU { v = vgelu(v) }
-                        store8(v, yr, c)
-                        c += 8
-                    }
-                    while c < C {
-                        var v = (xr[c] * A[c] + B[c]) * s
-                        if let res { v += res[row * C + c] }
-                        yr[c] = applyGELU ? gelu(v) : v
-                        c += 1
-                    }
-                }
+                tinyshard_batchnorm_forward_rows(x, y, res, ap.baseAddress, bp.baseAddress, C, rows.lowerBound, rows.upperBound,
+                                                 scale, rowsPerSample, applyGELU ? 1 : 0)
             }
-        } }
+        } } }
         return (out, BatchNormStatistics(mean: mean, invStd: invStd, fromBatch: training, rows: rows))
     }
 
@@ -105,7 +89,6 @@ public enum BatchNorm {
                                 gelu applyGELU: Bool, reducer: BatchNormReducer? = nil) -> (gradInput: Tensor, gradResidual: Tensor?) {
         let C = gamma.count
         let M = input.count / C
-        let C8 = C / 8 * 8
         let rowsPerSample = branchScale.map { M / $0.count } ?? M
         var a = [Float](repeating: 0, count: C), b = [Float](repeating: 0, count: C)
         for c in 0..<C {
@@ -120,59 +103,16 @@ public enum BatchNorm {
         var sums = [Double](repeating: 0, count: workers * 2 * C)   // per worker: Σ dbn, Σ dbn·x̂
         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
         st.mean.withUnsafeBufferPointer { mp in st.invStd.withUnsafeBufferPointer { rp in
-        sums.withUnsafeMutableBufferPointer { sp in
-            let A = ap.baseAddress!, B = bp.baseAddress!, MEAN = mp.baseAddress!, RSTD = rp.baseAddress!
+        sums.withUnsafeMutableBufferPointer { sp in withOptionalBuffer(branchScale) { scale in
             let S = sp.baseAddress!
             Parallel.forWorkers(M, grain: max(1, 16384 / C)) { w, rows in
-                let acc = UnsafeMutablePointer<Float>.allocate(capacity: 2 * C)
-                defer { acc.deallocate() }
-                var blockStart = rows.lowerBound
-                while blockStart < rows.upperBound {
-                    let blockEnd = min(rows.upperBound, blockStart + 64)
-                    acc.initialize(repeating: 0, count: 2 * C)
-                    for row in blockStart..<blockEnd {
-                        let s = branchScale?[row / rowsPerSample] ?? 1
-                        let o = row * C
-                        var c = 0
-                        while c < C8 {
-                            let xv = load8(x, o + c)
-                            let bn = xv * load8(A, c) + load8(B, c)
-                            var g = load8(dz, o + c)
-                            if applyGELU {
-                                var pre = bn * s
-                                if let res { pre += load8(res, o + c) }
-                                g = g * vgeluDerivative(pre)
-                            }
-                            if let dres { store8(g, dres, o + c) }
-                            let gb = g * s
-                            store8(gb, db, o + c)
-                            let xh = (xv - load8(MEAN, c)) * load8(RSTD, c)
-                            store8(load8(acc, c) + gb, acc, c)
-                            store8(load8(acc, C + c) + gb * xh, acc, C + c)
-                            c += 8
-                        }
-                        while c < C {
-                            let bn = x[o + c] * A[c] + B[c]
-                            var g = dz[o + c]
-                            if applyGELU {
-                                var pre = bn * s
-                                if let res { pre += res[o + c] }
-                                g *= geluDerivative(pre)
-                            }
-                            if let dres { dres[o + c] = g }
-                            let gb = g * s
-                            db[o + c] = gb
-                            acc[c] += gb
-                            acc[C + c] += gb * (x[o + c] - MEAN[c]) * RSTD[c]
-                            c += 1
-                        }
-                    }
-                    let base = S + w * 2 * C
-                    for i in 0..<(2 * C) { base[i] += Double(acc[i]) }
-                    blockStart = blockEnd
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * C) { scratch in
+                    tinyshard_batchnorm_backward_accumulate(x, dz, res, dres, db, ap.baseAddress, bp.baseAddress, mp.baseAddress,
+                                                            rp.baseAddress, C, rows.lowerBound, rows.upperBound, scale,
+                                                            rowsPerSample, applyGELU ? 1 : 0, scratch.baseAddress, S + w * 2 * C)
                 }
             }
-        } } } } }
+        } } } } } }
         var sumG = [Float](repeating: 0, count: C), sumGX = [Float](repeating: 0, count: C)
         var local = [Double](repeating: 0, count: 2 * C)
         for c in 0..<C {
@@ -197,23 +137,9 @@ public enum BatchNorm {
         }
         k.withUnsafeBufferPointer { kp in m1.withUnsafeBufferPointer { m1p in m2.withUnsafeBufferPointer { m2p in
         st.mean.withUnsafeBufferPointer { mp in st.invStd.withUnsafeBufferPointer { rp in
-            let K = kp.baseAddress!, M1 = m1p.baseAddress!, M2 = m2p.baseAddress!
-            let MEAN = mp.baseAddress!, RSTD = rp.baseAddress!
             Parallel.forRanges(M, grain: max(1, 16384 / C)) { rows in
-                for row in rows {
-                    let o = row * C
-                    var c = 0
-                    while c < C8 {
-                        let xh = (load8(x, o + c) - load8(MEAN, c)) * load8(RSTD, c)
-                        store8(load8(K, c) * (load8(db, o + c) - load8(M1, c) - xh * load8(M2, c)), db, o + c)
-                        c += 8
-                    }
-                    while c < C {
-                        let xh = (x[o + c] - MEAN[c]) * RSTD[c]
-                        db[o + c] = K[c] * (db[o + c] - M1[c] - xh * M2[c])
-                        c += 1
-                    }
-                }
+                tinyshard_batchnorm_backward_input_rows(x, db, kp.baseAddress, m1p.baseAddress, m2p.baseAddress, mp.baseAddress,
+                                                        rp.baseAddress, C, rows.lowerBound, rows.upperBound)
             }
         } } } } }
         return (dBranch, dResidual)
@@ -225,30 +151,12 @@ public enum BatchNorm {
     static func batchMoments(_ x: UnsafeMutablePointer<Float>, rows M: Int, channels C: Int) -> ([Float], [Float]) {
         let workers = Parallel.workerCount
         var partial = [Double](repeating: 0, count: workers * 2 * C)
-        let C8 = C / 8 * 8
         let shift = x   // row 0
         partial.withUnsafeMutableBufferPointer { pp in
             let P = pp.baseAddress!
             Parallel.forWorkers(M, grain: max(1, 16384 / C)) { w, rows in
-                let acc = UnsafeMutablePointer<Float>.allocate(capacity: 2 * C)
-                defer { acc.deallocate() }
-                var start = rows.lowerBound
-                while start < rows.upperBound {
-                    let end = min(rows.upperBound, start + 64)
-                    acc.initialize(repeating: 0, count: 2 * C)
-                    for row in start..<end {
-                        let o = row * C
-                        var c = 0
-                        while c < C8 {
-                            let d = load8(x, o + c) - load8(shift, c)
-                            store8(load8(acc, c) + d, acc, c)
-                            store8(load8(acc, C + c) + d * d, acc, C + c)
-                            c += 8
-                        }
-                        while c < C { let d = x[o + c] - shift[c]; acc[c] += d; acc[C + c] += d * d; c += 1 }
-                    }
-                    for i in 0..<(2 * C) { P[w * 2 * C + i] += Double(acc[i]) }
-                    start = end
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * C) { scratch in
+                    tinyshard_channel_moments(x, shift, C, rows.lowerBound, rows.upperBound, scratch.baseAddress, P + w * 2 * C)
                 }
             }
         }
@@ -282,30 +190,12 @@ public enum BatchNorm {
     static func channelSums(_ x: UnsafeMutablePointer<Float>, rows M: Int, channels C: Int, squaresAbout mean: [Float]? = nil) -> [Double] {
         let workers = Parallel.workerCount
         var partial = [Double](repeating: 0, count: workers * C)
-        let C8 = C / 8 * 8
         let centre = mean ?? []
         partial.withUnsafeMutableBufferPointer { pp in centre.withUnsafeBufferPointer { mp in
             let P = pp.baseAddress!, MEAN = mean == nil ? nil : mp.baseAddress  // (an empty array may have an address)
             Parallel.forWorkers(M, grain: max(1, 16384 / C)) { w, rows in
-                let acc = UnsafeMutablePointer<Float>.allocate(capacity: C)
-                defer { acc.deallocate() }
-                var start = rows.lowerBound
-                while start < rows.upperBound {
-                    let end = min(rows.upperBound, start + 64)
-                    acc.initialize(repeating: 0, count: C)
-                    for row in start..<end {
-                        let o = row * C
-                        var c = 0
-                        if let MEAN {
-                            while c < C8 { let d = load8(x, o + c) - load8(MEAN, c); store8(load8(acc, c) + d * d, acc, c); c += 8 }
-                            while c < C { let d = x[o + c] - MEAN[c]; acc[c] += d * d; c += 1 }
-                        } else {
-                            while c < C8 { store8(load8(acc, c) + load8(x, o + c), acc, c); c += 8 }
-                            while c < C { acc[c] += x[o + c]; c += 1 }
-                        }
-                    }
-                    for c in 0..<C { P[w * C + c] += Double(acc[c]) }
-                    start = end
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: C) { scratch in
+                    tinyshard_channel_sums(x, MEAN, C, rows.lowerBound, rows.upperBound, scratch.baseAddress, P + w * C)
                 }
             }
         } }
@@ -313,4 +203,11 @@ public enum BatchNorm {
         for w in 0..<workers { for c in 0..<C { out[c] += partial[w * C + c] } }
         return out
     }
+}
+
+/// Calls `body` with a pointer to `array`'s elements, or nil when there is no array (the C kernels'
+/// optional inputs).
+func withOptionalBuffer<R>(_ array: [Float]?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }

@@ -1,3 +1,5 @@
+import CTensorKernels
+
 /// LayerNorm over the last dimension of `(rows, C)` data (PyTorch `nn.LayerNorm(C)`, eps 1e-5).
 public enum LayerNorm {
     public static let epsilon: Float = 1e-5
@@ -14,27 +16,9 @@ public enum LayerNorm {
         let out = Tensor(uninitialized: input.shape)
         var mean = [Float](repeating: 0, count: M), invStd = [Float](repeating: 0, count: M)
         let x = input.pointer, y = out.pointer, g = gamma.pointer, b = beta.pointer
-        let C8 = C / 8 * 8
         mean.withUnsafeMutableBufferPointer { mp in invStd.withUnsafeMutableBufferPointer { rp in
-            let MEAN = mp.baseAddress!, RSTD = rp.baseAddress!
             Parallel.forRanges(M, grain: max(1, 8192 / C)) { rows in
-                for row in rows {
-                    let xr = x + row * C, yr = y + row * C
-                    var s8 = Float8(); var c = 0
-                    while c < C8 { s8 += load8(xr, c); c += 8 }
-                    var s = s8.laneSum
-                    while c < C { s += xr[c]; c += 1 }
-                    let m = s / Float(C)
-                    var v8 = Float8(); c = 0
-                    while c < C8 { let d = load8(xr, c) - m; v8 += d * d; c += 8 }
-                    var v = v8.laneSum
-                    while c < C { let d = xr[c] - m; v += d * d; c += 1 }
-                    let r = 1 / (v / Float(C) + epsilon).squareRoot()
-                    MEAN[row] = m; RSTD[row] = r
-                    c = 0
-                    while c < C8 { store8((load8(xr, c) - m) * r * load8(g, c) + load8(b, c), yr, c); c += 8 }
-                    while c < C { yr[c] = (xr[c] - m) * r * g[c] + b[c]; c += 1 }
-                }
+                tinyshard_layernorm_forward_rows(x, y, g, b, epsilon, C, rows.lowerBound, rows.upperBound, mp.baseAddress, rp.baseAddress)
             }
         } }
         return (out, Statistics(mean: mean, invStd: invStd))
@@ -47,52 +31,15 @@ public enum LayerNorm {
         let M = input.count / C
         let dx = Tensor(uninitialized: input.shape)
         let x = input.pointer, dy = gradOutput.pointer, d = dx.pointer, g = gamma.pointer
-        let C8 = C / 8 * 8
         let workers = Parallel.workerCount
         var partial = [Double](repeating: 0, count: workers * 2 * C)
         st.mean.withUnsafeBufferPointer { mp in st.invStd.withUnsafeBufferPointer { rp in
         partial.withUnsafeMutableBufferPointer { pp in
-            let MEAN = mp.baseAddress!, RSTD = rp.baseAddress!, P = pp.baseAddress!
+            let P = pp.baseAddress!
             Parallel.forWorkers(M, grain: max(1, 8192 / C)) { w, rows in
-                let acc = UnsafeMutablePointer<Float>.allocate(capacity: 2 * C)
-                defer { acc.deallocate() }
-                acc.initialize(repeating: 0, count: 2 * C)
-                for row in rows {
-                    let o = row * C
-                    let m = MEAN[row], r = RSTD[row]
-                    var s1 = Float8(), s2 = Float8(); var c = 0
-                    while c < C8 {
-                        let xh = (load8(x, o + c) - m) * r
-                        let gy = load8(dy, o + c)
-                        let dxh = gy * load8(g, c)
-                        s1 += dxh; s2 += dxh * xh
-                        store8(load8(acc, c) + gy * xh, acc, c)
-                        store8(load8(acc, C + c) + gy, acc, C + c)
-                        c += 8
-                    }
-                    var a1 = s1.laneSum, a2 = s2.laneSum
-                    while c < C {
-                        let xh = (x[o + c] - m) * r
-                        let dxh = dy[o + c] * g[c]
-                        a1 += dxh; a2 += dxh * xh
-                        acc[c] += dy[o + c] * xh; acc[C + c] += dy[o + c]
-                        c += 1
-                    }
-                    a1 /= Float(C); a2 /= Float(C)
-                    c = 0
-                    while c < C8 {
-                        let xh = (load8(x, o + c) - m) * r
-                        store8(r * (load8(dy, o + c) * load8(g, c) - a1 - xh * a2), d, o + c)
-                        c += 8
-                    }
-                    while c < C {
-                        let xh = (x[o + c] - m) * r
-                        d[o + c] = r * (dy[o + c] * g[c] - a1 - xh * a2)
-                        c += 1
-                    }
-                    if (row - rows.lowerBound) % 64 == 63 || row == rows.upperBound - 1 {
-                        for i in 0..<(2 * C) { P[w * 2 * C + i] += Double(acc[i]); acc[i] = 0 }
-                    }
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * C) { scratch in
+                    tinyshard_layernorm_backward_rows(x, dy, d, g, mp.baseAddress, rp.baseAddress, C, rows.lowerBound, rows.upperBound,
+                                                      scratch.baseAddress, P + w * 2 * C)
                 }
             }
         } } }

@@ -13,7 +13,7 @@ public enum SoftTargetCrossEntropy {
             var m = -Float.infinity
             for c in 0..<K { m = max(m, z[c]) }
             var s = 0.0
-            for c in 0..<K { s += Double(vexp(z[c] - m)) }
+            for c in 0..<K { s += Double(kernelExp(z[c] - m)) }
             let logSum = Double(m) + log(s)
             var tSum = 0.0, loss = 0.0
             for c in 0..<K { loss -= Double(t[c]) * (Double(z[c]) - logSum); tSum += Double(t[c]) }

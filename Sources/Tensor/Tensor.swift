@@ -6,7 +6,7 @@ import Foundation
 // the ops TinyViT needs, each a forward/backward pair on channels-last data (llm.c style, explicit
 // saved state, gradients overwritten rather than accumulated):
 // - `Gemm` (oneDNN `dnnl_sgemm`), `Linear` (also the 1×1 convolution), `Conv2d` (im2col + GEMM),
-//   `DepthwiseConv` (SIMD, any stride/kernel), `BatchNorm` (train/eval, fused residual + drop path +
+//   `DepthwiseConv` (C SIMD kernel, any stride/kernel), `BatchNorm` (train/eval, fused residual + drop path +
 //   GELU), `LayerNorm`, `GELU` (erf form), `WindowAttention` (windowed multi-head attention with
 //   LeViT biases and timm's zero padding), `WindowPartition`, `GlobalAveragePool`,
 //   `SoftTargetCrossEntropy`, `DropPath`, `Elementwise`, `Layout` (NCHW ↔ NHWC).

@@ -1,3 +1,5 @@
+import CTensorKernels
+
 /// Window partitioning exactly as timm's `TinyVitBlock`: channels-last `(B, H, W, C)` maps to
 /// `(B·nH·nW, w·w, C)` windows, zero-padding the bottom/right so H and W become multiples of w.
 /// Padded tokens are plain zeros (they go through the attention LayerNorm and are not masked).
@@ -219,34 +221,13 @@ public enum WindowAttention {
         return (dqkv, gradPad)
     }
 
-    /// In place: `row = softmax(row)`.
+    /// In place: `row = softmax(row)` (CTensorKernels).
     @inline(__always)
-    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int) {
-        let n8 = n / 8 * 8
-        var m8 = Float8(repeating: -.infinity); var c = 0
-        while c < n8 { m8 = vmax(m8, load8(row, c)); c += 8 }
-        var m = m8.laneMax
-        while c < n { m = max(m, row[c]); c += 1 }
-        var s8 = Float8(); c = 0
-        while c < n8 { let e = vexp(load8(row, c) - m); store8(e, row, c); s8 += e; c += 8 }
-        var s = s8.laneSum
-        while c < n { let e = vexp(row[c] - m); row[c] = e; s += e; c += 1 }
-        let inv = 1 / s
-        c = 0
-        while c < n8 { store8(load8(row, c) * inv, row, c); c += 8 }
-        while c < n { row[c] *= inv; c += 1 }
-    }
+    static func softmaxRow(_ row: UnsafeMutablePointer<Float>, count n: Int) { tinyshard_softmax_row(row, n) }
 
     /// In place: `g = p ⊙ (g − Σ_j g·p)` (gradient of the softmax input from that of its output).
     @inline(__always)
     static func softmaxBackwardRow(_ g: UnsafeMutablePointer<Float>, probabilities p: UnsafePointer<Float>, count n: Int) {
-        let n8 = n / 8 * 8
-        var s8 = Float8(); var c = 0
-        while c < n8 { s8 += load8(g, c) * load8(p, c); c += 8 }
-        var s = s8.laneSum
-        while c < n { s += g[c] * p[c]; c += 1 }
-        c = 0
-        while c < n8 { store8(load8(p, c) * (load8(g, c) - s), g, c); c += 8 }
-        while c < n { g[c] = p[c] * (g[c] - s); c += 1 }
+        tinyshard_softmax_backward_row(g, p, n)
     }
 }

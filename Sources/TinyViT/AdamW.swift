@@ -51,18 +51,8 @@ public final class AdamW {
             let decay: Float = p.usesWeightDecay ? 1 - lr * weightDecay : 1
             let stepSize = Float(Double(lr) / bc1)
             let (b1, b2, eps, c2) = (beta1, beta2, epsilon, Float(bc2Sqrt))
-            let w = p.value.pointer, g = p.gradient.pointer, m = state.m.pointer, v = state.v.pointer
-            let n = p.value.count
-            Parallel.forRanges(n, grain: 32768) { r in
-                for i in r {
-                    let gi = g[i] * clip
-                    let wi = w[i] * decay
-                    let mi = m[i] + (gi - m[i]) * (1 - b1)
-                    let vi = v[i] * b2 + (1 - b2) * gi * gi
-                    m[i] = mi; v[i] = vi
-                    w[i] = wi - stepSize * mi / (vi.squareRoot() / c2 + eps)
-                }
-            }
+            AdamWKernel.update(weights: p.value, gradients: p.gradient, m: state.m, v: state.v, clip: clip, decay: decay,
+                               beta1: b1, beta2: b2, stepSize: stepSize, c2: c2, epsilon: eps)
         }
         return norm
     }

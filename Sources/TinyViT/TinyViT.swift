@@ -13,8 +13,8 @@ import Tensor
 // - Every matrix product runs on oneDNN's SGEMM (Debian `libdnnl`): Linear and 1×1 convs (one GEMM
 //   over all `N·H·W` rows), the two dense 3×3 stride-2 patch-embed convs (im2col + GEMM; oneDNN's
 //   direct convolution picks a reference kernel for plain NHWC/OIHW), and the per-window attention
-//   products. Depthwise convs, BatchNorm, LayerNorm, GELU (erf form), softmax and the loss are
-//   Swift `SIMD8<Float>` kernels (module `Tensor`) split across cores with
+//   products. Depthwise convs, BatchNorm, LayerNorm, GELU (erf form), softmax and AdamW are
+//   8-wide C kernels (`CTensorKernels`, AVX2 or portable, chosen at run time) split across cores with
 //   `DispatchQueue.concurrentPerform`; oneDNN keeps its own OpenMP team (see `Parallel`).
 // - BatchNorm is fused with whatever follows it in timm (GELU, or residual add + drop path +
 //   GELU): its forward stores only the conv output and the output, its backward recomputes the

@@ -43,15 +43,6 @@ final class KernelBenchmarkTests: XCTestCase {
         if let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) { print(s.split(separator: "\n").filter { $0.hasPrefix("Threads") }) }
         let big = Tensor(repeating: 0.3, shape: [M * N / 8])
         time("gelu fwd 1.6M", bytes: Double(big.count * 8)) { _ = GELU.forward(big) }
-        let out = Tensor(zeros: big.shape)
-        time("gelu raw loop 1 thread", bytes: Double(big.count * 8)) {
-            let xp = big.pointer, yp = out.pointer
-            for i in 0..<(big.count / 8) { store8(vgelu(load8(xp, i * 8)), yp, i * 8) }
-        }
-        time("gelu raw loop forRanges", bytes: Double(big.count * 8)) {
-            let xp = big.pointer, yp = out.pointer
-            Parallel.forRanges(big.count / 8, grain: 4096) { r in for i in r { store8(vgelu(load8(xp, i * 8)), yp, i * 8) } }
-        }
         Parallel.workerCount = 1
         time("gelu fwd 1 worker", bytes: Double(big.count * 8)) { _ = GELU.forward(big) }
         Parallel.workerCount = 2
