@@ -34,14 +34,14 @@ let package = Package(
         .target(name: "Interchange"),
         .target(name: "ShardFormat", dependencies: ["CZlib", "Interchange", "CFormatKernels"]),
         .target(name: "ShardConvert", dependencies: ["ShardFormat", "Interchange"]),
-        .target(name: "Augment", dependencies: ["ShardFormat"]),
+        .target(name: "Augment", dependencies: ["ShardFormat", "Interchange"]),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
         .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG", "CZlib", "Interchange"]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CTensorKernels", dependencies: ["CKernelDispatch"]),
         .target(name: "Tensor", dependencies: ["CDNNL", "Interchange", "CTensorKernels"]),
-        .target(name: "TinyViT", dependencies: ["Tensor"]),
+        .target(name: "TinyViT", dependencies: ["Tensor", "Interchange"]),
         .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
         // MPI (Debian's Open MPI) for the CLI's distributed teacher pass and training; only DistillMPI and
         // the tinyshard executable link it, never the libraries above.

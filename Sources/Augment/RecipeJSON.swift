@@ -1,4 +1,5 @@
 import Foundation
+import Interchange
 import ShardFormat
 
 /// A recipe that does not parse or holds a value the sampler cannot use: one line naming the file and key.
@@ -67,14 +68,15 @@ extension AugmentationRecipe {
 
     public var canonicalHash: String { SHA256.hex(Array(canonicalJSON.utf8)) }
 
-    /// Parses a recipe file strictly (see the extension's comment); `file` names it in errors.
+    /// Parses a recipe file strictly (see the extension's comment); `file` names it in errors. The JSON goes
+    /// through Interchange's parser, the project's one reading of JSON (Spec/FORMAT.md, "JSON grammar"):
+    /// a duplicate key, a BOM or a lone surrogate is an error here as it is in a shard header.
     public init(json data: Data, file: String) throws {
-        let root: Any
-        do { root = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) } catch {
-            throw RecipeError(file: file, key: "", "not valid JSON")
+        let document: JSONDocument
+        do { document = try StrictJSON.parse(Array(data)) } catch let error as JSONSyntaxError {
+            throw RecipeError(file: file, key: "", "not valid JSON: \(error)")
         }
-        var reader = RecipeReader(file: file)
-        self = try reader.recipe(root)
+        self = try RecipeReader(file: file).recipe(document.root)
     }
 }
 
@@ -84,42 +86,39 @@ private struct RecipeReader {
 
     func fail(_ key: String, _ message: String) -> RecipeError { RecipeError(file: file, key: key, message) }
 
-    func object(_ value: Any, _ key: String, allowed: [String]) throws -> [String: Any] {
-        guard let object = value as? [String: Any] else { throw fail(key, "expected an object") }
-        if let unknown = object.keys.sorted().first(where: { !allowed.contains($0) }) {
+    /// The object's members by name, after refusing any name outside `allowed`.
+    func object(_ value: JSONValue, _ key: String, allowed: [String]) throws -> [String: JSONValue] {
+        guard let members = value.members else { throw fail(key, "expected an object, got \(value.kind.described)") }
+        if let unknown = members.map(\.name).sorted().first(where: { !allowed.contains($0) }) {
             let path = key.isEmpty ? unknown : key + "." + unknown
             throw fail(path, "unknown key (allowed: \(allowed.joined(separator: ", ")))")
         }
-        return object
+        return Dictionary(uniqueKeysWithValues: members.map { ($0.name, $0.value) })
     }
 
-    /// JSON true/false come back as NSNumber too; only real numbers pass.
-    func number(_ value: Any, _ key: String, _ allowed: ClosedRange<Double>) throws -> Double {
-        guard let n = value as? NSNumber, !isBool(n) else { throw fail(key, "expected a number") }
-        let x = n.doubleValue
+    func number(_ value: JSONValue, _ key: String, _ allowed: ClosedRange<Double>) throws -> Double {
+        guard let x = value.number else { throw fail(key, "expected a number, got \(value.kind.described)") }
         guard x.isFinite, allowed.contains(x) else { throw fail(key, "\(x) is outside \(allowed.lowerBound)...\(allowed.upperBound)") }
         return x
     }
 
-    func integer(_ value: Any, _ key: String, _ allowed: ClosedRange<Int>) throws -> Int {
-        let x = try number(value, key, Double(allowed.lowerBound)...Double(allowed.upperBound))
-        guard x == x.rounded() else { throw fail(key, "expected an integer, got \(x)") }
-        return Int(x)
+    /// Counts are integer tokens (`2`, not `2.0` or `2e0`), as everywhere in the spec's grammar.
+    func integer(_ value: JSONValue, _ key: String, _ allowed: ClosedRange<Int>) throws -> Int {
+        guard value.isIntegerToken else { throw fail(key, "expected an integer, got \(value.kind == .number ? String(value.tokenText) : value.kind.described)") }
+        guard let x = value.integer, allowed.contains(x) else { throw fail(key, "\(value.tokenText) is outside \(allowed.lowerBound)...\(allowed.upperBound)") }
+        return x
     }
 
-    /// JSON booleans are NSNumbers of Objective-C type `c` (char) on Darwin and Linux; JSON numbers never are.
-    func isBool(_ n: NSNumber) -> Bool { String(cString: n.objCType) == "c" }
-
     /// A `[low, high]` pair with `bounds.lowerBound <(=) low <= high <= bounds.upperBound`.
-    func range(_ value: Any, _ key: String, _ bounds: ClosedRange<Double>, positive: Bool) throws -> ClosedRange<Double> {
-        guard let pair = value as? [Any], pair.count == 2 else { throw fail(key, "expected [low, high]") }
+    func range(_ value: JSONValue, _ key: String, _ bounds: ClosedRange<Double>, positive: Bool) throws -> ClosedRange<Double> {
+        guard let pair = value.array, pair.count == 2 else { throw fail(key, "expected [low, high]") }
         let low = try number(pair[0], key, bounds), high = try number(pair[1], key, bounds)
         guard low <= high else { throw fail(key, "low \(low) is above high \(high)") }
         if positive && low <= 0 { throw fail(key, "low must be above 0, got \(low)") }
         return low...high
     }
 
-    mutating func recipe(_ root: Any) throws -> AugmentationRecipe {
+    func recipe(_ root: JSONValue) throws -> AugmentationRecipe {
         let top = try object(root, "", allowed: ["crop", "erasing", "horizontal_flip", "mix", "rand_augment"])
         var recipe = AugmentationRecipe.tinyViT
         if let crop = top["crop"] {
@@ -129,7 +128,7 @@ private struct RecipeReader {
         }
         if let v = top["horizontal_flip"] { recipe.horizontalFlipProbability = try number(v, "horizontal_flip", 0...1) }
         if let v = top["rand_augment"] {
-            if v is NSNull { recipe.randAugment = nil } else {
+            if v.isNull { recipe.randAugment = nil } else {
                 let o = try object(v, "rand_augment", allowed: ["layers", "magnitude", "magnitude_std", "ops", "probability"])
                 var r = RandAugmentRecipe()
                 if let x = o["layers"] { r.layers = try integer(x, "rand_augment.layers", 0...16) }
@@ -137,10 +136,11 @@ private struct RecipeReader {
                 if let x = o["magnitude_std"] { r.magnitudeStd = try number(x, "rand_augment.magnitude_std", 0...100) }
                 if let x = o["probability"] { r.probability = try number(x, "rand_augment.probability", 0...1) }
                 if let x = o["ops"] {
-                    guard let names = x as? [Any], !names.isEmpty else { throw fail("rand_augment.ops", "expected a non-empty list of op names") }
+                    guard let names = x.array, !names.isEmpty else { throw fail("rand_augment.ops", "expected a non-empty list of op names") }
                     r.ops = try names.map { name in
-                        guard let s = name as? String, let op = RandAugmentOp.allCases.first(where: { $0.timmName == s }) else {
-                            throw fail("rand_augment.ops", "\(name) is not one of \(RandAugmentOp.allCases.map(\.timmName).joined(separator: ", "))")
+                        guard let s = name.string, let op = RandAugmentOp.allCases.first(where: { $0.timmName == s }) else {
+                            let shown = name.string ?? name.kind.described
+                            throw fail("rand_augment.ops", "\(shown) is not one of \(RandAugmentOp.allCases.map(\.timmName).joined(separator: ", "))")
                         }
                         return op
                     }
@@ -150,7 +150,7 @@ private struct RecipeReader {
             }
         }
         if let v = top["erasing"] {
-            if v is NSNull { recipe.erasing = nil } else {
+            if v.isNull { recipe.erasing = nil } else {
                 let o = try object(v, "erasing", allowed: ["area", "aspect", "attempts", "probability"])
                 var e = ErasingRecipe()
                 if let x = o["probability"] { e.probability = try number(x, "erasing.probability", 0...1) }
@@ -161,7 +161,7 @@ private struct RecipeReader {
             }
         }
         if let v = top["mix"] {
-            if v is NSNull { recipe.mix = nil } else {
+            if v.isNull { recipe.mix = nil } else {
                 let o = try object(v, "mix", allowed: ["cutmix_alpha", "mixup_alpha", "probability", "switch_probability"])
                 var m = MixRecipe()
                 if let x = o["mixup_alpha"] { m.mixupAlpha = try number(x, "mix.mixup_alpha", 0...100) }

@@ -46,11 +46,7 @@ public enum ModelArchitecture {
             guard let data = FileManager.default.contents(atPath: spec) else {
                 throw DistillError("\(spec): [io] not a named architecture (5m, 11m, 21m) nor a readable JSON file")
             }
-            do {
-                config = try JSONDecoder().decode(TinyViTConfiguration.self, from: data)
-            } catch {
-                throw DistillError("\(spec): [bad_config] cannot decode a TinyViT configuration: \(error)")
-            }
+            do { config = try TinyViTConfiguration(json: data) } catch { throw DistillError("\(spec): [bad_config] \(error)") }
         }
         if let numClasses { config.numClasses = numClasses }
         do { try config.validate() } catch { throw DistillError("\(spec): [bad_config] \(error)") }

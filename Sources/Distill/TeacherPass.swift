@@ -240,6 +240,11 @@ public final class ExternalTeacher: TeacherModel {
         self.imageSize = imageSize
         directory = NSTemporaryDirectory() + "tinyshard-teacher-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // A teacher that dies makes our next write to its stdin hit a closed pipe: without this the kernel
+        // kills the whole process with SIGPIPE (no message, no checkpoint); ignored, the write fails with
+        // EPIPE and `logits` reports the exit as a one-line error. Process-wide, and harmless to keep: this
+        // process never relies on SIGPIPE to stop writing.
+        signal(SIGPIPE, SIG_IGN)
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", command]
         process.standardInput = input

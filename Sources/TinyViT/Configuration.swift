@@ -1,4 +1,5 @@
 import Foundation
+import Interchange
 
 /// The hyper-parameters that define a TinyViT, with timm's names in JSON
 /// (`embed_dims`, `depths`, `num_heads`, `window_sizes`, `num_classes`, `in_chans`, `mlp_ratio`, ...).
@@ -115,5 +116,24 @@ public enum TinyViTError: Error, CustomStringConvertible, Equatable {
         case .shapeMismatch(let k, let e, let g, let f): return "\(f): tensor '\(k)' has shape \(g), expected \(e)"
         case .invalidInput(let s): return "invalid input: \(s)"
         }
+    }
+}
+
+extension TinyViTConfiguration {
+    /// Reads a CONFIG.json (timm's key names) and validates it. The bytes must first pass the project's
+    /// one JSON grammar (Interchange's ``StrictJSON``, Spec/FORMAT.md "JSON grammar"): Foundation's
+    /// decoder alone would take a duplicate key, a BOM or a UTF-16 file, and read them its own way.
+    public init(json data: Data) throws {
+        do {
+            _ = try StrictJSON.parse(Array(data))
+        } catch let error as JSONSyntaxError {
+            throw TinyViTError.invalidConfiguration("not valid JSON: \(error)")
+        }
+        do {
+            self = try JSONDecoder().decode(TinyViTConfiguration.self, from: data)
+        } catch {
+            throw TinyViTError.invalidConfiguration("cannot decode a TinyViT configuration: \(error)")
+        }
+        try validate()
     }
 }

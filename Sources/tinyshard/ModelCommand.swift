@@ -17,9 +17,7 @@ struct Model: ParsableCommand {
         }
         guard let data = FileManager.default.contents(atPath: arch) else { throw CLIFailure("\(arch): [io] cannot read the config") }
         do {
-            let configuration = try JSONDecoder().decode(TinyViTConfiguration.self, from: data)
-            try configuration.validate()
-            return configuration
+            return try TinyViTConfiguration(json: data)
         } catch {
             throw CLIFailure("\(arch): [bad-config] \(error)")
         }

@@ -64,6 +64,13 @@ final class RecipeTests: XCTestCase {
             (#"{"mix": {"cutmix_alpha": 1e-9}}"#, "key mix.cutmix_alpha: a positive alpha"),
             (#"[1, 2]"#, "expected an object"),
             (#"{"crop": "#, "not valid JSON"),
+            // The spec's JSON grammar, as for shard headers: one reading of one file.
+            (#"{"horizontal_flip": 0, "horizontal_flip": 0.5}"#, "not valid JSON"),
+            (#"{"horizontal_flip": 0, "horizontal_\u0066lip": 0.5}"#, "not valid JSON"),
+            ("\u{FEFF}{}", "not valid JSON"),
+            (#"{"crop": {"scale": [0.5, 1],}}"#, "not valid JSON"),
+            (#"{"rand_augment": {"layers": 2.0}}"#, "key rand_augment.layers: expected an integer, got 2.0"),
+            (#"{"erasing": {"attempts": 1e1}}"#, "key erasing.attempts: expected an integer, got 1e1"),
         ]
         for (json, fragment) in cases {
             XCTAssertThrowsError(try AugmentationRecipe(json: Data(json.utf8), file: "/tmp/r.json"), json) { error in

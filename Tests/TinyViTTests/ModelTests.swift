@@ -128,6 +128,12 @@ final class ModelTests: XCTestCase {
         XCTAssertThrowsError(try a.forward(Tensor(zeros: [1, 4, 8, 8]), context: ForwardContext(training: false, recordsGradients: false)))
         let json = #"{"embed_dims":[8,16],"depths":[1,1],"num_heads":[1,2],"window_sizes":[7,3],"num_classes":4,"in_chans":3,"mlp_ratio":4}"#
         XCTAssertEqual(try JSONDecoder().decode(TinyViTConfiguration.self, from: Data(json.utf8)), config)
+        XCTAssertEqual(try TinyViTConfiguration(json: Data(json.utf8)), config)
+        // A config file is read under the project's JSON grammar: a duplicate key is not "the first one wins".
+        let duplicate = json.replacingOccurrences(of: #""num_classes":4"#, with: #""num_classes":4,"num_classes":1000"#)
+        XCTAssertThrowsError(try TinyViTConfiguration(json: Data(duplicate.utf8))) {
+            XCTAssertTrue(String(describing: $0).contains("not valid JSON"), "\($0)")
+        }
     }
 
     func testLayerwiseLearningRateDecayAndWeightDecayGroups() throws {

@@ -6,7 +6,7 @@ targets by epoch and key for training loops). Replay of augmentation codes (tiny
 Pillow) and the PyTorch glue (tinyshard.torch, needs torch) are imported on demand, so this core
 needs numpy alone."""
 
-__version__ = "1.0.0"
+__version__ = "0.1.0"
 
 from .dataset import Dataset
 from .errors import ERROR_CODES, ShardError
