@@ -88,6 +88,7 @@ public enum DemoReport {
              "curve": s.curve.map { ["train_seconds": $0.seconds, "top1": $0.top1] }]
         }
         return [
+            "images": r.images,
             "seed": r.seed,
             "split": r.validation ? "validation" : "held-out",
             "evaluation_images": r.teacher.count,

@@ -4,12 +4,29 @@ import ImageStore
 import ShardFormat
 import TinyViT
 
-/// The README's main job on the digits: train a teacher on hard labels, run the teacher pass to shards,
-/// verify them, then train the same student three ways on the same views — hard labels, an online
-/// teacher (in the loop, full softmax), and the stored top-K off the shards — and compare accuracy and
-/// cost (``DemoReport``). The online and hard students draw their views from the pass's recipe and
-/// seed, which reproduces the stored views exactly (same order, same parameters).
+/// The README's main job, on the digits (the embedded default) or any labelled image store: train a
+/// teacher on hard labels, run the teacher pass to shards, verify them, then train the same student
+/// three ways on the same views — hard labels, an online teacher (in the loop, full softmax), and the
+/// stored top-K off the shards — and compare accuracy and cost (``DemoReport``). The online and hard
+/// students draw their views from the pass's recipe and seed, which reproduces the stored views exactly
+/// (same order, same parameters).
 public enum DistillDemo {
+    /// Where the images come from.
+    public enum Images: Sendable, Equatable {
+        /// The digits CSV, imported into `OUT/digits.tis` (``Options/upscale``, ``Options/maxImages``).
+        case digits(csv: String)
+        /// An image store, used in place. Every image must carry a label; the teacher's and the student's
+        /// class count become the store's.
+        case store(path: String)
+
+        var name: String {
+            switch self {
+            case let .digits(csv): return csv
+            case let .store(path): return path
+            }
+        }
+    }
+
     public struct Options: Sendable {
         public var upscale = 4
         /// Only the first this many digits (tests); nil for all 1,797.
@@ -56,6 +73,8 @@ public enum DistillDemo {
     }
 
     public struct Result: Sendable {
+        /// The digits CSV or the image store.
+        public var images: String
         public var seed: UInt64
         public var validation: Bool
         public var teacher: Evaluation
@@ -75,17 +94,33 @@ public enum DistillDemo {
         public var seconds: [String: Double]
     }
 
-    /// Runs the job for `options.seed` in `dir`.
+    /// Runs the job on the digits for `options.seed` in `dir`.
     public static func run(digitsCSV: String, outputDirectory dir: String, options: Options,
                            log: (String) -> Void = { print($0) },
                            progress: ((String, TrainProgress) -> Void)? = nil) throws -> Result {
+        try run(images: .digits(csv: digitsCSV), outputDirectory: dir, options: options, log: log, progress: progress)
+    }
+
+    /// Runs the job on `images` for `options.seed` in `dir`.
+    public static func run(images: Images, outputDirectory dir: String, options original: Options,
+                           log: (String) -> Void = { print($0) },
+                           progress: ((String, TrainProgress) -> Void)? = nil) throws -> Result {
+        var options = original
         var seconds: [String: Double] = [:]
         func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
             let t0 = Date(); defer { seconds[name] = Date().timeIntervalSince(t0) }
             return try body()
         }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let store = try timed("import") { try importDigits(digitsCSV, into: dir, options: options) }
+        let store: ImageStore
+        switch images {
+        case let .digits(csv):
+            store = try timed("import") { try importDigits(csv, into: dir, options: options) }
+        case let .store(path):
+            store = try labelledStore(path)
+            options.teacher.numClasses = store.classCount
+            options.student.numClasses = store.classCount
+        }
         let split = options.validationFraction > 0 ? "validation" : "held-out"
         try ModelArchitecture.write(options.teacher, to: dir + "/teacher-arch.json")
         try ModelArchitecture.write(options.student, to: dir + "/student-arch.json")
@@ -140,12 +175,24 @@ public enum DistillDemo {
         let shards = try student("shards", views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
                                  lr: options.distillLearningRate)
         let studentModel = try TinyViT(options.student)
-        return Result(seed: seed, validation: options.validationFraction > 0, teacher: teacherEval,
+        return Result(images: images.name, seed: seed, validation: options.validationFraction > 0, teacher: teacherEval,
                       teacherParameters: teacherTrainer.model.parameterCount,
                       teacherMACs: options.teacher.multiplyAccumulates(), teacherTrainSeconds: teacherSummary.trainSeconds,
                       studentParameters: studentModel.parameterCount, studentMACs: options.student.multiplyAccumulates(),
                       hard: hard, online: online, shards: shards, bytesPerRecord: pass.bytesPerRecord, records: pass.records,
                       k: options.k, verifiedClean: report.isClean, seconds: seconds)
+    }
+
+    /// A store the job can train and evaluate on: at least two classes and a label on every image.
+    static func labelledStore(_ path: String) throws -> ImageStore {
+        let store = try ImageStore(path: path)
+        guard store.classCount >= 2 else {
+            throw DistillError("\(path): [usage] the store has \(store.classCount) classes; the main job needs labelled images of at least 2 classes")
+        }
+        if let i = store.labels().firstIndex(where: { $0 < 0 }) {
+            throw DistillError("\(path): image \(i) (key \(try store.key(at: i))): [no_label] the main job needs a label on every image")
+        }
+        return store
     }
 
     /// The digits as an image store in `dir`.
