@@ -55,13 +55,14 @@ public enum IdxImport {
         let digits = max(5, String(n - 1).count)
         let plane = width * height
         let claim = "the header says \(n) images of \(height)x\(width)"
-        var rgb = [UInt8](repeating: 0, count: plane * 3)
+        var rgb: [UInt8] = []  // allocated once the first image's bytes are there, not on the header's word
         var resized = 0
         var importedLabels: [Int] = []
         for i in 0..<imported {
             let label = labels?[i] ?? -1
             let grey = try images.read(upTo: plane)
             guard grey.count == plane else { throw fail("the data ends inside image \(i) (\(claim))", image: i) }
+            if rgb.isEmpty { rgb = [UInt8](repeating: 0, count: plane * 3) }
             for p in 0..<plane {
                 rgb[p * 3] = grey[p]
                 rgb[p * 3 + 1] = grey[p]

@@ -100,7 +100,7 @@ final class ImagesCommandTests: XCTestCase {
                 .write(to: URL(fileURLWithPath: arch))
         }
         let teacherRun = folder.file("teacher-run")
-        let hard = try CLI.run(["train", "--images", store, "--arch", arch, "--out", teacherRun, "--epochs", "1", "--batch", "2"], in: folder)
+        let hard = try CLI.run(["train", "--images", store, "--arch", arch, "--hard-labels", "--out", teacherRun, "--epochs", "1", "--batch", "2"], in: folder)
         XCTAssertEqual(hard.status, 0, hard.stderr)
         let shards = folder.file("shards")
         let teacher = try CLI.run(["teacher", "--images", store, "--weights", teacherRun + "/model.safetensors", "--arch", arch,
