@@ -42,6 +42,10 @@ public enum DistillDemo {
         public var distillLearningRate: Float = 1.2e-2
         public var hardLearningRate: Float = 1.2e-2
         public var weightDecay: Float = 0.05
+        /// A teacher you already have (safetensors, timm keys, architecture ``teacher``): used as it is
+        /// instead of training one on the store's training split — e.g. one trained on more data than the
+        /// student gets, or one shared by several seeds. Evaluated on the same split as the students.
+        public var teacherWeights: String?
         /// The teacher's training views, and the views of the pass and every student.
         public var teacherRecipe = NamedRecipe(name: "digits", recipe: .digits)
         public var studentRecipe = NamedRecipe(name: "digits", recipe: .digits)
@@ -78,6 +82,8 @@ public enum DistillDemo {
         public var seed: UInt64
         public var validation: Bool
         public var teacher: Evaluation
+        /// The given teacher's weights (``Options/teacherWeights``); nil when the job trained its teacher.
+        public var teacherWeights: String?
         public var teacherParameters: Int
         public var teacherMACs: Int
         public var teacherTrainSeconds: Double
@@ -130,21 +136,39 @@ public enum DistillDemo {
                          heldOutFraction: options.heldOutFraction, validationFraction: options.validationFraction)
         }
         let seed = options.seed
-        let teacherTrainer = try Trainer(store: store, views: .recipe(options.teacherRecipe, seed: seed ^ 0x7EAC), targets: .hardLabels,
-                                         configuration: options.teacher,
-                                         options: trainOptions(options.teacherEpochs, lr: options.teacherLearningRate, seed: seed),
-                                         runDirectory: dir + "/teacher")
-        let teacherSummary = try timed("teacher training") {
-            try teacherTrainer.run(evaluateEvery: 0) { progress?("teacher", $0) }
+        let teacher: TinyViT
+        let teacherEval: Evaluation
+        var teacherTrainSeconds = 0.0
+        if let weights = options.teacherWeights {
+            teacher = try TinyViT(options.teacher)
+            do { try teacher.load(contentsOf: URL(fileURLWithPath: weights)) } catch {
+                throw DistillError("\(weights): [bad_weights] not weights of the teacher architecture: \(error)")
+            }
+            let evaluation = DataSplit(store: store, heldOutFraction: options.heldOutFraction,
+                                       validationFraction: options.validationFraction).evaluation
+            teacherEval = try timed("teacher evaluation") { try Trainer.evaluate(model: teacher, store: store, indices: evaluation) }
+            log(String(format: "teacher (%d params, given weights %@): %@ top-1 %.2f%%", teacher.parameterCount, weights, split,
+                       teacherEval.top1 * 100))
+        } else {
+            let teacherTrainer = try Trainer(store: store, views: .recipe(options.teacherRecipe, seed: seed ^ 0x7EAC), targets: .hardLabels,
+                                             configuration: options.teacher,
+                                             options: trainOptions(options.teacherEpochs, lr: options.teacherLearningRate, seed: seed),
+                                             runDirectory: dir + "/teacher")
+            let teacherSummary = try timed("teacher training") {
+                try teacherTrainer.run(evaluateEvery: 0) { progress?("teacher", $0) }
+            }
+            guard let evaluation = teacherSummary.lastEvaluation else { throw DistillError("[internal] the teacher was not evaluated") }
+            teacher = teacherTrainer.model
+            teacherEval = evaluation
+            teacherTrainSeconds = teacherSummary.trainSeconds
+            log(String(format: "teacher (%d params, hard labels, %d epochs): %@ top-1 %.2f%%", teacher.parameterCount,
+                       options.teacherEpochs, split, teacherEval.top1 * 100))
         }
-        guard let teacherEval = teacherSummary.lastEvaluation else { throw DistillError("[internal] the teacher was not evaluated") }
-        log(String(format: "teacher (%d params, hard labels, %d epochs): %@ top-1 %.2f%%", teacherTrainer.model.parameterCount,
-                   options.teacherEpochs, split, teacherEval.top1 * 100))
         let passOptions = TeacherPass.Options(epochs: options.studentEpochs, k: options.k, seed: seed, batchSize: 64,
                                               recipe: options.studentRecipe, heldOutFraction: options.heldOutFraction,
                                               validationFraction: options.validationFraction)
         let pass = try timed("teacher pass") {
-            try TeacherPass.run(store: store, teacher: teacherTrainer.model, outputDirectory: dir + "/shards", options: passOptions,
+            try TeacherPass.run(store: store, teacher: teacher, outputDirectory: dir + "/shards", options: passOptions,
                                 teacherName: "demo-teacher")
         }
         let report = timed("verify") { ShardVerifier().verifyDataset(directory: dir + "/shards") }
@@ -170,14 +194,14 @@ public enum DistillDemo {
         let drawn = ViewSource.recipe(options.studentRecipe, seed: seed)
         let hard = try student("hard", views: drawn, targets: .hardLabels, lr: options.hardLearningRate)
         let online = try student("online", views: drawn,
-                                 targets: .onlineTeacher(TinyViTTeacher(teacherTrainer.model), name: "demo-teacher", k: nil),
+                                 targets: .onlineTeacher(TinyViTTeacher(teacher), name: "demo-teacher", k: nil),
                                  lr: options.distillLearningRate)
         let shards = try student("shards", views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
                                  lr: options.distillLearningRate)
         let studentModel = try TinyViT(options.student)
         return Result(images: images.name, seed: seed, validation: options.validationFraction > 0, teacher: teacherEval,
-                      teacherParameters: teacherTrainer.model.parameterCount,
-                      teacherMACs: options.teacher.multiplyAccumulates(), teacherTrainSeconds: teacherSummary.trainSeconds,
+                      teacherWeights: options.teacherWeights, teacherParameters: teacher.parameterCount,
+                      teacherMACs: options.teacher.multiplyAccumulates(), teacherTrainSeconds: teacherTrainSeconds,
                       studentParameters: studentModel.parameterCount, studentMACs: options.student.multiplyAccumulates(),
                       hard: hard, online: online, shards: shards, bytesPerRecord: pass.bytesPerRecord, records: pass.records,
                       k: options.k, verifiedClean: report.isClean, seconds: seconds)

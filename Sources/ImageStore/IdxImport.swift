@@ -14,8 +14,9 @@ import Augment
 ///
 /// Keys are `<prefix>_<i>`, i zero-padded to max(5, digits of N−1) places, so that byte order is file
 /// order and store image i is IDX image i. C is the number of class names given, else max label + 1
-/// over the whole label file. `limit` imports only the first images; the rest of both files is still read
-/// and checked, so a limited import accepts exactly the files a full one accepts.
+/// over the whole label file. `skip` and `limit` import only images skip ..< skip + limit (keys keep the
+/// file's numbering, so stores cut from one file never share a key); the rest of both files is still read
+/// and checked, so a partial import accepts exactly the files a full one accepts.
 public enum IdxImport {
     /// The element types IDX defines, for messages (only unsigned bytes are imported).
     static let typeNames: [UInt8: String] = [0x08: "unsigned byte", 0x09: "signed byte", 0x0B: "int16", 0x0C: "int32",
@@ -29,13 +30,14 @@ public enum IdxImport {
 
     @discardableResult
     public static func importStore(images imagesPath: String, labels labelsPath: String? = nil, to storePath: String,
-                                   keyPrefix: String = "idx", classNames: [String] = [], limit: Int? = nil,
+                                   keyPrefix: String = "idx", classNames: [String] = [], skip: Int = 0, limit: Int? = nil,
                                    options: ImportOptions = ImportOptions(),
                                    progress: ((Int, Int) -> Void)? = nil) throws -> ImportSummary {
         try options.validate(store: storePath)
         if let limit, limit < 1 {
             throw ImageStoreError(.invalidArgument, "the image limit \(limit) must be at least 1", file: storePath)
         }
+        guard skip >= 0 else { throw ImageStoreError(.invalidArgument, "the images to skip (\(skip)) must be at least 0", file: storePath) }
         let images = try GzipReader(imagesPath)
         let header = try readHeader(images, expecting: 3, what: "images [N, rows, columns]")
         let (n, height, width) = (header.dimensions[0], header.dimensions[1], header.dimensions[2])
@@ -50,7 +52,8 @@ public enum IdxImport {
             throw ImageStoreError(.badInput, "label \(labels[bad]) of image \(bad) is not below the \(classCount) class names",
                                   file: labelsPath, image: bad)
         }
-        let imported = min(limit ?? n, n)
+        guard skip < n else { throw ImageStoreError(.invalidArgument, "skipping \(skip) images leaves none of the \(n)", file: imagesPath) }
+        let end = skip + min(limit ?? n, n - skip)
         let writer = try ImageStoreWriter(path: storePath, classNames: classNames, classCount: classCount, encoding: options.encoding)
         let digits = max(5, String(n - 1).count)
         let plane = width * height
@@ -58,7 +61,11 @@ public enum IdxImport {
         var rgb: [UInt8] = []  // allocated once the first image's bytes are there, not on the header's word
         var resized = 0
         var importedLabels: [Int] = []
-        for i in 0..<imported {
+        let skipped = try images.skip(skip * plane)  // ≤ 2^32 · 2^26: no overflow
+        guard skipped == skip * plane else {
+            throw fail("the data ends inside image \(skipped / plane) (\(claim))", image: skipped / plane)
+        }
+        for i in skip..<end {
             let label = labels?[i] ?? -1
             let grey = try images.read(upTo: plane)
             guard grey.count == plane else { throw fail("the data ends inside image \(i) (\(claim))", image: i) }
@@ -77,14 +84,12 @@ public enum IdxImport {
                 if prepared.resized { resized += 1 }
             }
             importedLabels.append(label)
-            progress?(i + 1, imported)
+            progress?(i + 1 - skip, end - skip)
         }
-        // The images not imported are still read: a limited import checks the same bytes a full one does.
-        let rest = (n - imported) * plane  // ≤ 2^32 · 2^26: no overflow
-        let skipped = try images.skip(rest)
-        guard skipped == rest else {
-            throw fail("the data ends inside image \(imported + skipped / plane) (\(claim))", image: imported + skipped / plane)
-        }
+        // The images not imported are still read: a partial import checks the same bytes a full one does.
+        let rest = (n - end) * plane
+        let read = try images.skip(rest)
+        guard read == rest else { throw fail("the data ends inside image \(end + read / plane) (\(claim))", image: end + read / plane) }
         guard try images.isAtEnd() else { throw fail("the data goes on after the last image (\(claim))") }
         let bytes = try writer.finish()
         return ImportSummary(labels: importedLabels, classNames: classNames, classCount: classCount, bytes: bytes,

@@ -36,6 +36,8 @@ struct DistillDemo: ParsableCommand {
     @Option(help: "The hard-label student's peak learning rate.") var hardLr: Float?
     @Option(help: "Weight decay of every run.") var weightDecay: Float?
     @Option(help: "The teacher's CONFIG.json.") var teacherArch: String?
+    @Option(help: "Use these teacher weights (safetensors, architecture --teacher-arch) instead of training a teacher on the store.")
+    var teacherWeights: String?
     @Option(help: "The student's CONFIG.json.") var studentArch: String?
 
     func run() throws {
@@ -62,6 +64,14 @@ struct DistillDemo: ParsableCommand {
         if let hardLr { options.hardLearningRate = hardLr }
         if let weightDecay { options.weightDecay = weightDecay }
         if validation { options.validationFraction = 0.2 }
+        if let teacherWeights {
+            guard teacherArch != nil else { throw CLIFailure("[usage] --teacher-weights needs --teacher-arch (the weights' architecture)") }
+            guard teacherEpochs == nil, teacherLr == nil, teacherRecipe == nil else {
+                throw CLIFailure("[usage] --teacher-epochs, --teacher-lr and --teacher-recipe train a teacher; --teacher-weights gives one")
+            }
+            guard FileManager.default.fileExists(atPath: teacherWeights) else { throw CLIFailure("\(teacherWeights): [io] no such file") }
+            options.teacherWeights = teacherWeights
+        }
         try DistillCLI.run {
             if let teacherRecipe { options.teacherRecipe = try NamedRecipe.load(teacherRecipe) }
             if let recipe { options.studentRecipe = try NamedRecipe.load(recipe) }

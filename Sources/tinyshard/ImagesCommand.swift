@@ -21,7 +21,7 @@ struct ImagesImport: ParsableCommand {
             the sub-folders sorted by name), a .npy of uint8 images [N, H, W, 3] or [N, H, W] (with --labels Y.npy), \
             or the digits CSV (.csv or .csv.gz). Instead of SOURCE, --idx IMAGES [--labels LABELS] reads MNIST / \
             Fashion-MNIST IDX files (gzip'ed or plain idx3-ubyte images, idx1-ubyte labels), checked strictly against \
-            the bytes present; --limit N keeps the first N images. Files that cannot be imported are skipped and listed with the reason \
+            the bytes present; --skip M --limit N keeps images M ..< M+N. Files that cannot be imported are skipped and listed with the reason \
             (--strict: the first one is an error). --max-side shrinks larger images with an antialiased bicubic \
             filter (PIL's and torchvision's, the training crop's own). --encoding jpeg stores each image re-encoded \
             as a baseline JPEG (store version 2.0; smaller, decoded on every read).
@@ -43,7 +43,8 @@ struct ImagesImport: ParsableCommand {
     @Option(help: ".npy: integer labels [N] (-1 = none); IDX: the idx1-ubyte labels file.") var labels: String?
     @Option(help: ".npy, IDX: a text file of class names, one per line (label i = line i).") var classNames: String?
     @Option(help: ".npy, IDX: key prefix (keys PREFIX_00000, ...; default npy or idx).") var keyPrefix: String?
-    @Option(help: "IDX: import only the first N images (both files are still checked whole).") var limit: Int?
+    @Option(help: "IDX: import at most N images (both files are still checked whole).") var limit: Int?
+    @Option(help: "IDX: leave out the first N images (keys keep the file's numbering).") var skip: Int?
     @Option(help: "digits: enlarge each 8x8 digit F times by pixel replication.") var upscale = 1
     @Flag(help: "Replace STORE if it exists.") var overwrite = false
     @Flag(help: "Print the summary as one JSON object.") var json = false
@@ -60,6 +61,7 @@ struct ImagesImport: ParsableCommand {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard (1...1024).contains(upscale) else { throw ValidationError("--upscale must be 1...1024") }
         if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if let skip, skip < 0 { throw ValidationError("--skip must be at least 0") }
         switch (source, idx) {
         case (nil, nil): throw ValidationError("give SOURCE, or --idx IMAGES for IDX files")
         case (.some, .some): throw ValidationError("give SOURCE or --idx IMAGES, not both")
@@ -73,7 +75,7 @@ struct ImagesImport: ParsableCommand {
         if kind != .npy, kind != .idx, labels != nil || classNames != nil || keyPrefix != nil {
             throw CLIFailure("[usage] --labels, --class-names and --key-prefix are for .npy and IDX input")
         }
-        if kind != .idx, limit != nil { throw CLIFailure("[usage] --limit is for IDX input (--idx)") }
+        if kind != .idx, limit != nil || skip != nil { throw CLIFailure("[usage] --limit and --skip are for IDX input (--idx)") }
         if kind != .digits, upscale != 1 { throw CLIFailure("[usage] --upscale is for the digits CSV") }
         if FileManager.default.fileExists(atPath: out), !overwrite {
             throw CLIFailure(file: out, code: "usage", "exists; pass --overwrite to replace it")
@@ -98,7 +100,7 @@ struct ImagesImport: ParsableCommand {
             case .idx:
                 let names = try classNames.map(Self.readClassNames) ?? []
                 return try IdxImport.importStore(images: input, labels: labels, to: out, keyPrefix: keyPrefix ?? "idx",
-                                                 classNames: names, limit: limit, options: options, progress: progress)
+                                                 classNames: names, skip: skip ?? 0, limit: limit, options: options, progress: progress)
             case .digits, .auto:
                 return try DigitsImport.importStore(from: input, to: out, upscale: upscale, options: options, progress: progress)
             }

@@ -408,6 +408,22 @@ final class DistillDemoTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/run/digits.tis"), "a store is used in place")
 
+        // A given teacher (here the one just trained) is used as it is: same evaluation, no training.
+        var given = options
+        given.teacherWeights = dir + "/run/teacher/model.safetensors"
+        let reused = try DistillDemo.run(images: .store(path: store), outputDirectory: dir + "/given", options: given, log: { _ in })
+        XCTAssertEqual(reused.teacher, result.teacher)
+        XCTAssertEqual(reused.teacherTrainSeconds, 0)
+        XCTAssertEqual(reused.teacherWeights, given.teacherWeights)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/given/teacher"))
+        XCTAssertTrue(DemoReport.table(reused).contains("given weights"))
+        XCTAssertEqual(reused.shards.evaluation, result.shards.evaluation, "same teacher, same views, same student seed")
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir + "/junk.safetensors"))
+        given.teacherWeights = dir + "/junk.safetensors"
+        XCTAssertThrowsError(try DistillDemo.run(images: .store(path: store), outputDirectory: dir + "/junk", options: given, log: { _ in })) {
+            XCTAssertTrue("\($0)".hasPrefix("\(dir)/junk.safetensors: [bad_weights]"), "\($0)")
+        }
+
         let unlabelled = dir + "/unlabelled.tsimg"
         try write(unlabelled, names: []) { $0.key == digits[7].key ? -1 : $0.label }
         XCTAssertThrowsError(try DistillDemo.run(images: .store(path: unlabelled), outputDirectory: dir + "/u", options: options, log: { _ in })) {

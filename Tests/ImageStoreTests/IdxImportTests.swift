@@ -59,7 +59,7 @@ final class IdxImportTests: XCTestCase {
         XCTAssertEqual(noLabels.labels(), [-1, -1, -1, -1, -1])
     }
 
-    func testLimitKeepsTheFirstImagesAndStillChecksBothFilesWhole() throws {
+    func testSkipAndLimitKeepARangeAndStillCheckBothFilesWhole() throws {
         let folder = try TemporaryFolder("idx-limit")
         try Self.gzip(Self.idx(dimensions: [5, 3, 4], data: Self.images), to: folder.file("img.gz"))
         try writeFile(Self.idx(dimensions: [5], data: Self.labels), folder.file("lab"))
@@ -79,6 +79,18 @@ final class IdxImportTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.file("c.tsimg")))
         XCTAssertEqual(storeError(try IdxImport.importStore(images: folder.file("img.gz"), to: folder.file("z.tsimg"), limit: 0))?.code,
                        .invalidArgument)
+        // skip + limit: images 2 and 3, keys numbered as in the file (so two cuts of one file never share a key).
+        let middle = try IdxImport.importStore(images: folder.file("img.gz"), labels: folder.file("lab"), to: folder.file("m.tsimg"),
+                                               skip: 2, limit: 2)
+        XCTAssertEqual(middle.images, 2)
+        let cutOut = try ImageStore(path: folder.file("m.tsimg"))
+        XCTAssertEqual(cutOut.keys(), ["idx_00002", "idx_00003"])
+        XCTAssertEqual(cutOut.labels(), [1, 2])
+        XCTAssertEqual(try cutOut.image(at: 0).pixels, Self.images[24..<36].flatMap { [$0, $0, $0] })
+        XCTAssertEqual(try IdxImport.importStore(images: folder.file("img.gz"), to: folder.file("tail.tsimg"), skip: 3).images, 2)
+        XCTAssertEqual(storeError(try IdxImport.importStore(images: folder.file("img.gz"), to: folder.file("none.tsimg"), skip: 5))?.code,
+                       .invalidArgument)
+        XCTAssertEqual(storeError(try IdxImport.importStore(images: folder.file("cut"), to: folder.file("c2.tsimg"), skip: 4))?.image, 4)
         // A limit above N imports all N.
         XCTAssertEqual(try IdxImport.importStore(images: folder.file("img.gz"), to: folder.file("all.tsimg"), limit: 99).images, 5)
     }

@@ -226,7 +226,7 @@ final class ImagesCommandTests: XCTestCase {
         let limit = try CLI.run(["images", "import", folder.file("names.txt"), "--format", "npy", "--limit", "3", "--out", folder.file("l.tsimg")],
                                 in: folder)
         XCTAssertEqual(limit.status, 2)
-        XCTAssertTrue(limit.stderr.contains("--limit is for IDX input"), limit.stderr)
+        XCTAssertTrue(limit.stderr.contains("--limit and --skip are for IDX input"), limit.stderr)
     }
 
     static func cropped(_ image: RGBImage, inset: Double) throws -> RGBImage {
