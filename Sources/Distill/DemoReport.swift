@@ -16,8 +16,9 @@ public enum DemoReport {
         let split = r.validation ? "validation" : "held-out"
         var out = "| model | \(split) top-1 | top-5 | train wall s | train CPU s | img/s | teacher share of step time |\n"
         out += "|---|---:|---:|---:|---:|---:|---:|\n"
-        out += String(format: "| teacher (%d params, %.2f MMACs, hard labels) | %.2f%% | %.2f%% | %.1f | | | |\n", r.teacherParameters,
-                      Double(r.teacherMACs) / 1e6, r.teacher.top1 * 100, r.teacher.top5 * 100, r.teacherTrainSeconds)
+        out += String(format: "| teacher (%d params, %.2f MMACs, %@) | %.2f%% | %.2f%% | %@ | | | |\n", r.teacherParameters,
+                      Double(r.teacherMACs) / 1e6, r.teacherWeights == nil ? "hard labels" : "given weights", r.teacher.top1 * 100,
+                      r.teacher.top5 * 100, r.teacherWeights == nil ? String(format: "%.1f", r.teacherTrainSeconds) : "")
         for (label, s) in zip(studentLabels, students(r)) {
             out += String(format: "| student (%d params, %.2f MMACs), %@ | %.2f%% | %.2f%% | %.1f | %.1f | %.0f | %@ |\n",
                           r.studentParameters, Double(r.studentMACs) / 1e6, label, s.evaluation.top1 * 100, s.evaluation.top5 * 100,
@@ -44,7 +45,9 @@ public enum DemoReport {
         var out = "\(runs.count) seeds (\(runs.map { String($0.seed) }.joined(separator: ", "))), mean ± std:\n\n"
         out += "| model | \(split) top-1 % | top-5 % | train wall s | train CPU s | img/s | teacher share |\n"
         out += "|---|---:|---:|---:|---:|---:|---:|\n"
-        out += "| teacher | \(ms(runs.map(\.teacher.top1), 100)) | \(ms(runs.map(\.teacher.top5), 100)) | \(ms(runs.map(\.teacherTrainSeconds), 1, 1)) | | | |\n"
+        let given = runs.allSatisfy { $0.teacherWeights != nil }
+        out += "| teacher\(given ? " (given weights)" : "") | \(ms(runs.map(\.teacher.top1), 100)) | \(ms(runs.map(\.teacher.top5), 100)) | "
+        out += "\(given ? "" : ms(runs.map(\.teacherTrainSeconds), 1, 1)) | | | |\n"
         for (i, label) in studentLabels.enumerated() {
             let s = runs.map { students($0)[i] }
             let share = s.map(\.teacherShare).max() ?? 0 > 0 ? ms(s.map(\.teacherShare), 100, 0) + "%" : ""
@@ -88,11 +91,12 @@ public enum DemoReport {
              "curve": s.curve.map { ["train_seconds": $0.seconds, "top1": $0.top1] }]
         }
         return [
+            "images": r.images,
             "seed": r.seed,
             "split": r.validation ? "validation" : "held-out",
             "evaluation_images": r.teacher.count,
             "teacher": ["top1": r.teacher.top1, "top5": r.teacher.top5, "parameters": r.teacherParameters, "macs": r.teacherMACs,
-                        "train_seconds": r.teacherTrainSeconds] as [String: Any],
+                        "train_seconds": r.teacherTrainSeconds, "weights": r.teacherWeights ?? NSNull()] as [String: Any],
             "students": ["hard": student(r.hard), "online": student(r.online), "shards": student(r.shards)],
             "shards": ["records": r.records, "k": r.k, "bytes_per_record": r.bytesPerRecord, "verified": r.verifiedClean] as [String: Any],
             "paired": ["shards_minus_hard": r.shards.evaluation.top1 - r.hard.evaluation.top1,

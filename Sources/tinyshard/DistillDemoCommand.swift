@@ -2,23 +2,27 @@ import ArgumentParser
 import Augment
 import Distill
 import Foundation
+import ImageStore
 
-/// `tinyshard distill-demo`: the whole pipeline on the digits.
+/// `tinyshard distill-demo`: the whole pipeline on the digits, or on any labelled image store (`--images`).
 struct DistillDemo: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distill-demo",
-        abstract: "Teacher on hard labels, teacher pass, verify, then one student three ways: hard labels, online teacher, from shards (digits).",
+        abstract: "Teacher on hard labels, teacher pass, verify, then one student three ways: hard labels, online teacher, from shards (digits, or --images STORE).",
         discussion: """
             Prints one table (top-1/top-5, student training wall and CPU seconds, img/s, the teacher's share of the \
             online run, shard bytes/record, paired differences) and writes OUT/summary.json, OUT/table.md and \
             OUT/students.svg (accuracy vs training time). --seeds 0,1,2,3,4 repeats teacher and students per seed \
             (OUT/seed-N/) and reports mean ± std and per-seed paired differences. --validation trains without and \
-            evaluates on a validation part of the training split: use it, never the held-out split, to choose options.
+            evaluates on a validation part of the training split: use it, never the held-out split, to choose options. \
+            --images STORE runs the same job on an image store (tinyshard images import) instead of the digits: every \
+            image labelled, the models' class count the store's, everything else as with the digits.
             """)
 
     @Option(help: "Output folder.") var out: String
-    @Option(help: "The digits CSV (the copy in this repository when run from the package root).")
-    var digits = "Tools/data/digits.csv.gz"
+    @Option(help: "The digits CSV (default: the copy in this repository, Tools/data/digits.csv.gz, when run from the package root).")
+    var digits: String?
+    @Option(help: "An image store to run on instead of the digits (every image labelled).") var images: String?
     @Option(help: "Epochs of the teacher.") var teacherEpochs: Int?
     @Option(help: "Epochs of each student (and of shards written).") var epochs: Int?
     @Option(help: "Probabilities stored per record.") var k: Int?
@@ -32,11 +36,24 @@ struct DistillDemo: ParsableCommand {
     @Option(help: "The hard-label student's peak learning rate.") var hardLr: Float?
     @Option(help: "Weight decay of every run.") var weightDecay: Float?
     @Option(help: "The teacher's CONFIG.json.") var teacherArch: String?
+    @Option(help: "Use these teacher weights (safetensors, architecture --teacher-arch) instead of training a teacher on the store.")
+    var teacherWeights: String?
     @Option(help: "The student's CONFIG.json.") var studentArch: String?
 
     func run() throws {
-        guard FileManager.default.fileExists(atPath: digits) else {
-            throw CLIFailure("\(digits): [io] the digits CSV is not there; run from the package root or pass --digits")
+        let input: Distill.DistillDemo.Images
+        var classes = 10
+        if let images {
+            guard digits == nil else { throw CLIFailure("[usage] give --images STORE or --digits CSV, not both") }
+            let store = try DistillCLI.run { try ImageStore(path: images, pixelCheck: .never) }
+            classes = store.classCount
+            input = .store(path: images)
+        } else {
+            let csv = digits ?? "Tools/data/digits.csv.gz"
+            guard FileManager.default.fileExists(atPath: csv) else {
+                throw CLIFailure("\(csv): [io] the digits CSV is not there; run from the package root or pass --digits")
+            }
+            input = .digits(csv: csv)
         }
         var options = Distill.DistillDemo.Options()
         if let teacherEpochs { options.teacherEpochs = teacherEpochs }
@@ -47,11 +64,19 @@ struct DistillDemo: ParsableCommand {
         if let hardLr { options.hardLearningRate = hardLr }
         if let weightDecay { options.weightDecay = weightDecay }
         if validation { options.validationFraction = 0.2 }
+        if let teacherWeights {
+            guard teacherArch != nil else { throw CLIFailure("[usage] --teacher-weights needs --teacher-arch (the weights' architecture)") }
+            guard teacherEpochs == nil, teacherLr == nil, teacherRecipe == nil else {
+                throw CLIFailure("[usage] --teacher-epochs, --teacher-lr and --teacher-recipe train a teacher; --teacher-weights gives one")
+            }
+            guard FileManager.default.fileExists(atPath: teacherWeights) else { throw CLIFailure("\(teacherWeights): [io] no such file") }
+            options.teacherWeights = teacherWeights
+        }
         try DistillCLI.run {
             if let teacherRecipe { options.teacherRecipe = try NamedRecipe.load(teacherRecipe) }
             if let recipe { options.studentRecipe = try NamedRecipe.load(recipe) }
-            if let teacherArch { options.teacher = try ModelArchitecture.configuration(teacherArch, numClasses: 10) }
-            if let studentArch { options.student = try ModelArchitecture.configuration(studentArch, numClasses: 10) }
+            if let teacherArch { options.teacher = try ModelArchitecture.configuration(teacherArch, numClasses: max(classes, 1)) }
+            if let studentArch { options.student = try ModelArchitecture.configuration(studentArch, numClasses: max(classes, 1)) }
         }
         let seedList: [UInt64]
         if let seeds {
@@ -72,7 +97,7 @@ struct DistillDemo: ParsableCommand {
             let dir = seedList.count == 1 ? out : "\(out)/seed-\(s)"
             if seedList.count > 1 { print("== seed \(s) ==") }
             let result = try DistillCLI.run {
-                try Distill.DistillDemo.run(digitsCSV: digits, outputDirectory: dir, options: o,
+                try Distill.DistillDemo.run(images: input, outputDirectory: dir, options: o,
                                             log: { bar.finish(); print($0) }) { stage, p in
                     let done = Double(p.epoch * p.stepsPerEpoch + p.stepInEpoch) / Double(max(1, p.epochs * p.stepsPerEpoch))
                     bar.draw(done, String(format: "%@ epoch %d/%d loss %.4f lr %.2e %.0f img/s", stage, p.epoch + 1, p.epochs,

@@ -6,12 +6,12 @@ import ImageStore
 /// `train` read; inspect and verify a store.
 struct Images: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Import images (an ImageFolder tree of PNG/JPEG, .npy arrays, the digits CSV) into an image store; inspect or verify one.",
+        abstract: "Import images (an ImageFolder tree of PNG/JPEG, .npy arrays, MNIST-style IDX files, the digits CSV) into an image store; inspect or verify one.",
         discussion: "Then: tinyshard teacher --images STORE ... and tinyshard train --images STORE ...",
         subcommands: [ImagesImport.self, ImagesInspect.self, ImagesVerify.self])
 }
 
-/// `tinyshard images import SOURCE --out STORE`.
+/// `tinyshard images import SOURCE --out STORE`, or `--idx IMAGES [--labels LABELS]` for MNIST-style IDX files.
 struct ImagesImport: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
@@ -19,27 +19,32 @@ struct ImagesImport: ParsableCommand {
         discussion: """
             SOURCE is a folder laid out as torchvision's ImageFolder (ROOT/CLASS/.../FILE.png|jpg|jpeg; classes are \
             the sub-folders sorted by name), a .npy of uint8 images [N, H, W, 3] or [N, H, W] (with --labels Y.npy), \
-            or the digits CSV (.csv or .csv.gz). Files that cannot be imported are skipped and listed with the reason \
+            or the digits CSV (.csv or .csv.gz). Instead of SOURCE, --idx IMAGES [--labels LABELS] reads MNIST / \
+            Fashion-MNIST IDX files (gzip'ed or plain idx3-ubyte images, idx1-ubyte labels), checked strictly against \
+            the bytes present; --skip M --limit N keeps images M ..< M+N. Files that cannot be imported are skipped and listed with the reason \
             (--strict: the first one is an error). --max-side shrinks larger images with an antialiased bicubic \
             filter (PIL's and torchvision's, the training crop's own). --encoding jpeg stores each image re-encoded \
             as a baseline JPEG (store version 2.0; smaller, decoded on every read).
             """)
 
-    enum Format: String, ExpressibleByArgument, CaseIterable { case auto, folder, npy, digits }
+    enum Format: String, ExpressibleByArgument, CaseIterable { case auto, folder, npy, digits, idx }
     enum Encoding: String, ExpressibleByArgument, CaseIterable { case raw, jpeg }
 
-    @Argument(help: "An ImageFolder root, a .npy file, or a digits .csv/.csv.gz.") var source: String
+    @Argument(help: "An ImageFolder root, a .npy file, or a digits .csv/.csv.gz (not with --idx).") var source: String?
+    @Option(help: "MNIST-style IDX images (idx3-ubyte, gzip'ed or plain), instead of SOURCE; labels with --labels.") var idx: String?
     @Option(help: "The store to write (conventionally .tsimg).") var out: String
-    @Option(help: "What SOURCE is (auto: a folder, *.npy, or *.csv / *.csv.gz).") var format: Format = .auto
+    @Option(help: "What SOURCE is (auto: a folder, *.npy, or *.csv / *.csv.gz; idx with --idx).") var format: Format = .auto
     @Option(help: "Shrink images whose longer side exceeds N pixels to N (aspect kept).") var maxSide: Int?
     @Option(help: "raw: decoded pixels (version 1.0); jpeg: one JPEG per image (version 2.0).") var encoding: Encoding = .raw
     @Option(help: "JPEG quality 1-100 (with --encoding jpeg; default 90).") var jpegQuality: Int?
     @Option(help: "JPEG chroma subsampling: 420 or 444 (with --encoding jpeg; default 420).") var jpegSubsampling: String?
     @Flag(help: "Stop at the first file that cannot be imported, or a class folder without images.") var strict = false
     @Option(help: "Threads decoding and encoding images (ImageFolder).") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: ".npy: integer labels [N] (-1 = none).") var labels: String?
-    @Option(help: ".npy: a text file of class names, one per line (label i = line i).") var classNames: String?
-    @Option(help: ".npy: key prefix (keys PREFIX_00000, ...).") var keyPrefix = "npy"
+    @Option(help: ".npy: integer labels [N] (-1 = none); IDX: the idx1-ubyte labels file.") var labels: String?
+    @Option(help: ".npy, IDX: a text file of class names, one per line (label i = line i).") var classNames: String?
+    @Option(help: ".npy, IDX: key prefix (keys PREFIX_00000, ...; default npy or idx).") var keyPrefix: String?
+    @Option(help: "IDX: import at most N images (both files are still checked whole).") var limit: Int?
+    @Option(help: "IDX: leave out the first N images (keys keep the file's numbering).") var skip: Int?
     @Option(help: "digits: enlarge each 8x8 digit F times by pixel replication.") var upscale = 1
     @Flag(help: "Replace STORE if it exists.") var overwrite = false
     @Flag(help: "Print the summary as one JSON object.") var json = false
@@ -55,13 +60,22 @@ struct ImagesImport: ParsableCommand {
         }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         guard (1...1024).contains(upscale) else { throw ValidationError("--upscale must be 1...1024") }
+        if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+        if let skip, skip < 0 { throw ValidationError("--skip must be at least 0") }
+        switch (source, idx) {
+        case (nil, nil): throw ValidationError("give SOURCE, or --idx IMAGES for IDX files")
+        case (.some, .some): throw ValidationError("give SOURCE or --idx IMAGES, not both")
+        default: break
+        }
     }
 
     func run() throws {
         let kind = try resolvedFormat()
-        if kind != .npy, labels != nil || classNames != nil || keyPrefix != "npy" {
-            throw CLIFailure("[usage] --labels, --class-names and --key-prefix are for .npy input")
+        let input = idx ?? source ?? ""
+        if kind != .npy, kind != .idx, labels != nil || classNames != nil || keyPrefix != nil {
+            throw CLIFailure("[usage] --labels, --class-names and --key-prefix are for .npy and IDX input")
         }
+        if kind != .idx, limit != nil || skip != nil { throw CLIFailure("[usage] --limit and --skip are for IDX input (--idx)") }
         if kind != .digits, upscale != 1 { throw CLIFailure("[usage] --upscale is for the digits CSV") }
         if FileManager.default.fileExists(atPath: out), !overwrite {
             throw CLIFailure(file: out, code: "usage", "exists; pass --overwrite to replace it")
@@ -78,23 +92,34 @@ struct ImagesImport: ParsableCommand {
             }
             switch kind {
             case .folder:
-                return try ImageFolderImport.importStore(from: source, to: out, options: options, progress: progress)
+                return try ImageFolderImport.importStore(from: input, to: out, options: options, progress: progress)
             case .npy:
                 let names = try classNames.map(Self.readClassNames) ?? []
-                return try NpyImport.importStore(images: source, labels: labels, to: out, keyPrefix: keyPrefix, classNames: names,
-                                                 options: options, progress: progress)
+                return try NpyImport.importStore(images: input, labels: labels, to: out, keyPrefix: keyPrefix ?? "npy",
+                                                 classNames: names, options: options, progress: progress)
+            case .idx:
+                let names = try classNames.map(Self.readClassNames) ?? []
+                return try IdxImport.importStore(images: input, labels: labels, to: out, keyPrefix: keyPrefix ?? "idx",
+                                                 classNames: names, skip: skip ?? 0, limit: limit, options: options, progress: progress)
             case .digits, .auto:
-                return try DigitsImport.importStore(from: source, to: out, upscale: upscale, options: options, progress: progress)
+                return try DigitsImport.importStore(from: input, to: out, upscale: upscale, options: options, progress: progress)
             }
         }
         bar.finish()
         let seconds = Date().timeIntervalSince(start)
-        print(json ? Self.json(summary, store: out, seconds: seconds).text : Self.human(summary, source: source, store: out,
+        print(json ? Self.json(summary, store: out, seconds: seconds).text : Self.human(summary, source: input, store: out,
                                                                                          maxSide: maxSide, seconds: seconds),
               terminator: json ? "\n" : "")
     }
 
     private func resolvedFormat() throws -> Format {
+        if let idx {
+            guard format == .auto || format == .idx else { throw CLIFailure("[usage] --idx reads IDX files; --format \(format) needs SOURCE") }
+            guard FileManager.default.fileExists(atPath: idx) else { throw CLIFailure(file: idx, code: "io", "no such file") }
+            return .idx
+        }
+        guard let source else { throw CLIFailure("[usage] give SOURCE, or --idx IMAGES") }
+        guard format != .idx else { throw CLIFailure("[usage] IDX files are read with --idx IMAGES [--labels LABELS]") }
         guard format == .auto else { return format }
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: source, isDirectory: &isFolder) else {

@@ -182,6 +182,53 @@ final class ImagesCommandTests: XCTestCase {
         XCTAssertTrue(usage.stderr.contains("--jpeg-quality and --jpeg-subsampling need --encoding jpeg"), usage.stderr)
     }
 
+    /// `images import --idx IMAGES --labels LABELS` (MNIST's layout, plain here; the library tests cover
+    /// gzip): the summary, --limit, --class-names, and one-line errors naming the file.
+    func testIdxImportFromTheCommandLine() throws {
+        let folder = TemporaryFolder("images-idx")
+        func idx(_ dimensions: [Int], _ data: [UInt8]) -> [UInt8] {
+            [0, 0, 8, UInt8(dimensions.count)] + dimensions.flatMap { d in [24, 16, 8, 0].map { UInt8(d >> $0 & 0xFF) } } + data
+        }
+        let pixels = (0..<(6 * 28 * 28)).map { UInt8($0 % 256) }
+        try Data(idx([6, 28, 28], pixels)).write(to: URL(fileURLWithPath: folder.file("train-images-idx3-ubyte")))
+        try Data(idx([6], [9, 0, 3, 9, 1, 0])).write(to: URL(fileURLWithPath: folder.file("train-labels-idx1-ubyte")))
+        let names = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+        try names.joined(separator: "\n").write(toFile: folder.file("names.txt"), atomically: true, encoding: .utf8)
+        let store = folder.file("f.tsimg")
+        let result = try CLI.run(["images", "import", "--idx", folder.file("train-images-idx3-ubyte"), "--labels",
+                                  folder.file("train-labels-idx1-ubyte"), "--class-names", folder.file("names.txt"),
+                                  "--key-prefix", "fashion", "--limit", "4", "--out", store], in: folder)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertTrue(result.stdout.hasPrefix("imported 4 images in 10 classes"), result.stdout)
+        XCTAssertTrue(result.stdout.contains("classes: T-shirt/top 1, Trouser 0, Pullover 0, Dress 1,"), result.stdout)
+        let opened = try ImageStore(path: store)
+        XCTAssertEqual(opened.keys(), ["fashion_00000", "fashion_00001", "fashion_00002", "fashion_00003"])
+        XCTAssertEqual(opened.labels(), [9, 0, 3, 9])
+        XCTAssertEqual(try opened.image(at: 1).pixels, pixels[784..<1568].flatMap { [$0, $0, $0] })
+        XCTAssertEqual(try CLI.run(["images", "verify", store], in: folder).status, 0)
+
+        // A truncated file: one line naming it and the image; no store.
+        try Data(idx([6, 28, 28], Array(pixels.prefix(3000)))).write(to: URL(fileURLWithPath: folder.file("cut")))
+        let cut = try CLI.run(["images", "import", "--idx", folder.file("cut"), "--out", folder.file("c.tsimg")], in: folder)
+        XCTAssertEqual(cut.status, 2)
+        XCTAssertEqual(cut.stderr, "tinyshard: error: \(folder.file("cut")): image 3: [bad-input] the data ends inside image 3 (the header says 6 images of 28x28)\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.file("c.tsimg")))
+        // Labels that do not match the images.
+        try Data(idx([5], [1, 2, 3, 4, 5])).write(to: URL(fileURLWithPath: folder.file("five")))
+        let mismatch = try CLI.run(["images", "import", "--idx", folder.file("train-images-idx3-ubyte"), "--labels", folder.file("five"),
+                                    "--out", folder.file("m.tsimg")], in: folder)
+        XCTAssertEqual(mismatch.status, 2)
+        XCTAssertEqual(mismatch.stderr, "tinyshard: error: \(folder.file("five")): [bad-input] the header says 5 labels, the images file holds 6 images\n")
+        // Usage: SOURCE and --idx together, --limit without --idx.
+        let both = try CLI.run(["images", "import", folder.file("names.txt"), "--idx", folder.file("cut"), "--out", folder.file("b.tsimg")], in: folder)
+        XCTAssertEqual(both.status, 2)
+        XCTAssertTrue(both.stderr.contains("give SOURCE or --idx IMAGES, not both"), both.stderr)
+        let limit = try CLI.run(["images", "import", folder.file("names.txt"), "--format", "npy", "--limit", "3", "--out", folder.file("l.tsimg")],
+                                in: folder)
+        XCTAssertEqual(limit.status, 2)
+        XCTAssertTrue(limit.stderr.contains("--limit and --skip are for IDX input"), limit.stderr)
+    }
+
     static func cropped(_ image: RGBImage, inset: Double) throws -> RGBImage {
         let dx = Int(Double(image.width) * inset), dy = Int(Double(image.height) * inset)
         let width = image.width - 2 * dx, height = image.height - 2 * dy
