@@ -139,8 +139,6 @@ struct BlockScanner {
         let header = try BlockHeader(bytes)
         try block.decode(bytes, index: header.firstOrdinal / schema.recordsPerBlock,
                          expectedCount: header.count, expectedFirst: header.firstOrdinal)
-        for i in 0..<block.count {
-            if let problem = block.recordProblem(i) { throw problem.located(block.location(ofRecord: i)) }
-        }
+        if let (i, problem) = block.firstRecordProblem() { throw problem.located(block.location(ofRecord: i)) }
     }
 }

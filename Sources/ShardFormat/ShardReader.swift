@@ -144,9 +144,7 @@ public final class ShardCursor {
         let range = reader.ordinals(ofBlock: b)
         do {
             try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count, expectedFirst: range.lowerBound)
-            for i in 0..<block.count {
-                if let problem = block.recordProblem(i) { throw problem.located(block.location(ofRecord: i)) }
-            }
+            if let (i, problem) = block.firstRecordProblem() { throw problem.located(block.location(ofRecord: i)) }
         } catch let error as ShardError {
             block.invalidate()
             current = nil

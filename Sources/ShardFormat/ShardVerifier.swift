@@ -249,9 +249,7 @@ public struct ShardVerifier: Sendable {
                             continue
                         } catch { continue }
                         decodedFlags[b] = true
-                        for i in 0..<block.count {
-                            if let problem = block.recordProblem(i) { note(problem.located(block.location(ofRecord: i))) }
-                        }
+                        block.forEachRecordProblem { i, problem in note(problem.located(block.location(ofRecord: i))) }
                     }
                 }
             }
@@ -270,12 +268,15 @@ public struct ShardVerifier: Sendable {
         var scratch: [UInt8] = []
         var rangeProblems: [ShardError] = []
         let recordsPerBlock = reader.schema.recordsPerBlock
+        let keyCount = keys?.count ?? Int.max
         for b in 0..<reader.blockCount where decoded[b] {
             guard (try? BlockLayout.sampleIDs(ofBlock: reader.blockBytes(b), into: &ids, scratch: &scratch)) != nil else { continue }
             let first = b * recordsPerBlock
             for (i, id) in ids.enumerated() {
+                let isNew = seen.insert(id)
+                if isNew && Int(id) < keyCount { continue }  // the usual record: no location built
                 let location = ShardLocation(file: reader.path, block: b, record: first + i, sampleID: id)
-                if !seen.insert(id) {
+                if !isNew {
                     add(ShardError(.duplicateSample, "sample \(id) appears earlier in this shard", at: location), to: &report, keys: keys)
                 }
                 if let keys, Int(id) >= keys.count {

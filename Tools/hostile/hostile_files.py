@@ -217,9 +217,10 @@ def main():
     sizes = [int(s) for s in args.sizes.split(",")]
     columns = ["attack"] + [f"{s} MiB: s / MB / exit" for s in sizes]
     if args.python:
-        columns += [f"python {s} MiB: s / MB" for s in sizes]
+        columns += [f"python {s} MiB: s / MB / exit" for s in sizes]
     print("| " + " | ".join(columns) + " |")
     print("|" + "---|" * len(columns))
+    disagreements = []
     with tempfile.TemporaryDirectory() as work:
         for name, build in ATTACKS:
             cells, python_cells = [], []
@@ -238,11 +239,17 @@ def main():
                 seconds, mb, code = measure([args.bin, "verify", path, "--threads", "1"])
                 cells.append(f"{seconds:.2f} / {mb} / {code}")
                 if args.python:
-                    seconds, mb, _ = measure([sys.executable, "-m", "tinyshard", "verify", path])
-                    python_cells.append(f"{seconds:.2f} / {mb}")
+                    seconds, mb, python_code = measure([sys.executable, "-m", "tinyshard", "verify", path])
+                    python_cells.append(f"{seconds:.2f} / {mb} / {python_code}")
+                    if python_code != code:
+                        disagreements.append(f"{name}, {size} MiB: Swift exit {code}, Python exit {python_code}")
             print("| " + " | ".join([name] + cells + python_cells) + " |", flush=True)
     print("\nexit: 0 clean, 1 problems found (the expected verdict for every attack but the decode bomb, "
           "which is valid), 2 unreadable.")
+    if args.python:
+        print("Swift and Python verdicts: " + ("the same on every file" if not disagreements
+                                               else "DIFFERENT on " + "; ".join(disagreements)))
+    return 1 if disagreements else 0
 
 
 if __name__ == "__main__":

@@ -33,6 +33,20 @@ def test_verify_exit_codes(shard, tmp_path, capsys):
     assert main(["frobnicate", shard]) == 2
 
 
+def test_verify_dataset_exit_codes_match_swift(tmp_path):
+    """Unreadable (2) only when the manifest itself cannot be read; a shard it names that is missing is a
+    problem found (1), as `tinyshard verify` (Swift) reports it."""
+    from test_dataset import make_dataset
+    folder = str(tmp_path / "ds")
+    os.makedirs(folder)
+    make_dataset(folder)
+    assert main(["verify", folder]) == 0
+    os.remove(os.path.join(folder, "epoch0001-rank001.tshard"))
+    assert main(["verify", folder]) == 1
+    os.remove(os.path.join(folder, "manifest.json"))
+    assert main(["verify", folder]) == 2
+
+
 def test_dump_and_inspect(shard, capsys):
     assert main(["dump", shard]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

@@ -81,6 +81,19 @@ def table(text, count=None, decoded=None):
                        F.crc32(stored)) + stored
 
 
+def test_nesting_limit_counts_arrays_and_objects_not_brackets_in_strings():
+    def document(depth, inner="0"):
+        return ('{"a":' + "[" * (depth - 1) + inner + "]" * (depth - 1) + "}").encode()
+    assert F.parse_json_object(document(64))["a"]
+    with pytest.raises(ShardError, match="nesting deeper than 64"):
+        F.parse_json_object(document(65))
+    assert F.parse_json_object(document(64, inner='"[[[[{{{{"'))
+    assert F.parse_json_object(b'{"a":[{"b":{}},[[]]],"c":"]]}}"}')["c"] == "]]}}"
+    with pytest.raises(ShardError) as caught:   # past the interpreter's recursion limit: still one code
+        F.parse_json_object(document(100_000))
+    assert caught.value.code == "bad-header"
+
+
 def test_key_table_chunks_and_order(monkeypatch):
     rng = np.random.default_rng(4)
     prefixes = [b"p" * n for n in (0, 7, 8, 9, 40)]

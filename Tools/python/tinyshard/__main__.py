@@ -11,6 +11,7 @@ import sys
 from .bench import bench_dataset
 from .convert import convert_official
 from .errors import ShardError
+from .manifest import MANIFEST_NAME
 from .reader import ShardReader
 from .verify import verify_dataset, verify_shard
 
@@ -22,12 +23,17 @@ def cmd_verify(args):
         problems = verify_dataset(args.path)
     else:
         problems = verify_shard(args.path)
-    for problem in problems:
-        print(json.dumps(problem.to_dict()) if args.json else problem)
+    # A write per 4,096 lines: with PYTHONUNBUFFERED a print per problem is a system call per problem.
+    for start in range(0, len(problems), 4096):
+        sys.stdout.write("".join((json.dumps(p.to_dict()) if args.json else str(p)) + "\n"
+                                 for p in problems[start:start + 4096]))
     if not args.json:
         print(f"{args.path}: {'OK' if not problems else f'{len(problems)} problem(s)'}",
               file=sys.stderr)
-    if any(p.code == "io" for p in problems):
+    # As the Swift CLI: unreadable only when the shard or the manifest itself could not be read; a file the
+    # manifest names that is missing is a problem found in the dataset (exit 1).
+    entry_points = {os.path.normpath(args.path), os.path.normpath(os.path.join(args.path, MANIFEST_NAME))}
+    if len(problems) == 1 and problems[0].code == "io" and os.path.normpath(problems[0].file) in entry_points:
         return EXIT_UNREADABLE
     return EXIT_PROBLEMS if problems else EXIT_CLEAN
 

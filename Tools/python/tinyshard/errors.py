@@ -24,7 +24,15 @@ class ShardError(Exception):
         self.file = file
         self.block = block
         self.record = record
-        super().__init__(self._describe())
+        super().__init__(code, message)
+
+    def __reduce__(self):
+        # Whole across processes (DataLoader workers, multiprocessing): every field, not just the text.
+        return (type(self), (self.code, self.message, self.file, self.block, self.record))
+
+    def __str__(self):
+        # Built when shown, not when raised: a verifier can raise one per block of a hostile file.
+        return self._describe()
 
     def _describe(self):
         where = [f"{name} {value}" for name, value in
@@ -32,6 +40,14 @@ class ShardError(Exception):
                  if value is not None]
         suffix = f" ({', '.join(where)})" if where else ""
         return f"[{self.code}] {self.message}{suffix}"
+
+    def fill_location(self, file=None, block=None, record=None):
+        """Fill missing location fields in place and return self: for the frame that raised the error
+        and catches it again one level up (no other holder can see the change)."""
+        self.file = self.file if self.file is not None else file
+        self.block = self.block if self.block is not None else block
+        self.record = self.record if self.record is not None else record
+        return self
 
     def located(self, file=None, block=None, record=None):
         """Return a copy with missing location fields filled in (callers deeper in the stack

@@ -11,7 +11,6 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from .errors import ShardError
 
@@ -142,7 +141,6 @@ def _bad(message):
 MAX_JSON_DEPTH = 64
 # A \u escape of a surrogate that is not preceded by an odd number of backslashes (i.e. is an escape).
 _SURROGATE_ESCAPE = re.compile(r'(?<!\\)(?:\\\\)*\\u[dD][89a-fA-F][0-9a-fA-F]{2}')
-_STRING_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 class BigInt:
@@ -160,15 +158,21 @@ def _int_token(text):
     return int(text) if len(text) <= 4000 else BigInt(text)
 
 
-def _depth(data):
-    """Deepest nesting of [ and { outside strings (the document is already known to be valid JSON)."""
-    structure = _STRING_TOKEN.sub(b"", data)
-    opens = structure.count(b"[") + structure.count(b"{")
-    if opens <= MAX_JSON_DEPTH:
-        return opens
-    brackets = np.frombuffer(structure.translate(None, bytes(set(range(256)) - set(b"[]{}"))), np.uint8)
-    steps = np.where((brackets == 0x5B) | (brackets == 0x7B), 1, -1)
-    return int(np.cumsum(steps).max())
+def _nested_deeper_than(limit, value, data):
+    """True when arrays and objects nest more than `limit` deep (the top-level object is 1). The count
+    of `[` and `{` bytes in `data` bounds the depth and settles nearly every document; otherwise the
+    parsed value is walked (no copy of the text)."""
+    if data.count(b"[") + data.count(b"{") <= limit:
+        return False
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in (item.values() if isinstance(item, dict) else item):
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
 
 
 def _has_surrogate(value):
@@ -219,7 +223,7 @@ def parse_json_object(data, code="bad-header"):
                          parse_int=_int_token)
     except (ValueError, RecursionError) as exc:
         raise ShardError(code, f"not valid JSON: {exc}") from None
-    if _depth(data) > MAX_JSON_DEPTH:
+    if _nested_deeper_than(MAX_JSON_DEPTH, obj, data):
         raise ShardError(code, f"JSON nesting deeper than {MAX_JSON_DEPTH}")
     if _SURROGATE_ESCAPE.search(text) and _has_surrogate(obj):
         raise ShardError(code, "a lone surrogate escape")

@@ -104,9 +104,10 @@ def _verify_blocks(buf, layout, path, keys):
     checked block by block against an IdSet, in ordinal order."""
     problems, duplicates, out_of_range = [], [], []
     seen = IdSet()
+    view = memoryview(buf)    # slices of a memoryview cost ~10x less than numpy memmap slices
     for b in range(layout.blocks):
         try:
-            raw = read_block(buf, layout, b)
+            raw = read_block(view, layout, b)
             block = decode_block(layout.header, raw.first, raw.n, raw.sections, check_only=True)
         except ShardError as error:
             problems.append(_from_error(error, path))
