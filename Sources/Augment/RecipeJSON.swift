@@ -22,14 +22,16 @@ public struct NamedRecipe: Sendable, Equatable {
     public static func load(_ spec: String) throws -> NamedRecipe {
         if let recipe = AugmentationRecipe.preset(spec) { return NamedRecipe(name: spec, recipe: recipe) }
         let names = AugmentationRecipe.presets.map(\.name).joined(separator: ", ")
-        let size = (try? FileManager.default.attributesOfItem(atPath: spec)[.size] as? Int) ?? nil
-        guard let size else { throw RecipeError(file: spec, key: "", "not a preset (\(names)) nor a readable recipe file") }
-        // A recipe is a few hundred bytes: refuse to read a huge file whole.
-        guard size <= maxFileBytes else { throw RecipeError(file: spec, key: "", "\(size) bytes is not a recipe (at most \(maxFileBytes))") }
-        guard let data = FileManager.default.contents(atPath: spec) else {
+        // Mapped, never read through: a FIFO or device (not a regular file) is refused, and a huge file is
+        // refused by its size before any byte is parsed.
+        guard let file = try? MappedFile(path: spec) else {
             throw RecipeError(file: spec, key: "", "not a preset (\(names)) nor a readable recipe file")
         }
-        return NamedRecipe(name: spec, recipe: try AugmentationRecipe(json: data, file: spec))
+        // A recipe is a few hundred bytes.
+        guard file.bytes.count <= maxFileBytes else {
+            throw RecipeError(file: spec, key: "", "\(file.bytes.count) bytes is not a recipe (at most \(maxFileBytes))")
+        }
+        return NamedRecipe(name: spec, recipe: try AugmentationRecipe(json: Data(file.bytes), file: spec))
     }
 
     public static let maxFileBytes = 1 << 20

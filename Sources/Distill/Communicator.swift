@@ -11,7 +11,6 @@ import Foundation
 public protocol Communicator: AnyObject {
     var rank: Int { get }
     var size: Int { get }
-    func barrier()
     /// Element-wise sum over ranks, in place. Every rank gets bit-identical results (parameters updated
     /// from them must stay identical across ranks).
     func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>)
@@ -25,7 +24,6 @@ public final class SingleProcess: Communicator {
     public init() {}
     public var rank: Int { 0 }
     public var size: Int { 1 }
-    public func barrier() {}
     public func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) {}
     public func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) {}
     public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int) {}

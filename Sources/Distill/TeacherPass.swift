@@ -72,7 +72,6 @@ public enum TeacherPass {
         let perRank = share.perRank(plan.split.train.count)
         let total = options.epochs * perRank
         var done = 0
-        var bytes = 0
         for epoch in 0..<options.epochs {
             let order = share.items(of: epochOrder(trainIndices: plan.split.train, seed: options.seed, epoch: epoch))
             var shard: ShardWriter?
@@ -81,20 +80,19 @@ public enum TeacherPass {
             repeat {
                 let batch = Array(order[position..<min(order.count, position + options.batchSize)])
                 position += batch.count
-                let outcome = Result<Void, Error> {
+                // A failed rank's unfinished shard stays as `*.partial`, as after a crash.
+                try comm.agreeing("epoch \(epoch) of the teacher pass") {
                     if shard == nil { shard = try writer.shardWriter(epoch: epoch, rank: comm.rank) }
                     if !batch.isEmpty {
                         try writeBatch(batch, epoch: epoch, plan: plan, teacher: teacher, size: size, classes: classes,
                                        k: options.k, batchSize: options.batchSize, into: shard!)
                     }
-                    if position == order.count { bytes += try writer.finish(shard!).bytes }
+                    if position == order.count { _ = try writer.finish(shard!) }
                 }
-                try agreeOn(outcome, comm, during: "epoch \(epoch) of the teacher pass")
                 done += batch.count
                 progress?(done, total)
             } while position < order.count
         }
-        let totalBytes = Int(comm.agree(RankStatus(), sums: [Double(bytes)]).sums[0])
         var manifest: DatasetManifest?
         try comm.agreeing("writing the manifest") {
             guard comm.rank == 0 else { return }
@@ -103,8 +101,9 @@ public enum TeacherPass {
             }
             manifest = try writer.finish()
         }
-        return Summary(manifest: try manifest ?? DatasetManifest.read(directory: outputDirectory), records: total * comm.size,
-                       shardBytes: totalBytes, seconds: Date().timeIntervalSince(start))
+        let written = try manifest ?? DatasetManifest.read(directory: outputDirectory)
+        return Summary(manifest: written, records: total * comm.size,
+                       shardBytes: written.shards.reduce(0) { $0 + $1.bytes }, seconds: Date().timeIntervalSince(start))
     }
 
     /// What every rank prepares before the first batch: the sample map, the split, the recipe's views, and
@@ -178,17 +177,6 @@ public enum TeacherPass {
                 try shard.append(sampleID: plan.map.sampleID[index], indices: top.indices, values: top.values, augmentation: codes[row])
             }
         }
-    }
-
-    /// An agreement point: throws when this or any rank failed (a failed rank's unfinished shard stays as
-    /// `*.partial`, as after a crash). A single process throws its own error unchanged.
-    private static func agreeOn(_ outcome: Result<Void, Error>, _ comm: Communicator, during what: String) throws {
-        if comm.size == 1 { return try outcome.get() }
-        var failed = false
-        if case .failure = outcome { failed = true }
-        let agreed = comm.agree(RankStatus(failed: failed))
-        if case let .failure(error) = outcome { throw AgreedFailure(underlying: error) }
-        if !agreed.failedRanks.isEmpty { throw AgreedFailure(underlying: comm.peerFailure(agreed.failedRanks, during: what)) }
     }
 }
 

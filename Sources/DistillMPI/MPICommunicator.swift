@@ -36,8 +36,6 @@ public final class MPICommunicator: Communicator {
         size = Int(s)
     }
 
-    public func barrier() { MPI_Barrier(tinyshard_mpi_comm_world()) }
-
     /// MPI counts are 32-bit: larger buffers go in chunks.
     private static let chunk = 1 << 30
 

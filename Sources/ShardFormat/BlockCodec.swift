@@ -469,38 +469,41 @@ final class DecodedBlock {
     }
 
     /// Calls `body` with each record that breaks a rule and its first problem (``recordProblem(_:)``), in
-    /// record order: the verifier's loop.
-    func forEachRecordProblem(_ body: (Int, ShardError) -> Void) {
-        for i in suspectRecords() {
-            if let problem = recordProblem(i) { body(i, problem) }
+    /// record order, until `body` returns false.
+    func forEachRecordProblem(_ body: (Int, ShardError) -> Bool) {
+        if case .params = schema.augmentation {  // every record's code must be decoded
+            for i in 0..<count {
+                if let problem = recordProblem(i), !body(i, problem) { return }
+            }
+            return
+        }
+        for i in recordsFailingFastChecks() {
+            if let problem = recordProblem(i), !body(i, problem) { return }
         }
     }
 
     /// The first record that breaks a rule and its problem, or nil: the reader's check of a block.
     func firstRecordProblem() -> (record: Int, problem: ShardError)? {
-        for i in suspectRecords() {
-            if let problem = recordProblem(i) { return (i, problem) }
-        }
-        return nil
+        var first: (record: Int, problem: ShardError)?
+        forEachRecordProblem { first = ($0, $1); return false }
+        return first
     }
 
-    /// Records that may break a rule: every record when augmentation codes must be decoded, else those
-    /// with a flag or values that fail. Records that pass cost one values check, without reading the
-    /// class's properties per record (a valid shard of 40 M records per MiB spends its time here).
-    private func suspectRecords() -> [Int] {
+    /// Records with a flag or values that fail, found without reading the class's properties per record
+    /// (a valid shard of 40 M records per MiB spends its verification here); usually none.
+    private func recordsFailingFastChecks() -> [Int] {
         let schema = self.schema
-        if case .params = schema.augmentation { return Array(0..<count) }
         let k = schema.k
-        var suspects: [Int] = []
+        var failing: [Int] = []
         values.withUnsafeBufferPointer { values in
             recordFlags.withUnsafeBufferPointer { flags in
                 for i in 0..<count where flags[i] != 0
                     || RecordRules.checkValues(UnsafeBufferPointer(rebasing: values[(i * k)..<((i + 1) * k)]), schema: schema) != nil {
-                    suspects.append(i)
+                    failing.append(i)
                 }
             }
         }
-        return suspects
+        return failing
     }
 
     func location(ofRecord i: Int) -> ShardLocation {

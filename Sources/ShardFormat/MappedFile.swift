@@ -17,7 +17,8 @@ public final class MappedFile: @unchecked Sendable {
     /// Maps `path`; throws `ShardError` code `io` naming the file when it cannot.
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; it is refused below.
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw ShardError(.io, "cannot open: \(String(cString: strerror(errno)))", at: ShardLocation(file: path)) }
         defer { close(fd) }
         var info = stat()

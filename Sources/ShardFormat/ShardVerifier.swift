@@ -249,7 +249,7 @@ public struct ShardVerifier: Sendable {
                             continue
                         } catch { continue }
                         decodedFlags[b] = true
-                        block.forEachRecordProblem { i, problem in note(problem.located(block.location(ofRecord: i))) }
+                        block.forEachRecordProblem { i, problem in note(problem.located(block.location(ofRecord: i))); return true }
                     }
                 }
             }

@@ -37,16 +37,9 @@ public struct SafeTensors {
         metadata = header.metadata
         for entry in header.entries {
             let count = entry.count
-            switch entry.dtype {
-            case "F32", "F64", "I64", "U8": break
-            default: throw TensorError.unsupported("\(name): entry '\(entry.name)' has dtype \(entry.dtype) (F32, F64, I64, U8 supported)")
-            }
-            data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                guard count > 0, let base = raw.baseAddress else {
-                    if entry.dtype == "I64" { integers[entry.name] = (entry.shape, []) } else { tensors[entry.name] = Tensor(uninitialized: entry.shape) }
-                    return
-                }
-                let p = base + header.dataOffset + entry.begin
+            try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                // The header checked every entry against the bytes present, so the file has a base address.
+                let p = raw.baseAddress! + header.dataOffset + entry.begin
                 switch entry.dtype {
                 case "F32":
                     let t = Tensor(uninitialized: entry.shape)
@@ -58,8 +51,10 @@ public struct SafeTensors {
                     tensors[entry.name] = t
                 case "U8":  // e.g. uint8 HWC photos (../shared/fixtures/augment)
                     integers[entry.name] = (entry.shape, (0..<count).map { Int64(p.load(fromByteOffset: $0, as: UInt8.self)) })
-                default:
+                case "I64":
                     integers[entry.name] = (entry.shape, (0..<count).map { Int64(littleEndian: p.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) })
+                default:
+                    throw TensorError.unsupported("\(name): entry '\(entry.name)' has dtype \(entry.dtype) (F32, F64, I64, U8 supported)")
                 }
             }
         }

@@ -16,14 +16,19 @@ enum DistillCLI {
     static func run<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as ShardError {
-            throw error
-        } catch let error as CLIFailure {
-            throw error
-        } catch let error as AgreedFailure {
-            throw error  // every rank knows: the CLI exits cleanly instead of aborting the job
+        } catch let agreed as AgreedFailure {
+            // Every rank knows: the CLI exits cleanly instead of aborting the job, with the same line.
+            throw AgreedFailure(underlying: oneLine(agreed.underlying))
         } catch {
-            throw CLIFailure(String(describing: error))
+            throw oneLine(error)
+        }
+    }
+
+    /// ShardError and CLIFailure as they are (the reporter prints them); any other error as one line.
+    private static func oneLine(_ error: Error) -> Error {
+        switch error {
+        case is ShardError, is CLIFailure: return error
+        default: return CLIFailure(String(describing: error))
         }
     }
 

@@ -89,6 +89,12 @@ final class RecipeTests: XCTestCase {
         XCTAssertThrowsError(try NamedRecipe.load("/nonexistent/recipe.json")) { error in
             XCTAssertTrue(String(describing: error).contains("not a preset (tinyvit, tinyvit-mix, digits)"), "\(error)")
         }
+        let fifo = NSTemporaryDirectory() + "fifo-recipe-\(UInt32.random(in: 0...UInt32.max)).json"
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        defer { try? FileManager.default.removeItem(atPath: fifo) }
+        XCTAssertThrowsError(try NamedRecipe.load(fifo)) { error in  // refused at once, not read until EOF
+            XCTAssertTrue(String(describing: error).contains("nor a readable recipe file"), "\(error)")
+        }
     }
 
     /// Partners come from the pool only, and the pool form with the identity pool is the sampleCount form.

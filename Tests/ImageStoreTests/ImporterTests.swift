@@ -34,6 +34,11 @@ final class ImporterTests: XCTestCase {
         let plain = try DigitsImport.read(csv)
         XCTAssertEqual(plain.count, 1797)
         XCTAssertEqual(plain[0].image.width, 8)
+        // The gzip file cut short: an error naming the file, never the digits before the cut.
+        let gz = try Data(contentsOf: URL(fileURLWithPath: csv))
+        let cut = folder.file("cut.csv.gz")
+        try writeFile(Array(gz.prefix(gz.count / 2)), cut)
+        XCTAssertEqual(storeError(try DigitsImport.read(cut))?.code, .badInput)
         // A deterministic 20% held-out split.
         let split = store.split(heldOutFraction: 0.2)
         XCTAssertEqual(split, store.split(heldOutFraction: 0.2))

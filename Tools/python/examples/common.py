@@ -5,7 +5,6 @@ import json
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -86,6 +85,3 @@ def mean_over_ranks(value):
     dist.all_reduce(t)
     return float(t[0]) / dist.get_world_size()
 
-
-def shuffled(n, seed):
-    return np.random.default_rng(seed).permutation(n)

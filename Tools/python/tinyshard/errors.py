@@ -41,14 +41,6 @@ class ShardError(Exception):
         suffix = f" ({', '.join(where)})" if where else ""
         return f"[{self.code}] {self.message}{suffix}"
 
-    def fill_location(self, file=None, block=None, record=None):
-        """Fill missing location fields in place and return self: for the frame that raised the error
-        and catches it again one level up (no other holder can see the change)."""
-        self.file = self.file if self.file is not None else file
-        self.block = self.block if self.block is not None else block
-        self.record = self.record if self.record is not None else record
-        return self
-
     def located(self, file=None, block=None, record=None):
         """Return a copy with missing location fields filled in (callers deeper in the stack
         know less about where they are than the caller that catches)."""

@@ -87,7 +87,6 @@ class _TurboJPEG:
     def __init__(self, library):
         self.lib = ctypes.CDLL(library)
         self.lib.tjInitDecompress.restype = ctypes.c_void_p
-        self.lib.tjInitCompress.restype = ctypes.c_void_p
         self.lib.tjDestroy.argtypes = [ctypes.c_void_p]
         self.lib.tjDecompress2.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p,
                                            ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]

@@ -226,6 +226,6 @@ def read_block(buf, layout, b):
         if pos != len(payload):
             raise ShardError("bad-section", f"sections end at {pos}, payload is {len(payload)}")
     except ShardError as exc:
-        raise exc.fill_location(block=b)
+        raise exc.located(block=b) from None
     return RawBlock(index=b, first=first, n=n, sections=tuple(sections),
                     stored_sizes=tuple(sizes))

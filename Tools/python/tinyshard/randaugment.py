@@ -93,12 +93,6 @@ def op_argument(op_id, magnitude_hundredths, negate):
     return name, argument(level, -1.0 if negate else 1.0)
 
 
-def apply_op(img, op_id, magnitude_hundredths, negate, fill=DEFAULT_FILL):
-    """One stored op on an RGB PIL image; returns a new image."""
-    name, argument = op_argument(op_id, magnitude_hundredths, negate)
-    return OPERATIONS[name](img, argument, fill)
-
-
 _IDENTITY = np.arange(256, dtype=np.int64)
 
 
@@ -119,7 +113,7 @@ def _table(name, argument):
 
 
 def apply_op_array(image, op_id, magnitude_hundredths, negate, fill=DEFAULT_FILL):
-    """apply_op on a uint8 (H, W, 3) array -> a new array (numpy tables where they are exact, PIL
+    """One stored op on a uint8 (H, W, 3) array -> a new array (numpy tables where they are exact, PIL
     otherwise)."""
     name, argument = op_argument(op_id, magnitude_hundredths, negate)
     table = _table(name, argument)

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..files import file_size_and_crc
-from ..keys import encode_keys, write_keys
+from ..files import write_atomically
+from ..keys import encode_keys
 from ..manifest import KEYS_NAME, write_manifest
 from ..writer import ShardWriter
 from .. import format as F
@@ -131,10 +131,7 @@ class TeacherPassWriter:
         self._finished = set()
         os.makedirs(self.folder, exist_ok=True)
         if self.rank == 0:
-            write_keys(os.path.join(self.folder, KEYS_NAME), self.keys)
-
-    def sample_id(self, key):
-        return self._ids[key]
+            write_atomically(os.path.join(self.folder, KEYS_NAME), table)
 
     def sample_ids(self, keys):
         return np.array([self._ids[key] for key in keys], dtype=np.int64)
@@ -159,9 +156,8 @@ class TeacherPassWriter:
             if missing:
                 raise FileNotFoundError(f"{self.folder}: shards not written by their ranks: "
                                         f"{', '.join(missing)}")
-            manifest = write_manifest(self.folder, names)
-            size, crc = file_size_and_crc(os.path.join(self.folder, KEYS_NAME))
-            if crc != self.provenance["dataset_checksum"]:
+            manifest = write_manifest(self.folder, names)   # measures keys.tsk's CRC from the file
+            if manifest.keys.crc32 != self.provenance["dataset_checksum"]:
                 raise RuntimeError(f"{self.folder}: keys.tsk changed while the pass ran")
         if distributed:
             dist.barrier()
