@@ -28,7 +28,7 @@ public final class RecordRenderer {
     public init(store: ImageStore, dataset: ShardDataset) throws {
         self.store = store
         self.dataset = dataset
-        map = try SampleMap(store: store, keys: dataset.keys)
+        map = try SampleMap(store: store, keys: dataset.keys.loadAll())
     }
 
     /// The record of `key` in `epoch` (the lowest rank's, when several shards hold it).
@@ -36,7 +36,7 @@ public final class RecordRenderer {
         guard dataset.epochs.contains(epoch) else {
             throw DistillError("\(dataset.directory): [invalid-argument] the dataset has no epoch \(epoch) (epochs \(dataset.epochs.map(String.init).joined(separator: ", ")))")
         }
-        guard dataset.keys.id(of: key) != nil else {
+        guard try dataset.keys.id(of: key) != nil else {
             throw DistillError("\(dataset.directory): [invalid-argument] no sample has the key '\(key)'")
         }
         guard let (shard, ordinal) = try dataset.locate(epoch: epoch, key: key) else {
@@ -94,9 +94,9 @@ public final class RecordRenderer {
             image = try Augmenter(outputWidth: width, outputHeight: height)
                 .render(parameters, source: try store.image(at: index), partner: partner)
         } catch let error as AugmentError {
-            throw DistillError("\(shard.path): record \(ordinal) (key \(dataset.keys.key(id))): [mismatch] \(error)")
+            throw DistillError("\(shard.path): record \(ordinal) (key \((try? dataset.keys.key(id)) ?? "?")): [mismatch] \(error)")
         }
-        return RenderedRecord(key: dataset.keys.key(id), sampleID: record.sampleID, epoch: shard.schema.epoch,
+        return RenderedRecord(key: try dataset.keys.key(id), sampleID: record.sampleID, epoch: shard.schema.epoch,
                               rank: shard.schema.rank, ordinal: ordinal, image: image,
                               entries: zip(record.indices, record.values).map { (Int($0), Float($1)) })
     }

@@ -77,7 +77,7 @@ public final class Trainer {
         switch views {
         case let .replay(dataset):
             try Trainer.check(dataset, classes: config.numClasses, size: size)
-            map = try SampleMap(store: store, keys: dataset.keys)
+            map = try SampleMap(store: store, keys: dataset.keys.loadAll())
         case .recipe:
             if case .storedSoftLabels = targets {
                 throw DistillError("[usage] stored soft labels need replayed shards, not views drawn from a recipe")

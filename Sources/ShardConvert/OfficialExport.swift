@@ -21,6 +21,8 @@ public enum OfficialExporter {
         -> OfficialExportSummary
     {
         let dataset = try ShardDataset(directory: path)
+        // Every record is named, in the shards' order: one decode of the whole table beats a page per key.
+        let keys = try dataset.keys.loadAll()
         let k = dataset.manifest.k
         for shard in dataset.shards {
             let schema = shard.schema
@@ -57,12 +59,12 @@ public enum OfficialExporter {
                 let cursor = shard.makeCursor()
                 for ordinal in 0..<shard.recordCount {
                     let stored = try cursor.record(at: ordinal)
-                    guard Int(stored.sampleID) < dataset.keys.count else {
+                    guard Int(stored.sampleID) < keys.count else {
                         throw ConversionError(ShardErrorCode.manifestMismatch.rawValue,
-                                              "sample id \(stored.sampleID) is not below the key table's \(dataset.keys.count) keys",
+                                              "sample id \(stored.sampleID) is not below the key table's \(keys.count) keys",
                                               file: shard.path, record: ordinal)
                     }
-                    let key = dataset.keys.key(Int(stored.sampleID))
+                    let key = keys.key(Int(stored.sampleID))
                     try keysFile.write(KeyLines.encoded(CollectionOfOne(key)))
                     try encode(stored, k: k, into: &record, file: shard.path, ordinal: ordinal, key: key)
                     try valuesFile.write(record)

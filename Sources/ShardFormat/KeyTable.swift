@@ -15,6 +15,9 @@ public struct KeyTable: Sendable {
 
     public var count: Int { starts.count - 1 }
 
+    /// Appends the keys' text (each followed by a newline) to `buffer`.
+    func appendText(to buffer: inout [UInt8]) { buffer.append(contentsOf: text) }
+
     /// Builds a table from any keys: sorted by bytes, duplicates removed.
     public init(sorting keys: some Sequence<String>) throws {
         let unique = Set(keys.map { Array($0.utf8) })
@@ -70,36 +73,66 @@ public struct KeyTable: Sendable {
         self.starts = starts
     }
 
+    /// A table over text already checked (a decoded page).
+    init(checkedText text: [UInt8], starts: [UInt32]) {
+        self.text = text
+        self.starts = starts
+    }
+
     public func key(_ id: Int) -> String {
         String(decoding: text[Int(starts[id])..<(Int(starts[id + 1]) - 1)], as: UTF8.self)
+    }
+
+    /// Calls `body` with key `id`'s bytes (no newline).
+    func withKeyBytes<R>(_ id: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try text.withUnsafeBytes { all in
+            try body(UnsafeRawBufferPointer(rebasing: all[Int(starts[id])..<(Int(starts[id + 1]) - 1)]))
+        }
     }
 
     /// The sample id of `key`, or nil. A binary search comparing UTF-8 bytes (memcmp order).
     public func id(of key: String) -> UInt32? {
         var target = key
-        return target.withUTF8 { wanted in
-            text.withUnsafeBytes { all in
-                var low = 0
-                var high = count
-                while low < high {
-                    let middle = (low + high) / 2
-                    let start = Int(starts[middle])
-                    let length = Int(starts[middle + 1]) - 1 - start
-                    let common = min(length, wanted.count)
-                    var order = common == 0 ? 0 : memcmp(all.baseAddress! + start, wanted.baseAddress!, common)
-                    if order == 0 { order = length < wanted.count ? -1 : length > wanted.count ? 1 : 0 }
-                    if order == 0 { return UInt32(middle) }
-                    if order < 0 { low = middle + 1 } else { high = middle }
-                }
-                return nil
+        return target.withUTF8 { id(ofBytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The position of the key with these UTF-8 bytes, or nil.
+    func id(ofBytes wanted: UnsafeRawBufferPointer) -> UInt32? {
+        text.withUnsafeBytes { all in
+            var low = 0
+            var high = count
+            while low < high {
+                let middle = (low + high) / 2
+                let start = Int(starts[middle])
+                let length = Int(starts[middle + 1]) - 1 - start
+                let common = min(length, wanted.count)
+                var order = common == 0 ? 0 : memcmp(all.baseAddress! + start, wanted.baseAddress!, common)
+                if order == 0 { order = length < wanted.count ? -1 : length > wanted.count ? 1 : 0 }
+                if order == 0 { return UInt32(middle) }
+                if order < 0 { low = middle + 1 } else { high = middle }
             }
+            return nil
         }
     }
 
     public var keys: [String] { (0..<count).map(key) }
 
-    /// The file's bytes.
-    public func encoded() -> [UInt8] {
+    /// The version this project writes (Spec/FORMAT.md 5.2); version 1 on request, for readers of revision 1.1.
+    public static let defaultVersion = 2
+
+    /// The file's bytes, in key-table `version` 1 or 2.
+    public func encoded(version: Int = KeyTable.defaultVersion) throws -> [UInt8] {
+        switch version {
+        case 1: return encodedVersion1()
+        case 2:
+            return try text.withUnsafeBytes {
+                try PagedKeyTable.encode(text: $0, starts: starts, keysPerPage: PagedKeyTable.defaultKeysPerPage, level: 6)
+            }
+        default: throw ShardError(.invalidArgument, "key table version must be 1 or 2, got \(version)")
+        }
+    }
+
+    private func encodedVersion1() -> [UInt8] {
         let compressed = text.withUnsafeBytes { Zlib.compress($0, level: 9) }
         var writer = ByteWriter(capacity: Self.headerSize + compressed.count)
         writer.append(Self.magic)
@@ -112,11 +145,11 @@ public struct KeyTable: Sendable {
         return writer.bytes
     }
 
-    /// Writes the table atomically; returns its size and CRC-32 for the manifest.
-    public func write(to path: String) throws -> (bytes: Int, crc32: UInt32) {
-        let bytes = encoded()
-        // Spec §5's ratio rule: readers refuse a table whose keys inflate more than 32:1 (+ 64 KiB).
-        guard text.count <= KeyTableScan.maxRatio * (bytes.count - Self.headerSize) + KeyTableScan.ratioSlack else {
+    /// Writes the table atomically in key-table `version`; returns its size and CRC-32 for the manifest.
+    public func write(to path: String, version: Int = KeyTable.defaultVersion) throws -> (bytes: Int, crc32: UInt32) {
+        let bytes = try encoded(version: version)
+        // Spec 5.1's ratio rule: readers refuse a version-1 table whose keys inflate more than 32:1 (+ 64 KiB).
+        guard version != 1 || text.count <= KeyTableScan.maxRatio * (bytes.count - Self.headerSize) + KeyTableScan.ratioSlack else {
             throw ShardError(.badKeys, "the keys compress more than \(KeyTableScan.maxRatio):1, which readers refuse (Spec §5)",
                              at: ShardLocation(file: path))
         }
@@ -131,6 +164,8 @@ public struct KeyTable: Sendable {
         return (output.size, output.crc)
     }
 
+    /// Reads a whole key table file of either version into memory (every rule checked). A dataset's
+    /// reader maps the file instead (``MappedKeyTable``), which opens in O(1).
     public static func read(path: String) throws -> KeyTable {
         let file = try MappedFile(path: path)
         do {
@@ -140,8 +175,23 @@ public struct KeyTable: Sendable {
         }
     }
 
-    /// Parses a key table file, trusting nothing (every rule of Spec §5, see ``KeyTableScan``).
+    /// Parses a key table file of either version, trusting nothing (every rule of Spec §5, in its order).
     public init(fileBytes bytes: UnsafeRawBufferPointer) throws {
+        if try KeyTableScan.version(bytes) == 2 {
+            let head = try PagedKeyTable.head(bytes)
+            try PagedKeyTable.checkDirectory(bytes, head)
+            var text: [UInt8] = []
+            var starts: [UInt32] = [0]
+            for g in 0..<head.pageCount {
+                let page = try PagedKeyTable.page(bytes, head, g)
+                let base = UInt32(text.count)
+                page.appendText(to: &text)
+                starts.append(contentsOf: page.starts.dropFirst().map { $0 + base })
+            }
+            self.text = text
+            self.starts = starts
+            return
+        }
         let head = try KeyTableScan.head(bytes)
         var text: [UInt8] = []
         text.reserveCapacity(head.decodedLength)
@@ -159,16 +209,30 @@ public struct KeyTable: Sendable {
         self.starts = starts
     }
 
-    /// Checks a key table file without keeping its keys (memory: one chunk and the longest key);
-    /// returns the number of keys. What the verifier uses.
+    /// Checks a key table file of either version without keeping its keys (memory: one chunk or page, the
+    /// directory and the longest key); returns the number of keys. What the verifier uses.
     public static func check(fileBytes bytes: UnsafeRawBufferPointer) throws -> Int {
-        try KeyTableScan.scan(bytes)
+        guard try KeyTableScan.version(bytes) == 2 else { return try KeyTableScan.scan(bytes) }
+        let head = try PagedKeyTable.head(bytes)
+        try PagedKeyTable.checkDirectory(bytes, head)
+        for g in 0..<head.pageCount { _ = try PagedKeyTable.page(bytes, head, g) }
+        return head.count
     }
 
     /// The keys of the given ids, read by streaming through the file (for naming samples in reports
     /// without holding the table).
     public static func keys(_ ids: Set<Int>, fileBytes bytes: UnsafeRawBufferPointer) throws -> [Int: String] {
         guard !ids.isEmpty else { return [:] }
+        if try KeyTableScan.version(bytes) == 2 {
+            let head = try PagedKeyTable.head(bytes)
+            try PagedKeyTable.checkDirectory(bytes, head)
+            var found: [Int: String] = [:]
+            for id in ids where id < head.count {
+                let page = try PagedKeyTable.page(bytes, head, id / head.keysPerPage)
+                found[id] = page.key(id % head.keysPerPage)
+            }
+            return found
+        }
         var found: [Int: String] = [:]
         var id = 0
         var partial: [UInt8] = []

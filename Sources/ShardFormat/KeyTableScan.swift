@@ -19,14 +19,24 @@ enum KeyTableScan {
         var payload: UnsafeRawBufferPointer
     }
 
-    /// Magic, version, lengths, CRC and the ratio rule, in the spec's order.
-    static func head(_ bytes: UnsafeRawBufferPointer) throws -> Head {
+    /// The rules every key table shares (Spec 5, rules 1 and 2): the magic, 24 bytes at least, and a version
+    /// this reader knows. Returns the version, 1 or 2.
+    static func version(_ bytes: UnsafeRawBufferPointer) throws -> Int {
         let magic = KeyTable.magic
         guard !bytes.isEmpty, bytes.prefix(4).elementsEqual(magic.prefix(min(4, bytes.count))) else {
             throw ShardError(.badMagic, "not a TinyShard key table (magic is not TSKY)")
         }
-        guard bytes.count >= headerSize else { throw ShardError(.badKeys, "key table is \(bytes.count) bytes, shorter than its 24-byte head") }
-        guard bytes.u32(at: 4) == KeyTable.version else { throw ShardError(.unsupportedVersion, "key table version \(bytes.u32(at: 4)) is not 1") }
+        guard bytes.count >= headerSize else { throw ShardError(.badKeys, "key table is \(bytes.count) bytes, shorter than 24") }
+        let version = bytes.u32(at: 4)
+        guard version == KeyTable.version || version == PagedKeyTable.version else {
+            throw ShardError(.unsupportedVersion, "key table version \(version) is neither 1 nor 2")
+        }
+        return Int(version)
+    }
+
+    /// Version 1 (Spec 5.1): the shared rules, then lengths, CRC and the ratio rule, in the spec's order.
+    static func head(_ bytes: UnsafeRawBufferPointer) throws -> Head {
+        guard try version(bytes) == 1 else { throw ShardError(.unsupportedVersion, "key table version 2 read as version 1") }
         let count = Int(bytes.u32(at: 8))
         let stored = Int(bytes.u32(at: 12))
         let decoded = Int(bytes.u32(at: 16))
@@ -100,6 +110,15 @@ struct KeyRules {
 
     mutating func finish() throws {
         guard partial.isEmpty else { throw ShardError(.badKeys, "the last key lacks its newline") }
+    }
+
+    /// Checks one key that stands alone (a version-2 fence): the key rules, no newline inside, and order
+    /// after the key checked before it.
+    mutating func checkOne(_ key: UnsafeRawBufferPointer) throws {
+        guard key.isEmpty || memchr(key.baseAddress!, 0x0A, key.count) == nil else {
+            throw ShardError(.badKeys, "key \(count) holds a newline")
+        }
+        try self.key(key)
     }
 
     private mutating func key(_ key: UnsafeRawBufferPointer) throws {

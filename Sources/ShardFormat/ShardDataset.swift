@@ -2,28 +2,34 @@ import Foundation
 
 /// A dataset folder opened for reading: manifest, key table and every shard, memory-mapped.
 ///
-/// Opening checks that each shard's header agrees with the manifest (cheap); ``ShardVerifier`` checks
-/// every byte. Immutable and thread-safe like ``ShardReader``: open it once and share it between data
-/// loader threads, each with its own ``ShardCursor``.
+/// Opening reads the manifest, the key table's head and each shard's header, footer and index, and checks
+/// that they agree with the manifest (cheap: nothing that grows with the keys or records is read);
+/// ``ShardVerifier`` checks every byte. Immutable and thread-safe like ``ShardReader``: open it once and
+/// share it between data loader threads, each with its own ``ShardCursor``.
 public final class ShardDataset: @unchecked Sendable {
     public let directory: String
     public let manifest: DatasetManifest
-    public let keys: KeyTable
+    public let keys: MappedKeyTable
     /// Shards in manifest order.
     public let shards: [ShardReader]
+    private let tableLock = NSLock()
+    private var tables: [(epoch: Int, order: [Int], table: EpochTable)] = []
+    /// Lookup tables kept (each 6 bytes per key): the epoch being read and the one before it.
+    private static let cachedTables = 2
 
-    /// Opens the dataset folder `directory` (manifest, key table, every shard memory-mapped).
+    /// Opens the dataset folder `directory` (manifest, key table and every shard memory-mapped).
     /// - Throws: ``ShardError`` naming the file: the manifest or key table missing or damaged, a shard
-    ///   that does not open, or a shard that disagrees with the manifest (`.manifestMismatch`).
+    ///   that does not open, or a file that disagrees with the manifest (`.manifestMismatch`).
     public init(directory: String) throws {
         self.directory = directory
         let manifest = try DatasetManifest.read(directory: directory)
-        let keys = try KeyTable.read(path: directory + "/" + manifest.keys.file)
+        let keysPath = directory + "/" + manifest.keys.file
+        let keys = try MappedKeyTable(path: keysPath)
         self.manifest = manifest
         self.keys = keys
-        guard keys.count == manifest.keys.count else {
-            throw ShardError(.manifestMismatch, "manifest says \(manifest.keys.count) keys, the table holds \(keys.count)",
-                             at: ShardLocation(file: directory + "/" + manifest.keys.file))
+        guard keys.count == manifest.keys.count, keys.fileSize == manifest.keys.bytes else {
+            throw ShardError(.manifestMismatch, "manifest says \(manifest.keys.count) keys in \(manifest.keys.bytes) bytes; "
+                             + "the table holds \(keys.count) keys in \(keys.fileSize) bytes", at: ShardLocation(file: keysPath))
         }
         shards = try manifest.shards.map { entry in
             let reader = try ShardReader(path: directory + "/" + entry.file)
@@ -57,21 +63,51 @@ public final class ShardDataset: @unchecked Sendable {
     /// The shards of one epoch, one per rank, in manifest order.
     public func shards(epoch: Int) -> [ShardReader] { shards.filter { $0.schema.epoch == epoch } }
 
-    /// The shard and ordinal holding (epoch, sample id); with several ranks, the lowest rank's record.
-    /// nil when no shard of that epoch holds it. The first lookup in a shard builds its sample table
-    /// (one pass over its sample-id sections); later ones are O(1). Thread-safe.
-    public func locate(epoch: Int, sampleID: UInt32) throws -> (shard: ShardReader, ordinal: Int)? {
-        for shard in shards(epoch: epoch).sorted(by: { $0.schema.rank < $1.schema.rank }) {
-            if let ordinal = try shard.ordinal(ofSample: sampleID) { return (shard, ordinal) }
+    /// The shards of `epoch` in the order a lookup searches them (Spec/FORMAT.md 2): with a reading `rank`,
+    /// ascending ((shard rank − rank) mod n, shard rank) — the official TinyViT reader's order, own rank
+    /// first, then the following ranks cyclically; without one, ascending rank.
+    public func searchOrder(epoch: Int, rank: Int? = nil) -> [ShardReader] {
+        let epochShards = shards(epoch: epoch)
+        let n = epochShards.count
+        func priority(_ shard: ShardReader) -> (Int, Int) {
+            let own = shard.schema.rank
+            guard let rank else { return (0, own) }
+            return (((own - rank) % n + n) % n, own)
         }
-        return nil
+        return epochShards.sorted { priority($0) < priority($1) }
+    }
+
+    /// The shard and ordinal holding (epoch, sample id), by the search order of ``searchOrder(epoch:rank:)``;
+    /// nil when no shard of that epoch holds it.
+    ///
+    /// The first lookup in an epoch (for one search order) builds a table of the epoch from its shards'
+    /// sample-id sections (6 bytes per key; ~0.3 s for an ImageNet-21k epoch); later ones are O(1). The
+    /// record itself is checked when it is read. Thread-safe.
+    public func locate(epoch: Int, sampleID: UInt32, rank: Int? = nil) throws -> (shard: ShardReader, ordinal: Int)? {
+        try table(epoch: epoch, rank: rank).locate(sampleID)
     }
 
     /// The shard and ordinal holding (epoch, key), through the key table; nil for an unknown key or when no
     /// shard of that epoch holds the image.
-    public func locate(epoch: Int, key: String) throws -> (shard: ShardReader, ordinal: Int)? {
-        guard let id = keys.id(of: key) else { return nil }
-        return try locate(epoch: epoch, sampleID: id)
+    public func locate(epoch: Int, key: String, rank: Int? = nil) throws -> (shard: ShardReader, ordinal: Int)? {
+        guard let id = try keys.id(of: key) else { return nil }
+        return try locate(epoch: epoch, sampleID: id, rank: rank)
+    }
+
+    private func table(epoch: Int, rank: Int?) throws -> EpochTable {
+        let ordered = searchOrder(epoch: epoch, rank: rank)
+        let order = ordered.map { $0.schema.rank }
+        tableLock.lock()
+        defer { tableLock.unlock() }
+        if let hit = tables.firstIndex(where: { $0.epoch == epoch && $0.order == order }) {
+            let entry = tables.remove(at: hit)
+            tables.append(entry)
+            return entry.table
+        }
+        let table = try EpochTable(shards: ordered, keyCount: keys.count)
+        if tables.count >= Self.cachedTables { tables.removeFirst() }
+        tables.append((epoch, order, table))
+        return table
     }
 }
 
@@ -91,8 +127,11 @@ public final class DatasetWriter {
     var entries: [DatasetManifest.ShardEntry] = []
     private var compressionLevel: Int
 
+    /// - Parameters:
+    ///   - writesKeyTable: false for the other ranks of a distributed pass (rank 0 writes the table).
+    ///   - keyTableVersion: 2 (Spec/FORMAT.md 5.2), or 1 for readers of revision 1.1.
     public init(directory: String, keys: KeyTable, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel,
-                writesKeyTable: Bool = true) throws {
+                writesKeyTable: Bool = true, keyTableVersion: Int = KeyTable.defaultVersion) throws {
         self.directory = directory
         self.keys = keys
         self.compressionLevel = compressionLevel
@@ -103,9 +142,9 @@ public final class DatasetWriter {
         }
         let written: (bytes: Int, crc32: UInt32)
         if writesKeyTable {
-            written = try keys.write(to: directory + "/" + DatasetManifest.keysFileName)
+            written = try keys.write(to: directory + "/" + DatasetManifest.keysFileName, version: keyTableVersion)
         } else {
-            let encoded = keys.encoded()
+            let encoded = try keys.encoded(version: keyTableVersion)
             written = (encoded.count, CRC32.checksum(encoded))
         }
         keysEntry = .init(file: DatasetManifest.keysFileName, count: keys.count, bytes: written.bytes, crc32: CRC32.hex(written.crc32))

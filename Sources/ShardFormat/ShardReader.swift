@@ -80,12 +80,14 @@ public final class ShardReader: @unchecked Sendable {
         sampleTableLock.lock()
         defer { sampleTableLock.unlock() }
         if let sampleTable { return sampleTable }
-        // Grown block by block: memory follows the records decoded, not the count the footer claims.
+        // Grown block by block: memory follows the records decoded, not the count the footer claims. Only the
+        // sample-id sections are read (Spec 1.3); a record is checked when it is read.
         var ids: [UInt32] = []
-        let cursor = makeCursor()
+        var blockIDs: [UInt32] = []
+        var reader = BlockSampleIDs()
         for b in 0..<blocks.count {
-            let block = try cursor.block(b)
-            ids.append(contentsOf: block.sampleIDs[0..<block.count])
+            try reader.read(self, block: b, into: &blockIDs)
+            ids.append(contentsOf: blockIDs)
         }
         let table = try SampleTable(ids: ids, path: path, recordsPerBlock: schema.recordsPerBlock)
         sampleTable = table

@@ -66,7 +66,7 @@ public struct ShardVerifier: Sendable {
     }
 
     /// Verifies one shard file. `keys` (a dataset's key table) names samples in problems and bounds ids.
-    public func verifyShard(path: String, keys: KeyTable? = nil) -> VerificationReport {
+    public func verifyShard(path: String, keys: (any SampleKeys)? = nil) -> VerificationReport {
         var report = VerificationReport()
         verifyShard(path: path, keys: keys.map { KeyInfo(count: $0.count, table: $0) }, into: &report)
         return report
@@ -76,14 +76,14 @@ public struct ShardVerifier: Sendable {
     /// table is in memory, their names.
     struct KeyInfo {
         var count: Int
-        var table: KeyTable?
+        var table: (any SampleKeys)?
     }
 
     private func add(_ error: ShardError, to report: inout VerificationReport, keys: KeyInfo? = nil) {
         guard report.problems.count < maxProblems else { report.omittedProblems += 1; return }
         var error = error
-        if error.location.sampleKey == nil, let table = keys?.table, let id = error.location.sampleID, Int(id) < table.count {
-            error.location.sampleKey = table.key(Int(id))
+        if error.location.sampleKey == nil, let table = keys?.table, let id = error.location.sampleID {
+            error.location.sampleKey = table.keyIfReadable(Int(id))
         }
         report.problems.append(ShardProblem(error))
     }

@@ -265,7 +265,8 @@ func measureSpeed(_ set: FixtureSet, options: Options) throws -> SpeedRow {
     // reader holds every record in memory; the like-for-like cursor keeps every decoded block (the
     // warm-up pass of `rate` decodes them).
     var generator = SeededGenerator(seed: 7)
-    let sample = (0..<data.keys.count).map { data.keys.key($0) }.shuffled(using: &generator)
+    let allKeys = try data.keys.loadAll()
+    let sample = allKeys.keys.shuffled(using: &generator)
     let randomCursor = shard.makeCursor(cachedBlocks: shard.blockCount)
     row.sparseRandom = try rate(items: sample.count, budget: options.seconds) {
         for key in sample {

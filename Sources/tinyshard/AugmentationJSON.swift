@@ -2,7 +2,7 @@ import ShardFormat
 
 /// A record's augmentation for `dump`: the seed, the parameters as an object, or hex bytes.
 enum AugmentationJSON {
-    static func encode(_ record: ShardRecord, kind: AugmentationKind, keys: KeyTable?) -> JSON {
+    static func encode(_ record: ShardRecord, kind: AugmentationKind, keys: MappedKeyTable?) -> JSON {
         switch kind {
         case .none:
             return .null
@@ -14,7 +14,7 @@ enum AugmentationJSON {
             }) else { return hex(record.augmentation) }
             var fields: [(String, JSON)] = [("view", view(parameters.view))]
             if let mix = parameters.mix {
-                let partnerKey = keys.flatMap { Int(mix.partner) < $0.count ? $0.key(Int(mix.partner)) : nil }
+                let partnerKey = keys.flatMap { try? $0.key(Int(mix.partner)) }
                 fields.append(("mix", .object([
                     ("mode", .string(mix.mode == .mixup ? "mixup" : "cutmix")),
                     ("lambda", .double(mix.lambda)),

@@ -30,6 +30,10 @@ struct Dump: ParsableCommand {
     @Option(help: "Only shards of this rank.")
     var rank: Int?
 
+    @Option(help: ArgumentHelp("With --key: look the key up as this training rank would (Spec/FORMAT.md 2: its own rank's shard first, then the next ranks cyclically, as the official TinyViT reader searches). Without it, the lowest rank's record.",
+                               valueName: "rank"))
+    var readerRank: Int?
+
     @Option(help: ArgumentHelp("Also write the dumped records' dense soft labels (Spec/FORMAT.md section 7) to this .npy, float32 (n, classes), in the printed order.",
                                valueName: "FILE.npy"))
     var dense: String?
@@ -38,6 +42,8 @@ struct Dump: ParsableCommand {
         if key != nil && range != nil { throw ValidationError("use either --key or --range, not both") }
         if let range { _ = try Self.parseRange(range) }
         if let dense, !dense.lowercased().hasSuffix(".npy") { throw ValidationError("--dense writes a .npy file; give FILE.npy") }
+        if readerRank != nil && key == nil { throw ValidationError("--reader-rank goes with --key") }
+        if let readerRank, readerRank < 0 { throw ValidationError("--reader-rank must be ≥ 0") }
     }
 
     /// "A..<B" or "A..B" (B excluded), "A...B" (B included) or "A".
@@ -72,15 +78,16 @@ struct Dump: ParsableCommand {
 
     func run() throws {
         let shards: [ShardReader]
-        let keys: KeyTable?
+        let keys: MappedKeyTable?
+        var dataset: ShardDataset?
         switch try InputPath.classify(path) {
         case let .shard(file):
             shards = [try ShardReader(path: file)]
             keys = InputPath.siblingKeys(ofShard: file)
         case let .dataset(folder):
-            let dataset = try ShardDataset(directory: folder)
-            shards = dataset.shards
-            keys = dataset.keys
+            dataset = try ShardDataset(directory: folder)
+            shards = dataset!.shards
+            keys = dataset!.keys
         }
         let selected = shards.filter { (epoch == nil || $0.schema.epoch == epoch) && (rank == nil || $0.schema.rank == rank) }
         let output = LineOutput()
@@ -90,23 +97,20 @@ struct Dump: ParsableCommand {
             guard let keys else {
                 throw CLIFailure(file: path, code: "invalid-argument", "--key needs the dataset's key table; give the dataset folder")
             }
-            guard let id = keys.id(of: key) else {
+            guard let id = try keys.id(of: key) else {
                 throw CLIFailure(file: path, code: "invalid-argument", "no sample has the key '\(key)'")
             }
             let epochs = Set(selected.map(\.schema.epoch))
             guard epochs.count <= 1 else {
                 throw CLIFailure(file: path, code: "invalid-argument", "--key: give --epoch (the dataset has epochs \(epochs.sorted().map(String.init).joined(separator: ", ")))")
             }
-            // The lowest rank's record counts, as in the official layout.
-            for shard in selected.sorted(by: { $0.schema.rank < $1.schema.rank }) {
-                if let ordinal = try shard.ordinal(ofSample: id) {
-                    let cursor = shard.makeCursor()
-                    output.write(Self.line(try cursor.record(at: ordinal), ordinal: ordinal, shard: shard, keys: keys,
-                                           hexAugmentation: hexAugmentation))
-                    try rows.append(cursor, ordinal)
-                    try rows.write()
-                    return
-                }
+            if let found = try Self.locate(id, in: selected, dataset: dataset, readerRank: readerRank) {
+                let cursor = found.shard.makeCursor()
+                output.write(Self.line(try cursor.record(at: found.ordinal), ordinal: found.ordinal, shard: found.shard, keys: keys,
+                                       hexAugmentation: hexAugmentation))
+                try rows.append(cursor, found.ordinal)
+                try rows.write()
+                return
             }
             throw CLIFailure(file: path, code: "invalid-argument", "key '\(key)' has no record\(epoch.map { " in epoch \($0)" } ?? "")",
                              exitCode: ExitStatus.problems)
@@ -124,10 +128,25 @@ struct Dump: ParsableCommand {
         try rows.write()
     }
 
-    static func line(_ record: ShardRecord, ordinal: Int, shard: ShardReader, keys: KeyTable?,
+    /// The record of sample `id` among the selected shards of one epoch: by the dataset's lookup rule (Spec 2)
+    /// when every shard of the epoch is selected, else the lowest selected rank that holds it.
+    static func locate(_ id: UInt32, in selected: [ShardReader], dataset: ShardDataset?, readerRank: Int?) throws
+        -> (shard: ShardReader, ordinal: Int)?
+    {
+        guard let epoch = selected.first?.schema.epoch else { return nil }
+        if let dataset, dataset.shards(epoch: epoch).count == selected.count {
+            return try dataset.locate(epoch: epoch, sampleID: id, rank: readerRank)
+        }
+        for shard in selected.sorted(by: { $0.schema.rank < $1.schema.rank }) {
+            if let ordinal = try shard.ordinal(ofSample: id) { return (shard, ordinal) }
+        }
+        return nil
+    }
+
+    static func line(_ record: ShardRecord, ordinal: Int, shard: ShardReader, keys: MappedKeyTable?,
                      hexAugmentation: Bool = false) -> String {
         let schema = shard.schema
-        let key = keys.flatMap { Int(record.sampleID) < $0.count ? $0.key(Int(record.sampleID)) : nil }
+        let key = keys.flatMap { try? $0.key(Int(record.sampleID)) }
         return JSON.object([
             ("sample_id", .int(Int(record.sampleID))),
             ("key", key.map(JSON.string)),

@@ -27,7 +27,7 @@ enum InputPath {
 
     /// The key table of the dataset a shard file sits in, when its folder's manifest lists the shard
     /// (or, for `NAME.partial`, NAME) and the key table's checksum matches the manifest; else nil.
-    static func siblingKeys(ofShard path: String) -> KeyTable? {
+    static func siblingKeys(ofShard path: String) -> MappedKeyTable? {
         let url = URL(fileURLWithPath: path)
         let folder = url.deletingLastPathComponent().path
         var name = url.lastPathComponent
@@ -36,6 +36,6 @@ enum InputPath {
               let bytes = FileManager.default.contents(atPath: folder + "/" + manifest.keys.file),
               CRC32.hex(CRC32.checksum([UInt8](bytes))) == manifest.keys.crc32
         else { return nil }
-        return try? KeyTable.read(path: folder + "/" + manifest.keys.file)
+        return try? MappedKeyTable(path: folder + "/" + manifest.keys.file)
     }
 }

@@ -132,7 +132,7 @@ final class DistillPipelineTests: XCTestCase {
             let cursor = reader.makeCursor()
             for ordinal in 0..<reader.recordCount {
                 let record = try cursor.record(at: ordinal)
-                let index = store.index(ofKey: dataset.keys.key(Int(record.sampleID)))!
+                let index = store.index(ofKey: try dataset.keys.key(Int(record.sampleID)))!
                 XCTAssertFalse(split.heldOut.contains(index))
                 let params = try record.augmentation.withUnsafeBytes { try AugmentationParameters(code: $0, outputHeight: 16, outputWidth: 16) }
                 let images = Tensor(zeros: [1, 3, 16, 16])
@@ -296,7 +296,7 @@ final class ExternalTeacherTests: XCTestCase {
         let augmenter = Augmenter(outputWidth: 16, outputHeight: 16)
         for ordinal in 0..<reader.recordCount {
             let record = try reader.record(at: ordinal)
-            let index = store.index(ofKey: dataset.keys.key(Int(record.sampleID)))!
+            let index = store.index(ofKey: try dataset.keys.key(Int(record.sampleID)))!
             let params = try record.augmentation.withUnsafeBytes { try AugmentationParameters(code: $0, outputHeight: 16, outputWidth: 16) }
             var image = [Float](repeating: 0, count: 3 * 256)
             try image.withUnsafeMutableBufferPointer { try augmenter.renderNormalized(params, source: store.image(at: index), partner: nil, into: $0) }

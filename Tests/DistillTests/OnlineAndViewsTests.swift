@@ -30,7 +30,7 @@ final class OnlineAndViewsTests: XCTestCase {
         let dataset = try ShardDataset(directory: dir + "/shards")
         XCTAssertEqual(dataset.shards[0].schema.provenance["recipe"], "tinyvit-mix")
         XCTAssertEqual(dataset.shards[0].schema.provenance["recipe_sha256"], Self.mixRecipe.hash)
-        let replay = try ViewPlanner(source: .replay(dataset), store: store, map: try SampleMap(store: store, keys: dataset.keys),
+        let replay = try ViewPlanner(source: .replay(dataset), store: store, map: try SampleMap(store: store, keys: dataset.keys.loadAll()),
                                      split: split, size: 16)
         let drawn = try ViewPlanner(source: .recipe(Self.mixRecipe, seed: 11), store: store, map: try SampleMap(store: store),
                                     split: split, size: 16)
@@ -45,7 +45,7 @@ final class OnlineAndViewsTests: XCTestCase {
                 XCTAssertEqual(stored, try drawn.parameters(y, epoch: epoch))
                 if let mix = stored.mix {
                     mixed += 1
-                    XCTAssertTrue(training.contains(store.index(ofKey: dataset.keys.key(Int(mix.partner)))!), "partner \(mix.partner)")
+                    XCTAssertTrue(training.contains(store.index(ofKey: try dataset.keys.key(Int(mix.partner)))!), "partner \(mix.partner)")
                 }
             }
         }

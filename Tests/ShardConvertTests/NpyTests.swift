@@ -140,7 +140,7 @@ final class NpyImportTests: XCTestCase {
         XCTAssertEqual(shard.schema.augmentation, AugmentationKind.none)
         for row in 0..<rows {
             let record = try shard.record(at: row)
-            XCTAssertEqual(dataset.keys.key(Int(record.sampleID)), keys[row])
+            XCTAssertEqual(try dataset.keys.key(Int(record.sampleID)), keys[row])
             let expected = Self.reference(logits[(row * classes)..<((row + 1) * classes)], k: k, temperature: temperature)
             XCTAssertEqual(record.indices, expected.indices, "row \(row)")
             XCTAssertEqual(record.values.map(\.bitPattern), expected.bits, "row \(row)")

@@ -49,7 +49,7 @@ final class DatasetTests: XCTestCase {
         let written = try writeDataset(root)
         let dataset = try ShardDataset(directory: root)
         XCTAssertEqual(dataset.epochs, [0, 1])
-        XCTAssertEqual(dataset.keys.keys, keys)
+        XCTAssertEqual(try dataset.keys.loadAll().keys, keys)
         XCTAssertEqual(dataset.manifest.shards.map(\.file), [shardName(0, 0), shardName(0, 1), shardName(1, 0), shardName(1, 1)])
         XCTAssertEqual(dataset.manifest.classes, 100)
         XCTAssertEqual(dataset.manifest.k, 3)

@@ -137,11 +137,23 @@ final class VectorTests: XCTestCase {
         XCTAssertEqual(table.count, vector.count)
         XCTAssertEqual(table.keys.map { Array($0.utf8) }, vector.keys?.map { Array($0.utf8) })
         for (id, key) in (vector.keys ?? []).enumerated() { XCTAssertEqual(table.id(of: key), UInt32(id)) }
+        // The mapped reader (a dataset's) gives the same answers.
+        let mapped = try MappedKeyTable(path: Self.folder + "/" + vector.file)
+        for (id, key) in (vector.keys ?? []).enumerated() {
+            XCTAssertEqual(try mapped.id(of: key), UInt32(id), vector.file)
+            XCTAssertEqual(try mapped.key(id), key, vector.file)
+        }
     }
 
     func checkInvalidKeyTable(_ vector: VectorJSON, bytes: [UInt8]) {
         let error = shardError(try bytes.withUnsafeBytes { try KeyTable(fileBytes: $0) })
         XCTAssertEqual(error?.code.rawValue, vector.error, vector.file)
+        // The mapped reader meets the same error at open or, at the latest, when it has looked at every key.
+        let mapped = shardError(try {
+            let table = try MappedKeyTable(path: Self.folder + "/" + vector.file)
+            for id in 0..<table.count { _ = try table.key(id) }
+        }())
+        XCTAssertEqual(mapped?.code.rawValue, vector.error, vector.file)
     }
 
     // MARK: Writing
@@ -480,7 +492,7 @@ struct VectorGenerator {
         // MARK: Key tables
         let keys = try KeyTable(sorting: ["n01440764/n01440764_10026.JPEG", "n01440764/n01440764_10027.JPEG", "apple", "Zebra",
                                           "cafe\u{301}", "caf\u{E9}", "\u{65E5}\u{672C}", "\u{1F600}", "z"])
-        let keysVector = Vector(bytes: keys.encoded(), json: VectorJSON(
+        let keysVector = Vector(bytes: try keys.encoded(version: 1), json: VectorJSON(
             file: "valid-keys.tsk", kind: "key-table", valid: true, description: """
                 A key table of 9 keys in UTF-8 byte order, with non-ASCII keys: "café" decomposed (e + U+0301) and \
                 precomposed (U+00E9) are different keys; an astral-plane emoji sorts last (as its first byte F0 does).
@@ -491,8 +503,36 @@ struct VectorGenerator {
         var badCRC = keysVector.bytes
         badCRC[26] ^= 0x20
         out.append(invalid("invalid-keys-crc.tsk", .badKeys, "valid-keys with one compressed byte changed, CRC not updated.", from: keysVector, badCRC))
+        out += pagedKeyVectors(keys.keys)
         out += try strictVectors(minimal: minimal, zlib: zlib, keysVector: keysVector)
         return out
+    }
+
+    /// Key table version 2 (Spec 5.2): the same keys in pages of 4, and one vector per rule group.
+    func pagedKeyVectors(_ keys: [String]) -> [Vector] {
+        let model = PagedKeyTableModel(keys: keys, keysPerPage: 4)
+        let valid = Vector(bytes: model.bytes(), json: VectorJSON(
+            file: "valid-keys-v2.tsk", kind: "key-table", valid: true, description: """
+                The keys of valid-keys in key table version 2 with P = 4: three pages of 4, 4 and 1 keys, each its own \
+                zlib stream, behind the directory and the fences (the first key of each page).
+                """, count: keys.count, keys: keys))
+        var head = model
+        head.pageCount = 2
+        var fence = model
+        fence.fences[1] = Array((keys[4] + "!").utf8)
+        var page = valid.bytes
+        page[Int(page.u64(at: 32 + 24 * 2)) + 3] ^= 0x01
+        return [
+            valid,
+            invalid("invalid-keys-v2-head.tsk", .badKeys, "valid-keys-v2 with G = 2 in the head (head CRC recomputed): 9 keys in pages of 4 need 3.",
+                    from: valid, head.bytes()),
+            invalid("invalid-keys-v2-fence.tsk", .badKeys, """
+                valid-keys-v2 with fence 1 changed to page 1's first key + "!" (still between fences 0 and 2; the directory \
+                CRC recomputed): the first key of page 1 is not its fence.
+                """, from: valid, fence.bytes()),
+            invalid("invalid-keys-v2-page-crc.tsk", .badKeys, "valid-keys-v2 with one stored byte of page 2 changed, its CRC not updated.",
+                    from: valid, page),
+        ]
     }
 
     func recomputeIndexCRC(_ bytes: inout [UInt8], _ layout: ShardLayout) {
@@ -528,6 +568,16 @@ struct VectorGenerator {
             valid one (its JSON gives the shard count as `count`) and reject each invalid one with its code.
             Header JSON vectors (`*-header-*`) pin the JSON grammar and key rules of section 1.1, one rule
             each; the grammar is the same for manifests (code `manifest-mismatch`).
+
+            Key tables come in version 1 (`valid-keys.tsk`, section 5.1) and version 2 (`*-keys-v2*`, section
+            5.2, pages behind a directory): a reader must read the valid ones to their keys and meet each
+            invalid one's code no later than when it has looked at every key (a version-2 reader checks the
+            head at open, the directory before the first lookup and a page before using it).
+
+            `datasets/padded-ranks/` is a whole dataset folder (3 ranks, 2 epochs, dealt and padded as PyTorch's
+            DistributedSampler deals them) and `datasets/padded-ranks.json` the lookups it must answer: for each
+            (epoch, key, reading rank or none), the shard rank, ordinal and augmentation seed of the record
+            section 2's rule returns. Written by `Tests/ShardFormatTests/LookupRuleTests.swift`.
 
             No vector exists for `io` (an environment problem), `duplicate-index` (the gap encoding of section
             3.4 cannot express a repeated index: every decoded record has strictly ascending indices) or

@@ -233,7 +233,7 @@ final class MPICLITests: XCTestCase {
         var schema = reader.schema
         schema.provenance["dataset_checksum"] = nil
         let hostile = folder.file("hostile")
-        let writer = try DatasetWriter(directory: hostile, keys: source.keys, schema: schema)
+        let writer = try DatasetWriter(directory: hostile, keys: source.keys.loadAll(), schema: schema)
         let shard = try writer.shardWriter(epoch: 0, rank: 0)
         guard case let .params(h, w) = schema.augmentation else { return XCTFail("not a params shard") }
         try reader.forEachRecord { ordinal, record in

@@ -51,7 +51,7 @@ final class RenderCommandTests: XCTestCase {
 
         // --key writes the same view of that record as a PNG.
         let record = try shard.record(at: 4)
-        let key = dataset.keys.key(Int(record.sampleID))
+        let key = try dataset.keys.key(Int(record.sampleID))
         let png = folder.file("one.png")
         let one = try CLI.run(["render", "--images", store, "--shards", shards, "--epoch", "1", "--key", key,
                                "--out", png], in: folder)
