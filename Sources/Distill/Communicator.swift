@@ -134,3 +134,32 @@ public struct Fingerprint {
     }
     public mutating func add(_ text: String) { var t = text; t.withUTF8 { add(UnsafeRawBufferPointer($0)) } }
 }
+
+/// The outcome of an agreement point that also carries stop requests: the body's result agreed across
+/// ranks, and whether any rank was asked to stop there.
+public struct AgreedStep: Sendable {
+    let failure: AgreedFailureBox?
+    /// Some rank was asked to stop: every rank stops after this step.
+    public let stopped: Bool
+    /// Throws the agreed failure, if any.
+    public func get() throws { if let failure { throw failure.error } }
+}
+
+struct AgreedFailureBox: @unchecked Sendable { let error: Error }
+
+extension Communicator {
+    /// Runs `body` (a step) and agrees on its outcome and on stop requests in one allreduce: every rank
+    /// learns that one failed (``AgreedStep/get()`` throws an ``AgreedFailure``) or that one was asked to stop
+    /// (``AgreedStep/stopped``), so that all ranks stop after the same step.
+    public func agreeingWithStop(_ what: String, stop: StopRequest?, _ body: () throws -> Void) -> AgreedStep {
+        var error: Error?
+        do { try body() } catch let caught { error = caught }
+        let agreed = agree(RankStatus(failed: error != nil, stopRequested: stop?.isRequested ?? false))
+        if let error { return AgreedStep(failure: AgreedFailureBox(error: size == 1 ? error : AgreedFailure(underlying: error)), stopped: agreed.stop) }
+        if !agreed.failedRanks.isEmpty {
+            return AgreedStep(failure: AgreedFailureBox(error: AgreedFailure(underlying: peerFailure(agreed.failedRanks, during: what))),
+                              stopped: agreed.stop)
+        }
+        return AgreedStep(failure: nil, stopped: agreed.stop)
+    }
+}

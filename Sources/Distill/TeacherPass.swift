@@ -6,7 +6,15 @@ import Tensor
 import TinyViT
 
 /// The teacher pass: augmented views through a TinyViT teacher, top-K probabilities into shards.
+///
+/// A pass survives what multi-day passes meet (Spec/PASS.md): it fingerprints its options in `pass.json`,
+/// commits the manifest after every epoch all ranks finished, stops on a request (a signal) after the batch
+/// in hand with a tail of the unfinished block, and resumes (``Options/resume``) to the bytes an
+/// uninterrupted pass writes.
 public enum TeacherPass {
+    /// The writer version in a pass's fingerprint: another version may encode the same records differently.
+    public static let writerVersion = "0.2.0"
+
     public struct Options: Sendable {
         public var epochs: Int
         public var k: Int
@@ -20,21 +28,42 @@ public enum TeacherPass {
         public var heldOutFraction: Double
         public var validationFraction: Double
         public var recordsPerBlock: Int
+        /// Continue the pass in the output folder (Spec/PASS.md 5) instead of starting one.
+        public var resume: Bool
+        public var keyTableVersion: Int
 
+        /// `recordsPerBlock` nil: the largest power of two R with R·K ≤ 16,384 (Spec/FORMAT.md 1.1).
         public init(epochs: Int, k: Int, seed: UInt64 = 0, batchSize: Int = 32,
                     recipe: NamedRecipe = NamedRecipe(name: "tinyvit", recipe: .tinyViT),
-                    heldOutFraction: Double = 0.2, validationFraction: Double = 0, recordsPerBlock: Int = 1024) {
+                    heldOutFraction: Double = 0.2, validationFraction: Double = 0, recordsPerBlock: Int? = nil,
+                    resume: Bool = false, keyTableVersion: Int = KeyTable.defaultVersion) {
             self.epochs = epochs; self.k = k; self.seed = seed; self.batchSize = batchSize; self.recipe = recipe
             self.heldOutFraction = heldOutFraction; self.validationFraction = validationFraction
-            self.recordsPerBlock = recordsPerBlock
+            self.recordsPerBlock = recordsPerBlock ?? Self.recordsPerBlock(k: k)
+            self.resume = resume; self.keyTableVersion = keyTableVersion
+        }
+
+        /// The largest power of two R with R·K ≤ 16,384: a block of ~16k entries, whatever K.
+        static func recordsPerBlock(k: Int) -> Int {
+            var r = 1
+            while r * 2 * max(k, 1) <= 16_384 && r * 2 <= ShardSchema.maxRecordsPerBlock { r *= 2 }
+            return r
         }
     }
 
     public struct Summary: Sendable {
-        public var manifest: DatasetManifest
+        /// The manifest as last committed (nil when no epoch is finished yet).
+        public var manifest: DatasetManifest?
+        /// Records the pass holds, including those kept from before a resume.
         public var records: Int
+        /// Records this run computed (the rest were kept from an interrupted run).
+        public var computedRecords: Int
         public var shardBytes: Int
         public var seconds: Double
+        /// Epochs finished by every rank and listed in the manifest.
+        public var committedEpochs: Int
+        /// The run stopped on a request before the pass was done; `--resume` continues it.
+        public var interrupted: Bool
         public var bytesPerRecord: Double { records > 0 ? Double(shardBytes) / Double(records) : 0 }
     }
 
@@ -43,67 +72,77 @@ public enum TeacherPass {
         seededPermutation(trainIndices.count, seed: seed ^ (0xD157_0000_0000_0000 &+ UInt64(epoch))).map { trainIndices[$0] }
     }
 
-    /// Runs the pass; `progress(done, total)` after each batch.
+    /// Runs the pass with our TinyViT as the teacher (identified by the SHA-256 of its weights).
     public static func run(store: ImageStore, teacher: TinyViT, outputDirectory: String, options: Options,
                            teacherName: String = "tinyvit", communicator: Communicator = SingleProcess(),
-                           progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
+                           stop: StopRequest? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
         try run(store: store, teacher: TinyViTTeacher(teacher), outputDirectory: outputDirectory, options: options,
-                teacherName: teacherName, communicator: communicator, progress: progress)
+                identity: TeacherIdentity(name: teacherName, model: teacher), communicator: communicator, stop: stop,
+                progress: progress)
     }
 
     /// The pass with any teacher: our TinyViT, or an external process (``ExternalTeacher``).
     ///
     /// With several ranks (`communicator`), rank r writes the shard (epoch, r) of its ``DistributedShare`` of
     /// each epoch's order; parameters are drawn per (seed, epoch, sample), so each record is the one the
-    /// single-process pass writes. Ranks agree after every batch (one tiny allreduce), so an error on one
-    /// rank stops all of them at the next batch with an ``AgreedFailure``; once every shard is finished,
-    /// rank 0 checks the other ranks' files (``DatasetWriter/adoptShard(epoch:rank:)``) and writes the
-    /// manifest. The output folder must be shared by the ranks (one host, or a shared file system).
+    /// single-process pass writes. Ranks agree after every batch (one tiny allreduce): an error on one rank
+    /// stops all of them at the next batch with an ``AgreedFailure``, and a stop request on any rank stops all
+    /// of them after the same batch. After each epoch, rank 0 checks the other ranks' files
+    /// (``DatasetWriter/adoptShard(epoch:rank:)``) and commits the manifest. The output folder must be shared
+    /// by the ranks (one host, or a shared file system).
     public static func run(store: ImageStore, teacher: any TeacherModel, outputDirectory: String, options: Options,
-                           teacherName: String, communicator comm: Communicator = SingleProcess(),
-                           progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
+                           identity: TeacherIdentity, communicator comm: Communicator = SingleProcess(),
+                           stop: StopRequest? = nil, progress: ((Int, Int) -> Void)? = nil) throws -> Summary {
         let start = Date()
         let share = try DistributedShare(rank: comm.rank, ranks: comm.size)
         let (writer, plan) = try comm.agreeing("the teacher pass's setup") {
-            try setUp(store: store, teacher: teacher, outputDirectory: outputDirectory, options: options,
-                      teacherName: teacherName, writesKeyTable: comm.rank == 0)
+            try setUp(store: store, teacher: teacher, outputDirectory: outputDirectory, options: options, identity: identity,
+                      rank: comm.rank, worldSize: comm.size)
         }
         let size = teacher.imageSize, classes = teacher.numClasses
         let perRank = share.perRank(plan.split.train.count)
         let total = options.epochs * perRank
-        var done = 0
+        var done = 0, computed = 0, committed = 0
+        var manifest: DatasetManifest?
         for epoch in 0..<options.epochs {
             let order = share.items(of: epochOrder(trainIndices: plan.split.train, seed: options.seed, epoch: epoch))
-            var shard: ShardWriter?
-            var position = 0
-            // Every rank has `perRank` items, so every rank runs the same number of agreement points.
-            repeat {
+            let shard = try comm.agreeing("opening epoch \(epoch) of the teacher pass") {
+                try RankShard(epoch: epoch, rank: comm.rank, order: order, plan: plan, writer: writer, resume: options.resume)
+            }
+            // Every rank has `perRank` items and walks every batch start, so every rank runs the same number of
+            // agreement points, whatever it kept from before a resume.
+            for position in stride(from: 0, to: max(order.count, 1), by: options.batchSize) {
                 let batch = Array(order[position..<min(order.count, position + options.batchSize)])
-                position += batch.count
-                // A failed rank's unfinished shard stays as `*.partial`, as after a crash.
-                try comm.agreeing("epoch \(epoch) of the teacher pass") {
-                    if shard == nil { shard = try writer.shardWriter(epoch: epoch, rank: comm.rank) }
-                    if !batch.isEmpty {
-                        try writeBatch(batch, epoch: epoch, plan: plan, teacher: teacher, size: size, classes: classes,
-                                       k: options.k, batchSize: options.batchSize, into: shard!)
-                    }
-                    if position == order.count { _ = try writer.finish(shard!) }
+                let status = comm.agreeingWithStop("epoch \(epoch) of the teacher pass", stop: stop) {
+                    guard shard.needs(batchAt: position, count: batch.count) else { return }
+                    let records = try teachBatch(batch, epoch: epoch, plan: plan, teacher: teacher, size: size, classes: classes,
+                                                 k: options.k, batchSize: options.batchSize)
+                    computed += try shard.append(records, batchStart: position)
                 }
+                try status.get()
                 done += batch.count
                 progress?(done, total)
-            } while position < order.count
-        }
-        var manifest: DatasetManifest?
-        try comm.agreeing("writing the manifest") {
-            guard comm.rank == 0 else { return }
-            for epoch in 0..<options.epochs {
-                for rank in 1..<max(comm.size, 1) { try writer.adoptShard(epoch: epoch, rank: rank) }
+                if status.stopped {
+                    try comm.agreeing("stopping the teacher pass") { try shard.stop() }
+                    return Summary(manifest: manifest, records: done * comm.size, computedRecords: computed * comm.size,
+                                   shardBytes: manifest?.shards.reduce(0) { $0 + $1.bytes } ?? 0,
+                                   seconds: Date().timeIntervalSince(start), committedEpochs: committed, interrupted: true)
+                }
             }
-            manifest = try writer.finish()
+            try comm.agreeing("finishing epoch \(epoch) of the teacher pass") { try shard.finish() }
+            try comm.agreeing("committing epoch \(epoch)") {
+                guard comm.rank == 0 else { return }
+                for rank in 0..<comm.size where !writer.holds(epoch: epoch, rank: rank) {
+                    try writer.adoptShard(epoch: epoch, rank: rank)
+                }
+                manifest = try writer.finish()
+            }
+            committed = epoch + 1
         }
         let written = try manifest ?? DatasetManifest.read(directory: outputDirectory)
-        return Summary(manifest: written, records: total * comm.size,
-                       shardBytes: written.shards.reduce(0) { $0 + $1.bytes }, seconds: Date().timeIntervalSince(start))
+        return Summary(manifest: written, records: total * comm.size, computedRecords: computed * comm.size,
+                       shardBytes: written.shards.reduce(0) { $0 + $1.bytes }, seconds: Date().timeIntervalSince(start),
+                       committedEpochs: committed, interrupted: false)
     }
 
     /// What every rank prepares before the first batch: the sample map, the split, the recipe's views, and
@@ -117,7 +156,7 @@ public enum TeacherPass {
     }
 
     private static func setUp(store: ImageStore, teacher: any TeacherModel, outputDirectory: String, options: Options,
-                              teacherName: String, writesKeyTable: Bool) throws -> (DatasetWriter, Plan) {
+                              identity: TeacherIdentity, rank: Int, worldSize: Int) throws -> (DatasetWriter, Plan) {
         let config = (numClasses: teacher.numClasses, imageSize: teacher.imageSize)
         let size = config.imageSize
         guard options.epochs >= 1 else { throw DistillError("[invalid_argument] epochs must be ≥ 1") }
@@ -135,18 +174,28 @@ public enum TeacherPass {
         var schema = ShardSchema(classes: config.numClasses, k: options.k, valueKind: .probability, sorted: true,
                                  augmentation: .params(outputHeight: size, outputWidth: size),
                                  recordsPerBlock: options.recordsPerBlock)
-        schema.provenance["teacher"] = teacherName
+        schema.provenance["teacher"] = identity.name
+        schema.provenance["teacher_checksum"] = "sha256:" + identity.sha256
         schema.provenance["augmentation_code_version"] = "1"
         schema.provenance["run_seed"] = String(options.seed)
         schema.provenance["recipe"] = options.recipe.name
         schema.provenance["recipe_sha256"] = options.recipe.hash
         schema.provenance["held_out_fraction"] = String(options.heldOutFraction)
         if options.validationFraction > 0 { schema.provenance["validation_fraction"] = String(options.validationFraction) }
-        let writer = try DatasetWriter(directory: outputDirectory, keys: map.keys, schema: schema, writesKeyTable: writesKeyTable)
+        // Rank 0 alone checks and changes the folder; the others touch nothing before the setup is agreed.
+        if rank == 0 {
+            let record = PassRecord(epochs: options.epochs, fingerprint: TeacherPassFolder.fingerprint(
+                options: options, teacher: identity, store: store, classes: config.numClasses, imageSize: size, worldSize: worldSize))
+            _ = try TeacherPassFolder.prepare(directory: outputDirectory, record: record, resume: options.resume)
+        }
+        let writesKeyTable = rank == 0 && !options.resume
+        let writer = try DatasetWriter(directory: outputDirectory, keys: map.keys, schema: schema, writesKeyTable: writesKeyTable,
+                                       keyTableVersion: options.keyTableVersion)
+        if rank == 0 && options.resume { try TeacherPassFolder.checkKeyTable(directory: outputDirectory, expected: writer.keysFileEntry) }
         return (writer, Plan(map: map, split: split, views: views, augmenter: Augmenter(outputWidth: size, outputHeight: size), store: store))
     }
 
-    /// Draws, renders and teaches one batch of store indices and appends its records.
+    /// Draws, renders and teaches one batch of store indices: its records, in batch order.
     ///
     /// The teacher always sees `batchSize` images (a short last batch is padded with blank images whose
     /// outputs are dropped): GEMM libraries may round a row differently for another row count, and the
@@ -154,8 +203,8 @@ public enum TeacherPass {
     /// does not depend on how the epoch was dealt to ranks (measured: `Tools/bench_mpi.py`). It still
     /// depends, in the last bit of rare float16 values, on the threads per process (oneDNN splits the
     /// sums differently), so compare passes run with the same OMP_NUM_THREADS.
-    private static func writeBatch(_ batch: [Int], epoch: Int, plan: Plan, teacher: any TeacherModel, size: Int, classes: Int,
-                                   k: Int, batchSize: Int, into shard: ShardWriter) throws {
+    static func teachBatch(_ batch: [Int], epoch: Int, plan: Plan, teacher: any TeacherModel, size: Int, classes: Int,
+                           k: Int, batchSize: Int) throws -> [ShardRecord] {
         let plane = 3 * size * size
         var codes: [[UInt8]] = []
         let rows = max(batch.count, batchSize)
@@ -171,121 +220,12 @@ public enum TeacherPass {
             throw DistillError("[teacher] the teacher returned logits of shape \(logits.shape) for \(rows) images of \(classes) classes")
         }
         let probabilities = Probabilities.softmax(UnsafeBufferPointer(rebasing: logits.buffer[0..<(batch.count * classes)]), classes: classes)
-        try probabilities.withUnsafeBufferPointer { p in
-            for (row, index) in batch.enumerated() {
+        return probabilities.withUnsafeBufferPointer { p in
+            batch.enumerated().map { row, index in
                 let top = Probabilities.topK(UnsafeBufferPointer(rebasing: p[(row * classes)..<((row + 1) * classes)]), k: k)
-                try shard.append(sampleID: plan.map.sampleID[index], indices: top.indices, values: top.values, augmentation: codes[row])
+                return ShardRecord(sampleID: plan.map.sampleID[index], augmentation: codes[row], indices: top.indices,
+                                   values: top.values.map { Float16($0) })
             }
-        }
-    }
-}
-
-/// A teacher: logits (N, classes) for normalised images (N, 3, imageSize, imageSize).
-public protocol TeacherModel: AnyObject {
-    var numClasses: Int { get }
-    var imageSize: Int { get }
-    func logits(_ images: Tensor) throws -> Tensor
-}
-
-/// Our TinyViT in eval mode (running BatchNorm statistics, no drop path).
-public final class TinyViTTeacher: TeacherModel {
-    public let model: TinyViT
-    public init(_ model: TinyViT) { self.model = model }
-    public var numClasses: Int { model.configuration.numClasses }
-    public var imageSize: Int { model.configuration.imageSize }
-    public func logits(_ images: Tensor) throws -> Tensor {
-        try model.forward(images, context: ForwardContext(training: false, recordsGradients: false))
-    }
-}
-
-/// A teacher in another process (e.g. PyTorch), fed through .npy files.
-///
-/// Protocol: `/bin/sh -c COMMAND` is started once. For each batch the pass writes the augmented images
-/// to `IN.npy` (float32, (N, 3, H, W), ImageNet-normalised) and the line `IN.npy OUT.npy` to the
-/// process's stdin; the process writes the logits to `OUT.npy` (float32 or float64, (N, classes)) and
-/// answers with a line `ok` on stdout. When the pass ends, stdin is closed and the process should exit.
-/// A minimal Python side:
-/// ```python
-/// import sys, numpy as np
-/// for line in sys.stdin:
-///     src, dst = line.split()
-///     np.save(dst, model(np.load(src)).astype(np.float32)); print("ok", flush=True)
-/// ```
-public final class ExternalTeacher: TeacherModel {
-    public let command: String
-    public let numClasses: Int
-    public let imageSize: Int
-    private let process = Process()
-    private let input = Pipe()
-    private let output = Pipe()
-    private let directory: String
-    private var batch = 0
-    private var pendingOutput = Data()
-
-    public init(command: String, numClasses: Int, imageSize: Int) throws {
-        self.command = command
-        self.numClasses = numClasses
-        self.imageSize = imageSize
-        directory = NSTemporaryDirectory() + "tinyshard-teacher-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0...UInt32.max))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        // A teacher that dies makes our next write to its stdin hit a closed pipe: without this the kernel
-        // kills the whole process with SIGPIPE (no message, no checkpoint); ignored, the write fails with
-        // EPIPE and `logits` reports the exit as a one-line error. Process-wide, and harmless to keep: this
-        // process never relies on SIGPIPE to stop writing.
-        signal(SIGPIPE, SIG_IGN)
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.standardInput = input
-        process.standardOutput = output
-        do { try process.run() } catch {
-            throw DistillError("[teacher] cannot start the external teacher `\(command)`: \(error.localizedDescription)")
-        }
-    }
-
-    deinit { close() }
-
-    /// Closes the teacher's stdin and waits for it to exit.
-    public func close() {
-        guard batch >= 0 else { return }
-        try? input.fileHandleForWriting.close()
-        if process.isRunning { process.waitUntilExit() }
-        try? FileManager.default.removeItem(atPath: directory)
-        batch = -1
-    }
-
-    public func logits(_ images: Tensor) throws -> Tensor {
-        guard batch >= 0 else { throw DistillError("[teacher] the external teacher is closed") }
-        let inPath = directory + "/batch\(batch).npy", outPath = directory + "/logits\(batch).npy"
-        batch += 1
-        try NPY.write(images, to: URL(fileURLWithPath: inPath))
-        guard process.isRunning else { throw DistillError("[teacher] the external teacher `\(command)` exited (status \(process.terminationStatus))") }
-        do {
-            try input.fileHandleForWriting.write(contentsOf: Data("\(inPath) \(outPath)\n".utf8))
-        } catch {
-            throw DistillError("[teacher] cannot write to the external teacher `\(command)`: \(error.localizedDescription)")
-        }
-        let line = try readLine()
-        guard line.trimmingCharacters(in: .whitespaces) == "ok" else {
-            throw DistillError("[teacher] the external teacher `\(command)` answered \"\(line)\" instead of ok")
-        }
-        let logits = try NPY.read(URL(fileURLWithPath: outPath))
-        try? FileManager.default.removeItem(atPath: inPath)
-        try? FileManager.default.removeItem(atPath: outPath)
-        return logits
-    }
-
-    private func readLine() throws -> String {
-        while true {
-            if let newline = pendingOutput.firstIndex(of: 0x0A) {
-                let line = String(decoding: pendingOutput[pendingOutput.startIndex..<newline], as: UTF8.self)
-                pendingOutput = Data(pendingOutput[(newline + 1)...])
-                return line
-            }
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else {
-                throw DistillError("[teacher] the external teacher `\(command)` closed its output without answering")
-            }
-            pendingOutput.append(chunk)
         }
     }
 }

@@ -30,6 +30,9 @@ public final class ImageStore: @unchecked Sendable {
     /// Label i's name, or empty when the store has no names.
     public let classNames: [String]
     public let pixelCheck: PixelCheck
+    /// The header's CRC-32 of the metadata (every image's size and pixel CRC, the keys, the class names): a
+    /// fingerprint of the store's content that costs nothing to read (a teacher pass records it).
+    public let metadataCRC: UInt32
     private let file: MappedFile
     private let indexOffset: Int
     private let keysOffset: Int
@@ -43,6 +46,7 @@ public final class ImageStore: @unchecked Sendable {
         kind = header.kind
         count = Int(header.count)
         classCount = Int(header.classCount)
+        metadataCRC = header.metadataCRC
         indexOffset = Int(header.indexOffset)
         keysOffset = indexOffset + count * StoreLayout.entrySize
         classNames = try StoreValidation.metadata(bytes, header: header, path: path)

@@ -36,6 +36,35 @@ public final class AtomicFileOutput {
         guard fd >= 0 else { throw Self.error("cannot create", temporaryPath) }
     }
 
+    /// Reopens the temporary file of an earlier, interrupted writer of `path` and keeps its first `bytes`
+    /// bytes (cutting what follows: a torn block), so that appends continue after them. The running size and
+    /// CRC-32 cover the kept bytes, as if this writer had appended them.
+    public init(resuming path: String, keeping bytes: Int) throws {
+        bufferLimit = 0
+        finalPath = path
+        temporaryPath = Self.temporaryPath(for: path)
+        fd = open(temporaryPath, O_RDWR | O_CLOEXEC)
+        guard fd >= 0 else { throw Self.error("cannot reopen", temporaryPath) }
+        guard ftruncate(fd, off_t(bytes)) == 0, lseek(fd, off_t(bytes), SEEK_SET) == off_t(bytes) else {
+            close(fd)
+            throw Self.error("cannot cut to \(bytes) bytes", temporaryPath)
+        }
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var done = 0
+        while done < bytes {
+            let wanted = min(chunk.count, bytes - done)
+            let got = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, wanted, off_t(done)) }
+            if got < 0 && errno == EINTR { continue }
+            guard got > 0 else {
+                close(fd)
+                throw Self.error("cannot read back", temporaryPath)
+            }
+            crc = chunk.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<got]), continuing: crc) }
+            done += got
+        }
+        size = bytes
+    }
+
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         crc = CRC32.checksum(bytes, continuing: crc)
         size += bytes.count
@@ -57,6 +86,13 @@ public final class AtomicFileOutput {
         try flush()
         let written = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, off_t(offset)) }
         guard written == bytes.count else { throw Self.error("cannot write", temporaryPath) }
+    }
+
+    /// Makes what was written so far durable, under the temporary name (a writer that stops and will be
+    /// resumed).
+    public func sync() throws {
+        try flush()
+        guard fsync(fd) == 0 else { throw Self.error("cannot fsync", temporaryPath) }
     }
 
     /// Makes the file durable and gives it its final name.

@@ -125,7 +125,8 @@ public final class DatasetWriter {
     public let baseSchema: ShardSchema
     let keysEntry: DatasetManifest.FileEntry
     var entries: [DatasetManifest.ShardEntry] = []
-    private var compressionLevel: Int
+    /// The zlib level of the shards this writer makes.
+    public let compressionLevel: Int
 
     /// - Parameters:
     ///   - writesKeyTable: false for the other ranks of a distributed pass (rank 0 writes the table).
@@ -153,17 +154,28 @@ public final class DatasetWriter {
         baseSchema = schema
     }
 
+    /// The key table's manifest entry (its size and CRC-32 are those of the bytes this writer writes).
+    public var keysFileEntry: DatasetManifest.FileEntry { keysEntry }
+
+    /// Whether the shard of (epoch, rank) is already listed for the manifest.
+    public func holds(epoch: Int, rank: Int) -> Bool { entries.contains { $0.epoch == epoch && $0.rank == rank } }
+
     public static func shardFileName(epoch: Int, rank: Int) -> String {
         String(format: "epoch%04d-rank%03d.tshard", epoch, rank)
     }
 
-    /// A writer for the shard of (epoch, rank); hand it back to ``finish(_:)`` when its records are in.
-    public func shardWriter(epoch: Int, rank: Int) throws -> ShardWriter {
+    /// The header of the shard of (epoch, rank).
+    public func shardSchema(epoch: Int, rank: Int) -> ShardSchema {
         var schema = baseSchema
         schema.epoch = epoch
         schema.rank = rank
-        return try ShardWriter(path: directory + "/" + Self.shardFileName(epoch: epoch, rank: rank), schema: schema,
-                               compressionLevel: compressionLevel)
+        return schema
+    }
+
+    /// A writer for the shard of (epoch, rank); hand it back to ``finish(_:)`` when its records are in.
+    public func shardWriter(epoch: Int, rank: Int) throws -> ShardWriter {
+        try ShardWriter(path: directory + "/" + Self.shardFileName(epoch: epoch, rank: rank), schema: shardSchema(epoch: epoch, rank: rank),
+                        compressionLevel: compressionLevel)
     }
 
     /// Finishes a shard writer and records the shard for the manifest.

@@ -51,6 +51,34 @@ public final class ShardWriter {
         }
     }
 
+    /// Continues the unfinished shard at `path` (its `PATH.partial`): keeps `prefix` (found by
+    /// ``PartialShardPrefix/scan(path:schema:expectedSampleID:)``), cuts the file after it, and appends the
+    /// next record at ordinal `prefix.records`. The finished file is byte for byte the one an uninterrupted
+    /// writer fed the same records makes. An empty prefix starts the shard anew.
+    public convenience init(continuing prefix: PartialShardPrefix, path: String, schema: ShardSchema,
+                            compressionLevel: Int = ShardWriter.defaultCompressionLevel) throws {
+        guard prefix.keptBytes > 0 else {
+            try self.init(path: path, schema: schema, compressionLevel: compressionLevel)
+            return
+        }
+        try self.init(path: path, schema: schema, compressionLevel: compressionLevel,
+                      output: try AtomicFileOutput(resuming: path, keeping: prefix.keptBytes))
+        blocks = prefix.blocks
+        recordCount = prefix.records
+        for id in prefix.sampleIDs { seenSamples.insert(id) }
+    }
+
+    /// A writer over an output that already holds this schema's header (and possibly blocks).
+    private init(path: String, schema: ShardSchema, compressionLevel: Int, output: AtomicFileOutput) throws {
+        try schema.validate()
+        self.schema = schema
+        self.compressionLevel = Int32(compressionLevel)
+        builder = BlockBuilder(schema: schema)
+        valueScratch = [UInt16](repeating: 0, count: schema.k)
+        sortScratch = [Int32](repeating: 0, count: schema.k)
+        self.output = output
+    }
+
     /// Appends a record with float32 values, rounded to float16 (round-to-nearest-even).
     public func append(sampleID: UInt32, indices: [Int32], values: [Float], augmentation: [UInt8] = []) throws {
         guard values.count == schema.k else { throw wrongK("values", values.count) }
@@ -138,6 +166,10 @@ public final class ShardWriter {
         finished = true
         return ShardFileInfo(path: path, records: recordCount, bytes: output.size, crc32: output.crc)
     }
+
+    /// Makes the complete blocks written so far durable in `PATH.partial` (records of the unfinished block stay
+    /// in memory): what a writer that stops to be resumed later calls.
+    public func sync() throws { try output.sync() }
 
     /// Gives up: deletes the partial file.
     public func discard() {

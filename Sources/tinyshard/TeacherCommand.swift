@@ -89,8 +89,15 @@ struct Teacher: ParsableCommand {
             mode, keep the top-K softmax probabilities and store them with the parameters (Spec/FORMAT.md). \
             Under mpirun (-np N), rank r writes the shard (epoch, r) of every epoch with its share of the epoch's \
             order as PyTorch's DistributedSampler deals it (padded with repeats to a multiple of N); each record equals \
-            the single-process one. Rank 0 checks every rank's shards and writes the manifest; --out must be a folder \
-            all ranks share.
+            the single-process one. Rank 0 checks every rank's shards and commits the manifest after every epoch; \
+            finished epochs can be read while the pass goes on. --out must be a folder all ranks share.
+
+            A pass can be stopped and continued (Spec/PASS.md): SIGTERM, SIGINT or SIGUSR1 finish the batch in hand, \
+            keep the unfinished block as a tail and exit; after a crash the complete blocks of each unfinished shard \
+            are kept. The same command with --resume continues, and the folder ends byte for byte as a pass that never \
+            stopped (same threads, same build). --resume with more --epochs adds epochs to a finished pass. The pass's \
+            options, teacher (SHA-256), recipe, images and world size are fingerprinted in OUT/pass.json: a resume with \
+            anything different is refused, naming what differs.
             """)
 
     @Option(help: "The image store (.tis).") var images: String
@@ -108,6 +115,8 @@ struct Teacher: ParsableCommand {
     @Option(help: "Held-out fraction (by key hash) left out of the shards.") var heldOut = 0.2
     @Option(help: "Validation fraction (by key hash, after the held-out part) also left out (for tuning).") var validation = 0.0
     @Option(help: "The augmentation recipe: a preset (tinyvit, tinyvit-mix, digits) or a recipe JSON file.") var recipe = "tinyvit"
+    @Option(help: "Records per block (default: the largest power of two R with R·K ≤ 16,384).") var recordsPerBlock: Int?
+    @Flag(help: "Continue the pass in --out (after a crash or a stop), or add epochs to a finished one.") var resume = false
 
     func run() throws {
         let store = try DistillCLI.openStore(images)
@@ -122,28 +131,45 @@ struct Teacher: ParsableCommand {
         // Usage errors above end every rank alike before MPI starts; from here on, ranks agree on errors.
         let ranks = try DistillCLI.run { try Ranks.communicator() }
         let bar = DistillCLI.Bar(enabled: ranks.rank == 0)
-        let (teacher, name) = try ranks.agreeing("loading the teacher") { () throws -> (any TeacherModel, String) in
+        let stop = StopRequest()
+        let signals = SignalStop(stop, alsoOn: [SIGUSR1])
+        let (teacher, identity) = try ranks.agreeing("loading the teacher") { () throws -> (any TeacherModel, TeacherIdentity) in
             try DistillCLI.run {
                 if let external, let imageSize {
-                    return (try ExternalTeacher(command: external, numClasses: store.classCount, imageSize: imageSize), "external: " + external)
+                    let identity = TeacherIdentity(name: "external: " + external, sha256: SHA256.hex(Array(external.utf8)))
+                    return (try ExternalTeacher(command: external, numClasses: store.classCount, imageSize: imageSize), identity)
                 }
                 let model = try DistillCLI.loadTeacher(weights: weights!, arch: arch!, store: store, imageSize: imageSize)
-                return (TinyViTTeacher(model), URL(fileURLWithPath: weights!).lastPathComponent)
+                let identity = try TeacherIdentity(name: URL(fileURLWithPath: weights!).lastPathComponent, file: weights!)
+                return (TinyViTTeacher(model), identity)
             }
         }
         defer { (teacher as? ExternalTeacher)?.close() }
         let summary = try DistillCLI.run { () throws -> TeacherPass.Summary in
             try TeacherPass.run(store: store, teacher: teacher, outputDirectory: out,
                                 options: .init(epochs: epochs, k: min(k, teacher.numClasses), seed: seed, batchSize: batch,
-                                               recipe: namedRecipe, heldOutFraction: heldOut, validationFraction: validation),
-                                teacherName: name, communicator: ranks) { done, total in
+                                               recipe: namedRecipe, heldOutFraction: heldOut, validationFraction: validation,
+                                               recordsPerBlock: recordsPerBlock, resume: resume),
+                                identity: identity, communicator: ranks, stop: stop) { done, total in
                 bar.draw(Double(done) / Double(max(total, 1)), "teacher \(done)/\(total) records")
             }
         }
         bar.finish()
+        if summary.interrupted {
+            let cause = signals.received.map { "stopped by \(SignalStop.name($0))" } ?? "stopped by a request on another rank"
+            if ranks.rank == 0 {
+                print("\(cause) after \(summary.committedEpochs) committed epoch\(summary.committedEpochs == 1 ? "" : "s"); "
+                      + "continue with the same command and --resume")
+            }
+            let failure = CLIFailure.exit(128 + (signals.received ?? SIGTERM))
+            if ranks.size > 1 { throw AgreedFailure(underlying: failure) }
+            throw failure
+        }
         guard ranks.rank == 0 else { return }
-        print(String(format: "wrote %d records in %d shards to %@ (%.1f bytes/record, %.1f s, %.0f img/s)",
-                     summary.records, summary.manifest.shards.count, out, summary.bytesPerRecord, summary.seconds,
-                     Double(summary.records) / max(summary.seconds, 1e-9)))
+        let kept = summary.records - summary.computedRecords
+        print(String(format: "wrote %d records in %d shards to %@ (%.1f bytes/record, %.1f s, %.0f img/s)%@",
+                     summary.records, summary.manifest?.shards.count ?? 0, out, summary.bytesPerRecord, summary.seconds,
+                     Double(summary.computedRecords) / max(summary.seconds, 1e-9),
+                     kept > 0 ? " (\(kept) kept from the interrupted run)" : ""))
     }
 }

@@ -219,9 +219,8 @@ final class DistillPipelineTests: XCTestCase {
         _ = try Fixture.teacherPass(store: store, directory: dir + "/shards", epochs: 2)
         let shard = dir + "/shards/" + DatasetWriter.shardFileName(epoch: 1, rank: 0)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: shard))
-        let header = try ShardReader(path: shard)
-        _ = header
-        bytes[bytes.count / 2] ^= 0xFF
+        // A byte of the (only) block's payload: its checksum fails when the epoch is read.
+        bytes[bytes.count - 200] ^= 0xFF
         try bytes.write(to: URL(fileURLWithPath: shard))
         do {
             let trainer = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
@@ -287,7 +286,8 @@ final class ExternalTeacherTests: XCTestCase {
         """.write(toFile: script, atomically: true, encoding: .utf8)
         let teacher = try ExternalTeacher(command: "python3 \(script)", numClasses: 10, imageSize: 16)
         let summary = try TeacherPass.run(store: store, teacher: teacher, outputDirectory: dir + "/shards",
-                                          options: .init(epochs: 1, k: 4, seed: 2, batchSize: 5), teacherName: "numpy")
+                                          options: .init(epochs: 1, k: 4, seed: 2, batchSize: 5),
+                                          identity: TeacherIdentity(name: "numpy", sha256: SHA256.hex(Array(script.utf8))))
         teacher.close()
         XCTAssertTrue(ShardVerifier().verifyDataset(directory: dir + "/shards").isClean)
         let dataset = try ShardDataset(directory: dir + "/shards")
