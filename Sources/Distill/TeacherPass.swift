@@ -188,7 +188,9 @@ public enum TeacherPass {
                 options: options, teacher: identity, store: store, classes: config.numClasses, imageSize: size, worldSize: worldSize))
             _ = try TeacherPassFolder.prepare(directory: outputDirectory, record: record, resume: options.resume)
         }
-        let writesKeyTable = rank == 0 && !options.resume
+        // A resumed pass writes the key table only when an earlier run died before it was in place.
+        let keysPath = outputDirectory + "/" + DatasetManifest.keysFileName
+        let writesKeyTable = rank == 0 && (!options.resume || !FileManager.default.fileExists(atPath: keysPath))
         let writer = try DatasetWriter(directory: outputDirectory, keys: map.keys, schema: schema, writesKeyTable: writesKeyTable,
                                        keyTableVersion: options.keyTableVersion)
         if rank == 0 && options.resume { try TeacherPassFolder.checkKeyTable(directory: outputDirectory, expected: writer.keysFileEntry) }

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Kill a teacher pass at random points with SIGKILL, resume it each time, and check that it ends byte for
+byte as a pass that was never interrupted (Spec/PASS.md).
+
+    python3 Tools/crash/crash_teacher.py [--bin .build/release/tinyshard] [--kills 20] [--ranks 1|2]
+                                         [--python] [--work DIR] [--seed S]
+
+Swift (`tinyshard teacher`, one process or `mpirun -np 2`): a teacher is trained for one epoch on the
+embedded digits, an uninterrupted pass is written once as the reference, then passes are started and
+SIGKILLed (the whole process group: mpirun and its ranks) after a random delay between 0 and the reference
+pass's wall time, resumed with `--resume` (or started anew when the kill came before `pass.json` existed),
+killed again, and so on until a run finishes; then every file of the folder must equal the reference's.
+Rounds repeat until --kills kills have landed. A kill hits anywhere: before the key table, inside a block,
+between a shard's rename and the manifest, while the manifest is written.
+
+--python does the same with the PyTorch writer (`examples/teacher_pass.py` under `torchrun`, 2 processes,
+with the venv's python, $TINYSHARD_PYTHON or .venv/bin/python).
+
+Exit status 0 when every round ended identical to the reference, 1 otherwise.
+"""
+
+import argparse
+import filecmp
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ARCH = {"embed_dims": [8, 16, 16, 16], "depths": [1, 1, 1, 1], "num_heads": [1, 1, 1, 1],
+        "window_sizes": [2, 2, 2, 2], "num_classes": 10, "img_size": 16}
+
+
+def mpirun():
+    return ["mpirun", "--allow-run-as-root", "--oversubscribe", "--mca", "btl_vader_single_copy_mechanism", "none",
+            "-np", "2", "-x", "OMP_NUM_THREADS"]
+
+
+class Experiment:
+    def __init__(self, args):
+        self.args = args
+        self.work = args.work
+        self.env = dict(os.environ, OMP_NUM_THREADS="1")
+        self.where = []
+        os.makedirs(self.work, exist_ok=True)
+
+    def run(self, command, check=True):
+        result = subprocess.run(command, cwd=self.work, env=self.env, capture_output=True, text=True)
+        if check and result.returncode != 0:
+            sys.exit(f"failed ({result.returncode}): {' '.join(command)}\n{result.stdout}{result.stderr}")
+        return result
+
+    def prepare(self):
+        """The image store and, for the Swift pass, a teacher trained for one epoch."""
+        self.store = os.path.join(self.work, "digits.tsimg")
+        if not os.path.exists(self.store):
+            self.run([self.args.bin, "images", "import", os.path.join(ROOT, "Tools/data/digits.csv.gz"), "--out", self.store,
+                      "--upscale", "2"])
+        self.arch = os.path.join(self.work, "arch.json")
+        with open(self.arch, "w") as f:
+            import json
+            json.dump(ARCH, f)
+        self.weights = os.path.join(self.work, "teacher", "model.safetensors")
+        if not os.path.exists(self.weights):
+            self.run([self.args.bin, "train", "--images", self.store, "--arch", self.arch, "--recipe", "digits",
+                      "--hard-labels", "--epochs", "1", "--batch", "16", "--out", os.path.join(self.work, "teacher")])
+
+    def command(self, out, resume):
+        if self.args.python:
+            python = os.environ.get("TINYSHARD_PYTHON") or os.path.join(ROOT, ".venv", "bin", "python")
+            torchrun = [python, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+            command = torchrun + [os.path.join(ROOT, "Tools/python/examples/teacher_pass.py"), "--images", self.store,
+                                  "--out", out, "--model", "tiny_vit_5m_224", "--model-args", self.arch_python(),
+                                  "--img-size", "16", "--epochs", str(self.args.epochs), "--k", "3", "--batch", "5", "--workers", "0",
+                                  "--records-per-block", "8", "--threads", "1"]
+            return command + (["--resume"] if resume else [])
+        command = [self.args.bin, "teacher", "--images", self.store, "--weights", self.weights, "--arch", self.arch,
+                   "--k", "3", "--epochs", str(self.args.epochs), "--batch", "5", "--records-per-block", "8", "--seed", "3",
+                   "--recipe", "digits", "--out", out] + (["--resume"] if resume else [])
+        return (mpirun() if self.args.ranks == 2 else []) + command
+
+    def arch_python(self):
+        import json
+        return json.dumps({k: v for k, v in ARCH.items() if k not in ("num_classes", "img_size")})
+
+    def reference(self):
+        out = os.path.join(self.work, "reference")
+        shutil.rmtree(out, ignore_errors=True)
+        start = time.perf_counter()
+        self.run(self.command(out, resume=False))
+        self.duration = time.perf_counter() - start
+        return out
+
+    def start(self, out):
+        resume = os.path.exists(os.path.join(out, "pass.json"))
+        return subprocess.Popen(self.command(out, resume), cwd=self.work, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def round(self, out, rng):
+        """Start, kill, resume until a run finishes; returns the number of kills."""
+        shutil.rmtree(out, ignore_errors=True)
+        kills = 0
+        while True:
+            process = self.start(out)
+            try:
+                stdout, stderr = process.communicate(timeout=rng.uniform(0, self.duration))
+            except subprocess.TimeoutExpired:
+                kill_everything(process, out)
+                kills += 1
+                self.where.append(where_killed(out))
+                continue
+            if process.returncode != 0:
+                sys.exit(f"a resumed run failed ({process.returncode}):\n{stdout}{stderr}")
+            return kills
+
+
+def kill_everything(process, out):
+    """SIGKILL the run: its process group and every process whose command line names its folder (mpirun's
+    ranks and torchrun's workers may sit in process groups of their own), as a node that dies takes them all."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.communicate()
+    while True:
+        left = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if out.encode() in f.read():
+                        left.append(int(pid))
+            except OSError:
+                continue
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
+
+
+def where_killed(out):
+    """What the folder held when the kill landed: the phase of the pass it interrupted."""
+    names = os.listdir(out) if os.path.isdir(out) else []
+    if "pass.json" not in names:
+        return "before pass.json"
+    committed = 0
+    if "manifest.json" in names:
+        import json
+        with open(os.path.join(out, "manifest.json")) as f:
+            committed = len({shard["epoch"] for shard in json.load(f)["shards"]})
+    partial = any(name.endswith(".tshard.partial") for name in names)
+    return f"{committed} epochs committed, {'a shard partly written' if partial else 'between shards'}"
+
+
+def same_folders(a, b):
+    names = sorted(os.listdir(a))
+    if names != sorted(os.listdir(b)):
+        return f"files differ: {names} vs {sorted(os.listdir(b))}"
+    for name in names:
+        if not filecmp.cmp(os.path.join(a, name), os.path.join(b, name), shallow=False):
+            return f"{name} differs"
+    return None
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--bin", default=os.path.join(ROOT, ".build/release/tinyshard"))
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--ranks", type=int, choices=[1, 2], default=1)
+    parser.add_argument("--python", action="store_true", help="the PyTorch writer under torchrun (2 processes)")
+    parser.add_argument("--work", default="/tmp/tinyshard-crash")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=20, help="epochs of each pass")
+    args = parser.parse_args()
+    experiment = Experiment(args)
+    experiment.prepare()
+    reference = experiment.reference()
+    what = "python, torchrun 2" if args.python else f"swift, {args.ranks} process{'es' if args.ranks > 1 else ''}"
+    print(f"{what}: reference pass {experiment.duration:.2f} s", flush=True)
+    rng = random.Random(args.seed)
+    kills, rounds, failures = 0, 0, 0
+    while kills < args.kills:
+        out = os.path.join(args.work, f"crashed{rounds}")
+        landed = experiment.round(out, rng)
+        kills += landed
+        rounds += 1
+        problem = same_folders(reference, out)
+        failures += problem is not None
+        print(f"round {rounds}: {landed} kills, then finished: {'identical' if problem is None else problem}", flush=True)
+    from collections import Counter
+    for phase, count in sorted(Counter(experiment.where).items()):
+        print(f"  kills {phase}: {count}")
+    print(f"{what}: {kills} kills in {rounds} rounds, {failures} rounds differ from the uninterrupted pass")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
