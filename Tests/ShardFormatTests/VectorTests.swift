@@ -579,6 +579,10 @@ struct VectorGenerator {
             (epoch, key, reading rank or none), the shard rank, ordinal and augmentation seed of the record
             section 2's rule returns. Written by `Tests/ShardFormatTests/LookupRuleTests.swift`.
 
+            `sampling/record-order.json` pins the record-order sampler (Spec/RECORD-ORDER.md): an epoch's shard
+            sizes and, for each (world, rank, window, seed, training epoch), the (shard rank, ordinal) of every
+            record the rank reads. Written by `Tests/ShardFormatTests/RecordOrderTests.swift`.
+
             No vector exists for `io` (an environment problem), `duplicate-index` (the gap encoding of section
             3.4 cannot express a repeated index: every decoded record has strictly ascending indices) or
             `not-probability` (an API error: asking dense labels of a logit shard such as `valid-logit.tshard`).
