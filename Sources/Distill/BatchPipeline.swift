@@ -34,14 +34,18 @@ final class BatchPipeline: @unchecked Sendable {
     private var pending: [Slot] = []
     private var nextPosition: (epoch: Int, batch: Int, micro: Int)
     private let endEpoch: Int
-    /// Plan cache, queue-only.
-    private var plans: [Int: [PlanItem]] = [:]
+    /// Stream cache, queue-only.
+    private var plans: [Int: EpochStreams] = [:]
+    private let order: SampleOrder
+    private let seed: UInt64
     /// Seconds spent preparing the batches handed out so far.
     private(set) var prepareSeconds = 0.0
 
     init(planner: ViewPlanner, hard: HardLabels, targets: TargetSource, slicing: MicroBatches, stepsPerEpoch: Int,
-         start: (epoch: Int, batch: Int), endEpoch: Int) {
+         start: (epoch: Int, batch: Int), endEpoch: Int, order: SampleOrder, seed: UInt64) {
         self.planner = planner
+        self.order = order
+        self.seed = seed
         self.hard = hard
         self.targets = targets
         self.slicing = slicing
@@ -80,11 +84,11 @@ final class BatchPipeline: @unchecked Sendable {
         }
     }
 
-    private func plan(_ epoch: Int) throws -> [PlanItem] {
+    private func plan(_ epoch: Int) throws -> EpochStreams {
         if let plan = plans[epoch] { return plan }
-        let plan = try planner.plan(epoch: epoch)
-        guard plan.count >= stepsPerEpoch * slicing.globalBatch else {
-            throw DistillError("[mismatch] epoch \(epoch) has \(plan.count) training samples, fewer than the \(stepsPerEpoch) batches of \(slicing.globalBatch) of epoch 0")
+        let plan = try planner.streams(epoch: epoch, order: order, slicing: slicing, seed: seed)
+        guard plan.steps >= stepsPerEpoch else {
+            throw DistillError("[mismatch] epoch \(epoch) fills \(plan.steps) batches of \(slicing.globalBatch), fewer than the \(stepsPerEpoch) of epoch 0")
         }
         plans = [epoch: plan]  // one epoch at a time is enough: positions only move forward
         return plan
@@ -92,7 +96,7 @@ final class BatchPipeline: @unchecked Sendable {
 
     /// Decodes or draws parameters, renders the views and fills hard or stored targets.
     private func prepare(epoch: Int, batch b: Int, micro: Int) throws -> Batch {
-        let items = try plan(epoch)[slicing.items(step: b, micro: micro)]
+        let items = try plan(epoch).streams[slicing.number(micro)][slicing.positions(step: b)]
         let size = planner.size, classes = hard.classes
         let plane = 3 * size * size
         let images = Tensor(zeros: [items.count, 3, size, size])

@@ -1,5 +1,5 @@
-/// How one optimiser step's global batch is cut: `ranks × accumulate` micro-batches of equal size, in the
-/// epoch's order; rank r's micro-batch m is number `r · accumulate + m`. So `mpirun -np 2` with one
+/// How one optimiser step's global batch is cut: `ranks × accumulate` micro-batches of equal size, micro-batch
+/// number p reading stream p of the epoch (``EpochStreams``); rank r's micro-batch m is number `r · accumulate + m`. So `mpirun -np 2` with one
 /// micro-batch per rank and one process with `--accumulate 2` see exactly the same micro-batches (and
 /// the same drop-path draws, which follow the micro-batch's number), and BatchNorm normalises over the
 /// same images in both.
@@ -35,9 +35,6 @@ public struct MicroBatches: Sendable, Equatable {
     /// The global number of this rank's micro-batch `micro` within a step.
     public func number(_ micro: Int) -> Int { rank * accumulate + micro }
 
-    /// Positions in the epoch's order of this rank's micro-batch `micro` of step `step` (of the epoch).
-    public func items(step: Int, micro: Int) -> Range<Int> {
-        let start = step * globalBatch + number(micro) * size
-        return start..<(start + size)
-    }
+    /// Positions, in its stream (``number(_:)``), of a micro-batch of step `step` (of the epoch).
+    public func positions(step: Int) -> Range<Int> { (step * size)..<((step + 1) * size) }
 }

@@ -30,24 +30,32 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     /// With several ranks: BatchNorm normalises with statistics over the whole global batch (PyTorch's
     /// `SyncBatchNorm`) instead of each rank's micro-batch (DDP's default).
     public var syncBatchNorm: Bool
+    /// The order a run reads each epoch's samples in (Spec/RECORD-ORDER.md by default).
+    public var order: SampleOrder
+    /// Train for more epochs than the dataset stores by reading its epochs again in order (epoch e reads
+    /// stored epoch e mod S); without it, such a run is refused naming the stored count.
+    public var cycleEpochs: Bool
 
     public init(epochs: Int = 10, batchSize: Int = 32, learningRate: Float = 1e-3, minLearningRate: Float = 1e-5,
                 warmupEpochs: Double = 1, weightDecay: Float = 0.05, clip: Float? = 5, dropPath: Float = 0,
                 layerDecay: Float = 1, seed: UInt64 = 0, heldOutFraction: Double = 0.2, validationFraction: Double = 0,
-                evalBatchSize: Int = 64, accumulate: Int = 1, syncBatchNorm: Bool = false) {
+                evalBatchSize: Int = 64, accumulate: Int = 1, syncBatchNorm: Bool = false,
+                order: SampleOrder = .record(window: 0), cycleEpochs: Bool = false) {
         self.epochs = epochs; self.batchSize = batchSize; self.learningRate = learningRate
         self.minLearningRate = minLearningRate; self.warmupEpochs = warmupEpochs; self.weightDecay = weightDecay
         self.clip = clip; self.dropPath = dropPath; self.layerDecay = layerDecay; self.seed = seed
         self.heldOutFraction = heldOutFraction; self.validationFraction = validationFraction; self.evalBatchSize = evalBatchSize
         self.accumulate = accumulate; self.syncBatchNorm = syncBatchNorm
+        self.order = order; self.cycleEpochs = cycleEpochs
     }
 
     private enum CodingKeys: String, CodingKey {
         case epochs, batchSize, learningRate, minLearningRate, warmupEpochs, weightDecay, clip, dropPath, layerDecay, seed
-        case heldOutFraction, validationFraction, evalBatchSize, accumulate, syncBatchNorm
+        case heldOutFraction, validationFraction, evalBatchSize, accumulate, syncBatchNorm, order, cycleEpochs
     }
 
-    /// Checkpoints written before `accumulate` and `syncBatchNorm` existed resume as 1 and false.
+    /// Checkpoints written before `accumulate`, `syncBatchNorm`, `order` and `cycleEpochs` existed resume as
+    /// 1, false, stored order and false (what those runs did in one process).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(epochs: try c.decode(Int.self, forKey: .epochs), batchSize: try c.decode(Int.self, forKey: .batchSize),
@@ -60,7 +68,9 @@ public struct TrainOptions: Codable, Sendable, Equatable {
                   validationFraction: try c.decode(Double.self, forKey: .validationFraction),
                   evalBatchSize: try c.decode(Int.self, forKey: .evalBatchSize),
                   accumulate: try c.decodeIfPresent(Int.self, forKey: .accumulate) ?? 1,
-                  syncBatchNorm: try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) ?? false)
+                  syncBatchNorm: try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) ?? false,
+                  order: try c.decodeIfPresent(SampleOrder.self, forKey: .order) ?? .record(window: 0),
+                  cycleEpochs: try c.decodeIfPresent(Bool.self, forKey: .cycleEpochs) ?? false)
     }
 }
 

@@ -96,6 +96,7 @@ public final class Trainer {
             }
         }
         planner = try ViewPlanner(source: views, store: store, map: map, split: split, size: size)
+        if case let .record(window) = options.order { planner.cachedBlocks = window + 2 }
         hard = HardLabels(store: store, map: map, classes: classes, size: size)
         model = try TinyViT(config)
         model.initializeWeights(seed: options.seed)
@@ -104,10 +105,11 @@ public final class Trainer {
         buckets = microBatches.perStep > 1 ? GradientBuckets(parameters: model.parameters) : nil
         batchNormReducer = options.syncBatchNorm && communicator.size > 1 ? RankBatchNormReducer(communicator) : nil
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        let firstPlan = try planner.plan(epoch: 0)
-        stepsPerEpoch = firstPlan.count / options.batchSize
+        try planner.checkEpochs(options.epochs, cycle: options.cycleEpochs)
+        let firstPlan = try planner.streams(epoch: 0, order: options.order, slicing: microBatches, seed: options.seed)
+        stepsPerEpoch = firstPlan.steps
         guard stepsPerEpoch >= 1 else {
-            throw DistillError("[invalid_argument] an epoch has \(firstPlan.count) training samples, fewer than one batch of \(options.batchSize)")
+            throw DistillError("[invalid_argument] an epoch has too few training samples for one batch of \(options.batchSize)")
         }
         if resume {
             try loadCheckpoint()
@@ -207,7 +209,8 @@ public final class Trainer {
         try checkRanksAgree()
         let lastEpoch = min(options.epochs, stopAfterEpochs.map { completedEpochs + $0 } ?? options.epochs)
         let pipeline = BatchPipeline(planner: planner, hard: hard, targets: targets, slicing: microBatches,
-                                     stepsPerEpoch: stepsPerEpoch, start: (completedEpochs, stepInEpoch), endEpoch: lastEpoch)
+                                     stepsPerEpoch: stepsPerEpoch, start: (completedEpochs, stepInEpoch), endEpoch: lastEpoch,
+                                     order: options.order, seed: options.seed)
         self.pipeline = pipeline
         defer { self.pipeline = nil }
         func elapsed() -> Double { trainSecondsBefore + Date().timeIntervalSince(started) - evaluationSeconds }

@@ -66,6 +66,9 @@ final class ViewPlanner: @unchecked Sendable {
     private let recipeViews: RecipeViews?
     private var cursorEpoch = -1
     private(set) var cursors: [ShardCursor] = []
+    /// Decoded blocks each cursor keeps: two for stored order, a window's worth (and the two at its edges)
+    /// for a shuffle window.
+    var cachedBlocks = 2
 
     init(source: ViewSource, store: ImageStore, map: SampleMap, split: DataSplit, size: Int) throws {
         self.source = source
@@ -85,16 +88,38 @@ final class ViewPlanner: @unchecked Sendable {
 
     private let trainIndices: [Int]
 
+    /// The stored epoch's shards that training epoch `epoch` reads, in rank order (stored epoch `epoch`, or with
+    /// cycling `epoch` mod the stored count, as ``checkEpochs(_:cycle:)`` allowed).
     func readers(epoch: Int) -> [ShardReader] {
         guard case let .replay(dataset) = source else { return [] }
         let epochs = dataset.epochs
         return dataset.shards(epoch: epochs[epoch % epochs.count]).sorted { $0.schema.rank < $1.schema.rank }
     }
 
+    /// A replaying run of `epochs` epochs needs that many stored epochs, or `cycle` to read them again: the
+    /// error names the stored count (and the pass's own count while a teacher pass is still writing).
+    func checkEpochs(_ epochs: Int, cycle: Bool) throws {
+        guard case let .replay(dataset) = source, epochs > dataset.epochs.count, !cycle else { return }
+        let stored = dataset.epochs.count
+        var pass = ""
+        if let record = try? PassRecord.read(directory: dataset.directory), record.epochs > stored {
+            pass = "; its teacher pass is asked for \(record.epochs) and has committed \(stored) so far"
+        }
+        throw DistillError("\(dataset.directory): [mismatch] the dataset holds \(stored) epoch\(stored == 1 ? "" : "s")\(pass); "
+                           + "training for \(epochs) needs --cycle-epochs to read the stored epochs again in order")
+    }
+
+    /// Training epoch `epoch`'s streams: the plan cut by `order` into the step's micro-batch streams.
+    func streams(epoch: Int, order: SampleOrder, slicing: MicroBatches, seed: UInt64) throws -> EpochStreams {
+        let items = try plan(epoch: epoch)
+        let shards: [ShardReader]? = { if case .replay = source { return readers(epoch: epoch) }; return nil }()
+        return try EpochStreams(plan: items, epochShards: shards, order: order, slicing: slicing, seed: seed, trainingEpoch: epoch)
+    }
+
     /// The cursors of run epoch `epoch`'s shards (made once per epoch).
     func cursors(epoch: Int) -> [ShardCursor] {
         if cursorEpoch != epoch {
-            cursors = readers(epoch: epoch).map { $0.makeCursor(cachedBlocks: 2) }
+            cursors = readers(epoch: epoch).map { $0.makeCursor(cachedBlocks: cachedBlocks) }
             cursorEpoch = epoch
         }
         return cursors

@@ -26,7 +26,13 @@ final class EpochTable: @unchecked Sendable {
                                  at: ShardLocation(file: shard.path))
             }
             if position > 0 { inShard.withUnsafeMutableBufferPointer { $0.update(repeating: 0) } }
+            var released = 0
             for b in 0..<shard.blockCount {
+                if b % 256 == 0 {  // the id sections touch a page or two of every block: keep memory to the table
+                    let here = shard.blocks[b].offset
+                    shard.file.releasePages(released..<here)
+                    released = here
+                }
                 try reader.read(shard, block: b, into: &ids)
                 let first = b * shard.schema.recordsPerBlock
                 for (i, id) in ids.enumerated() {

@@ -41,6 +41,18 @@ public final class MappedFile: @unchecked Sendable {
         bytes = UnsafeRawBufferPointer(start: pointer, count: size)
     }
 
+    /// Drops the pages inside `range` from this process's memory (they stay in the page cache, and are read
+    /// again if touched): a pass that walks a file of gigabytes once (statistics, tables, checksums) would
+    /// otherwise keep every page it touched in its resident set. Pages only partly inside `range` are kept.
+    public func releasePages(_ range: Range<Int>) {
+        guard let mapping, !range.isEmpty else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (max(0, range.lowerBound) + page - 1) / page * page
+        let end = min(range.upperBound, bytes.count) / page * page
+        guard end > start else { return }
+        _ = madvise(mapping + start, end - start, MADV_DONTNEED)
+    }
+
     /// Tells the kernel the file will be read front to back (verify, recover, sequential training).
     public func adviseSequential() {
         if let mapping { _ = madvise(mapping, bytes.count, MADV_SEQUENTIAL) }

@@ -202,7 +202,12 @@ public struct ShardVerifier: Sendable {
 
     /// Block headers and payload checksums only.
     private func checkBlockChecksums(_ reader: ShardReader, keys: KeyInfo?, into report: inout VerificationReport) {
+        var released = 0
         for b in 0..<reader.blockCount {
+            if b % 256 == 0 {  // pages already checked leave the resident set
+                reader.file.releasePages(released..<reader.blocks[b].offset)
+                released = reader.blocks[b].offset
+            }
             let bytes = reader.blockBytes(b)
             let range = reader.ordinals(ofBlock: b)
             do {
@@ -239,7 +244,14 @@ public struct ShardVerifier: Sendable {
                     func note(_ error: ShardError) {
                         if problems[worker].count <= limit { problems[worker].append(error) } else { droppedCounts[worker] += 1 }
                     }
-                    for b in (worker * blockCount / workers)..<((worker + 1) * blockCount / workers) {
+                    let mine = (worker * blockCount / workers)..<((worker + 1) * blockCount / workers)
+                    var released = mine.isEmpty ? 0 : reader.blocks[mine.lowerBound].offset
+                    for b in mine {
+                        if (b - mine.lowerBound) % 256 == 255 {  // this worker's checked blocks leave the resident set
+                            let end = reader.blocks[b].offset
+                            reader.file.releasePages(released..<end)
+                            released = end
+                        }
                         let range = reader.ordinals(ofBlock: b)
                         do {
                             try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count,
@@ -269,7 +281,12 @@ public struct ShardVerifier: Sendable {
         var rangeProblems: [ShardError] = []
         let recordsPerBlock = reader.schema.recordsPerBlock
         let keyCount = keys?.count ?? Int.max
+        var released = 0
         for b in 0..<reader.blockCount where decoded[b] {
+            if b % 256 == 0 {
+                reader.file.releasePages(released..<reader.blocks[b].offset)
+                released = reader.blocks[b].offset
+            }
             guard (try? BlockLayout.sampleIDs(ofBlock: reader.blockBytes(b), into: &ids, scratch: &scratch)) != nil else { continue }
             let first = b * recordsPerBlock
             for (i, id) in ids.enumerated() {
@@ -310,10 +327,25 @@ public struct ShardVerifier: Sendable {
         if countBytes { report.bytes += file.bytes.count }
         if file.bytes.count != bytes {
             add(ShardError(.manifestMismatch, "file is \(file.bytes.count) bytes; the manifest says \(bytes)", at: here), to: &report)
-        } else if CRC32.hex(CRC32.checksum(file.bytes)) != crc {
-            add(ShardError(.manifestMismatch, "file CRC-32 is \(CRC32.hex(CRC32.checksum(file.bytes))); the manifest says \(crc)", at: here),
-                to: &report)
+        } else {
+            let found = CRC32.hex(Self.checksum(of: file))
+            if found != crc {
+                add(ShardError(.manifestMismatch, "file CRC-32 is \(found); the manifest says \(crc)", at: here), to: &report)
+            }
         }
         return true
+    }
+
+    /// The CRC-32 of a whole file, 64 MiB at a time, letting go of each piece once summed (a shard of an
+    /// ImageNet-21k epoch is gigabytes; the verifier's memory stays that of one piece).
+    static func checksum(of file: MappedFile) -> UInt32 {
+        let piece = 64 << 20
+        var crc: UInt32 = 0
+        for start in stride(from: 0, to: file.bytes.count, by: piece) {
+            let end = min(file.bytes.count, start + piece)
+            crc = CRC32.checksum(UnsafeRawBufferPointer(rebasing: file.bytes[start..<end]), continuing: crc)
+            file.releasePages(start..<end)
+        }
+        return crc
     }
 }

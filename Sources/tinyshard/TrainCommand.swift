@@ -25,6 +25,14 @@ struct Train: ParsableCommand {
             and rank 0 writes the run folder; mpirun -np 2 and --accumulate 2 train on the same micro-batches. \
             SIGUSR1 to mpirun (forwarded to every rank) stops every rank after the same step with a resumable \
             checkpoint; --resume needs the same number of ranks. See the README for launching.
+
+            Order: records are read with the record-order sampler (Spec/RECORD-ORDER.md): the ranks × accumulate \
+            micro-batch streams each read a contiguous share of the stored records, whole blocks in stored order (the \
+            pass's own shuffle); --shuffle-window W mixes the records of W blocks more. --order shuffled reshuffles \
+            every epoch and deals it like PyTorch's DistributedSampler (one block decode per record); --order batchwise \
+            cuts the stored order into global batches split across ranks (the same batches whatever the world size, \
+            every rank decoding every block). Training epoch e \
+            reads stored epoch e; more epochs than stored need --cycle-epochs (epoch e reads stored epoch e mod S).
             """)
 
     @Option(help: "The image store (.tis).") var images: String
@@ -54,6 +62,9 @@ struct Train: ParsableCommand {
     @Option(help: "Evaluate every N epochs (0: only after the last).") var evalEvery = 1
     @Option(help: "Micro-batches per optimiser step (per rank): --batch stays the global batch, gradients are averaged.") var accumulate = 1
     @Flag(help: "Under mpirun: BatchNorm statistics over the whole global batch (SyncBatchNorm) instead of each rank's images.") var syncBatchnorm = false
+    @Option(help: "record (the record-order sampler, default), shuffled (a new permutation every epoch, DistributedSampler dealing) or batchwise (stored order by global batch: the same batches whatever the world size).") var order = "record"
+    @Option(help: "With --order record: shuffle the records of this many blocks together (0: exactly as stored).") var shuffleWindow = 0
+    @Flag(help: "Train more epochs than the shards store by reading the stored epochs again in order.") var cycleEpochs = false
 
     func run() throws {
         let store = try DistillCLI.openStore(images)
@@ -65,10 +76,21 @@ struct Train: ParsableCommand {
         if shards == nil, teacher == nil, !hardLabels {
             throw CLIFailure("[usage] without --shards, give --hard-labels or --teacher (there are no stored soft labels)")
         }
+        let sampleOrder: SampleOrder
+        switch order {
+        case "record":
+            guard shuffleWindow >= 0 else { throw CLIFailure("[usage] --shuffle-window must be ≥ 0") }
+            sampleOrder = .record(window: shuffleWindow)
+        case "shuffled", "batchwise":
+            guard shuffleWindow == 0 else { throw CLIFailure("[usage] --shuffle-window goes with --order record") }
+            sampleOrder = order == "shuffled" ? .shuffled : .batchwise
+        default: throw CLIFailure("[usage] --order is record, shuffled or batchwise, got '\(order)'")
+        }
         let options = TrainOptions(epochs: epochs, batchSize: batch, learningRate: lr, minLearningRate: minLr,
                                    warmupEpochs: warmupEpochs, weightDecay: weightDecay, clip: clip > 0 ? clip : nil,
                                    dropPath: dropPath, layerDecay: layerDecay, seed: seed, heldOutFraction: heldOut,
-                                   validationFraction: validation, accumulate: accumulate, syncBatchNorm: syncBatchnorm)
+                                   validationFraction: validation, accumulate: accumulate, syncBatchNorm: syncBatchnorm,
+                                   order: sampleOrder, cycleEpochs: cycleEpochs)
         let ranks = try DistillCLI.run { try Ranks.communicator() }
         if syncBatchnorm, ranks.size == 1 {
             throw CLIFailure("[usage] --sync-batchnorm synchronises BatchNorm across the ranks of an mpirun job; this process runs alone")
@@ -94,6 +116,7 @@ struct Train: ParsableCommand {
             return try Trainer(store: store, views: views, targets: targets, configuration: config, options: options,
                                runDirectory: out, resume: resume, communicator: ranks)
         } }
+        if rankZero, shards != nil, !resume { print("reading the shards in \(sampleOrder)") }
         let summary = try DistillCLI.run { () throws -> TrainSummary in
             try trainer.run(stopAfterEpochs: stopAfter, evaluateEvery: evalEvery, stop: stop) { p in
                 let done = Double(p.epoch * p.stepsPerEpoch + p.stepInEpoch) / Double(max(1, p.epochs * p.stepsPerEpoch))

@@ -52,9 +52,10 @@ enum Fixture {
         return (teacher, summary)
     }
 
-    static func options(epochs: Int) -> TrainOptions {
+    /// `cycleEpochs`: train more epochs than a test's pass stored, reading them again.
+    static func options(epochs: Int, cycleEpochs: Bool = false) -> TrainOptions {
         TrainOptions(epochs: epochs, batchSize: 8, learningRate: 3e-3, minLearningRate: 1e-4, warmupEpochs: 0.5,
-                     weightDecay: 0.05, clip: 5, dropPath: 0.1, layerDecay: 0.9, seed: 3, evalBatchSize: 16)
+                     weightDecay: 0.05, clip: 5, dropPath: 0.1, layerDecay: 0.9, seed: 3, evalBatchSize: 16, cycleEpochs: cycleEpochs)
     }
 }
 
@@ -157,7 +158,7 @@ final class DistillPipelineTests: XCTestCase {
         let store = try Fixture.store(count: 48, in: dir)
         _ = try Fixture.teacherPass(store: store, directory: dir + "/shards", epochs: 1)
         let trainer = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
-                                  configuration: Fixture.tinyConfig(), options: Fixture.options(epochs: 6), runDirectory: dir + "/run")
+                                  configuration: Fixture.tinyConfig(), options: Fixture.options(epochs: 6, cycleEpochs: true), runDirectory: dir + "/run")
         let summary = try trainer.run()
         let perEpoch = (0..<6).map { e in summary.rows.filter { $0.epoch == e }.map { Double($0.loss) }.reduce(0, +) }
         XCTAssertLessThan(perEpoch[5], perEpoch[0] * 0.9, "loss per epoch: \(perEpoch)")
@@ -177,7 +178,7 @@ final class DistillPipelineTests: XCTestCase {
         let store = try Fixture.store(count: 48, in: dir)
         _ = try Fixture.teacherPass(store: store, directory: dir + "/shards", epochs: 1)
         let trainer = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .hardLabels,
-                                  configuration: Fixture.tinyConfig(), options: Fixture.options(epochs: 6), runDirectory: dir + "/run")
+                                  configuration: Fixture.tinyConfig(), options: Fixture.options(epochs: 6, cycleEpochs: true), runDirectory: dir + "/run")
         let summary = try trainer.run()
         let first = summary.rows.filter { $0.epoch == 0 }.map(\.loss).reduce(0, +)
         let last = summary.rows.filter { $0.epoch == 5 }.map(\.loss).reduce(0, +)

@@ -31,13 +31,13 @@ final class RanksTests: XCTestCase {
         XCTAssertEqual(cut.size, 4)
         XCTAssertEqual(cut.perStep, 4)
         XCTAssertEqual([cut.number(0), cut.number(1)], [2, 3])
-        XCTAssertEqual(cut.items(step: 1, micro: 0), 24..<28)
-        XCTAssertEqual(cut.items(step: 1, micro: 1), 28..<32)
-        // Two ranks × 1 and one process × 2 cover the same items with the same numbers.
+        XCTAssertEqual(cut.positions(step: 1), 4..<8)
+        // Two ranks × 1 and one process × 2 read the same streams with the same numbers.
         let rank1 = try MicroBatches(globalBatch: 16, ranks: 2, rank: 1, accumulate: 1)
         let single = try MicroBatches(globalBatch: 16, ranks: 1, rank: 0, accumulate: 2)
-        XCTAssertEqual(rank1.items(step: 3, micro: 0), single.items(step: 3, micro: 1))
+        XCTAssertEqual(rank1.positions(step: 3), single.positions(step: 3))
         XCTAssertEqual(rank1.number(0), single.number(1))
+        XCTAssertEqual(rank1.perStep, single.perStep)
         for bad in [(15, 2, 1), (8, 2, 4), (16, 1, 0)] {
             XCTAssertThrowsError(try MicroBatches(globalBatch: bad.0, ranks: bad.1, rank: 0, accumulate: bad.2)) { error in
                 XCTAssertTrue("\(error)".hasPrefix("[invalid_argument]"), "\(error)")

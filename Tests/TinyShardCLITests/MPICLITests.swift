@@ -153,7 +153,8 @@ final class MPICLITests: XCTestCase {
         XCTAssertEqual(plain.status, 0, plain.stderr)
         // Synchronised BatchNorm normalises like one batch; drop path would not draw alike (its draws follow
         // the micro-batch), so these two runs go without it.
-        let noDropPath = Array(common.dropLast(2))
+        // Both read the stored order by global batch, so that the two ranks' images are the one batch's.
+        let noDropPath = Array(common.dropLast(2)) + ["--order", "batchwise"]
         let plainNoDropPath = try run(noDropPath + ["--out", folder.file("plain-no-drop-path")], in: folder)
         XCTAssertEqual(plainNoDropPath.status, 0, plainNoDropPath.stderr)
         let synced = try run(noDropPath + ["--sync-batchnorm", "--out", folder.file("synced")], ranks: 2, in: folder)
@@ -227,9 +228,11 @@ final class MPICLITests: XCTestCase {
         let pass = try run(["teacher", "--images", store, "--weights", folder.file("teacher/model.safetensors"), "--arch", arch,
                             "--k", "3", "--epochs", "1", "--recipe", "digits", "--out", folder.file("shards")], in: folder)
         XCTAssertEqual(pass.status, 0, pass.stderr)
-        // Copy the dataset, giving record 9 a source 1 px wider than its image (its crop still inside).
+        // Copy the dataset, giving one record a source 1 px wider than its image (its crop still inside): the
+        // second record of rank 1's share (the record-order sampler gives rank 1 the second half of the epoch).
         let source = try ShardDataset(directory: folder.file("shards"))
         let reader = source.shards[0]
+        let hostileOrdinal = (reader.recordCount + 1) / 2 + 1
         var schema = reader.schema
         schema.provenance["dataset_checksum"] = nil
         let hostile = folder.file("hostile")
@@ -238,7 +241,7 @@ final class MPICLITests: XCTestCase {
         guard case let .params(h, w) = schema.augmentation else { return XCTFail("not a params shard") }
         try reader.forEachRecord { ordinal, record in
             var code = record.augmentation
-            if ordinal == 9 {
+            if ordinal == hostileOrdinal {
                 var parameters = try code.withUnsafeBytes { try AugmentationParameters(code: $0, outputHeight: h, outputWidth: w) }
                 parameters.view.sourceWidth += 1
                 code = try parameters.encoded(outputHeight: h, outputWidth: w)
@@ -253,14 +256,14 @@ final class MPICLITests: XCTestCase {
         let alone = try run(args + ["--out", folder.file("alone")], in: folder)
         XCTAssertEqual(alone.status, 2)
         XCTAssertEqual(alone.stderrLines.count, 1, alone.stderr)
-        XCTAssertTrue(alone.stderr.contains("\(hostileShard): record 9") && alone.stderr.contains("[mismatch]"), alone.stderr)
+        XCTAssertTrue(alone.stderr.contains("\(hostileShard): record \(hostileOrdinal)") && alone.stderr.contains("[mismatch]"), alone.stderr)
 
         let out = folder.file("pair")
         let pair = try run(args + ["--out", out], ranks: 2, in: folder)
         XCTAssertNotEqual(pair.status, 0)
         let lines = pair.stderr.split(separator: "\n").filter { $0.hasPrefix("tinyshard: error: ") }
         XCTAssertEqual(lines.count, 2, pair.stderr)
-        XCTAssertTrue(lines.contains { $0.contains("rank 1 of 2: \(hostileShard): record 9") && $0.contains("[mismatch]") }, pair.stderr)
+        XCTAssertTrue(lines.contains { $0.contains("rank 1 of 2: \(hostileShard): record \(hostileOrdinal)") && $0.contains("[mismatch]") }, pair.stderr)
         XCTAssertTrue(lines.contains { $0.contains("rank 0 of 2: [peer_failed] rank 1 of 2 failed during step 1") }, pair.stderr)
         XCTAssertFalse(pair.stderr.contains("MPI_ABORT"), "an agreed exit, not an abort: \(pair.stderr)")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out + "/checkpoint"))
