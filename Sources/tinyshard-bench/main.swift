@@ -1,6 +1,7 @@
 // tinyshard-bench: the format's numbers, measured in one run and printed as one table (README.md quotes it).
 //
 //   swift run -c release tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python]
+//   swift run -c release tinyshard-bench scale DATASET [--lookups N] [--rows N]   (ScaleBench.swift)
 //
 // Python (the numpy baseline, the PyTorch column) runs with $TINYSHARD_PYTHON, else the project's venv
 // (.venv/bin/python, made by Tools/setup-python.sh), else python3 from PATH.
@@ -324,6 +325,9 @@ func fmt(_ value: Double, _ digits: Int = 0) -> String {
     return String(grouped.reversed())
 }
 
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "scale" {
+    exit(ScaleBench.main(Array(CommandLine.arguments.dropFirst(2))))
+}
 let options = Options(CommandLine.arguments)
 try? FileManager.default.createDirectory(atPath: options.work, withIntermediateDirectories: true)
 guard FileManager.default.fileExists(atPath: options.fixtures) else {
