@@ -11,11 +11,12 @@ flip, the stored RandAugment ops (PIL), then random erasing with the spec's nois
 """
 
 import numpy as np
+from PIL import Image
 
 from .augment import MIX_MIXUP, decode_params, unpack_params
 from .erasing import IMAGENET_MEAN, IMAGENET_STD, _round_half_away, erase_normalized, erase_uint8
-from .randaugment import DEFAULT_FILL, apply_op_array
-from .resize import resized_crop
+from .randaugment import DEFAULT_FILL, apply_op
+from .resize import resized_crop_image
 
 
 class ReplayError(ValueError):
@@ -35,12 +36,12 @@ def render_geometry(view, image, output_size, fill=DEFAULT_FILL):
         raise ReplayError(f"the parameters are for a {view.source_width}x{view.source_height} source, "
                           f"the image is {image.shape[1]}x{image.shape[0]}")
     crop = view.crop
-    out = resized_crop(image, (crop.x, crop.y, crop.w, crop.h), output_size)
+    out = resized_crop_image(image, (crop.x, crop.y, crop.w, crop.h), output_size)
     if view.flip:
-        out = out[:, ::-1, :]
+        out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     for op in view.ops:
-        out = apply_op_array(np.ascontiguousarray(out), op.op_id, op.magnitude, op.negate, fill)
-    return np.array(out, dtype=np.uint8, order="C", copy=True)
+        out = apply_op(out, op.op_id, op.magnitude, op.negate, fill)
+    return np.array(out)
 
 
 def render_view(view, image, output_size, fill=DEFAULT_FILL):
