@@ -62,6 +62,16 @@ def _partner(params, partner):
     return _source(partner, "partner")
 
 
+def _mixup(a, b, lam_q):
+    """a * lam + b * (1 - lam) in float32 for the stored lambda code, written over a and b (the two
+    views' own arrays)."""
+    lam = np.float32(lam_q / 65535)
+    a *= lam
+    b *= np.float32(1) - lam
+    a += b
+    return a
+
+
 def replay(code, image, output_size, partner=None, fill=DEFAULT_FILL, checked=False):
     """A record's 80-byte params code replayed on its uint8 (H, W, 3) source `image` (and `partner`,
     the mix partner's source, when the code mixes) -> uint8 (height, width, 3).
@@ -77,9 +87,8 @@ def replay(code, image, output_size, partner=None, fill=DEFAULT_FILL, checked=Fa
         return out
     mixed = render_view(params.mix.partner_view, other, output_size, fill)
     if params.mix.mode == MIX_MIXUP:
-        lam = np.float32(params.mix.lam_q / 65535)
-        v = _round_half_away(lam * out.astype(np.float32) + (np.float32(1) - lam) * mixed.astype(np.float32))
-        return np.clip(v, 0, 255).astype(np.uint8)
+        v = _round_half_away(_mixup(out.astype(np.float32), mixed.astype(np.float32), params.mix.lam_q))
+        return np.clip(v, 0, 255, out=v).astype(np.uint8)
     box = params.mix.box
     out[box.y:box.y + box.h, box.x:box.x + box.w] = mixed[box.y:box.y + box.h, box.x:box.x + box.w]
     return out
@@ -133,8 +142,7 @@ def replay_normalized(code, image, output_size, partner=None, fill=DEFAULT_FILL,
         return out
     mixed = _view_normalized(params.mix.partner_view, other, output_size, fill, mean, std)
     if params.mix.mode == MIX_MIXUP:
-        lam = np.float32(params.mix.lam_q / 65535)
-        return out * lam + mixed * (np.float32(1) - lam)
+        return _mixup(out, mixed, params.mix.lam_q)
     box = params.mix.box
     out[:, box.y:box.y + box.h, box.x:box.x + box.w] = mixed[:, box.y:box.y + box.h,
                                                             box.x:box.x + box.w]
