@@ -1,8 +1,9 @@
 """The replay (tinyshard.replay) byte for byte against a plain evaluation of each step: the crop widened
 to float32 per channel and resized by PIL's mode "F" (or the dense matrices), rounded, flipped, the ops
-one by one (numpy tables or PIL), the erase noise evaluated from the spec's formula, the mix in numpy
-expressions. The replay's faster paths must not move a single byte, uint8 or normalised, on
-sampler-drawn codes (with and without mixing, photos and digits) and on every op at its extremes."""
+one by one (numpy tables or PIL), normalised by a table per channel, the erase noise evaluated from
+the spec's formula, the mix in numpy expressions. The replay's faster paths must not move a single
+byte, uint8 or normalised, on sampler-drawn codes (with and without mixing, photos and digits) and on
+every op at its extremes."""
 
 import os
 
@@ -71,9 +72,9 @@ def plain_view(view, image, size, normalized):
     for op in view.ops:
         out = plain_op(np.ascontiguousarray(out), op)
     mean, std = IMAGENET_MEAN.reshape(3, 1, 1), IMAGENET_STD.reshape(3, 1, 1)
-    if normalized:
-        scale = np.float32(1) / (np.float32(255) * std)
-        out = out.transpose(2, 0, 1) * scale - mean / std
+    if normalized:                          # a table per channel, each byte value's float32 expression
+        table = np.arange(256, dtype=np.float32) * (np.float32(1) / (np.float32(255) * std)) - mean / std
+        out = np.stack([table[c, 0][out[:, :, c]] for c in range(3)])
     else:
         out = out.copy()
     if view.erase is not None:

@@ -94,29 +94,22 @@ def replay(code, image, output_size, partner=None, fill=DEFAULT_FILL, checked=Fa
     return out
 
 
-def _normalize_tables(mean, std):
-    """(3, 256) float32: table[c, v] = v * (1 / (255 std_c)) - mean_c / std_c, the float32 expression
-    of the Swift `Augmenter.normalize`, for every byte value."""
+def _normalize_constants(mean, std):
+    """(scale, shift), float32 (3, 1, 1) each: 1 / (255 std_c) and mean_c / std_c."""
     mean = np.asarray(mean, dtype=np.float32)
     std = np.asarray(std, dtype=np.float32)
-    scale = (np.float32(1) / (np.float32(255) * std)).reshape(3, 1)
-    shift = (mean / std).reshape(3, 1)
-    return np.arange(256, dtype=np.float32).reshape(1, 256) * scale - shift
-
-
-_TABLES = {}
+    return ((np.float32(1) / (np.float32(255) * std)).reshape(3, 1, 1), (mean / std).reshape(3, 1, 1))
 
 
 def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """uint8 (H, W, 3) -> float32 (3, H, W), timm's `(x / 255 - mean) / std` as the Swift replay
-    computes it (a table lookup per channel)."""
-    key = (np.asarray(mean, np.float32).tobytes(), np.asarray(std, np.float32).tobytes())
-    tables = _TABLES.get(key)
-    if tables is None:
-        tables = _TABLES[key] = _normalize_tables(mean, std)
+    computes it: v * (1 / (255 std_c)) - mean_c / std_c, two float32 operations per value (the Swift
+    `Augmenter.normalize`). Arithmetic rather than a 256-entry table: numpy widens a table's uint8
+    indices to intp first, which costs more than the two operations."""
+    scale, shift = _normalize_constants(mean, std)
     out = np.empty((3,) + image.shape[:2], dtype=np.float32)
-    for c in range(3):
-        np.take(tables[c], image[:, :, c], out=out[c])
+    np.multiply(image.transpose(2, 0, 1), scale, out=out)
+    out -= shift
     return out
 
 
