@@ -96,7 +96,7 @@ def op_argument(op_id, magnitude_hundredths, negate):
 
 # The per-value ops whose PIL table is a closed form (the table ImageOps builds), as one band's table.
 _TABLES = {
-    "invert": lambda bits: [255 - i for i in range(256)],
+    "invert": lambda _: [255 - i for i in range(256)],
     "posterize": lambda bits: [i & (0xFF if bits >= 8 else ~((1 << (8 - max(bits, 0))) - 1) & 0xFF)
                                for i in range(256)],
     "solarize": lambda threshold: [i if i < threshold else 255 - i for i in range(256)],
