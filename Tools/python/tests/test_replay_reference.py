@@ -116,6 +116,7 @@ def sources():
     tensors = load_safetensors(os.path.join(AUGMENT_FIXTURES, "aug_reference.safetensors"))
     photos = [np.asarray(Image.fromarray(tensors[f"{name}.source"]).resize((500, 375)))
               for name in ("chelsea", "coffee", "astronaut")]
+    photos.append(photos[0][:, ::-1])                   # a source that is not C-contiguous
     digits = [image for _, image, _ in read_digits(DIGITS_CSV, upscale=4, limit=5)]
     return photos, digits
 
