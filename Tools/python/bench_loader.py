@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What a PyTorch training loop gets from tinyshard, measured in one run (README's PyTorch tables).
 
-    .venv/bin/python Tools/python/bench_loader.py [--seconds S] [--work DIR] [--no-ddp]
+    .venv/bin/python Tools/python/bench_loader.py [--seconds S] [--rounds N] [--work DIR] [--no-ddp]
+                                                  [--only dense|replay|ddp]
 
 1. Dense target batches: batch 256 of random samples, one process, one thread, every block cached (as
    the official reader holds every record): SoftLabels.dense by sample id and by key, and DistillCollate
@@ -11,7 +12,8 @@
    at K=10/C=1000 and 10,000 at K=100/C=21841 (the sets of bench_readers.py and tinyshard-bench).
 2. Replay: views/s of one process (one thread), 500x375 sources -> 224x224, TinyViT's recipe drawn by
    tinyshard.sampler (with and without mixup/cutmix), uint8 and normalised; next to timm's own training
-   transform of the same recipe (RandomResizedCrop + flip + RandAugment + RandomErasing, PIL).
+   transform of the same recipe (RandomResizedCrop + flip + RandAugment + RandomErasing, PIL). The three
+   take turns for --rounds rounds and each cell is the median round (load drifts on a shared machine).
 3. DDP student on the digits (examples/train_student.py, 2 gloo processes, 2 loader workers each): the
    share of step time spent waiting for data, per sampler (RunBatchSampler / DistributedSampler).
 """
@@ -19,6 +21,7 @@
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -46,6 +49,16 @@ def rate(work, seconds):
         work()
         done += 1
     return done / (time.perf_counter() - start)
+
+
+def interleaved_rates(works, seconds, rounds):
+    """The median over `rounds` rounds of each work's calls per second, the works taking turns within
+    a round for seconds / rounds each, so that load drifting on a shared machine hits all of them."""
+    rates = [[] for _ in works]
+    for _ in range(rounds):
+        for measured, work in zip(rates, works):
+            measured.append(rate(work, seconds / rounds))
+    return [statistics.median(measured) for measured in rates]
 
 
 def dataset_for(work, name, k, classes, images, key_style):
@@ -133,20 +146,29 @@ def replay_table(args):
                 fn(code, sources[source], (224, 224), None if partner is None else sources[partner])
                 state["n"] += 1
             return work
-        uint8 = rate(one(replay), args.seconds)
-        floats = rate(one(replay_normalized), args.seconds)
-        timm_rate = timm_transform_rate(args.seconds, sources, mixed=recipe.mix is not None)
-        print(f"| {label} | {uint8:,.0f} | {floats:,.0f} | {timm_rate} |", flush=True)
+        works = [one(replay), one(replay_normalized)]
+        timm = timm_transform(sources, mixed=recipe.mix is not None)
+        if timm is not None:
+            works.append(timm[0])
+        rates = interleaved_rates(works, args.seconds, args.rounds)
+        timm_cell = "n/a (no timm)"
+        if timm is not None:
+            failed = timm[1]["failed"]
+            timm_cell = f"{rates[2]:,.0f}" + (f" ({failed} raised)" if failed else "")
+        print(f"| {label} | {rates[0]:,.0f} | {rates[1]:,.0f} | {timm_cell} |", flush=True)
 
 
-def timm_transform_rate(seconds, sources, mixed):
-    """views/s of timm's create_transform for TinyViT's recipe on PIL images (mixing, which timm does
-    per batch on tensors, costs one more view per sample: counted by timing two views per sample)."""
+def timm_transform(sources, mixed):
+    """(work, state): one sample through timm's create_transform for TinyViT's recipe on PIL images
+    (mixing, which timm does per batch on tensors, costs one more view per sample: counted by two views
+    per sample); state["failed"] counts the views that raised. None without timm."""
     try:
+        import torch
         from PIL import Image
         from timm.data import create_transform
     except ImportError:
-        return "n/a (no timm)"
+        return None
+    torch.set_num_threads(1)          # one worker, one thread (ToTensor, Normalize, RandomErasing)
     transform = create_transform(224, is_training=True, auto_augment="rand-m9-mstd0.5-inc1",
                                  re_prob=0.25, re_mode="pixel", interpolation="bicubic")
     images = [Image.fromarray(s) for s in sources]
@@ -163,8 +185,7 @@ def timm_transform_rate(seconds, sources, mixed):
         if mixed:
             view(images[(state["n"] + 1) % len(images)])
         state["n"] += 1
-    views = rate(work, seconds)
-    return f"{views:,.0f}" + (f" ({state['failed']} raised)" if state["failed"] else "")
+    return work, state
 
 
 def ddp_table(args):
@@ -223,6 +244,8 @@ def ddp_table(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=5, help="turns of the replay table's three columns")
+    parser.add_argument("--only", choices=("dense", "replay", "ddp"), help="one section")
     parser.add_argument("--work", default="/tmp/tinyshard-pybench")
     parser.add_argument("--no-ddp", action="store_true", help="skip the DDP student (about a minute)")
     parser.add_argument("--ddp-epochs", type=int, default=8)
@@ -231,9 +254,11 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average at start: {load:.2f} ({os.cpu_count()} cores)\n")
-    dense_table(args)
-    replay_table(args)
-    if not args.no_ddp:
+    if args.only in (None, "dense"):
+        dense_table(args)
+    if args.only in (None, "replay"):
+        replay_table(args)
+    if args.only == "ddp" or (args.only is None and not args.no_ddp):
         ddp_table(args)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nload average at end: {load:.2f}")

@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from tinyshard.augment import (MIX_CUTMIX, MIX_MIXUP, Box, Mix, Op, Params, View, decode_params,
-                               decode_seed, encode_params, encode_seed, params_problems)
+from tinyshard.augment import (MIX_CUTMIX, MIX_MIXUP, Box, Mix, Op, Params, View, check_params_code,
+                               decode_params, decode_seed, encode_params, encode_seed, params_problems)
 from tinyshard.errors import ShardError
 
 OUT = (224, 256)        # height, width
@@ -87,6 +87,28 @@ def test_invalid_params_rejected(name):
         decode_params(bytes(code), OUT)
     assert info.value.code == "bad-augmentation"
     assert params_problems(np.frombuffer(bytes(code), np.uint8).reshape(1, 80), OUT)
+
+
+def test_one_code_and_many_codes_break_the_same_first_rule():
+    """check_params_code (Python ints) and params_problems (numpy columns) evaluate the same rules:
+    on valid codes with a few bytes overwritten (small values and all-ones, where the rules' edges
+    are), both give the same first message or both accept."""
+    rng = np.random.default_rng(5)
+    codes = []
+    for _ in range(3000):
+        code = bytearray(encode_params(random_params(rng), OUT))
+        for offset in rng.integers(0, 80, int(rng.integers(1, 4))):
+            code[offset] = int(rng.choice([0, 1, 2, 3, 4, 15, 16, 255, int(rng.integers(256))]))
+        codes.append(bytes(code))
+    problems = dict(params_problems(np.frombuffer(b"".join(codes), np.uint8).reshape(-1, 80), OUT))
+    assert 500 < len(problems) < 2900
+    for row, code in enumerate(codes):
+        try:
+            check_params_code(code, OUT)
+            message = None
+        except ShardError as error:
+            message = error.message
+        assert message == problems.get(row), (row, code.hex())
 
 
 def test_encoder_rejects_what_it_cannot_represent():

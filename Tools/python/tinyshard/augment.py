@@ -1,8 +1,11 @@
 """Augmentation codes (FORMAT.md section 4): the `seed` kind (an i32) and `params` version 1
 (80 bytes: a view, a mix and a partner view).
 
-One vectorised validator, `params_problems`, is the single source of truth for the rules; the
-reader, the verifier, the writer and the single-code encoder/decoder all use it.
+The rules are written once (`_all_rules`), over the fields of the codes as columns: numpy arrays in
+`params_problems`, which the reader and the verifier run on whole blocks, or plain ints in
+`check_params_code`, which the writer and the single-code encoder/decoder run on one code (a replay
+per image: Python ints cost a tenth of numpy's per-call overhead on one-row arrays). The rules only use
+operators that mean the same on both (comparisons, `&`, `|`, `+`, shifts; never `~`).
 """
 
 import struct
@@ -41,17 +44,15 @@ _MIX_STRUCT = struct.Struct("<BBHI4H")
 
 
 def _box_rules(box, output_size, what):
-    """(bad mask, message) rules for an x, y, w, h box that must lie inside output_size."""
+    """(bad, message) rules for an x, y, w, h box that must lie inside output_size."""
     height, width = output_size
-    x, y, w, h = (box[:, i].astype(np.int64) for i in range(4))
+    x, y, w, h = box
     return [((w < 1) | (h < 1), f"{what} width and height must be >= 1"),
             ((x + w > width) | (y + h > height), f"{what} must lie inside output_size")]
 
 
 def _view_rules(view, output_size, what):
-    src_w, src_h = view["src_w"].astype(np.int64), view["src_h"].astype(np.int64)
-    x, y = view["x"].astype(np.int64), view["y"].astype(np.int64)
-    w, h = view["w"].astype(np.int64), view["h"].astype(np.int64)
+    src_w, src_h, x, y, w, h = (view[name] for name in ("src_w", "src_h", "x", "y", "w", "h"))
     flags = view["flags"]
     count = (flags >> 2) & 3
     rules = [((src_w < 1) | (src_h < 1), f"{what}: source size must be >= 1"),
@@ -59,39 +60,70 @@ def _view_rules(view, output_size, what):
              ((x + w > src_w) | (y + h > src_h), f"{what}: crop must lie inside the source"),
              (flags >= 16, f"{what}: flag bits 4-7 must be 0"),
              (view["reserved"] != 0, f"{what}: reserved byte must be 0")]
-    ops = view["ops"]
-    for slot in range(OP_COUNT):
+    for slot, op in enumerate(view["ops"]):
         used = count > slot
-        op = ops[:, slot]
         rules.append((used & ((op & 31) > MAX_OP_ID), f"{what}: op {slot} id must be 0-14"))
         rules.append((used & ((op >> 6) > MAX_MAGNITUDE),
                       f"{what}: op {slot} magnitude must be 0-1000 hundredths"))
-        rules.append((~used & (op != 0), f"{what}: op slot {slot} past the op count must be 0"))
+        rules.append(((count <= slot) & (op != 0), f"{what}: op slot {slot} past the op count must be 0"))
     erase = (flags & 2) != 0
     for bad, message in _box_rules(view["erase"], output_size, f"{what}: erase box"):
         rules.append((erase & bad, message))
-    rules.append((~erase & (np.any(view["erase"] != 0, axis=1) | (view["erase_seed"] != 0)),
+    ex, ey, ew, eh = view["erase"]
+    rules.append((((flags & 2) == 0) & ((ex != 0) | (ey != 0) | (ew != 0) | (eh != 0)
+                                         | (view["erase_seed"] != 0)),
                   f"{what}: erase box and seed must be 0 when erase is absent"))
     return rules
 
 
-def _all_rules(codes, output_size):
-    view, mix, partner = codes["view"], codes["mix"], codes["partner_view"]
+def _all_rules(view, mix, partner, output_size):
+    """Every rule of section 4 in order, as (bad, message), over the fields of _array_fields or
+    _code_fields."""
     mode = mix["mode"]
     mixing = (mode == MIX_MIXUP) | (mode == MIX_CUTMIX)
     cutmix = mode == MIX_CUTMIX
-    raw = codes.view(np.uint8).reshape(len(codes), PARAMS_BYTES)
     rules = _view_rules(view, output_size, "view")
     rules += [(mode > MIX_CUTMIX, "mix mode must be 0, 1 or 2"),
               (mix["reserved"] != 0, "mix reserved byte must be 0"),
-              ((mode == MIX_NONE) & np.any(raw[:, 34:] != 0, axis=1),
-               "with mix mode 0, bytes 34-79 must be 0")]
+              ((mode == MIX_NONE) & mix["tail_nonzero"], "with mix mode 0, bytes 34-79 must be 0")]
     for bad, message in _box_rules(mix["box"], output_size, "cutmix box"):
         rules.append((cutmix & bad, message))
-    rules.append((~cutmix & np.any(mix["box"] != 0, axis=1), "cutmix box must be 0 unless cutmix"))
+    bx, by, bw, bh = mix["box"]
+    rules.append(((mode != MIX_CUTMIX) & ((bx != 0) | (by != 0) | (bw != 0) | (bh != 0)),
+                  "cutmix box must be 0 unless cutmix"))
     for bad, message in _view_rules(partner, output_size, "partner view"):
         rules.append((mixing & bad, message))
     return rules
+
+
+def _array_fields(codes):
+    """(view, mix, partner view) field columns of an (n, 80) uint8 array; sizes and boxes as int64, so
+    that sums do not wrap."""
+    structured = codes.view(_PARAMS).reshape(len(codes))
+
+    def view_fields(view):
+        fields = {name: view[name].astype(np.int64) for name in ("src_w", "src_h", "x", "y", "w", "h")}
+        fields.update(flags=view["flags"], reserved=view["reserved"], erase_seed=view["erase_seed"],
+                      ops=tuple(view["ops"][:, slot] for slot in range(OP_COUNT)),
+                      erase=tuple(view["erase"][:, i].astype(np.int64) for i in range(4)))
+        return fields
+    mix = structured["mix"]
+    mix_fields = {"mode": mix["mode"], "reserved": mix["reserved"],
+                  "box": tuple(mix["box"][:, i].astype(np.int64) for i in range(4)),
+                  "tail_nonzero": np.any(codes[:, 34:] != 0, axis=1)}
+    return view_fields(structured["view"]), mix_fields, view_fields(structured["partner_view"])
+
+
+def _code_fields(code):
+    """The same fields of one 80-byte code, as Python ints."""
+    def view_fields(data):
+        values = _VIEW_STRUCT.unpack(data)
+        return {"src_w": values[0], "src_h": values[1], "x": values[2], "y": values[3], "w": values[4],
+                "h": values[5], "flags": values[6], "reserved": values[7], "ops": values[8:11],
+                "erase": values[11:15], "erase_seed": values[15]}
+    mode, reserved, _lam, _partner, *box = _MIX_STRUCT.unpack(code[32:48])
+    mix = {"mode": mode, "reserved": reserved, "box": box, "tail_nonzero": any(code[34:])}
+    return view_fields(code[:32]), mix, view_fields(code[48:80])
 
 
 def params_problems(codes, output_size):
@@ -103,9 +135,8 @@ def params_problems(codes, output_size):
         raise ValueError("params codes must be an (n, 80) uint8 array")
     if len(codes) == 0:
         return []
-    structured = codes.view(_PARAMS).reshape(len(codes))
     first_message = {}
-    for bad, message in _all_rules(structured, output_size):
+    for bad, message in _all_rules(*_array_fields(codes), output_size):
         if bad.any():
             for row in np.flatnonzero(bad).tolist():
                 first_message.setdefault(row, message)
@@ -197,9 +228,9 @@ def check_params_code(code, output_size):
     """Raise ShardError('bad-augmentation') unless `code` is a valid 80-byte params code."""
     if len(code) != PARAMS_BYTES:
         raise ShardError("bad-augmentation", f"params code is {len(code)} bytes, not 80")
-    problems = params_problems(np.frombuffer(bytes(code), np.uint8).reshape(1, -1), output_size)
-    if problems:
-        raise ShardError("bad-augmentation", problems[0][1])
+    for bad, message in _all_rules(*_code_fields(bytes(code)), output_size):
+        if bad:
+            raise ShardError("bad-augmentation", message)
 
 
 def encode_params(params, output_size):

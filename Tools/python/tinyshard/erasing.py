@@ -28,28 +28,49 @@ def mix64(z):
     return z ^ (z >> np.uint64(31))
 
 
+def _mix64_in_place(z):
+    """mix64 of a uint64 array, written over it (the noise's counters need no temporaries of their
+    own: integer operations, so equal to mix64 bit for bit)."""
+    shifted = np.empty_like(z)
+    with np.errstate(over="ignore"):
+        for shift, factor in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+            np.right_shift(z, np.uint64(shift), out=shifted)
+            z ^= shifted
+            z *= np.uint64(factor)
+    np.right_shift(z, np.uint64(31), out=shifted)
+    z ^= shifted
+    return z
+
+
 def noise(seed, count):
     """The first `count` float32 values of an erase seed's sequence."""
     pairs = (count + 1) // 2
     key = mix64(np.uint64(int(seed) ^ ERASE_SALT))
-    p = np.arange(pairs, dtype=np.uint64)
+    # Row 0 holds the counters 2p + 1 (u1), row 1 the counters 2p + 2 (u2).
+    z = np.arange(1, 2 * pairs + 1, dtype=np.uint64).reshape(pairs, 2).T.copy()
     with np.errstate(over="ignore"):
-        first = mix64(key + (np.uint64(2) * p + np.uint64(1)) * GOLDEN)
-        second = mix64(key + (np.uint64(2) * p + np.uint64(2)) * GOLDEN)
-    u1 = (first >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
-    u2 = (second >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+        z *= GOLDEN
+        z += key
+    z = _mix64_in_place(z)
+    z >>= np.uint64(11)
+    u1, u2 = z.astype(np.float64) * 2.0 ** -53
+    # The transcendental functions get fresh contiguous arrays, as numpy's SIMD and scalar loops may
+    # differ in the last bit of a float64.
     radius = np.sqrt(-2.0 * np.log1p(-u1))
     angle = 2.0 * np.pi * u2
     values = np.empty(2 * pairs, dtype=np.float32)
-    values[0::2] = radius * np.cos(angle)
-    values[1::2] = radius * np.sin(angle)
+    np.multiply(radius, np.cos(angle), out=values[0::2])
+    np.multiply(radius, np.sin(angle), out=values[1::2])
     return values[:count]
 
 
 def _round_half_away(x):
-    """Swift's `rounded()` (half away from zero) for float32 values, exactly."""
+    """Swift's `rounded()` (half away from zero) for float32 values, exactly. Overwrites x (callers
+    pass a temporary: a view's worth of float32 is worth not copying)."""
     whole = np.floor(x)
-    return whole + ((x - whole) >= 0.5)
+    x -= whole
+    whole += x >= 0.5
+    return whole
 
 
 def erase_uint8(image, box, seed, mean=IMAGENET_MEAN, std=IMAGENET_STD):
@@ -60,7 +81,7 @@ def erase_uint8(image, box, seed, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     mean = np.asarray(mean, dtype=np.float32).reshape(3, 1, 1)
     std = np.asarray(std, dtype=np.float32).reshape(3, 1, 1)
     v = _round_half_away((z * std + mean) * np.float32(255))
-    image[y0:y0 + h, x0:x0 + w, :] = np.clip(v, 0, 255).astype(np.uint8).transpose(1, 2, 0)
+    image[y0:y0 + h, x0:x0 + w, :] = np.clip(v, 0, 255, out=v).astype(np.uint8).transpose(1, 2, 0)
     return image
 
 

@@ -19,7 +19,8 @@ Geometric ops resample bilinearly with fill (124, 116, 104) (the spec's choice; 
 the same ImageNet mean).
 """
 
-import numpy as np
+import functools
+
 from PIL import Image, ImageEnhance, ImageOps
 
 DEFAULT_FILL = (124, 116, 104)
@@ -93,30 +94,26 @@ def op_argument(op_id, magnitude_hundredths, negate):
     return name, argument(level, -1.0 if negate else 1.0)
 
 
-_IDENTITY = np.arange(256, dtype=np.int64)
+# The per-value ops whose PIL table is a closed form (the table ImageOps builds), as one band's table.
+_TABLES = {
+    "invert": lambda _: [255 - i for i in range(256)],
+    "posterize": lambda bits: [i & (0xFF if bits >= 8 else ~((1 << (8 - max(bits, 0))) - 1) & 0xFF)
+                               for i in range(256)],
+    "solarize": lambda threshold: [i if i < threshold else 255 - i for i in range(256)],
+    "solarize_add": lambda add: [min(255, i + add) if i < 128 else i for i in range(256)],
+}
 
 
-def _table(name, argument):
-    """A numpy lookup table for the per-value ops whose PIL table is a closed form (the same table
-    ImageOps builds), or None. Indexing a uint8 array by it skips PIL's per-call table conversion."""
-    if name == "invert":
-        return 255 - _IDENTITY
-    if name == "posterize":
-        if argument >= 8:
-            return _IDENTITY
-        return _IDENTITY & (~((1 << (8 - max(argument, 0))) - 1) & 0xFF)
-    if name == "solarize":
-        return np.where(_IDENTITY < argument, _IDENTITY, 255 - _IDENTITY)
-    if name == "solarize_add":
-        return np.where(_IDENTITY < 128, np.minimum(255, _IDENTITY + argument), _IDENTITY)
-    return None
+@functools.lru_cache(maxsize=64)
+def _rgb_table(name, argument):
+    """The 768 entries `Image.point` takes for RGB; cached, since building the list costs more than the
+    lookup."""
+    return _TABLES[name](argument) * 3
 
 
-def apply_op_array(image, op_id, magnitude_hundredths, negate, fill=DEFAULT_FILL):
-    """One stored op on a uint8 (H, W, 3) array -> a new array (numpy tables where they are exact, PIL
-    otherwise)."""
+def apply_op(image, op_id, magnitude_hundredths, negate, fill=DEFAULT_FILL):
+    """One stored op on a PIL RGB image -> a new image."""
     name, argument = op_argument(op_id, magnitude_hundredths, negate)
-    table = _table(name, argument)
-    if table is not None:
-        return table.astype(np.uint8)[image]
-    return np.asarray(OPERATIONS[name](Image.fromarray(image, mode="RGB"), argument, fill))
+    if name in _TABLES:
+        return image.point(_rgb_table(name, argument))
+    return OPERATIONS[name](image, argument, fill)

@@ -11,11 +11,12 @@ flip, the stored RandAugment ops (PIL), then random erasing with the spec's nois
 """
 
 import numpy as np
+from PIL import Image
 
 from .augment import MIX_MIXUP, decode_params, unpack_params
 from .erasing import IMAGENET_MEAN, IMAGENET_STD, _round_half_away, erase_normalized, erase_uint8
-from .randaugment import DEFAULT_FILL, apply_op_array
-from .resize import resized_crop
+from .randaugment import DEFAULT_FILL, apply_op
+from .resize import resized_crop_image
 
 
 class ReplayError(ValueError):
@@ -35,12 +36,12 @@ def render_geometry(view, image, output_size, fill=DEFAULT_FILL):
         raise ReplayError(f"the parameters are for a {view.source_width}x{view.source_height} source, "
                           f"the image is {image.shape[1]}x{image.shape[0]}")
     crop = view.crop
-    out = resized_crop(image, (crop.x, crop.y, crop.w, crop.h), output_size)
+    out = resized_crop_image(image, (crop.x, crop.y, crop.w, crop.h), output_size)
     if view.flip:
-        out = out[:, ::-1, :]
+        out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
     for op in view.ops:
-        out = apply_op_array(np.ascontiguousarray(out), op.op_id, op.magnitude, op.negate, fill)
-    return np.array(out, dtype=np.uint8, order="C", copy=True)
+        out = apply_op(out, op.op_id, op.magnitude, op.negate, fill)
+    return np.array(out)
 
 
 def render_view(view, image, output_size, fill=DEFAULT_FILL):
@@ -61,6 +62,16 @@ def _partner(params, partner):
     return _source(partner, "partner")
 
 
+def _mixup(a, b, lam_q):
+    """a * lam + b * (1 - lam) in float32 for the stored lambda code, written over a and b (the two
+    views' own arrays)."""
+    lam = np.float32(lam_q / 65535)
+    a *= lam
+    b *= np.float32(1) - lam
+    a += b
+    return a
+
+
 def replay(code, image, output_size, partner=None, fill=DEFAULT_FILL, checked=False):
     """A record's 80-byte params code replayed on its uint8 (H, W, 3) source `image` (and `partner`,
     the mix partner's source, when the code mixes) -> uint8 (height, width, 3).
@@ -76,37 +87,29 @@ def replay(code, image, output_size, partner=None, fill=DEFAULT_FILL, checked=Fa
         return out
     mixed = render_view(params.mix.partner_view, other, output_size, fill)
     if params.mix.mode == MIX_MIXUP:
-        lam = np.float32(params.mix.lam_q / 65535)
-        v = _round_half_away(lam * out.astype(np.float32) + (np.float32(1) - lam) * mixed.astype(np.float32))
-        return np.clip(v, 0, 255).astype(np.uint8)
+        v = _round_half_away(_mixup(out.astype(np.float32), mixed.astype(np.float32), params.mix.lam_q))
+        return np.clip(v, 0, 255, out=v).astype(np.uint8)
     box = params.mix.box
     out[box.y:box.y + box.h, box.x:box.x + box.w] = mixed[box.y:box.y + box.h, box.x:box.x + box.w]
     return out
 
 
-def _normalize_tables(mean, std):
-    """(3, 256) float32: table[c, v] = v * (1 / (255 std_c)) - mean_c / std_c, the float32 expression
-    of the Swift `Augmenter.normalize`, for every byte value."""
+def _normalize_constants(mean, std):
+    """(scale, shift), float32 (3, 1, 1) each: 1 / (255 std_c) and mean_c / std_c."""
     mean = np.asarray(mean, dtype=np.float32)
     std = np.asarray(std, dtype=np.float32)
-    scale = (np.float32(1) / (np.float32(255) * std)).reshape(3, 1)
-    shift = (mean / std).reshape(3, 1)
-    return np.arange(256, dtype=np.float32).reshape(1, 256) * scale - shift
-
-
-_TABLES = {}
+    return ((np.float32(1) / (np.float32(255) * std)).reshape(3, 1, 1), (mean / std).reshape(3, 1, 1))
 
 
 def normalize(image, mean=IMAGENET_MEAN, std=IMAGENET_STD):
     """uint8 (H, W, 3) -> float32 (3, H, W), timm's `(x / 255 - mean) / std` as the Swift replay
-    computes it (a table lookup per channel)."""
-    key = (np.asarray(mean, np.float32).tobytes(), np.asarray(std, np.float32).tobytes())
-    tables = _TABLES.get(key)
-    if tables is None:
-        tables = _TABLES[key] = _normalize_tables(mean, std)
+    computes it: v * (1 / (255 std_c)) - mean_c / std_c, two float32 operations per value (the Swift
+    `Augmenter.normalize`). Arithmetic rather than a 256-entry table: numpy widens a table's uint8
+    indices to intp first, which costs more than the two operations."""
+    scale, shift = _normalize_constants(mean, std)
     out = np.empty((3,) + image.shape[:2], dtype=np.float32)
-    for c in range(3):
-        np.take(tables[c], image[:, :, c], out=out[c])
+    np.multiply(image.transpose(2, 0, 1), scale, out=out)
+    out -= shift
     return out
 
 
@@ -132,8 +135,7 @@ def replay_normalized(code, image, output_size, partner=None, fill=DEFAULT_FILL,
         return out
     mixed = _view_normalized(params.mix.partner_view, other, output_size, fill, mean, std)
     if params.mix.mode == MIX_MIXUP:
-        lam = np.float32(params.mix.lam_q / 65535)
-        return out * lam + mixed * (np.float32(1) - lam)
+        return _mixup(out, mixed, params.mix.lam_q)
     box = params.mix.box
     out[:, box.y:box.y + box.h, box.x:box.x + box.w] = mixed[:, box.y:box.y + box.h,
                                                             box.x:box.x + box.w]

@@ -13,6 +13,11 @@ Two equivalent evaluations, chosen by cost: small resizes multiply by the two de
 Swift replay (Sources/Augment/ResizedCrop.swift) sums the taps in float32 in order; all three differ by
 ~1e-5 grey levels before rounding. PIL's uint8 resize is *not* used: it rounds between the passes
 (~0.2 grey levels off torchvision's float path).
+
+The result is a PIL RGB image (`resized_crop_image`), as the RandAugment ops that follow take one: the
+crop goes to PIL straight from the source's memory and its bands are split and widened to float32 by
+PIL, so the only numpy work per view is the rounding (no strided numpy copies of interleaved pixels,
+which cost more than the PIL resize of a channel).
 """
 
 import functools
@@ -59,9 +64,48 @@ def filter_matrix(in_size, out_size, interpolation="bicubic"):
 _FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
 
-def resized_crop(image, box, output_size, interpolation="bicubic"):
-    """uint8 (H, W, 3) `image`, box (x, y, w, h) in source pixels, output_size (height, width) ->
-    uint8 (height, width, 3)."""
+def _rgb(image, x, y, w, h):
+    """The box of a uint8 (H, W, 3) array as a PIL RGB image, decoded row by row from the array's own
+    memory (PIL's raw decoder with the source's row stride) instead of a numpy copy of the box."""
+    image = np.ascontiguousarray(image)
+    stride = image.shape[1] * 3
+    start = y * stride + x * 3
+    rows = memoryview(image).cast("B")[start:start + (h - 1) * stride + w * 3]
+    return Image.frombuffer("RGB", (w, h), rows, "raw", "RGB", stride, 1)
+
+
+def _rgb_of_planes(planes):
+    """uint8 (3, H, W) -> PIL RGB image (PIL interleaves the bands; numpy's transpose copy is slower)."""
+    height, width = planes.shape[1:]
+    return Image.merge("RGB", [Image.frombuffer("L", (width, height), plane, "raw", "L", 0, 1)
+                               for plane in planes])
+
+
+def _rounded_planes(out):
+    """float32 (3, H, W) -> uint8, rounded half to even and clamped, in place before the cast."""
+    np.rint(out, out=out)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
+
+
+def _dense(image, x, y, w, h, out_h, out_w, interpolation):
+    crop = image[y:y + h, x:x + w, :]
+    rows = crop.astype(np.float32).transpose(2, 0, 1) @ filter_matrix(w, out_w, interpolation).T
+    return _rounded_planes(filter_matrix(h, out_h, interpolation) @ rows)     # (3, out_h, out_w)
+
+
+def _pil_float(image, x, y, w, h, out_h, out_w, interpolation):
+    resample = _FILTERS[interpolation]
+    out = np.empty((3, out_h, out_w), dtype=np.float32)
+    for c, band in enumerate(_rgb(image, x, y, w, h).split()):
+        resized = band.convert("F").resize((out_w, out_h), resample=resample)
+        out[c] = np.frombuffer(resized.tobytes(), dtype=np.float32).reshape(out_h, out_w)
+    return _rounded_planes(out)
+
+
+def resized_crop_image(image, box, output_size, interpolation="bicubic"):
+    """uint8 (H, W, 3) `image`, box (x, y, w, h) in source pixels, output_size (height, width) -> the
+    resized crop as a PIL RGB image."""
     x, y, w, h = (int(v) for v in box)
     out_h, out_w = (int(v) for v in output_size)
     if w < 1 or h < 1 or x < 0 or y < 0 or x + w > image.shape[1] or y + h > image.shape[0]:
@@ -69,16 +113,12 @@ def resized_crop(image, box, output_size, interpolation="bicubic"):
                          f"{image.shape[1]}x{image.shape[0]} image")
     if out_h < 1 or out_w < 1:
         raise ValueError(f"output size {out_w}x{out_h} must be at least 1x1")
-    crop = image[y:y + h, x:x + w, :]
     if (w, h) == (out_w, out_h):
-        return np.ascontiguousarray(crop)     # scale 1: every weight is 0 or 1
-    if h * w * out_w * 3 + out_h * h * out_w * 3 <= DENSE_LIMIT:
-        rows = crop.astype(np.float32).transpose(2, 0, 1) @ filter_matrix(w, out_w, interpolation).T
-        out = filter_matrix(h, out_h, interpolation) @ rows           # (3, out_h, out_w)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8).transpose(1, 2, 0).copy()
-    resample = _FILTERS[interpolation]
-    out = np.empty((out_h, out_w, 3), dtype=np.float32)
-    for c in range(3):
-        channel = Image.fromarray(np.ascontiguousarray(crop[:, :, c], dtype=np.float32), mode="F")
-        out[:, :, c] = np.asarray(channel.resize((out_w, out_h), resample=resample))
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        return _rgb(image, x, y, w, h)     # scale 1: every weight is 0 or 1
+    evaluate = _dense if h * w * out_w * 3 + out_h * h * out_w * 3 <= DENSE_LIMIT else _pil_float
+    return _rgb_of_planes(evaluate(image, x, y, w, h, out_h, out_w, interpolation))
+
+
+def resized_crop(image, box, output_size, interpolation="bicubic"):
+    """The same resized crop as a uint8 (height, width, 3) array."""
+    return np.array(resized_crop_image(image, box, output_size, interpolation))
