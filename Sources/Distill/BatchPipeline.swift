@@ -116,9 +116,9 @@ final class BatchPipeline: @unchecked Sendable {
             switch targets {
             case .hardLabels:
                 try hard.fill(parameters, index: item.storeIndex, into: target)
-            case .storedSoftLabels:
+            case let .storedSoftLabels(top):
                 let cursor = planner.cursors(epoch: epoch)[item.shard]
-                try planner.naming(item.ordinal, cursor.reader) { try cursor.dense([item.ordinal], into: target) }
+                try planner.naming(item.ordinal, cursor.reader) { try cursor.dense([item.ordinal], into: target, top: top) }
             case .onlineTeacher:
                 break  // filled by the step, on the training thread
             }

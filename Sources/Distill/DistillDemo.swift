@@ -196,7 +196,7 @@ public enum DistillDemo {
         let online = try student("online", views: drawn,
                                  targets: .onlineTeacher(TinyViTTeacher(teacher), name: "demo-teacher", k: nil),
                                  lr: options.distillLearningRate)
-        let shards = try student("shards", views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
+        let shards = try student("shards", views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels(),
                                  lr: options.distillLearningRate)
         let studentModel = try TinyViT(options.student)
         return Result(images: images.name, seed: seed, validation: options.validationFraction > 0, teacher: teacherEval,

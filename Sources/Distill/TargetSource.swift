@@ -8,8 +8,9 @@ import Tensor
 public enum TargetSource {
     /// One-hot store labels, mixed like the image when the view mixes (cutmix: by box area).
     case hardLabels
-    /// The dense soft label of each replayed record (Spec/FORMAT.md section 7). Needs ``ViewSource/replay(_:)``.
-    case storedSoftLabels
+    /// The dense soft label of each replayed record (Spec/FORMAT.md section 7); with `top`, of its first `top`
+    /// stored entries only (K chosen after the pass). Needs ``ViewSource/replay(_:)``.
+    case storedSoftLabels(top: Int? = nil)
     /// A teacher in eval mode on exactly the student's view: its softmax, or with `k` its top-K rebuilt
     /// as a stored record's dense label is (float16 values, section 7 residual) — what storage changes.
     case onlineTeacher(any TeacherModel, name: String, k: Int?)
@@ -17,7 +18,7 @@ public enum TargetSource {
     var identity: String {
         switch self {
         case .hardLabels: return "hard"
-        case .storedSoftLabels: return "stored"
+        case let .storedSoftLabels(top): return "stored" + (top.map { ":k\($0)" } ?? "")
         case let .onlineTeacher(_, name, k): return "online:\(name)" + (k.map { ":k\($0)" } ?? "")
         }
     }

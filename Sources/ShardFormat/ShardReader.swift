@@ -239,21 +239,36 @@ public final class ShardCursor {
     ///   has another size (before anything is written) or an ordinal is outside `0..<recordCount`; a
     ///   damaged block's own code, located by file, block and record. Rows before the failing one have
     ///   been written.
-    public func dense(_ ordinals: [Int], into rows: UnsafeMutableBufferPointer<Float>) throws {
-        try ordinals.withUnsafeBufferPointer { try dense(ordinals: $0, into: rows) }
+    ///
+    /// With `top` (1...K) only the first `top` stored entries of each record are used (Spec/FORMAT.md 7, "the top
+    /// k of a record"): those values in place, every other class the residual they leave. Of a sorted shard,
+    /// that is the row a shard stored with K = `top` gives.
+    public func dense(_ ordinals: [Int], into rows: UnsafeMutableBufferPointer<Float>, top: Int? = nil) throws {
+        try ordinals.withUnsafeBufferPointer { try dense(ordinals: $0, into: rows, top: top) }
     }
 
     /// Dense batch decode of a contiguous run of records (the sequential-reading case).
-    public func dense(_ ordinals: Range<Int>, into rows: UnsafeMutableBufferPointer<Float>) throws {
-        try dense(Array(ordinals), into: rows)
+    public func dense(_ ordinals: Range<Int>, into rows: UnsafeMutableBufferPointer<Float>, top: Int? = nil) throws {
+        try dense(Array(ordinals), into: rows, top: top)
     }
 
-    private func dense(ordinals: UnsafeBufferPointer<Int>, into rows: UnsafeMutableBufferPointer<Float>) throws {
+    private func dense(ordinals: UnsafeBufferPointer<Int>, into rows: UnsafeMutableBufferPointer<Float>, top: Int?) throws {
         guard schema.valueKind == .probability else {
             throw ShardError(.notProbability, "dense soft labels need probabilities; this shard stores logits",
                              at: ShardLocation(file: reader.path))
         }
-        let k = schema.k
+        if let top {
+            guard (1...schema.k).contains(top) else {
+                throw ShardError(.invalidArgument, "the top \(top) of records that store K = \(schema.k) entries: k must be in 1...\(schema.k)",
+                                 at: ShardLocation(file: reader.path))
+            }
+            guard schema.sorted || top == schema.k else {
+                throw ShardError(.invalidArgument, "the top \(top) of a shard whose values are not sorted is not its teacher's top \(top)",
+                                 at: ShardLocation(file: reader.path))
+            }
+        }
+        let stored = schema.k
+        let k = top ?? stored
         let classes = schema.classes
         guard rows.count == ordinals.count * classes else {
             throw ShardError(.invalidArgument, "dense buffer must hold \(ordinals.count) × \(classes) floats")
@@ -261,12 +276,15 @@ public final class ShardCursor {
         for row in 0..<ordinals.count {
             let (block, i) = try locate(ordinals[row])
             let out = UnsafeMutableBufferPointer(rebasing: rows[(row * classes)..<((row + 1) * classes)])
-            FormatKernels.fill(out, with: block.residuals[i])
+            let residual = k == stored ? block.residuals[i] : block.values.withUnsafeBufferPointer {
+                softLabelResidual(UnsafeBufferPointer(rebasing: $0[(i * stored)..<(i * stored + k)]), classes: classes)
+            }
+            FormatKernels.fill(out, with: residual)
             block.sortedIndices.withUnsafeBufferPointer { sorted in
                 block.ranks.withUnsafeBufferPointer { ranks in
-                    block.values.withUnsafeBufferPointer { stored in
+                    block.values.withUnsafeBufferPointer { values in
                         for j in 0..<k {
-                            out[Int(sorted[i * k + Int(ranks[i * k + j])])] = stored[i * k + j]
+                            out[Int(sorted[i * stored + Int(ranks[i * stored + j])])] = values[i * stored + j]
                         }
                     }
                 }

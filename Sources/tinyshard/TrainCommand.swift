@@ -65,6 +65,7 @@ struct Train: ParsableCommand {
     @Option(help: "record (the record-order sampler, default), shuffled (a new permutation every epoch, DistributedSampler dealing) or batchwise (stored order by global batch: the same batches whatever the world size).") var order = "record"
     @Option(help: "With --order record: shuffle the records of this many blocks together (0: exactly as stored).") var shuffleWindow = 0
     @Flag(help: "Train more epochs than the shards store by reading the stored epochs again in order.") var cycleEpochs = false
+    @Option(help: "Train from only the first k stored entries of each record (K chosen after the pass; Spec/FORMAT.md 7).") var k: Int?
 
     func run() throws {
         let store = try DistillCLI.openStore(images)
@@ -73,6 +74,7 @@ struct Train: ParsableCommand {
         if teacher != nil, hardLabels { throw CLIFailure("[usage] --teacher and --hard-labels are two different targets; give one") }
         if (teacher == nil) != (teacherArch == nil) { throw CLIFailure("[usage] --teacher and --teacher-arch go together") }
         if teacherK != nil, teacher == nil { throw CLIFailure("[usage] --teacher-k needs --teacher") }
+        if k != nil, shards == nil || hardLabels || teacher != nil { throw CLIFailure("[usage] --k takes the top k of stored soft labels: it needs --shards") }
         if shards == nil, teacher == nil, !hardLabels {
             throw CLIFailure("[usage] without --shards, give --hard-labels or --teacher (there are no stored soft labels)")
         }
@@ -111,7 +113,7 @@ struct Train: ParsableCommand {
                 let model = try DistillCLI.loadTeacher(weights: teacher, arch: teacherArch, store: store, imageSize: imageSize)
                 targets = .onlineTeacher(TinyViTTeacher(model), name: teacher, k: teacherK)
             } else {
-                targets = hardLabels ? .hardLabels : .storedSoftLabels
+                targets = hardLabels ? .hardLabels : .storedSoftLabels(top: k)
             }
             return try Trainer(store: store, views: views, targets: targets, configuration: config, options: options,
                                runDirectory: out, resume: resume, communicator: ranks)

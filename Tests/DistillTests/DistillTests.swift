@@ -157,7 +157,7 @@ final class DistillPipelineTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let store = try Fixture.store(count: 48, in: dir)
         _ = try Fixture.teacherPass(store: store, directory: dir + "/shards", epochs: 1)
-        let trainer = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
+        let trainer = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels(),
                                   configuration: Fixture.tinyConfig(), options: Fixture.options(epochs: 6, cycleEpochs: true), runDirectory: dir + "/run")
         let summary = try trainer.run()
         let perEpoch = (0..<6).map { e in summary.rows.filter { $0.epoch == e }.map { Double($0.loss) }.reduce(0, +) }
@@ -195,12 +195,12 @@ final class DistillPipelineTests: XCTestCase {
         _ = try Fixture.teacherPass(store: store, directory: dir + "/shards")
         func source() throws -> ViewSource { .replay(try ShardDataset(directory: dir + "/shards")) }
         let options = Fixture.options(epochs: 2)
-        let whole = try Trainer(store: store, views: source(), targets: .storedSoftLabels, configuration: Fixture.tinyConfig(), options: options, runDirectory: dir + "/a")
+        let whole = try Trainer(store: store, views: source(), targets: .storedSoftLabels(), configuration: Fixture.tinyConfig(), options: options, runDirectory: dir + "/a")
         let summaryA = try whole.run()
-        let first = try Trainer(store: store, views: source(), targets: .storedSoftLabels, configuration: Fixture.tinyConfig(), options: options, runDirectory: dir + "/b")
+        let first = try Trainer(store: store, views: source(), targets: .storedSoftLabels(), configuration: Fixture.tinyConfig(), options: options, runDirectory: dir + "/b")
         XCTAssertEqual(try first.run(stopAfterEpochs: 1).completedEpochs, 1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/b/model.safetensors"))
-        let resumed = try Trainer(store: store, views: source(), targets: .storedSoftLabels, configuration: Fixture.tinyConfig(), options: options,
+        let resumed = try Trainer(store: store, views: source(), targets: .storedSoftLabels(), configuration: Fixture.tinyConfig(), options: options,
                                   runDirectory: dir + "/b", resume: true)
         XCTAssertEqual(resumed.completedEpochs, 1)
         let summaryB = try resumed.run()
@@ -224,7 +224,7 @@ final class DistillPipelineTests: XCTestCase {
         bytes[bytes.count - 200] ^= 0xFF
         try bytes.write(to: URL(fileURLWithPath: shard))
         do {
-            let trainer = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
+            let trainer = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels(),
                                       configuration: Fixture.tinyConfig(), options: Fixture.options(epochs: 2), runDirectory: dir + "/run")
             try trainer.run()
             XCTFail("training should stop on the corrupt shard")

@@ -61,7 +61,7 @@ final class OnlineAndViewsTests: XCTestCase {
         let teacher = try pass(store, dir + "/shards", epochs: 2)
         var options = Fixture.options(epochs: 2)
         options.batchSize = 8  // the pass's batch: the teacher sees the same batches, so its logits are the same floats
-        let shards = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels,
+        let shards = try Trainer(store: store, views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels(),
                                  configuration: Fixture.tinyConfig(), options: options, runDirectory: dir + "/shards-run")
         let online = try Trainer(store: store, views: .recipe(Self.mixRecipe, seed: 11),
                                  targets: .onlineTeacher(TinyViTTeacher(teacher), name: "t", k: 3),
