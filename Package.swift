@@ -43,13 +43,16 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["CDNNL", "Interchange", "CTensorKernels"]),
         .target(name: "TinyViT", dependencies: ["Tensor", "Interchange"]),
         .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
+        // The main job (distill-demo), its tables and plots, record rendering and contact sheets, and the analyses
+        // of a pass (analyze): what the CLI shows, on top of the libraries.
+        .target(name: "Reports", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
         // MPI (Debian's Open MPI) for the CLI's distributed teacher pass and training; only DistillMPI and
         // the tinyshard executable link it, never the libraries above.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         .target(name: "DistillMPI", dependencies: ["CMPI", "Distill"]),
         .executableTarget(
             name: "tinyshard",
-            dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "Distill", "DistillMPI", "ImageStore",
+            dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "Distill", "DistillMPI", "ImageStore", "Reports",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The fuzzing harness (Fuzz/README.md): no unsafe flags here; Fuzz/run.sh adds libFuzzer on the command line.
         .executableTarget(name: "tinyshard-fuzz", dependencies: ["Interchange", "ShardFormat", "ShardConvert", "ImageStore", "CZlib"]),
@@ -62,7 +65,11 @@ let package = Package(
         .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor", "ImageStore", "Augment"]),
         .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat", "Interchange"]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"]),
-        .testTarget(name: "DistillTests", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "TinyViT"]),
+        // Fixtures shared by the Distill and Reports tests (a tiny teacher, a digits store).
+        .target(name: "DistillTestSupport", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"],
+                path: "Tests/DistillTestSupport"),
+        .testTarget(name: "DistillTests", dependencies: ["Distill", "DistillTestSupport", "ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Distill", "DistillTestSupport", "ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernelDispatch"]),
         .testTarget(name: "TinyViTTests", dependencies: ["TinyViT", "Tensor"]),
     ],

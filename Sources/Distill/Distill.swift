@@ -21,10 +21,12 @@ import TinyViT
 //   stop request (mid-epoch), bit-exact resume, metrics CSV and an SVG plot.
 // - Past one process: both take a ``Communicator`` (``SingleProcess`` by default; DistillMPI's over MPI).
 //   The pass deals each epoch to ranks as a DistributedSampler (``DistributedShare``); the trainer cuts the
-//   global batch into ranks × `accumulate` micro-batches (``MicroBatches``), sums gradients in buckets
+//   epoch into ranks × `accumulate` micro-batch streams (``EpochStreams``, ``MicroBatches``), sums gradients in buckets
 //   (``GradientBuckets``) and agrees with the other ranks after every step on failures and stop requests
 //   (``AgreedFailure``), so that one rank's error or signal stops all of them cleanly.
-// - ``DistillDemo`` / ``DemoReport``: the main job and its table, summary.json and SVG.
+// - Resumable passes (Spec/PASS.md): ``TeacherPassFolder`` (pass.json, the checks before writing),
+//   ``RankShard`` (a rank's shard of an epoch, continued from a crash or a stop).
+// - The main job, its reports and the analyses live in the Reports target, on top of this one.
 //
 // Sample ids are the dataset key table's ids; the image store's keys are strictly ascending, so the
 // key table (sorted the same way) maps id i to store image i — checked, not assumed (``SampleMap``).

@@ -3,6 +3,7 @@ import Augment
 import Distill
 import Foundation
 import ImageStore
+import Reports
 
 /// `tinyshard distill-demo`: the whole pipeline on the digits, or on any labelled image store (`--images`).
 struct DistillDemo: ParsableCommand {
@@ -41,7 +42,7 @@ struct DistillDemo: ParsableCommand {
     @Option(help: "The student's CONFIG.json.") var studentArch: String?
 
     func run() throws {
-        let input: Distill.DistillDemo.Images
+        let input: Reports.DistillDemo.Images
         var classes = 10
         if let images {
             guard digits == nil else { throw CLIFailure("[usage] give --images STORE or --digits CSV, not both") }
@@ -55,7 +56,7 @@ struct DistillDemo: ParsableCommand {
             }
             input = .digits(csv: csv)
         }
-        var options = Distill.DistillDemo.Options()
+        var options = Reports.DistillDemo.Options()
         if let teacherEpochs { options.teacherEpochs = teacherEpochs }
         if let epochs { options.studentEpochs = epochs }
         if let k { options.k = k }
@@ -90,14 +91,14 @@ struct DistillDemo: ParsableCommand {
         }
         let bar = DistillCLI.Bar()
         let start = Date()
-        var results: [Distill.DistillDemo.Result] = []
+        var results: [Reports.DistillDemo.Result] = []
         for s in seedList {
             var o = options
             o.seed = s
             let dir = seedList.count == 1 ? out : "\(out)/seed-\(s)"
             if seedList.count > 1 { print("== seed \(s) ==") }
             let result = try DistillCLI.run {
-                try Distill.DistillDemo.run(images: input, outputDirectory: dir, options: o,
+                try Reports.DistillDemo.run(images: input, outputDirectory: dir, options: o,
                                             log: { bar.finish(); print($0) }) { stage, p in
                     let done = Double(p.epoch * p.stepsPerEpoch + p.stepInEpoch) / Double(max(1, p.epochs * p.stepsPerEpoch))
                     bar.draw(done, String(format: "%@ epoch %d/%d loss %.4f lr %.2e %.0f img/s", stage, p.epoch + 1, p.epochs,

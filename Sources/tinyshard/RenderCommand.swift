@@ -3,6 +3,7 @@ import Augment
 import Distill
 import Foundation
 import ImageStore
+import Reports
 import ShardConvert
 import ShardFormat
 

@@ -1,3 +1,4 @@
+import DistillTestSupport
 import Augment
 import Foundation
 import ImageStore

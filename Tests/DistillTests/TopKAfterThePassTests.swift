@@ -1,3 +1,4 @@
+import DistillTestSupport
 import Foundation
 import ShardFormat
 import XCTest

@@ -1,3 +1,4 @@
+import Distill
 import Augment
 
 /// A 5×7 pixel font for printable ASCII, to write keys and labels onto contact sheets without a font

@@ -1,3 +1,4 @@
+import Distill
 import Augment
 import Foundation
 import ImageStore

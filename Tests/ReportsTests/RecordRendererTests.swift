@@ -1,9 +1,11 @@
+import DistillTestSupport
 import Augment
 import Foundation
 import ImageStore
 import ShardFormat
 import XCTest
 @testable import Distill
+@testable import Reports
 
 /// `RecordRenderer` (what `tinyshard render` shows), `ContactSheet` and `BitmapFont`, on a tiny teacher pass.
 final class RecordRendererTests: XCTestCase {

@@ -1,3 +1,4 @@
+import Distill
 import Foundation
 
 /// The main job's outputs: the table printed at the end, `summary.json`, and the SVG of the three
