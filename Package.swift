@@ -45,7 +45,7 @@ let package = Package(
         .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
         // The main job (distill-demo), its tables and plots, record rendering and contact sheets, and the analyses
         // of a pass (analyze): what the CLI shows, on top of the libraries.
-        .target(name: "Reports", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
+        .target(name: "Reports", dependencies: ["Distill", "ShardFormat", "ShardConvert", "Augment", "ImageStore", "Tensor", "TinyViT"]),
         // MPI (Debian's Open MPI) for the CLI's distributed teacher pass and training; only DistillMPI and
         // the tinyshard executable link it, never the libraries above.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),

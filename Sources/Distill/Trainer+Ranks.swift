@@ -107,8 +107,9 @@ extension Trainer {
     /// summed (one process: ``evaluate()``).
     func evaluateOnRanks() throws -> Evaluation {
         guard communicator.size > 1 else { return try evaluate() }
-        let mine = stride(from: communicator.rank, to: split.evaluation.count, by: communicator.size).map { split.evaluation[$0] }
-        let outcome = Result { try Trainer.evaluationCounts(model: model, store: store, indices: mine, batchSize: options.evalBatchSize) }
+        let (evaluationStore, indices) = evaluationImages
+        let mine = stride(from: communicator.rank, to: indices.count, by: communicator.size).map { indices[$0] }
+        let outcome = Result { try Trainer.evaluationCounts(model: model, store: evaluationStore, indices: mine, batchSize: options.evalBatchSize) }
         var counts = [0.0, 0.0, 0.0]
         var status = RankStatus()
         switch outcome {

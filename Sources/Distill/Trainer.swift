@@ -39,6 +39,8 @@ public final class Trainer {
     /// Training wall seconds over all invocations (evaluation excluded), checkpointed.
     public internal(set) var trainSeconds = 0.0
     public private(set) var stepsPerEpoch: Int
+    /// A separate store evaluated instead of the held-out split.
+    let evaluationStore: ImageStore?
     let map: SampleMap
     let planner: ViewPlanner
     let hard: HardLabels
@@ -53,7 +55,8 @@ public final class Trainer {
 
     public init(store: ImageStore, views: ViewSource, targets: TargetSource, configuration: TinyViTConfiguration,
                 options: TrainOptions, runDirectory: String, resume: Bool = false,
-                communicator: Communicator = SingleProcess()) throws {
+                communicator: Communicator = SingleProcess(), excluding excluded: Set<Int> = [],
+                evaluationStore: ImageStore? = nil) throws {
         guard options.epochs >= 1, options.batchSize >= 2 else {
             throw DistillError("[invalid_argument] epochs must be ≥ 1 and batch ≥ 2 (BatchNorm needs two images)")
         }
@@ -67,6 +70,15 @@ public final class Trainer {
             throw DistillError("\(store.path): [mismatch] the store has \(store.classCount) classes, the model \(config.numClasses)")
         }
         self.store = store
+        if let evaluationStore {
+            guard evaluationStore.classCount == config.numClasses else {
+                throw DistillError("\(evaluationStore.path): [mismatch] the evaluation store has \(evaluationStore.classCount) classes, the model \(config.numClasses)")
+            }
+            guard store.classNames.isEmpty || evaluationStore.classNames.isEmpty || store.classNames == evaluationStore.classNames else {
+                throw DistillError("\(evaluationStore.path): [mismatch] the evaluation store names its classes \(evaluationStore.classNames.prefix(3).joined(separator: ", "))…, the training store \(store.classNames.prefix(3).joined(separator: ", "))…")
+            }
+        }
+        self.evaluationStore = evaluationStore
         self.views = views
         self.targets = targets
         self.options = options
@@ -95,7 +107,7 @@ public final class Trainer {
                 throw DistillError("[invalid_argument] teacher k must be in 1...\(min(config.numClasses, ShardSchema.maxK)), got \(k)")
             }
         }
-        planner = try ViewPlanner(source: views, store: store, map: map, split: split, size: size)
+        planner = try ViewPlanner(source: views, store: store, map: map, split: split, size: size, excluded: excluded)
         if case let .record(window) = options.order { planner.cachedBlocks = window + 2 }
         hard = HardLabels(store: store, map: map, classes: classes, size: size)
         model = try TinyViT(config)
@@ -134,7 +146,11 @@ public final class Trainer {
     }
 
     /// Identifies views and targets in a checkpoint.
-    var sourceIdentity: String { views.identity + "|" + targets.identity }
+    var sourceIdentity: String {
+        let exclusion = planner.excluded.isEmpty ? "" : "|excluding \(planner.excluded.count) images, " + String(
+            planner.excluded.sorted().reduce(UInt64(0xCBF2_9CE4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x0000_0100_0000_01B3 }, radix: 16)
+        return views.identity + "|" + targets.identity + exclusion
+    }
 
     public var schedule: LearningRateSchedule {
         LearningRateSchedule(base: options.learningRate, minimum: options.minLearningRate,
@@ -280,9 +296,16 @@ public final class Trainer {
         return summary
     }
 
-    /// Top-1 / top-5 on the evaluation split (held-out, or validation) with the evaluation transform.
+    /// Where evaluation reads: every image of a separate store (a real test set), or the training store's held-out
+    /// (or validation) split.
+    var evaluationImages: (store: ImageStore, indices: [Int]) {
+        if let evaluationStore { return (evaluationStore, Array(0..<evaluationStore.count)) }
+        return (store, split.evaluation)
+    }
+
+    /// Top-1 / top-5 on the evaluation images with the evaluation transform.
     public func evaluate() throws -> Evaluation {
-        try Trainer.evaluate(model: model, store: store, indices: split.evaluation, batchSize: options.evalBatchSize)
+        try Trainer.evaluate(model: model, store: evaluationImages.store, indices: evaluationImages.indices, batchSize: options.evalBatchSize)
     }
 
     // MARK: Metrics

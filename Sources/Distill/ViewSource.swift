@@ -70,7 +70,12 @@ final class ViewPlanner: @unchecked Sendable {
     /// for a shuffle window.
     var cachedBlocks = 2
 
-    init(source: ViewSource, store: ImageStore, map: SampleMap, split: DataSplit, size: Int) throws {
+    /// Store indices of training images left out as samples (still allowed as mix partners: a stored view
+    /// that pasted one in stays as the teacher saw it).
+    let excluded: Set<Int>
+
+    init(source: ViewSource, store: ImageStore, map: SampleMap, split: DataSplit, size: Int, excluded: Set<Int> = []) throws {
+        self.excluded = excluded
         self.source = source
         self.store = store
         self.map = map
@@ -139,13 +144,13 @@ final class ViewPlanner: @unchecked Sendable {
                                          at: ShardLocation(file: reader.path, record: ordinal, sampleID: UInt32(id)))
                     }
                     let index = map.storeIndex[id]
-                    if training[index] { items.append(PlanItem(storeIndex: index, shard: s, ordinal: ordinal)) }
+                    if training[index] && !excluded.contains(index) { items.append(PlanItem(storeIndex: index, shard: s, ordinal: ordinal)) }
                 }
             }
             return items
         case let .recipe(_, seed):
             return TeacherPass.epochOrder(trainIndices: trainIndices, seed: seed, epoch: epoch)
-                .map { PlanItem(storeIndex: $0, shard: -1, ordinal: -1) }
+                .filter { !excluded.contains($0) }.map { PlanItem(storeIndex: $0, shard: -1, ordinal: -1) }
         }
     }
 

@@ -5,11 +5,13 @@ import Interchange
 /// the project's one `.npy` parser.
 public enum NpyDType: String, Sendable, CaseIterable {
     case float32 = "<f4"
+    case float64 = "<f8"
     case int32 = "<i4"
     case uint8 = "|u1"
 
     public var size: Int {
         switch self {
+        case .float64: return 8
         case .float32, .int32: return 4
         case .uint8: return 1
         }

@@ -6,6 +6,10 @@ public enum NpyWriter {
         try write(values, dtype: .float32, shape: shape, to: path)
     }
 
+    public static func write(_ values: [Double], shape: [Int], to path: String) throws {
+        try write(values, dtype: .float64, shape: shape, to: path)
+    }
+
     public static func write(_ values: [Int32], shape: [Int], to path: String) throws {
         try write(values, dtype: .int32, shape: shape, to: path)
     }

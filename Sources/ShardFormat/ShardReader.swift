@@ -63,6 +63,13 @@ public final class ShardReader: @unchecked Sendable {
         return start..<min(start + schema.recordsPerBlock, recordCount)
     }
 
+    /// Where block `b` sits in the file.
+    public func blockRange(_ b: Int) -> Range<Int> { blocks[b].offset..<(blocks[b].offset + blocks[b].length) }
+
+    /// Lets go of the mapped pages inside `range` (``MappedFile/releasePages(_:)``): a pass over a file of
+    /// gigabytes keeps little resident.
+    public func releaseMappedPages(_ range: Range<Int>) { file.releasePages(range) }
+
     func blockBytes(_ b: Int) -> UnsafeRawBufferPointer {
         let extent = blocks[b]
         return UnsafeRawBufferPointer(rebasing: file.bytes[extent.offset..<(extent.offset + extent.length)])

@@ -130,6 +130,7 @@ enum FuzzTarget: String, CaseIterable {
         if let reader = try? NpyReader(path: path), reader.shape.reduce(1, *) <= 1 << 20 {
             switch reader.dtype {
             case .float32: _ = try? reader.readAll(as: Float.self)
+            case .float64: _ = try? reader.readAll(as: Double.self)
             case .int32: _ = try? reader.readAll(as: Int32.self)
             case .uint8: _ = try? reader.readAll(as: UInt8.self)
             }

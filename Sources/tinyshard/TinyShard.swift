@@ -13,7 +13,7 @@ struct TinyShard: ParsableCommand {
             Start with: tinyshard demo --out /tmp/demo && tinyshard verify /tmp/demo && tinyshard inspect /tmp/demo
             """,
         version: TinyShardVersion.writer,
-        subcommands: [Demo.self, Convert.self, Export.self, Inspect.self, Verify.self, Dump.self, Recover.self, Model.self, Teacher.self, Train.self, Render.self, DistillDemo.self, Images.self, Recipe.self])
+        subcommands: [Demo.self, Convert.self, Export.self, Inspect.self, Verify.self, Dump.self, Recover.self, Model.self, Teacher.self, Train.self, Render.self, Analyze.self, DistillDemo.self, Images.self, Recipe.self])
 
     /// Parses the command line, runs the command and exits; never returns, never traps on user input.
     /// Under mpirun, every rank runs this; ``Ranks`` decides how a rank leaves.

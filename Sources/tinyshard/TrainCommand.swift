@@ -2,8 +2,38 @@ import ArgumentParser
 import Augment
 import Distill
 import Foundation
+import ImageStore
+import Reports
 import ShardFormat
 import TinyViT
+
+extension Train {
+    /// Store indices of the images `--exclude` lists and `--exclude-hard` finds (one-line errors naming the file
+    /// and line of a key the store lacks).
+    func excludedImages(_ store: ImageStore) throws -> Set<Int> {
+        var excluded = Set<Int>()
+        if let exclude {
+            guard let text = try? String(contentsOfFile: exclude, encoding: .utf8) else {
+                throw CLIFailure(file: exclude, code: "io", "cannot read the list of keys (UTF-8 text, one key per line)")
+            }
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+                guard let index = store.index(ofKey: String(line)) else {
+                    throw CLIFailure(file: exclude, code: "mismatch", "line \(number + 1): the store \(store.path) has no image with the key '\(line)'")
+                }
+                excluded.insert(index)
+            }
+        }
+        if let excludeHard, let shards {
+            var options = PassAnalysis.Options()
+            options.hardShare = excludeHard
+            let keys = try DistillCLI.run {
+                try PassAnalysis(dataset: try ShardDataset(directory: shards), store: store, options: options).hardSampleKeys()
+            }
+            for key in keys { if let index = store.index(ofKey: key) { excluded.insert(index) } }
+        }
+        return excluded
+    }
+}
 
 /// `tinyshard train`: a student off shards, with an online teacher, or on hard labels.
 struct Train: ParsableCommand {
@@ -66,6 +96,9 @@ struct Train: ParsableCommand {
     @Option(help: "With --order record: shuffle the records of this many blocks together (0: exactly as stored).") var shuffleWindow = 0
     @Flag(help: "Train more epochs than the shards store by reading the stored epochs again in order.") var cycleEpochs = false
     @Option(help: "Train from only the first k stored entries of each record (K chosen after the pass; Spec/FORMAT.md 7).") var k: Int?
+    @Option(help: "Leave out the images whose keys this file lists (one per line) as training samples.") var exclude: String?
+    @Option(help: "Evaluate on every image of this store (a real test set, e.g. Fashion-MNIST's t10k) instead of the held-out split; its classes must be the training store's.") var evalImages: String?
+    @Option(help: "Leave out the hard samples of --shards: images whose label is outside the teacher's top 5 in at least this share of their records (tinyshard analyze's rule).") var excludeHard: Double?
 
     func run() throws {
         let store = try DistillCLI.openStore(images)
@@ -93,6 +126,9 @@ struct Train: ParsableCommand {
                                    dropPath: dropPath, layerDecay: layerDecay, seed: seed, heldOutFraction: heldOut,
                                    validationFraction: validation, accumulate: accumulate, syncBatchNorm: syncBatchnorm,
                                    order: sampleOrder, cycleEpochs: cycleEpochs)
+        if excludeHard != nil, shards == nil { throw CLIFailure("[usage] --exclude-hard finds hard samples in --shards") }
+        if let excludeHard, !(0...1).contains(excludeHard) { throw CLIFailure("[usage] --exclude-hard must be in 0...1") }
+        let excluded = try excludedImages(store)
         let ranks = try DistillCLI.run { try Ranks.communicator() }
         if syncBatchnorm, ranks.size == 1 {
             throw CLIFailure("[usage] --sync-batchnorm synchronises BatchNorm across the ranks of an mpirun job; this process runs alone")
@@ -116,9 +152,11 @@ struct Train: ParsableCommand {
                 targets = hardLabels ? .hardLabels : .storedSoftLabels(top: k)
             }
             return try Trainer(store: store, views: views, targets: targets, configuration: config, options: options,
-                               runDirectory: out, resume: resume, communicator: ranks)
+                               runDirectory: out, resume: resume, communicator: ranks, excluding: excluded,
+                               evaluationStore: try evalImages.map { try ImageStore(path: $0) })
         } }
         if rankZero, shards != nil, !resume { print("reading the shards in \(sampleOrder)") }
+        if rankZero, !excluded.isEmpty, !resume { print("leaving out \(excluded.count) images as training samples") }
         let summary = try DistillCLI.run { () throws -> TrainSummary in
             try trainer.run(stopAfterEpochs: stopAfter, evaluateEvery: evalEvery, stop: stop) { p in
                 let done = Double(p.epoch * p.stepsPerEpoch + p.stepInEpoch) / Double(max(1, p.epochs * p.stepsPerEpoch))
@@ -131,7 +169,7 @@ struct Train: ParsableCommand {
             if summary.interrupted { throw AgreedFailure(underlying: CLIFailure.exit(128 + (signals.received ?? SIGTERM))) }
             return
         }
-        let split = validation > 0 ? "validation" : "held-out"
+        let split = evalImages != nil ? "test" : validation > 0 ? "validation" : "held-out"
         for row in summary.rows where row.top1 != nil {
             let loss = summary.rows.filter { $0.epoch == row.epoch }.map { Double($0.loss) }
             print(String(format: "epoch %d: loss %.4f  %@ top-1 %.2f%%  top-5 %.2f%%", row.epoch + 1,
