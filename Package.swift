@@ -37,7 +37,7 @@ let package = Package(
         .target(name: "Augment", dependencies: ["ShardFormat", "Interchange"]),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "ImageStore", dependencies: ["Augment", "CPNG", "CTurboJPEG", "CZlib", "Interchange"]),
+        .target(name: "ImageStore", dependencies: ["Augment", "ShardFormat", "CPNG", "CTurboJPEG", "CZlib", "Interchange"]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CTensorKernels", dependencies: ["CKernelDispatch"]),
         .target(name: "Tensor", dependencies: ["CDNNL", "Interchange", "CTensorKernels"]),
@@ -52,11 +52,11 @@ let package = Package(
         .target(name: "DistillMPI", dependencies: ["CMPI", "Distill"]),
         .executableTarget(
             name: "tinyshard",
-            dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "Distill", "DistillMPI", "ImageStore", "Reports",
+            dependencies: ["ShardFormat", "ShardConvert", "Augment", "Tensor", "TinyViT", "Distill", "DistillMPI", "ImageStore", "Reports",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The fuzzing harness (Fuzz/README.md): no unsafe flags here; Fuzz/run.sh adds libFuzzer on the command line.
         .executableTarget(name: "tinyshard-fuzz", dependencies: ["Interchange", "ShardFormat", "ShardConvert", "ImageStore", "CZlib"]),
-        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "TinyViT", "ImageStore", "Augment"]),
+        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "ImageStore", "Augment"]),
         // Decode and train-step numbers of two builds side by side (Tools/bench_flag_free.sh).
         .executableTarget(name: "tinyshard-paired", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT"]),
         .testTarget(name: "InterchangeTests", dependencies: ["Interchange"]),
@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat", "Interchange"]),
         .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor", "ImageStore", "Augment"]),
         .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat", "Interchange"]),
-        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment"]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment", "CPNG", "CTurboJPEG", "CZlib"]),
         // Fixtures shared by the Distill and Reports tests (a tiny teacher, a digits store).
         .target(name: "DistillTestSupport", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"],
                 path: "Tests/DistillTestSupport"),
