@@ -6,6 +6,7 @@ records that break a content rule, so that the reader can raise the first one an
 can report them all.
 """
 
+import bisect
 import math
 import zlib
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from . import format as F
 from .augment import params_problems
 
 U64_FACTORIAL_LIMIT = 20          # 20! < 2**64 <= 21!: order numbers fit a uint64 up to K = 20
-VECTOR_MIN_ROWS = 64              # below this, numpy's 2K passes cost more than per-row Python
 ZLIB_LEVEL = 6
 
 
@@ -41,12 +41,6 @@ def from_planes(data, width, count, dtype=np.uint32):
     return out.astype(dtype, copy=False)
 
 
-def sum_of_planes(data, width, n, k):
-    """Per row of (n, K) plane-coded unsigned values, their sum (int64), without decoding them."""
-    planes = np.asarray(data, dtype=np.uint8).reshape(width, n, k)
-    return sum(planes[p].sum(axis=1, dtype=np.int64) << (8 * p) for p in range(width))
-
-
 # --------------------------------------------------------------------------------------------
 # Values (3.3)
 
@@ -61,11 +55,18 @@ def encode_values(bits):
 
 
 def decode_values(data, n, k):
-    """Inverse of encode_values: b_0 = t_0, b_j = b_{j-1} - t_j (mod 65536)."""
+    """Inverse of encode_values: (n, K) uint16 bit patterns."""
     data = np.asarray(data, dtype=np.uint8)
+    return values_of(data[:2 * n].reshape(2, n).T, data[2 * n:].reshape(2, n, k - 1).transpose(1, 2, 0))
+
+
+def values_of(first, rest):
+    """b_0 = t_0, b_j = b_{j-1} - t_j (mod 65536) from the bytes of t_0 (n, 2) and t_1.. (n, K-1, 2)."""
+    n, k = len(first), rest.shape[1] + 1
     t = np.empty((n, k), dtype=np.uint16)        # uint16 arithmetic wraps mod 65536: 2 bytes/entry
-    t[:, 0] = from_planes(data[:2 * n], 2, n, np.uint16)
-    t[:, 1:] = from_planes(data[2 * n:], 2, n * (k - 1), np.uint16).reshape(n, k - 1)
+    t_bytes = t.view(np.uint8).reshape(n, k, 2)
+    t_bytes[:, 0] = first
+    t_bytes[:, 1:] = rest
     np.negative(t[:, 1:], out=t[:, 1:])
     return np.cumsum(t, axis=1, dtype=np.uint16, out=t)
 
@@ -83,8 +84,22 @@ def encode_indices(sorted_indices, width):
 
 def decode_indices(data, n, k, width):
     """Inverse of encode_indices: ascending (n, K) int64 indices (possibly >= C if damaged)."""
-    gaps = from_planes(data, width, n * k).reshape(n, k).astype(np.int64)
-    return np.cumsum(gaps + 1, axis=1) - 1
+    return sorted_indices_of(np.asarray(data, dtype=np.uint8).reshape(width, n, k).transpose(1, 2, 0))
+
+
+def sorted_indices_of(gaps):
+    """s_j = g_0 + ... + g_j + j from the gap bytes (n, K, w), int64 (no wrap for damaged gaps)."""
+    s = np.cumsum(little_endian(gaps, np.uint32), axis=1, dtype=np.int64)
+    s += np.arange(gaps.shape[1])
+    return s
+
+
+def little_endian(parts, dtype):
+    """(..., w) bytes -> (...) unsigned integers of `dtype` (w <= its size)."""
+    out = np.zeros(parts.shape[:-1], dtype=np.dtype(dtype).newbyteorder("<"))
+    view = out.view(np.uint8).reshape(out.shape + (out.itemsize,))
+    view[..., :parts.shape[-1]] = parts
+    return out.astype(dtype, copy=False)
 
 
 def lehmer_digits(ranks):
@@ -114,31 +129,120 @@ def encode_order(digits):
     return np.frombuffer(bytes(out), dtype=np.uint8).reshape(n, length)
 
 
-def decode_order(data, n, k):
-    """L-byte order numbers -> ((n, K) ranks r, bool mask of rows with X >= K!).
+# Below this many rows a block's order numbers are decoded one Python integer at a time: the
+# vectorised decoder's numpy calls (about 5 per 32-bit limb and radix group, 166 at K = 100) cost
+# more than K divmods and pops per row (measured: bench_decode.py).
+VECTOR_MIN_ROWS = 16
+LIMB_BITS = 24                     # float64 limbs: (rem << 24) + limb < 2^53 for divisors < 2^29
+DIVISOR_LIMIT = 1 << 29
 
-    Up to K = 20, X fits a uint64 and many rows are decoded at once with numpy; otherwise each
-    row is a Python integer (for large K, or few rows, K pops per row cost less than numpy's
-    passes over the block). Rows with an invalid X get the identity order so the block stays
-    usable for reporting."""
+
+def _radix_groups(k):
+    """The radices 2..K of the digits d_{K-2}, ..., d_0, in the order decoding meets them, cut into
+    runs of consecutive radices whose product stays below 2^29: [(product, [radices])]."""
+    groups, run, product = [], [], 1
+    for radix in range(2, k + 1):
+        if product * radix >= DIVISOR_LIMIT:
+            groups.append((product, run))
+            run, product = [], 1
+        run.append(radix)
+        product *= radix
+    if run:
+        groups.append((product, run))
+    return groups
+
+
+def order_digits(raw, k):
+    """(K, n) uint8 Lehmer digits d_j of n order numbers given as (n, L) little-endian bytes, every
+    row already known to be < K!.
+
+    X is held as M 24-bit limbs in float64 (most significant first) and divided by the product
+    P_g < 2^29 of each run g of consecutive radices, all rows at once: a limb step takes
+    cur = rem * 2^24 + limb < 2^53 and q = floor(cur / P_g), which float64 computes exactly (the
+    quotient is below 2^24, so rounding moves it by at most 2^-30, less than the 1/P_g that separates
+    it from the next integer). Pass g needs only the limbs that the bound K! / (P_0 ... P_{g-1})
+    leaves non-zero, and reads limb j once pass g - 1 has left its quotient there, so the passes run
+    as a wavefront: at step t every pass g still running takes limb t - g, in one set of numpy calls
+    (M + G steps, not one per pass and limb: 44 against 250 at K = 100). Each pass's remainder is
+    then split into its run's digits, all runs at once."""
+    n, length = raw.shape
+    digits = np.zeros((k, n), dtype=np.uint8)
+    if k == 1 or n == 0:
+        return digits
+    limbs_count = -(-length // 3)
+    padded = np.zeros((n, limbs_count, 3), dtype=np.uint8)
+    padded.reshape(n, -1)[:, :length] = raw
+    limbs = np.empty((limbs_count, n), dtype=np.float64)            # most significant first
+    limbs[...] = (padded[:, ::-1, 2].T * 65536.0 + padded[:, ::-1, 1].T * 256.0
+                  + padded[:, ::-1, 0].T)
+    groups = _radix_groups(k)
+    products = np.array([product for product, _ in groups], dtype=np.float64)[:, None]
+    first_step, bound = [], math.factorial(k)                     # X < bound before pass g
+    for g, (product, _) in enumerate(groups):
+        active = max(1, -(-(bound - 1).bit_length() // LIMB_BITS))
+        first_step.append(limbs_count - active + g)
+        bound //= product
+    remainders = np.zeros((len(groups), n), dtype=np.float64)
+    scale = float(1 << LIMB_BITS)
+    for t in range(first_step[0], limbs_count + len(groups) - 1):
+        low, high = max(0, t - limbs_count + 1), bisect.bisect_right(first_step, t)
+        rem, divisor = remainders[low:high], products[low:high]
+        taken = limbs[t - high + 1:t - low + 1][::-1]             # limb t - g of pass g
+        cur = rem * scale
+        cur += taken
+        np.floor(np.divide(cur, divisor, out=taken), out=taken)   # the quotient, in place
+        np.subtract(cur, taken * divisor, out=rem)
+    # Split each remainder into its run's digits, all runs at once. Short runs are padded with radix
+    # 1, whose digit is 0 and lands on d_{K-1} (radix 1, always 0), leaving the remainder as it is.
+    width = max(len(run) for _, run in groups)
+    radices = np.ones((len(groups), width), dtype=np.int64)
+    for g, (_, run) in enumerate(groups):
+        radices[g, :len(run)] = run
+    part = np.empty_like(remainders)
+    for step in range(width):
+        radix = radices[:, step:step + 1].astype(np.float64)
+        np.floor(np.divide(remainders, radix, out=part), out=part)     # exact, as above
+        digits[k - radices[:, step]] = remainders - part * radix        # d_j has radix K - j
+        remainders, part = part, remainders
+    return digits
+
+
+def ranks_of_digits(digits):
+    """(K, n) uint8 ranks r_j from (K, n) Lehmer digits: r_j = rest.pop(d_j) of section 3.5, computed
+    from the last entry back: the entries after j, ranked among themselves, move up by one where
+    they rank at or above d_j, and entry j takes rank d_j (K^2/2 uint8 comparisons per row)."""
+    k, n = digits.shape
+    ranks = np.zeros((k, n), dtype=np.uint8)
+    above = np.empty((k, n), dtype=bool)
+    for j in range(k - 2, -1, -1):
+        tail = ranks[j + 1:]
+        step = above[:k - 1 - j]
+        np.greater_equal(tail, digits[j], out=step)
+        np.add(tail, step.view(np.uint8), out=tail)
+        ranks[j] = digits[j]
+    return ranks
+
+
+def ranks_from_digits(digits):
+    """r_j = rest.pop(d_j) with rest = [0..K-1], for all rows of (n, K) digits at once: (n, K) int64."""
+    return ranks_of_digits(np.asarray(digits, dtype=np.uint8).T).T.astype(np.int64)
+
+
+def decode_order(data, n, k):
+    """L-byte order numbers -> ((n, K) ranks r (uint8 or int64), bool mask of rows with X >= K!).
+
+    Rows with an invalid X get the identity order so the block stays usable for reporting. Few rows
+    are decoded as Python integers, more with numpy (order_digits, ranks_of_digits)."""
     length = F.order_bytes(k)
     raw = np.asarray(data, dtype=np.uint8).reshape(n, length)
-    if k <= U64_FACTORIAL_LIMIT and n >= VECTOR_MIN_ROWS:
-        padded = np.zeros((n, 8), dtype=np.uint8)
-        padded[:, :length] = raw
-        x = padded.view("<u8").reshape(n).astype(np.uint64)
-        bad = x >= np.uint64(math.factorial(k))
-        x[bad] = 0
-        digits = np.zeros((n, k), dtype=np.int64)
-        for j in range(k - 1, -1, -1):
-            digits[:, j] = (x % np.uint64(k - j)).astype(np.int64)
-            x //= np.uint64(k - j)
-        return ranks_from_digits(digits), bad
-    limit = math.factorial(k)
-    numbers = [int.from_bytes(raw[row].tobytes(), "little") for row in range(n)]
-    bad = np.array([x >= limit for x in numbers], dtype=bool).reshape(n)
-    ranks = [_ranks_of(0 if x >= limit else x, k) for x in numbers]
-    return np.array(ranks, dtype=np.int64).reshape(n, k), bad
+    bad = order_out_of_range(raw, n, k)
+    if n < VECTOR_MIN_ROWS:
+        numbers = [0 if bad[row] else int.from_bytes(raw[row].tobytes(), "little") for row in range(n)]
+        return np.array([_ranks_of(x, k) for x in numbers], dtype=np.int64).reshape(n, k), bad
+    if bad.any():
+        raw = raw.copy()
+        raw[bad] = 0
+    return ranks_of_digits(order_digits(raw, k)).T, bad
 
 
 def _ranks_of(x, k):
@@ -149,19 +253,6 @@ def _ranks_of(x, k):
         digits.append(digit)
     rest = list(range(k))
     return [rest.pop(digit) for digit in reversed(digits)]
-
-
-def ranks_from_digits(digits):
-    """r_j = rest.pop(d_j) with rest = [0..K-1], for all rows at once."""
-    n, k = digits.shape
-    available = np.ones((n, k), dtype=bool)
-    ranks = np.empty((n, k), dtype=np.int64)
-    rows = np.arange(n)
-    for j in range(k):
-        position = np.argmax(np.cumsum(available, axis=1) > digits[:, j:j + 1], axis=1)
-        ranks[:, j] = position
-        available[rows, position] = False
-    return ranks
 
 
 # --------------------------------------------------------------------------------------------
@@ -202,6 +293,69 @@ class DecodedBlock:
     indices: np.ndarray      # (n, K) int64
     values: np.ndarray       # (n, K) float16
     problems: list
+
+
+@dataclass(frozen=True)
+class RecordBytes:
+    """The encoded bytes of n records, one row per record, as uint8 arrays that may be strided views
+    of a block's byte planes (no copy) or rows gathered from several blocks:
+    ids (n, 4), aug (n, A), first (n, 2) (t_0), rest (n, K-1, 2) (t_1..t_{K-1}), gaps (n, K, w),
+    order (n, L); the last axis of the plane-coded fields is the byte number."""
+
+    ids: np.ndarray
+    aug: np.ndarray
+    first: np.ndarray
+    rest: np.ndarray
+    gaps: np.ndarray
+    order: np.ndarray
+
+    def __len__(self):
+        return len(self.ids)
+
+    def take(self, rows):
+        """A copy of the given rows (an index array or a slice)."""
+        return RecordBytes(*(part[rows] for part in self.parts()))
+
+    def parts(self):
+        return (self.ids, self.aug, self.first, self.rest, self.gaps, self.order)
+
+
+def record_bytes(header, n, sections):
+    """The five decoded sections of a block of n records as RecordBytes views (no copy)."""
+    k, width = header.k, header.index_width
+    ids, aug, values, indices, order = (np.asarray(s, dtype=np.uint8) for s in sections)
+    return RecordBytes(ids=ids.reshape(4, n).T, aug=aug.reshape(n, header.aug_bytes),
+                       first=values[:2 * n].reshape(2, n).T,
+                       rest=values[2 * n:].reshape(2, n, k - 1).transpose(1, 2, 0),
+                       gaps=indices.reshape(width, n, k).transpose(1, 2, 0),
+                       order=order.reshape(n, header.order_bytes))
+
+
+def record_bytes_width(header):
+    """Bytes per record of RecordBytes laid out flat (record_bytes_columns)."""
+    k = header.k
+    return 4 + header.aug_bytes + 2 + 2 * (k - 1) + header.index_width * k + header.order_bytes
+
+
+def flatten_records(records, out):
+    """Write RecordBytes into `out`, (n, record_bytes_width) uint8, one record per row."""
+    at = 0
+    for part in records.parts():
+        width = int(np.prod(part.shape[1:], dtype=np.int64))
+        out[:, at:at + width].reshape(part.shape)[...] = part
+        at += width
+
+
+def unflatten_records(header, flat):
+    """RecordBytes views of (n, record_bytes_width) rows written by flatten_records."""
+    n, k, width = len(flat), header.k, header.index_width
+    shapes = ((4,), (header.aug_bytes,), (2,), (k - 1, 2), (k, width), (header.order_bytes,))
+    parts, at = [], 0
+    for shape in shapes:
+        size = int(np.prod(shape, dtype=np.int64))
+        parts.append(flat[:, at:at + size].reshape((n,) + shape))
+        at += size
+    return RecordBytes(*parts)
 
 
 def decode_ids(raw_block):
@@ -245,20 +399,6 @@ SECTION_RANK = {"bad-augmentation": 0, "bad-value": 1, "not-sorted": 1,
                 "index-out-of-range": 2, "bad-order": 3}
 
 
-def row_sections(header, raw_block, row):
-    """The five sections of a one-record block holding record `row` of `raw_block`: each
-    record's bytes sit at fixed places in every byte plane, so no other record is decoded."""
-    n, k = raw_block.n, header.k
-    ids, aug, values, indices, order = raw_block.sections
-    part = slice(row * k, (row + 1) * k)
-    rest = slice(row * (k - 1), (row + 1) * (k - 1))
-    firsts, differences = values[:2 * n].reshape(2, n), values[2 * n:].reshape(2, n * (k - 1))
-    return (ids.reshape(4, n)[:, row].copy(), aug.reshape(n, -1)[row],
-            np.concatenate([firsts[:, row], differences[:, rest].ravel()]),
-            indices.reshape(header.index_width, n * k)[:, part].ravel(),
-            order.reshape(n, -1)[row])
-
-
 def order_out_of_range(data, n, k):
     """Bool mask of records whose order number X >= K!: the L-byte numbers compared with K! byte by
     byte from the most significant end, all rows at once (no permutation is built)."""
@@ -280,19 +420,24 @@ def decode_block(header, first, n, sections, check_only=False):
     """Decode the sections of n records (first ordinal `first`) into arrays and check every
     record's content rules. `check_only` (the verifier) skips rebuilding each record's stored
     entry order, which no rule needs: `indices` is then None."""
-    k = header.k
-    id_bytes, aug_bytes, value_bytes, index_bytes, order_bytes = sections
-    aug = np.asarray(aug_bytes, dtype=np.uint8).reshape(n, header.aug_bytes)
-    values = decode_values(value_bytes, n, k).view(np.float16)
+    return decode_records(header, first, record_bytes(header, n, sections), check_only)
+
+
+def decode_records(header, first, records, check_only=False):
+    """decode_block for RecordBytes: a whole block's, or rows taken from one or several blocks (then
+    `first` only names them: problems are reported by position in `records`)."""
+    k, n = header.k, len(records)
+    aug = records.aug
+    values = values_of(records.first, records.rest).view(np.float16)
     if check_only:
-        largest = sum_of_planes(index_bytes, header.index_width, n, k) + (k - 1)
+        largest = little_endian(records.gaps, np.uint32).sum(axis=1, dtype=np.int64) + (k - 1)
         sorted_indices = largest.reshape(n, 1)
-        bad_order = order_out_of_range(order_bytes, n, k)
+        bad_order = order_out_of_range(records.order, n, k)
         indices = None
     else:
-        sorted_indices = decode_indices(index_bytes, n, k, header.index_width)
-        ranks, bad_order = decode_order(order_bytes, n, k)
-        indices = np.take_along_axis(sorted_indices, ranks, axis=1)
+        sorted_indices = sorted_indices_of(records.gaps)
+        ranks, bad_order = decode_order(records.order, n, k)
+        indices = np.take_along_axis(sorted_indices, np.asarray(ranks, dtype=np.intp), axis=1)
 
     problems = []
     if header.augmentation_kind == "params":
@@ -307,5 +452,5 @@ def decode_block(header, first, n, sections, check_only=False):
     # (every value rule before not-sorted), index-out-of-range, bad-order.
     problems.sort(key=lambda p: (p[1], SECTION_RANK[p[0]], p[0] != "bad-value"))
     problems = [p for i, p in enumerate(problems) if i == 0 or problems[i - 1][1] != p[1]]
-    return DecodedBlock(first=first, ids=from_planes(id_bytes, 4, n), aug=aug,
+    return DecodedBlock(first=first, ids=little_endian(records.ids, np.uint32), aug=aug,
                         indices=indices, values=values, problems=problems)
