@@ -8,8 +8,7 @@ import pytest
 
 from tinyshard import format as F
 from tinyshard.codec import (VECTOR_MIN_ROWS, _ranks_of, decode_block, decode_order, decode_records,
-                             encode_order, lehmer_digits, record_bytes, unflatten_records,
-                             flatten_records, record_bytes_width)
+                             encode_order, lehmer_digits, record_bytes, RecordBytes)
 from tinyshard.layout import read_block
 from tinyshard.reader import ShardReader
 
@@ -71,12 +70,14 @@ def test_selected_rows_decode_like_the_whole_block(k, classes, tmp_path):
              for r in (read_block(reader._buf, reader.layout, b) for b in range(reader.layout.blocks))]
     picks = [(b, row) for b in range(reader.layout.blocks) for row in range(whole[b].ids.size)
              if rng.random() < 0.3]
-    width = record_bytes_width(h)
-    flat = np.zeros((len(picks), width), np.uint8)
+    gathered = RecordBytes.empty(h, len(picks))
     for j, (b, row) in enumerate(picks):
         raw = read_block(reader._buf, reader.layout, b)
-        flatten_records(record_bytes(h, raw.n, raw.sections).take([row]), flat[j:j + 1])
-    decoded = decode_records(h, 0, unflatten_records(h, flat))
+        gathered.store(j, record_bytes(h, raw.n, raw.sections).take([row]))
+    decoded = decode_records(h, 0, gathered)
+    blocks = [read_block(reader._buf, reader.layout, b) for b in range(reader.layout.blocks)]
+    joined = decode_records(h, 0, RecordBytes.concatenate([record_bytes(h, r.n, r.sections) for r in blocks]))
+    assert (joined.indices == np.concatenate([w.indices for w in whole])).all()
     assert decoded.problems == []
     for j, (b, row) in enumerate(picks):
         assert decoded.ids[j] == whole[b].ids[row]

@@ -57,18 +57,26 @@ def encode_values(bits):
 def decode_values(data, n, k):
     """Inverse of encode_values: (n, K) uint16 bit patterns."""
     data = np.asarray(data, dtype=np.uint8)
-    return values_of(data[:2 * n].reshape(2, n).T, data[2 * n:].reshape(2, n, k - 1).transpose(1, 2, 0))
+    return values_of(data[:2 * n].reshape(2, n), data[2 * n:].reshape(2, n, k - 1))
 
 
 def values_of(first, rest):
-    """b_0 = t_0, b_j = b_{j-1} - t_j (mod 65536) from the bytes of t_0 (n, 2) and t_1.. (n, K-1, 2)."""
-    n, k = len(first), rest.shape[1] + 1
+    """b_0 = t_0, b_j = b_{j-1} - t_j (mod 65536) from the byte planes of t_0 (2, n) and of t_1..
+    (2, n, K-1)."""
+    n, k = first.shape[1], rest.shape[2] + 1
     t = np.empty((n, k), dtype=np.uint16)        # uint16 arithmetic wraps mod 65536: 2 bytes/entry
-    t_bytes = t.view(np.uint8).reshape(n, k, 2)
-    t_bytes[:, 0] = first
-    t_bytes[:, 1:] = rest
+    t[:, 0] = from_byte_planes(first, np.uint16)
+    t[:, 1:] = from_byte_planes(rest, np.uint16)
     np.negative(t[:, 1:], out=t[:, 1:])
     return np.cumsum(t, axis=1, dtype=np.uint16, out=t)
+
+
+def from_byte_planes(planes, dtype):
+    """(w, ...) byte planes, least significant first -> (...) unsigned integers of `dtype`."""
+    out = planes[0].astype(dtype)
+    for p in range(1, len(planes)):
+        out |= planes[p].astype(dtype) << dtype(8 * p)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,22 +92,14 @@ def encode_indices(sorted_indices, width):
 
 def decode_indices(data, n, k, width):
     """Inverse of encode_indices: ascending (n, K) int64 indices (possibly >= C if damaged)."""
-    return sorted_indices_of(np.asarray(data, dtype=np.uint8).reshape(width, n, k).transpose(1, 2, 0))
+    return sorted_indices_of(np.asarray(data, dtype=np.uint8).reshape(width, n, k))
 
 
 def sorted_indices_of(gaps):
-    """s_j = g_0 + ... + g_j + j from the gap bytes (n, K, w), int64 (no wrap for damaged gaps)."""
-    s = np.cumsum(little_endian(gaps, np.uint32), axis=1, dtype=np.int64)
-    s += np.arange(gaps.shape[1])
+    """s_j = g_0 + ... + g_j + j from the gap byte planes (w, n, K), int64 (no wrap for damaged gaps)."""
+    s = np.cumsum(from_byte_planes(gaps, np.uint32), axis=1, dtype=np.int64)
+    s += np.arange(gaps.shape[2])
     return s
-
-
-def little_endian(parts, dtype):
-    """(..., w) bytes -> (...) unsigned integers of `dtype` (w <= its size)."""
-    out = np.zeros(parts.shape[:-1], dtype=np.dtype(dtype).newbyteorder("<"))
-    view = out.view(np.uint8).reshape(out.shape + (out.itemsize,))
-    view[..., :parts.shape[-1]] = parts
-    return out.astype(dtype, copy=False)
 
 
 def lehmer_digits(ranks):
@@ -297,10 +297,10 @@ class DecodedBlock:
 
 @dataclass(frozen=True)
 class RecordBytes:
-    """The encoded bytes of n records, one row per record, as uint8 arrays that may be strided views
-    of a block's byte planes (no copy) or rows gathered from several blocks:
-    ids (n, 4), aug (n, A), first (n, 2) (t_0), rest (n, K-1, 2) (t_1..t_{K-1}), gaps (n, K, w),
-    order (n, L); the last axis of the plane-coded fields is the byte number."""
+    """The encoded bytes of n records as uint8 arrays in the sections' byte-plane layout: a block's
+    sections reshaped (no copy), or rows taken from one or several blocks. ids (4, n) planes,
+    aug (n, A), first (2, n) planes of t_0, rest (2, n, K-1) planes of t_1..t_{K-1}, gaps (w, n, K)
+    planes, order (n, L)."""
 
     ids: np.ndarray
     aug: np.ndarray
@@ -309,53 +309,52 @@ class RecordBytes:
     gaps: np.ndarray
     order: np.ndarray
 
-    def __len__(self):
-        return len(self.ids)
+    ROW_AXIS = (1, 0, 1, 1, 1, 0)          # the axis that numbers the records, per part
 
-    def take(self, rows):
-        """A copy of the given rows (an index array or a slice)."""
-        return RecordBytes(*(part[rows] for part in self.parts()))
+    def __len__(self):
+        return self.aug.shape[0]
 
     def parts(self):
         return (self.ids, self.aug, self.first, self.rest, self.gaps, self.order)
 
+    def take(self, rows):
+        """A copy of the given rows (an index array)."""
+        return RecordBytes(*(np.take(part, rows, axis=axis) for part, axis in zip(self.parts(), self.ROW_AXIS)))
+
+    @staticmethod
+    def concatenate(many):
+        """The records of several RecordBytes, in order (one copy)."""
+        return RecordBytes(*(np.concatenate(parts, axis=axis)
+                             for parts, axis in zip(zip(*(m.parts() for m in many)), RecordBytes.ROW_AXIS)))
+
+    @staticmethod
+    def empty(header, n):
+        """Zeroed RecordBytes for n records of a header's shape (a buffer to store rows into)."""
+        k, width = header.k, header.index_width
+        return RecordBytes(np.zeros((4, n), np.uint8), np.zeros((n, header.aug_bytes), np.uint8),
+                           np.zeros((2, n), np.uint8), np.zeros((2, n, k - 1), np.uint8),
+                           np.zeros((width, n, k), np.uint8), np.zeros((n, header.order_bytes), np.uint8))
+
+    def store(self, start, records):
+        """Write `records` into rows [start, start + len(records))."""
+        rows = slice(start, start + len(records))
+        for part, axis, source in zip(self.parts(), self.ROW_AXIS, records.parts()):
+            (part[:, rows] if axis else part[rows])[...] = source
+
 
 def record_bytes(header, n, sections):
-    """The five decoded sections of a block of n records as RecordBytes views (no copy)."""
+    """The five decoded sections of a block of n records as RecordBytes (reshaped, no copy)."""
     k, width = header.k, header.index_width
     ids, aug, values, indices, order = (np.asarray(s, dtype=np.uint8) for s in sections)
-    return RecordBytes(ids=ids.reshape(4, n).T, aug=aug.reshape(n, header.aug_bytes),
-                       first=values[:2 * n].reshape(2, n).T,
-                       rest=values[2 * n:].reshape(2, n, k - 1).transpose(1, 2, 0),
-                       gaps=indices.reshape(width, n, k).transpose(1, 2, 0),
-                       order=order.reshape(n, header.order_bytes))
+    return RecordBytes(ids=ids.reshape(4, n), aug=aug.reshape(n, header.aug_bytes),
+                       first=values[:2 * n].reshape(2, n), rest=values[2 * n:].reshape(2, n, k - 1),
+                       gaps=indices.reshape(width, n, k), order=order.reshape(n, header.order_bytes))
 
 
 def record_bytes_width(header):
-    """Bytes per record of RecordBytes laid out flat (record_bytes_columns)."""
+    """Encoded bytes per record (all five sections)."""
     k = header.k
-    return 4 + header.aug_bytes + 2 + 2 * (k - 1) + header.index_width * k + header.order_bytes
-
-
-def flatten_records(records, out):
-    """Write RecordBytes into `out`, (n, record_bytes_width) uint8, one record per row."""
-    at = 0
-    for part in records.parts():
-        width = int(np.prod(part.shape[1:], dtype=np.int64))
-        out[:, at:at + width].reshape(part.shape)[...] = part
-        at += width
-
-
-def unflatten_records(header, flat):
-    """RecordBytes views of (n, record_bytes_width) rows written by flatten_records."""
-    n, k, width = len(flat), header.k, header.index_width
-    shapes = ((4,), (header.aug_bytes,), (2,), (k - 1, 2), (k, width), (header.order_bytes,))
-    parts, at = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape, dtype=np.int64))
-        parts.append(flat[:, at:at + size].reshape((n,) + shape))
-        at += size
-    return RecordBytes(*parts)
+    return 4 + header.aug_bytes + 2 * k + header.index_width * k + header.order_bytes
 
 
 def decode_ids(raw_block):
@@ -430,14 +429,15 @@ def decode_records(header, first, records, check_only=False):
     aug = records.aug
     values = values_of(records.first, records.rest).view(np.float16)
     if check_only:
-        largest = little_endian(records.gaps, np.uint32).sum(axis=1, dtype=np.int64) + (k - 1)
+        largest = from_byte_planes(records.gaps, np.uint32).sum(axis=1, dtype=np.int64) + (k - 1)
         sorted_indices = largest.reshape(n, 1)
         bad_order = order_out_of_range(records.order, n, k)
         indices = None
     else:
         sorted_indices = sorted_indices_of(records.gaps)
         ranks, bad_order = decode_order(records.order, n, k)
-        indices = np.take_along_axis(sorted_indices, np.asarray(ranks, dtype=np.intp), axis=1)
+        # Gathered along K with the records on the fast axis (the vectorised ranks are (K, n) underneath).
+        indices = np.take_along_axis(sorted_indices.T, ranks.T, axis=0).T
 
     problems = []
     if header.augmentation_kind == "params":
@@ -452,5 +452,5 @@ def decode_records(header, first, records, check_only=False):
     # (every value rule before not-sorted), index-out-of-range, bad-order.
     problems.sort(key=lambda p: (p[1], SECTION_RANK[p[0]], p[0] != "bad-value"))
     problems = [p for i, p in enumerate(problems) if i == 0 or problems[i - 1][1] != p[1]]
-    return DecodedBlock(first=first, ids=little_endian(records.ids, np.uint32), aug=aug,
+    return DecodedBlock(first=first, ids=from_byte_planes(records.ids, np.uint32), aug=aug,
                         indices=indices, values=values, problems=problems)
