@@ -6,7 +6,7 @@ records that break a content rule, so that the reader can raise the first one an
 can report them all.
 """
 
-import bisect
+import functools
 import math
 import zlib
 from dataclasses import dataclass
@@ -129,81 +129,54 @@ def encode_order(digits):
     return np.frombuffer(bytes(out), dtype=np.uint8).reshape(n, length)
 
 
-# Below this many rows a block's order numbers are decoded one Python integer at a time: the
-# vectorised decoder's numpy calls (about 5 per 32-bit limb and radix group, 166 at K = 100) cost
-# more than K divmods and pops per row (measured: bench_decode.py).
+# Below this many rows a block's order numbers are decoded one Python integer at a time: numpy's
+# K sequential carry steps cost more than K divmods and pops per row.
 VECTOR_MIN_ROWS = 16
-LIMB_BITS = 24                     # float64 limbs: (rem << 24) + limb < 2^53 for divisors < 2^29
-DIVISOR_LIMIT = 1 << 29
+LIMB_BITS = 32
 
 
-def _radix_groups(k):
-    """The radices 2..K of the digits d_{K-2}, ..., d_0, in the order decoding meets them, cut into
-    runs of consecutive radices whose product stays below 2^29: [(product, [radices])]."""
-    groups, run, product = [], [], 1
-    for radix in range(2, k + 1):
-        if product * radix >= DIVISOR_LIMIT:
-            groups.append((product, run))
-            run, product = [], 1
-        run.append(radix)
-        product *= radix
-    if run:
-        groups.append((product, run))
-    return groups
+@functools.lru_cache(maxsize=None)
+def _limb_digits(k, limbs):
+    """(K, limbs) float64: column i holds the factorial-base digits d_0..d_{K-1} (d_j < K - j) of
+    2^(32 i), for the limbs whose weight is below K! (the others can only be 0 in a valid number)."""
+    table = np.zeros((k, limbs), dtype=np.float64)
+    limit = math.factorial(k)
+    for i in range(limbs):
+        x = 1 << (LIMB_BITS * i)
+        if x >= limit:
+            break
+        for j in range(k - 1, -1, -1):
+            x, table[j, i] = divmod(x, k - j)
+    table.setflags(write=False)
+    return table
 
 
 def order_digits(raw, k):
     """(K, n) uint8 Lehmer digits d_j of n order numbers given as (n, L) little-endian bytes, every
     row already known to be < K!.
 
-    X is held as M 24-bit limbs in float64 (most significant first) and divided by the product
-    P_g < 2^29 of each run g of consecutive radices, all rows at once: a limb step takes
-    cur = rem * 2^24 + limb < 2^53 and q = floor(cur / P_g), which float64 computes exactly (the
-    quotient is below 2^24, so rounding moves it by at most 2^-30, less than the 1/P_g that separates
-    it from the next integer). Pass g needs only the limbs that the bound K! / (P_0 ... P_{g-1})
-    leaves non-zero, and reads limb j once pass g - 1 has left its quotient there, so the passes run
-    as a wavefront: at step t every pass g still running takes limb t - g, in one set of numpy calls
-    (M + G steps, not one per pass and limb: 44 against 250 at K = 100). Each pass's remainder is
-    then split into its run's digits, all runs at once."""
+    X = sum_i x_i 2^(32 i) over its 32-bit limbs x_i; with F_i the factorial-base digits of 2^(32 i),
+    the sums S_j = sum_i x_i F_ij are X's digits before carrying, for all rows at once as one float64
+    matrix product (exact: every product is below 2^40 and every sum below 2^53 for K <= 256). The
+    carries then run from the radix-1 digit up, K steps over the rows: v = S_j + carry,
+    d_j = v mod (K - j), carry = floor(v / (K - j)) (exact in float64: v < 2^48)."""
     n, length = raw.shape
     digits = np.zeros((k, n), dtype=np.uint8)
     if k == 1 or n == 0:
         return digits
-    limbs_count = -(-length // 3)
-    padded = np.zeros((n, limbs_count, 3), dtype=np.uint8)
-    padded.reshape(n, -1)[:, :length] = raw
-    limbs = np.empty((limbs_count, n), dtype=np.float64)            # most significant first
-    limbs[...] = (padded[:, ::-1, 2].T * 65536.0 + padded[:, ::-1, 1].T * 256.0
-                  + padded[:, ::-1, 0].T)
-    groups = _radix_groups(k)
-    products = np.array([product for product, _ in groups], dtype=np.float64)[:, None]
-    first_step, bound = [], math.factorial(k)                     # X < bound before pass g
-    for g, (product, _) in enumerate(groups):
-        active = max(1, -(-(bound - 1).bit_length() // LIMB_BITS))
-        first_step.append(limbs_count - active + g)
-        bound //= product
-    remainders = np.zeros((len(groups), n), dtype=np.float64)
-    scale = float(1 << LIMB_BITS)
-    for t in range(first_step[0], limbs_count + len(groups) - 1):
-        low, high = max(0, t - limbs_count + 1), bisect.bisect_right(first_step, t)
-        rem, divisor = remainders[low:high], products[low:high]
-        taken = limbs[t - high + 1:t - low + 1][::-1]             # limb t - g of pass g
-        cur = rem * scale
-        cur += taken
-        np.floor(np.divide(cur, divisor, out=taken), out=taken)   # the quotient, in place
-        np.subtract(cur, taken * divisor, out=rem)
-    # Split each remainder into its run's digits, all runs at once. Short runs are padded with radix
-    # 1, whose digit is 0 and lands on d_{K-1} (radix 1, always 0), leaving the remainder as it is.
-    width = max(len(run) for _, run in groups)
-    radices = np.ones((len(groups), width), dtype=np.int64)
-    for g, (_, run) in enumerate(groups):
-        radices[g, :len(run)] = run
-    part = np.empty_like(remainders)
-    for step in range(width):
-        radix = radices[:, step:step + 1].astype(np.float64)
-        np.floor(np.divide(remainders, radix, out=part), out=part)     # exact, as above
-        digits[k - radices[:, step]] = remainders - part * radix        # d_j has radix K - j
-        remainders, part = part, remainders
+    limbs = -(-length // 4)
+    padded = np.zeros((n, 4 * limbs), dtype=np.uint8)
+    padded[:, :length] = raw
+    sums = _limb_digits(k, limbs) @ padded.view("<u4").T.astype(np.float64)      # (K, n)
+    carry, quotient = np.zeros(n), np.empty(n)
+    for j in range(k - 1, -1, -1):
+        radix = float(k - j)
+        value = sums[j]
+        value += carry
+        np.floor(np.divide(value, radix, out=quotient), out=quotient)
+        value -= quotient * radix
+        digits[j] = value
+        carry, quotient = quotient, carry
     return digits
 
 
@@ -436,8 +409,11 @@ def decode_records(header, first, records, check_only=False):
     else:
         sorted_indices = sorted_indices_of(records.gaps)
         ranks, bad_order = decode_order(records.order, n, k)
-        # Gathered along K with the records on the fast axis (the vectorised ranks are (K, n) underneath).
-        indices = np.take_along_axis(sorted_indices.T, ranks.T, axis=0).T
+        # s[i, r_ij] as one flat gather (intp positions: numpy gathers int64 with int32 ones 7x slower;
+        # "clip" skips a bounds check that cannot fail, every rank being < K).
+        flat = np.asarray(ranks).astype(np.intp, order="C")
+        flat += (np.arange(n, dtype=np.intp) * k)[:, None]
+        indices = sorted_indices.reshape(-1).take(flat, mode="clip")
 
     problems = []
     if header.augmentation_kind == "params":

@@ -190,7 +190,7 @@ class _Slab:
                 records = record_bytes(reader.header, raw.n, raw.sections)
                 start = slot * self.rows_per_slot
                 if whole:
-                    pending.append((shard, np.arange(start, start + raw.n), records))
+                    pending.append((shard, slice(start, start + raw.n), records))
                 else:
                     self.raw.store(start, records)
                     self.decoded[start:start + self.rows_per_slot] = False
@@ -200,8 +200,7 @@ class _Slab:
             kinds = [self.kind_of_shard[shard] for shard, _, _ in pending]
             for kind in sorted(set(kinds)):
                 alike = [p for p, k in zip(pending, kinds) if k == kind]
-                rows = np.concatenate([rows for _, rows, _ in alike])
-                self._put(rows, self.view.readers[kind].header,
+                self._put([rows for _, rows, _ in alike], self.view.readers[kind].header,
                           RecordBytes.concatenate([records for _, _, records in alike]))
 
     def _decode(self, rows):
@@ -217,17 +216,27 @@ class _Slab:
             self._put(alike, self.view.readers[shard_kind].header, self.raw.take(alike))
 
     def _put(self, rows, header, records):
-        """Decode `records` and store them at slab rows `rows`."""
+        """Decode `records` and store them at slab rows `rows`: an index array, or a list of slices (whole
+        blocks, stored slice by slice: faster than scattering their rows)."""
         decoded = decode_records(header, 0, records)
-        self.ids[rows] = decoded.ids
-        self.indices[rows] = decoded.indices
-        self.values[rows] = decoded.values
-        self.aug[rows] = decoded.aug
-        bad = np.zeros(len(rows), dtype=bool)
+        bad = np.zeros(len(records), dtype=bool)
         bad[[row for _, row, _ in decoded.problems]] = True
-        self.bad[rows] = bad
-        self.residual[rows] = self._residuals(header, decoded.values)
-        self.decoded[rows] = True
+        columns = ((self.ids, decoded.ids), (self.indices, decoded.indices), (self.values, decoded.values),
+                   (self.aug, decoded.aug), (self.bad, bad),
+                   (self.residual, self._residuals(header, decoded.values)))
+        if isinstance(rows, list):
+            at = 0
+            for part in rows:
+                count = part.stop - part.start
+                for target, source in columns:
+                    target[part] = source[at:at + count]
+                at += count
+            for part in rows:
+                self.decoded[part] = True
+        else:
+            for target, source in columns:
+                target[rows] = source
+            self.decoded[rows] = True
 
     def _residuals(self, header, values):
         if header.value_kind != "probability" or self.k >= self.classes:
