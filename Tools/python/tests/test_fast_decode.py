@@ -86,3 +86,48 @@ def test_selected_rows_decode_like_the_whole_block(k, classes, tmp_path):
         assert (decoded.values[j].view(np.uint16) == whole[b].values[row].view(np.uint16)).all()
         record = reader.record(b * 128 + row)
         assert (record.indices == decoded.indices[j]).all()
+
+
+def reference_value_problems(h, values):
+    """Section 2's value rules on float values (the reader's rules before they were judged on bit patterns)."""
+    v = values.astype(np.float64)
+    problems = []
+    with np.errstate(invalid="ignore"):
+        for row in range(len(v)):
+            r = v[row]
+            if not np.isfinite(r).all():
+                problems.append(("bad-value", row))
+            elif h.value_kind == "probability" and not ((r >= 0) & (r <= 1)).all():
+                problems.append(("bad-value", row))
+            elif h.value_kind == "probability" and not r.sum() <= F.probability_sum_bound(h.k):
+                problems.append(("bad-value", row))
+            elif h.sorted and (r[1:] > r[:-1]).any():
+                problems.append(("not-sorted", row))
+    return problems
+
+
+@pytest.mark.parametrize("kind,sorted_", [("probability", True), ("probability", False), ("logit", True),
+                                          ("logit", False)])
+def test_value_rules_on_bit_patterns_equal_the_float_rules(kind, sorted_):
+    from tinyshard.codec import value_checks
+    rng = np.random.default_rng(len(kind) + sorted_)
+    k = 6
+    h = header(k=k, value_kind=kind, sorted=sorted_)
+    specials = np.array([0x0000, 0x8000, 0x0001, 0x3C00, 0x3C01, 0xBC00, 0x7C00, 0xFC00, 0x7E00, 0x03FF,
+                         0x3800, 0x3400, 0xB400, 0x8001], dtype=np.uint16)
+    rows = [np.sort(rng.dirichlet(np.ones(k + 2))[:k])[::-1].astype(np.float16) for _ in range(300)]
+    rows += [rng.choice(specials, k).view(np.float16) for _ in range(600)]
+    rows += [np.sort(rng.normal(size=k))[::-1].astype(np.float16) for _ in range(100)]
+    rows += [np.array([0.5, 0.25, -0.0, 0.0, 0.0, 0.0], np.float16), np.array([0.0, -0.0, 0, 0, 0, 0], np.float16)]
+    values = np.stack(rows)
+    problems, sums = value_checks(h, values)
+    first = {}                                    # a record's first problem: bad-value before not-sorted
+    for code, row, _ in sorted(problems, key=lambda p: (p[1], p[0] != "bad-value")):
+        first.setdefault(row, code)
+    got = [(code, row) for row, code in sorted(first.items())]
+    assert got == reference_value_problems(h, values)
+    if kind == "probability":
+        ok = np.isfinite(values.astype(np.float64)).all(axis=1) & (values >= 0).all(axis=1) & (values <= 1).all(axis=1)
+        assert (sums[ok] == values[ok].astype(np.float64).sum(axis=1)).all()
+    else:
+        assert sums is None

@@ -223,7 +223,7 @@ class _Slab:
         bad[[row for _, row, _ in decoded.problems]] = True
         columns = ((self.ids, decoded.ids), (self.indices, decoded.indices), (self.values, decoded.values),
                    (self.aug, decoded.aug), (self.bad, bad),
-                   (self.residual, self._residuals(header, decoded.values)))
+                   (self.residual, self._residuals(header, decoded)))
         if isinstance(rows, list):
             at = 0
             for part in rows:
@@ -238,11 +238,11 @@ class _Slab:
                 target[rows] = source
             self.decoded[rows] = True
 
-    def _residuals(self, header, values):
+    def _residuals(self, header, decoded):
+        """Section 7's residual of each record: max(0, 1 - sum) / (C - K), rounded to float32 once."""
         if header.value_kind != "probability" or self.k >= self.classes:
-            return np.zeros(len(values), dtype=np.float32)
-        total = values.astype(np.float64).sum(axis=1)          # exact: multiples of 2^-24
-        return (np.maximum(0.0, 1.0 - total) / (self.classes - self.k)).astype(np.float32)
+            return np.zeros(len(decoded.values), dtype=np.float32)
+        return (np.maximum(0.0, 1.0 - decoded.sums) / (self.classes - self.k)).astype(np.float32)
 
     def check(self, rows, shard_position, ordinal):
         """Raise the ShardError of the first requested record that breaks a content rule, then of the first
