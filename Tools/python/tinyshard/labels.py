@@ -529,7 +529,7 @@ class RecordOrderReader:
     are ever open at once (those met in `ahead` records plus those a window keeps open), so each block is
     read and decoded exactly once, however a window interleaves them."""
 
-    def __init__(self, labels, view, ranks, ordinals, ahead=2048):
+    def __init__(self, labels, view, ranks, ordinals, ahead=4096):
         self.labels, self.view = labels, view
         self.ranks, self.ordinals = np.asarray(ranks, np.int64), np.asarray(ordinals, np.int64)
         lookup = np.full(max(view.position_of_rank, default=0) + 1, -1, np.int64)
