@@ -1,9 +1,11 @@
-"""The five section transforms of FORMAT.md section 3, for whole blocks at a time (numpy), and
+"""The five section transforms of FORMAT.md section 3, for many records at a time (numpy), and
 the per-record content rules of section 2.
 
-Encoding takes a block's records as arrays; decoding returns the same arrays plus the list of
-records that break a content rule, so that the reader can raise the first one and the verifier
-can report them all.
+Encoding takes a block's records as arrays. Decoding takes RecordBytes — a block's inflated sections
+reshaped into byte planes, or rows taken from several blocks — and returns the same arrays plus the
+list of records that break a content rule, so that the reader can raise the first one and the verifier
+can report them all. Every step is vectorised over the records, order numbers included (any K up to
+256: a float64 matrix product and K carry steps, then K uint8 insertion steps).
 """
 
 import functools
@@ -54,12 +56,6 @@ def encode_values(bits):
     return np.concatenate([to_planes(t[:, 0], 2), to_planes(t[:, 1:], 2)])
 
 
-def decode_values(data, n, k):
-    """Inverse of encode_values: (n, K) uint16 bit patterns."""
-    data = np.asarray(data, dtype=np.uint8)
-    return values_of(data[:2 * n].reshape(2, n), data[2 * n:].reshape(2, n, k - 1))
-
-
 def values_of(first, rest):
     """b_0 = t_0, b_j = b_{j-1} - t_j (mod 65536) from the byte planes of t_0 (2, n) and of t_1..
     (2, n, K-1)."""
@@ -89,11 +85,6 @@ def encode_indices(sorted_indices, width):
     gaps = sorted_indices.copy()
     gaps[:, 1:] = sorted_indices[:, 1:] - sorted_indices[:, :-1] - 1
     return to_planes(gaps, width)
-
-
-def decode_indices(data, n, k, width):
-    """Inverse of encode_indices: ascending (n, K) int64 indices (possibly >= C if damaged)."""
-    return sorted_indices_of(np.asarray(data, dtype=np.uint8).reshape(width, n, k))
 
 
 def sorted_indices_of(gaps):
@@ -195,11 +186,6 @@ def ranks_of_digits(digits):
         np.add(tail, step.view(np.uint8), out=tail)
         ranks[j] = digits[j]
     return ranks
-
-
-def ranks_from_digits(digits):
-    """r_j = rest.pop(d_j) with rest = [0..K-1], for all rows of (n, K) digits at once: (n, K) int64."""
-    return ranks_of_digits(np.asarray(digits, dtype=np.uint8).T).T.astype(np.int64)
 
 
 def decode_order(data, n, k):

@@ -105,8 +105,8 @@ class _EpochView:
 
 
 class _Slab:
-    """Fixed-size block slots of one epoch: each slot holds a block's inflated record bytes (one flat
-    row per record) and the rows of it decoded so far. See the module docstring."""
+    """Fixed-size block slots of one epoch: each slot holds a block's inflated record bytes (RecordBytes
+    rows) and the rows of it decoded so far. See the module docstring."""
 
     def __init__(self, view, classes, k, slots):
         self.view, self.classes, self.k = view, classes, k
@@ -290,7 +290,15 @@ class SoftLabels:
     indices, values, residual = labels.sparse(sample_ids)
     codes = labels.codes(sample_ids)                 # uint8 (n, A) augmentation codes
 
-    cache_bytes bounds the decoded-block slab (it grows to hold at least the blocks of one request).
+    In record order (Spec/RECORD-ORDER.md), the fast order, without the epoch's sample table:
+    reader = labels.in_record_order(epoch, world, rank, window=4, seed=0, train_epoch=t)
+    for batch in reader.batches(256):                # RecordBatch: ids, codes, indices, values, residual
+        targets = batch.dense(out)                   # out: a reused float32 (256, C) buffer
+    labels.at(shard_ranks, ordinals, epoch)          # records where they are stored (DataLoader items)
+
+    cache_bytes bounds the slab of blocks (it grows to hold at least the blocks of one request); a
+    random access costs one block's CRC and inflation when the block is not in it, and decodes the
+    rows asked for only.
     Errors: ShardError (file, block, record) for a damaged shard met on the way, LabelError for
     missing samples or epochs."""
 
