@@ -17,6 +17,8 @@ official-layout source folder (logits_top100_epoch0/...); DS10 a K = 10, C = 1,0
    costs, by part (block CRC, inflating the five sections, decoding the rows, the dense fill).
 4. Record order (needs tinyshard.record_order): rank 0 of 8's record order of epoch 0, windows 0 and 4,
    RecordOrderReader batches of 256: dense rows/s into a reused buffer, and sparse rows/s.
+5. With --r-sets DS,DS,... --r-official OFF: random access against records_per_block, on conversions of
+   one official-layout source OFF with several R (rows per CPU second, the official reader interleaved).
 """
 
 import argparse
@@ -179,6 +181,38 @@ def record_order_table(folders, seconds):
                   f"{rates[1]:,.0f} | {cpu[0]:,.0f} | {cpu[1]:,.0f} |", flush=True)
 
 
+def r_table(folders, official_folder, cache_bytes):
+    print(f"\n## 5. Random access against records per block (batches of {BATCH}, cache {cache_bytes >> 20} MiB; "
+          "rows per CPU second, medians of 3 interleaved rounds of 8 batches)\n")
+    print("| R | bytes/record | SoftLabels.dense | official numpy reader | ratio |\n|---:|---:|---:|---:|---:|")
+    rng = np.random.default_rng(2)
+    official = None
+    for folder in folders:
+        labels = SoftLabels(folder, cache_bytes=cache_bytes, epoch=0)
+        if official is None:
+            official = OfficialEpoch(os.path.join(official_folder, f"logits_top{labels.k}_epoch0"), labels.k)
+        ids, keys, classes = labels.ids_in_epoch(), labels.keys, labels.classes
+        size = sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder))
+        out = np.empty((BATCH, classes), np.float32)
+        for _ in range(4):
+            labels.dense(rng.choice(ids, BATCH, replace=False), out=out)
+        ours, theirs = [], []
+        for _ in range(3):
+            picks = [rng.choice(ids, BATCH, replace=False) for _ in range(8)]
+            names = [[keys[i] for i in pick.tolist()] for pick in picks]
+            start = time.process_time()
+            for pick in picks:
+                labels.dense(pick, out=out)
+            ours.append(BATCH * len(picks) / (time.process_time() - start))
+            start = time.process_time()
+            for batch in names:
+                np.stack([official.dense(key, classes) for key in batch])
+            theirs.append(BATCH * len(picks) / (time.process_time() - start))
+        per_block = labels.dataset.reader(labels.dataset.manifest.shards[0]).header.records_per_block
+        print(f"| {per_block} | {size / len(ids):.1f} | {np.median(ours):,.0f} | {np.median(theirs):,.0f} | "
+              f"{np.median(ours) / np.median(theirs):.2f}x |", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--k100", required=True)
@@ -190,6 +224,8 @@ def main():
     parser.add_argument("--batches", type=int, default=20, help="batches per round of the random-access table")
     parser.add_argument("--decode-only", action="store_true", help="table 1 only (for an older package)")
     parser.add_argument("--random-only", action="store_true", help="table 3 only (for an older package)")
+    parser.add_argument("--r-sets", help="comma-separated conversions of one source with several R (table 5)")
+    parser.add_argument("--r-official", help="the official-layout source of --r-sets")
     args = parser.parse_args()
     print(f"load average at start: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores); "
           f"numpy {np.__version__}, zlib {zlib.ZLIB_RUNTIME_VERSION}\n")
@@ -203,6 +239,8 @@ def main():
         if not args.random_only:
             parts_table(labels, ids)
             record_order_table(folders, args.seconds)
+    if args.r_sets:
+        r_table(args.r_sets.split(","), args.r_official, 8 << 20)
     print(f"\nload average at end: {os.getloadavg()[0]:.2f}")
 
 
