@@ -40,16 +40,22 @@ def rank_key(seed, epoch, rank):
     return _scalar(kt + ((int(rank) + 1) * int(GOLDEN) & mask))
 
 
-def share(records, world, rank):
-    """The positions rank `rank` of `world` reads of an epoch of `records` records: q = ceil(N / W)
-    positions (r q + i) mod N. Raises RecordOrderError for a world or rank out of range or N < W."""
-    world, rank, records = int(world), int(rank), int(records)
+def check_request(records, world, rank):
+    """Raise RecordOrderError for a world size or rank out of range, or an epoch of fewer records than
+    ranks (one line naming both numbers)."""
     if world < 1:
         raise RecordOrderError(f"world size {world} must be at least 1")
     if not 0 <= rank < world:
         raise RecordOrderError(f"rank {rank} is outside [0, {world}) for world size {world}")
     if records < world:
         raise RecordOrderError(f"the epoch holds {records} records, fewer than the world size {world}")
+
+
+def share(records, world, rank):
+    """The positions rank `rank` of `world` reads of an epoch of `records` records: q = ceil(N / W)
+    positions (r q + i) mod N. Raises RecordOrderError for a world or rank out of range or N < W."""
+    world, rank, records = int(world), int(rank), int(records)
+    check_request(records, world, rank)
     q = -(-records // world)
     return (rank * q + np.arange(q, dtype=np.int64)) % records
 

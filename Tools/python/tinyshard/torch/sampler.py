@@ -22,6 +22,8 @@ import math
 
 from torch.utils.data import DistributedSampler, Sampler
 
+from ..record_order import check_request
+
 
 class RunBatchSampler(Sampler):
     """batch_sampler over epochs start..epochs-1: lists of (epoch, index), never mixing two epochs.
@@ -73,6 +75,8 @@ class RecordOrderBatchSampler(Sampler):
         self.epochs, self.start_epoch = int(epochs), int(start_epoch)
         self.world, self.rank = int(num_replicas or _world()), _rank(rank)
         self.window, self.seed, self.workers = int(window), int(seed), max(1, int(workers))
+        for epoch in self.labels.epochs:              # a request no stored epoch can answer fails here
+            check_request(self._records(epoch), self.world, self.rank)
 
     def stored_epoch(self, epoch):
         epochs = self.labels.epochs
@@ -83,10 +87,12 @@ class RecordOrderBatchSampler(Sampler):
         return self.labels.record_order(self.stored_epoch(epoch), self.world, self.rank, self.window, self.seed,
                                         train_epoch=epoch)
 
+    def _records(self, stored_epoch):
+        return sum(e.records for e in self.labels.dataset.manifest.shards if e.epoch == stored_epoch)
+
     def batches_in(self, epoch):
         """Number of batches of run epoch `epoch` (equal on every rank)."""
-        records = sum(e.records for e in self.labels.dataset.manifest.shards if e.epoch == self.stored_epoch(epoch))
-        share = -(-records // self.world)
+        share = -(-self._records(self.stored_epoch(epoch)) // self.world)
         return share // self.batch_size if self.drop_last else -(-share // self.batch_size)
 
     def __len__(self):
