@@ -106,3 +106,14 @@ def test_random_access_decodes_only_the_rows_asked_for(dataset, monkeypatch):
     assert decoded == [4]                                       # already decoded
     labels.codes(ids[[3, 4]], epoch=0)
     assert decoded == [4, 1]
+
+
+def test_logit_shards_read_sparse_not_dense(tmp_path):
+    folder = tmp_path / "logits"
+    write_dataset(folder, np.random.default_rng(5), epochs=1, ranks=2, per_rank=50, value_kind="logit")
+    reader = SoftLabels(folder).in_record_order(0, 2, 0)
+    batch = reader.batch(0, 20)
+    assert batch.indices.shape == (20, K) and (batch.residual == 0).all()
+    with pytest.raises(ShardError) as info:
+        batch.dense()
+    assert info.value.code == "not-probability" and "\n" not in str(info.value)

@@ -535,7 +535,8 @@ class RecordOrderReader:
     slab, every block first met within the next `ahead` records is loaded and decoded with it. A slot is
     reused once the order has passed its block's last record, and the slab has as many slots as blocks
     are ever open at once (those met in `ahead` records plus those a window keeps open), so each block is
-    read and decoded exactly once, however a window interleaves them."""
+    read and decoded exactly once, however a window interleaves them. Dense rows need every shard the
+    order reads to hold probabilities (else ShardError 'not-probability' naming a logit shard)."""
 
     def __init__(self, labels, view, ranks, ordinals, ahead=4096):
         self.labels, self.view = labels, view
@@ -554,6 +555,7 @@ class RecordOrderReader:
         self._first = first
         self.slab = None
         self._size_slab(ahead)
+        self._logit_file = self.slab.logit_file(np.unique(self.shard))     # dense rows refused if set
 
     def _size_slab(self, ahead):
         """A slab for loads of `ahead` records: at a load at p, the blocks open are those first read before
@@ -587,8 +589,7 @@ class RecordOrderReader:
         self.slab.check(rows, self.shard[start:stop], self.ordinals[start:stop])
         slab = self.slab
         return RecordBatch(slab.ids[rows].astype(np.int64), slab.aug[rows], slab.indices[rows],
-                           slab.values[rows], slab.residual[rows], self.labels.classes,
-                           slab.logit_file(self.shard[start:stop]))
+                           slab.values[rows], slab.residual[rows], self.labels.classes, self._logit_file)
 
     def batches(self, batch_size, drop_last=False):
         """RecordBatches of `batch_size` consecutive entries."""
