@@ -15,7 +15,8 @@
    transform of the same recipe (RandomResizedCrop + flip + RandAugment + RandomErasing, PIL). The three
    take turns for --rounds rounds and each cell is the median round (load drifts on a shared machine).
 3. DDP student on the digits (examples/train_student.py, 2 gloo processes, 2 loader workers each): the
-   share of step time spent waiting for data, per sampler (RunBatchSampler / DistributedSampler).
+   share of step time spent waiting for data, per sampler (RecordOrderBatchSampler / RunBatchSampler /
+   DistributedSampler).
 """
 
 import argparse
@@ -212,7 +213,8 @@ def ddp_table(args):
     print("| loader | batch per rank | data wait, share of step time (epochs 2..) | first epoch | "
           "step time (ms) |")
     print("|---|---:|---:|---:|---:|")
-    variants = [("run", False, "RunBatchSampler + Prefetcher"), ("run", True, "RunBatchSampler, no thread"),
+    variants = [("record", False, "RecordOrderBatchSampler (record order, window 4) + Prefetcher"),
+                ("run", False, "RunBatchSampler + Prefetcher"), ("run", True, "RunBatchSampler, no thread"),
                 ("distributed", False, "DistributedSampler + set_epoch + Prefetcher"),
                 ("distributed", True, "DistributedSampler + set_epoch, no thread")]
     for batch in (64, 32):
@@ -224,7 +226,8 @@ def ddp_table(args):
                 subprocess.run(launch + [os.path.join(HERE, "examples", "train_student.py"), "--images", store,
                                          "--shards", shards, "--out", run, "--model", "tiny_vit_5m_224",
                                          "--model-args", student, "--epochs", str(args.ddp_epochs), "--batch",
-                                         str(batch), "--workers", "2", "--threads", "1", "--sampler", sampler]
+                                         str(batch), "--workers", "2", "--threads", "1"]
+                               + (["--order", "distributed", "--sampler", sampler] if sampler != "record" else [])
                                + (["--no-thread"] if no_thread else []),
                                check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 epochs = json.load(open(os.path.join(run, "metrics.json")))["epochs"]

@@ -6,10 +6,13 @@
 
 Each item is a stored sample: its image with the record's augmentation replayed and its soft label
 (the K stored probabilities, the rest spread evenly). Training epoch e reads the stored epoch
-epochs[e % len(epochs)] in the order of a DistributedSampler with set_epoch(e): by default through
-RunBatchSampler, which yields (epoch, index) batches for the whole run in one DataLoader iteration (the
-workers never restart between epochs); `--sampler distributed` uses a DistributedSampler and
-DistillDataset.set_epoch with one iteration per epoch instead. Batches come from DataLoader workers
+epochs[e % len(epochs)]. By default in record order (Spec/RECORD-ORDER.md): each rank reads its share of
+the stored records in stored order, shuffled inside windows of `--window` blocks, through
+RecordOrderBatchSampler, so every block is decoded once per epoch. `--order distributed` reads in the order
+of a DistributedSampler with set_epoch(e) instead: through RunBatchSampler, which yields (epoch, index)
+batches for the whole run in one DataLoader iteration (the workers never restart between epochs), or with
+`--sampler distributed` through a DistributedSampler and DistillDataset.set_epoch with one iteration per
+epoch. Batches come from DataLoader workers
 with sparse targets expanded by DistillCollate in one scatter, taken out of the DataLoader by a
 Prefetcher thread (`--no-thread`: by the training loop itself).
 Loss: soft-target cross entropy. The held-out split (key hash < --held-out, never in the shards) is
@@ -34,17 +37,18 @@ from common import create_model, evaluate, fail, init_distributed, mean_over_ran
 from tinyshard import ImageStore, ImageStoreError, ShardError
 from tinyshard.labels import LabelError
 from tinyshard.split import held_out_split
-from tinyshard.torch import DistillCollate, DistillDataset, Prefetcher, RunBatchSampler
+from tinyshard.torch import DistillCollate, DistillDataset, Prefetcher, RecordOrderBatchSampler, RunBatchSampler
 
 # DDP notes that the depthwise convolutions' gradient strides differ from its buckets (harmless).
 warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
 
 
-def epochs_of(loader, steps_per_epoch, epochs, prefetch_thread):
-    """(epoch, [batches]) in order: one iteration of a RunBatchSampler loader, cut at epoch ends."""
+def epochs_of(loader, steps, prefetch_thread):
+    """(epoch, [batches]) in order: one iteration of a whole-run batch sampler's loader, cut at epoch ends
+    (steps[e] batches in epoch e)."""
     iterator = Prefetcher(loader) if prefetch_thread else iter(loader)
-    for epoch in range(epochs):
-        yield epoch, (next(iterator) for _ in range(steps_per_epoch))
+    for epoch, count in enumerate(steps):
+        yield epoch, (next(iterator) for _ in range(count))
 
 
 def main():
@@ -66,9 +70,16 @@ def main():
     parser.add_argument("--prefetch", type=int, default=4, help="batches each worker prepares ahead")
     parser.add_argument("--no-thread", action="store_true",
                         help="take batches from the workers on the training thread (no Prefetcher)")
+    parser.add_argument("--order", choices=("record", "distributed"), default="record",
+                        help="record: record order (each block decoded once); distributed: DistributedSampler's")
+    parser.add_argument("--window", type=int, default=4,
+                        help="record order: shuffle window, in blocks (0: the stored order as it is)")
     parser.add_argument("--sampler", choices=("run", "distributed"), default="run",
-                        help="run: one DataLoader iteration for all epochs; distributed: one per epoch")
+                        help="with --order distributed: run: one DataLoader iteration for all epochs; "
+                             "distributed: one per epoch")
     args = parser.parse_args()
+    if args.order == "record" and args.sampler != "run":
+        parser.error("--sampler distributed needs --order distributed")
     rank, world = init_distributed()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,20 +92,26 @@ def main():
         model = create_model(args.model, classes, args.model_args)
         ddp = DistributedDataParallel(model) if world > 1 else model
         collate = DistillCollate(data.classes)
-        if args.sampler == "run":
-            batches = RunBatchSampler(data, args.batch, args.epochs, num_replicas=world, rank=rank,
-                                      seed=args.seed, drop_last=True)
+        if args.order == "record" or args.sampler == "run":
+            if args.order == "record":
+                batches = RecordOrderBatchSampler(data, args.batch, args.epochs, num_replicas=world, rank=rank,
+                                                  window=args.window, seed=args.seed, drop_last=True,
+                                                  workers=args.workers)
+                steps = [batches.batches_in(e) for e in range(args.epochs)]
+            else:
+                batches = RunBatchSampler(data, args.batch, args.epochs, num_replicas=world, rank=rank,
+                                          seed=args.seed, drop_last=True)
+                steps = [batches.batches_per_epoch] * args.epochs
             loader = DataLoader(data, batch_sampler=batches, num_workers=args.workers, collate_fn=collate,
                                 prefetch_factor=args.prefetch if args.workers else None)
-            steps_per_epoch = batches.batches_per_epoch
-            run = epochs_of(loader, steps_per_epoch, args.epochs, args.workers > 0 and not args.no_thread)
+            run = epochs_of(loader, steps, args.workers > 0 and not args.no_thread)
         else:
             sampler = DistributedSampler(data, num_replicas=world, rank=rank, shuffle=True, seed=args.seed,
                                          drop_last=True)
             loader = DataLoader(data, batch_size=args.batch, sampler=sampler, num_workers=args.workers,
                                 collate_fn=collate, drop_last=True, persistent_workers=args.workers > 0,
                                 prefetch_factor=args.prefetch if args.workers else None)
-            steps_per_epoch = len(loader)
+            steps = [len(loader)] * args.epochs
 
             def per_epoch():
                 for epoch in range(args.epochs):
@@ -103,10 +120,14 @@ def main():
                     yield epoch, (Prefetcher(loader) if args.workers > 0 and not args.no_thread
                                   else iter(loader))
             run = per_epoch()
-        steps = args.epochs * steps_per_epoch
+        if rank == 0:
+            print(f"order: record order (Spec/RECORD-ORDER.md), window {args.window} blocks, {world} rank(s); "
+                  "--order distributed for DistributedSampler's order" if args.order == "record" else
+                  "order: DistributedSampler's (--order distributed)", flush=True)
+        total_steps = sum(steps)
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / max(steps, 1))))
+            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1))))
         _, held_out = held_out_split(store.keys(), args.held_out)
         metrics = []
         for epoch, batches_of_epoch in run:
@@ -141,7 +162,9 @@ def main():
             torch.save(model.state_dict(), os.path.join(args.out, "model.pth"))
             with open(os.path.join(args.out, "metrics.json"), "w") as f:
                 json.dump({"epochs": metrics, "world_size": world, "workers": args.workers,
-                           "batch": args.batch, "records": len(data), "sampler": args.sampler}, f, indent=1)
+                           "batch": args.batch, "records": len(data), "order": args.order,
+                           "window": args.window if args.order == "record" else None,
+                           "sampler": args.sampler}, f, indent=1)
         if dist.is_initialized():
             dist.barrier()
             dist.destroy_process_group()

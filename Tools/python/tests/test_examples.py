@@ -58,8 +58,18 @@ def test_single_process_run(teacher_pass):
     result = student(folder, store, shards)
     assert result.returncode == 0, result.stderr
     assert "epoch 1: loss" in result.stdout and "data wait" in result.stdout
+    assert result.stdout.splitlines()[0].startswith("order: record order (Spec/RECORD-ORDER.md), window 4")
     metrics = json.load(open(folder / "run" / "metrics.json"))
     assert metrics["world_size"] == 1 and metrics["records"] == 163     # the 200 digits minus the held-out 37
+    assert metrics["order"] == "record" and metrics["epochs"][0]["steps"] == 163 // 16
+
+
+def test_distributed_order(teacher_pass):
+    folder, store, shards = teacher_pass
+    result = student(folder, store, shards, "--order", "distributed")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "order: DistributedSampler's (--order distributed)"
+    assert json.load(open(folder / "run" / "metrics.json"))["order"] == "distributed"
 
 
 def test_class_count_mismatch(teacher_pass):

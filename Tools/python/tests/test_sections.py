@@ -8,9 +8,18 @@ import numpy as np
 import pytest
 
 from tinyshard import format as F
-from tinyshard.codec import (decode_indices, decode_order, decode_values, encode_indices,
-                             encode_order, encode_values, from_planes, lehmer_digits,
-                             ranks_from_digits, to_planes)
+from tinyshard.codec import (decode_order, encode_indices, encode_order, encode_values, from_planes,
+                             lehmer_digits, ranks_of_digits, sorted_indices_of, to_planes, values_of)
+
+
+def decode_values(data, n, k):
+    """Section 3.3's inverse on a values section: (n, K) uint16 bit patterns."""
+    return values_of(data[:2 * n].reshape(2, n), data[2 * n:].reshape(2, n, k - 1))
+
+
+def decode_indices(data, n, k, width):
+    """Section 3.4's inverse on an indices section: ascending (n, K) indices."""
+    return sorted_indices_of(np.asarray(data, np.uint8).reshape(width, n, k))
 
 from conftest import block_of, header
 
@@ -30,7 +39,7 @@ def test_spec_worked_example_order_number():
     assert order_bytes_of([7, 2, 5]) == b"\x04"
     ranks, bad = decode_order(np.frombuffer(b"\x04", np.uint8), 1, 3)
     assert ranks.tolist() == [[2, 0, 1]] and not bad.any()
-    assert ranks_from_digits(np.array([[2, 0, 0]])).tolist() == [[2, 0, 1]]
+    assert ranks_of_digits(np.array([[2], [0], [0]], np.uint8)).T.tolist() == [[2, 0, 1]]
 
 
 @pytest.mark.parametrize("k,length", [(1, 0), (2, 1), (3, 1), (5, 1), (6, 2), (8, 2), (9, 3),

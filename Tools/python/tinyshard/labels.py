@@ -1,15 +1,23 @@
-"""SoftLabels: a training loop's targets by (epoch, sample), dense or sparse, a batch at a time.
+"""SoftLabels: a training loop's targets by (epoch, sample), dense or sparse, a batch at a time; and
+RecordOrderReader: the same targets served in record order (Spec/RECORD-ORDER.md), the fast order.
 
 A student needs, for each sample of a batch, the record of its (epoch, sample id): the augmentation code
-to replay and the soft label. SoftLabels answers a whole batch with a few numpy operations:
+to replay and the soft label. Both answer a whole batch with a few numpy operations, over one slab of
+fixed-size block slots (a slot per block, R rows):
 
-- per epoch, a table sample id -> (shard, ordinal), built from the shards' sample-id sections
-  (Dataset's epoch table: lowest rank wins for samples that several ranks hold);
-- decoded blocks live in one slab of fixed-size slots (indices int32, values float16, the section-7
-  residual float32, augmentation codes, a bad-record flag), so a batch's records are one fancy index
-  into the slab, whichever blocks they come from; missing blocks are decoded (and checked) on demand
-  into the least recently used slots;
-- the dense batch is a fill with each row's residual and one scatter of the K stored values.
+- a block met for the first time is checked (frame, CRCs, all five sections inflated: FORMAT.md 1.4) and
+  its inflated record bytes kept in its slot, one row per record (codec.RecordBytes laid flat);
+- the rows a request asks for that are not decoded yet are decoded in one vectorised call, whichever
+  blocks they come from (random access decodes only the rows asked for, not whole blocks), into the
+  slot's decoded rows (indices int32, values float16, the section-7 residual float32, sample id,
+  augmentation code, a bad-record flag), where later requests find them;
+- a request is then one fancy index into the slab; the dense batch is one fill with each row's residual
+  and one scatter of the K stored values; slots are reused least recently used first.
+
+SoftLabels finds records by sample id through the epoch's table sample id -> (shard, ordinal) (Dataset's
+epoch table: lowest rank wins for samples that several ranks hold). RecordOrderReader addresses records by
+(shard rank, ordinal), as the record-order sampler lists them, decodes each block whole once, a few blocks
+per numpy call, and never builds the sample table.
 
 The residual of each record is section 7's: max(0, 1 - sum(v)) / (C - K), the sum of the float16
 values in float64, rounded to float32 once, so dense rows are bit-equal to the Swift reader's.
@@ -26,10 +34,11 @@ import numpy as np
 
 from . import _process
 
-from .codec import decode_block
+from .codec import RecordBytes, decode_records, record_bytes, record_bytes_width
 from .dataset import Dataset
 from .errors import ShardError
 from .layout import read_block
+from .record_order import record_order
 
 DEFAULT_CACHE_BYTES = 256 << 20
 
@@ -45,33 +54,231 @@ class LabelError(LookupError):
         super().__init__(f"{file}: [{code}] {message}" if file else f"[{code}] {message}")
 
 
+def _epoch_entries(dataset, epoch):
+    """The manifest entries of a stored epoch, ascending rank (the one place this module asks for them)."""
+    return dataset._entries(epoch)
+
+
+def _epoch_table(dataset, epoch):
+    """(entries, shard_of, ordinal_of) of a stored epoch: sample id -> (shard position, ordinal) (the one
+    place this module asks Dataset for its sample table)."""
+    return dataset._table(epoch)
+
+
 class _EpochView:
-    """One epoch's shards, their global block numbering and the sample table."""
+    """One epoch's shards and their global block numbering; the sample table on first use."""
 
     def __init__(self, dataset, epoch):
-        try:
-            entries, shard_of, ordinal_of = dataset._table(epoch)
-        except ShardError as exc:
-            # A damaged block met while reading the epoch's sample ids: name its first record.
-            if exc.block is not None and exc.record is None and exc.file is not None:
-                reader = next((r for r in dataset._readers.values() if r.path == exc.file), None)
-                if reader is not None:
-                    raise exc.located(record=exc.block * reader.header.records_per_block) from None
-            raise
+        self.dataset = dataset
         self.epoch = epoch
-        self.readers = [dataset.reader(entry) for entry in entries]
+        self.entries = _epoch_entries(dataset, epoch)
+        self.readers = [dataset.reader(entry) for entry in self.entries]
+        self.position_of_rank = {entry.rank: p for p, entry in enumerate(self.entries)}
+        self.records_of_shard = np.array([len(r) for r in self.readers], np.int64)
         self.per_block = np.array([r.header.records_per_block for r in self.readers], np.int64)
         blocks = np.array([r.layout.blocks for r in self.readers], np.int64)
         self.block_base = np.concatenate([[0], np.cumsum(blocks)[:-1]]).astype(np.int64)
         self.block_count = int(blocks.sum())
-        self.shard_of = shard_of
-        self.ordinal_of = ordinal_of
         self.block_shard = np.repeat(np.arange(len(self.readers)), blocks)
         widths = {r.header.aug_bytes for r in self.readers}
         if len(widths) > 1:
             raise LabelError("mixed-augmentation", f"the shards of epoch {epoch} carry augmentation "
                              f"codes of different sizes ({sorted(widths)} bytes)", file=dataset.folder)
         self.aug_bytes = widths.pop() if widths else 0
+        self._table = None
+
+    def table(self):
+        """(shard_of, ordinal_of): sample id -> (shard position, ordinal)."""
+        if self._table is None:
+            try:
+                entries, shard_of, ordinal_of = _epoch_table(self.dataset, self.epoch)
+            except ShardError as exc:
+                # A damaged block met while reading the epoch's sample ids: name its first record.
+                if exc.block is not None and exc.record is None and exc.file is not None:
+                    reader = next((r for r in self.readers if r.path == exc.file), None)
+                    if reader is not None:
+                        raise exc.located(record=exc.block * reader.header.records_per_block) from None
+                raise
+            assert [e.file for e in entries] == [e.file for e in self.entries]
+            self._table = (shard_of, ordinal_of)
+        return self._table
+
+
+class _Slab:
+    """Fixed-size block slots of one epoch: each slot holds a block's inflated record bytes (RecordBytes
+    rows) and the rows of it decoded so far. See the module docstring."""
+
+    def __init__(self, view, classes, k, slots):
+        self.view, self.classes, self.k = view, classes, k
+        self.header = view.readers[0].header if view.readers else None
+        # Shards decode alike unless these header fields differ (C, K and A are the epoch's).
+        kinds = [(h.value_kind, h.sorted, h.augmentation_kind, h.output_size)
+                 for h in (r.header for r in view.readers)]
+        self.kind_of_shard = np.array([kinds.index(kind) for kind in kinds], dtype=np.int64)
+        self.rows_per_slot = int(view.per_block.max()) if len(view.per_block) else 1
+        self.slots = slots
+        rows = slots * self.rows_per_slot
+        self.raw = RecordBytes.empty(self.header, rows) if self.header else None
+        self.ids = np.zeros(rows, dtype=np.uint32)
+        self.indices = np.zeros((rows, k), dtype=np.int32)
+        self.values = np.zeros((rows, k), dtype=np.float16)
+        self.residual = np.zeros(rows, dtype=np.float32)
+        self.aug = np.zeros((rows, view.aug_bytes), dtype=np.uint8)
+        self.bad = np.zeros(rows, dtype=bool)
+        self.decoded = np.zeros(rows, dtype=bool)
+        self.slot_of = np.full(view.block_count, -1, dtype=np.int64)
+        self.block_in = np.full(slots, -1, dtype=np.int64)
+        self.last_use = np.zeros(slots, dtype=np.int64)
+        self.tick = 0
+
+    @staticmethod
+    def row_bytes(header, k, aug_bytes):
+        """Bytes a slab row costs: record bytes, decoded row (id, indices int32, values float16, residual,
+        code) and two flags."""
+        width = record_bytes_width(header) if header else 0
+        return width + 4 + 6 * k + 4 + aug_bytes + 2
+
+    def rows(self, blocks, in_block, whole=False, last_use=None):
+        """Slab rows of the records (global block, row in block), loading and decoding what is missing.
+        A damaged block's error names the first record asked of it: the first of `blocks` in it, or with
+        `whole` (every record of the block is asked for) the block's first record. With `whole`, every row
+        of a block loaded now is decoded too (the caller reads blocks through). Slots are reused in
+        ascending order of their blocks' last use: a request's tick, or `last_use(blocks)` when the
+        caller knows when each block is last needed."""
+        distinct = np.unique(blocks)
+        if len(distinct) > self.slots:
+            raise ValueError(f"a request spans {len(distinct)} blocks; the slab holds {self.slots}")
+        missing = distinct[self.slot_of[distinct] < 0]
+        if len(missing):
+            self._load(blocks, in_block, distinct, missing, whole)
+        self.tick += 1
+        self.last_use[self.slot_of[distinct]] = self.tick if last_use is None else last_use(distinct)
+        rows = self.slot_of[blocks] * self.rows_per_slot + in_block
+        self._decode(rows)
+        return rows
+
+    def _block_records(self, block):
+        shard = int(self.view.block_shard[block])
+        reader = self.view.readers[shard]
+        return reader.layout.block_records(block - int(self.view.block_base[shard]))
+
+    def _load(self, blocks, in_block, distinct, missing, whole):
+        """Check and inflate the missing blocks into free or least recently used slots (never one the
+        request itself uses): their record bytes, or with `whole` their records decoded, all blocks in
+        one call."""
+        in_use = np.zeros(self.slots, dtype=bool)
+        present = self.slot_of[distinct]
+        in_use[present[present >= 0]] = True
+        free = np.flatnonzero(~in_use)
+        victims = free[np.argsort(self.last_use[free], kind="stable")[:len(missing)]]
+        pending = []
+        try:
+            for block, slot in zip(missing.tolist(), victims.tolist()):
+                old = self.block_in[slot]
+                if old >= 0:
+                    self.slot_of[old] = -1
+                self.block_in[slot] = -1
+                shard = int(self.view.block_shard[block])
+                reader = self.view.readers[shard]
+                b = block - int(self.view.block_base[shard])
+                try:
+                    raw = read_block(reader._buf, reader.layout, b)
+                except ShardError as exc:
+                    first = b * reader.header.records_per_block
+                    asked = first if whole else first + int(in_block[np.argmax(blocks == block)])
+                    raise exc.located(file=reader.path, block=b, record=asked) from None
+                records = record_bytes(reader.header, raw.n, raw.sections)
+                start = slot * self.rows_per_slot
+                if whole:
+                    pending.append((shard, slice(start, start + raw.n), records))
+                else:
+                    self.raw.store(start, records)
+                    self.decoded[start:start + self.rows_per_slot] = False
+                self.slot_of[block] = slot
+                self.block_in[slot] = block
+        finally:                    # the blocks read before a damaged one stay usable
+            kinds = [self.kind_of_shard[shard] for shard, _, _ in pending]
+            for kind in sorted(set(kinds)):
+                alike = [p for p, k in zip(pending, kinds) if k == kind]
+                self._put([rows for _, rows, _ in alike], self.view.readers[kind].header,
+                          RecordBytes.concatenate([records for _, _, records in alike]))
+
+    def _decode(self, rows):
+        """Decode the given slab rows that are not decoded yet (from their record bytes), in one call per
+        kind of shard."""
+        todo = rows[~self.decoded[rows]]
+        if len(todo) == 0:
+            return
+        todo = np.unique(todo)
+        kind = self.kind_of_shard[self.view.block_shard[self.block_in[todo // self.rows_per_slot]]]
+        for shard_kind in np.unique(kind).tolist():
+            alike = todo[kind == shard_kind]
+            self._put(alike, self.view.readers[shard_kind].header, self.raw.take(alike))
+
+    def _put(self, rows, header, records):
+        """Decode `records` and store them at slab rows `rows`: an index array, or a list of slices (whole
+        blocks, stored slice by slice: faster than scattering their rows)."""
+        decoded = decode_records(header, 0, records)
+        bad = np.zeros(len(records), dtype=bool)
+        bad[[row for _, row, _ in decoded.problems]] = True
+        columns = ((self.ids, decoded.ids), (self.indices, decoded.indices), (self.values, decoded.values),
+                   (self.aug, decoded.aug), (self.bad, bad),
+                   (self.residual, self._residuals(header, decoded)))
+        if isinstance(rows, list):
+            at = 0
+            for part in rows:
+                count = part.stop - part.start
+                for target, source in columns:
+                    target[part] = source[at:at + count]
+                at += count
+            for part in rows:
+                self.decoded[part] = True
+        else:
+            for target, source in columns:
+                target[rows] = source
+            self.decoded[rows] = True
+
+    def _residuals(self, header, decoded):
+        """Section 7's residual of each record: max(0, 1 - sum) / (C - K), rounded to float32 once."""
+        if header.value_kind != "probability" or self.k >= self.classes:
+            return np.zeros(len(decoded.values), dtype=np.float32)
+        return (np.maximum(0.0, 1.0 - decoded.sums) / (self.classes - self.k)).astype(np.float32)
+
+    def check(self, rows, shard_position, ordinal):
+        """Raise the ShardError of the first requested record that breaks a content rule, then of the first
+        whose sample id is not below the key count (FORMAT.md 1.4, rules 5 and 6)."""
+        if self.bad[rows].any():
+            at = int(np.argmax(self.bad[rows]))
+            reader = self.view.readers[int(shard_position[at])]
+            reader.record(int(ordinal[at]))            # raises the record's ShardError
+            raise ShardError("bad-value", "record breaks a content rule", file=reader.path,
+                             record=int(ordinal[at]))
+        keys = self.view.dataset.manifest.key_count
+        if len(rows) and int(self.ids[rows].max()) >= keys:
+            at = int(np.argmax(self.ids[rows] >= keys))
+            reader = self.view.readers[int(shard_position[at])]
+            raise ShardError("manifest-mismatch", f"sample id {int(self.ids[rows][at])} >= key count {keys}",
+                             file=reader.path, block=int(ordinal[at]) // reader.header.records_per_block,
+                             record=int(ordinal[at]))
+
+    def require_probability(self, shard_positions):
+        logit_file = self.logit_file(shard_positions)
+        if logit_file is not None:
+            raise ShardError("not-probability", "dense labels need a probability shard", file=logit_file)
+
+    def logit_file(self, shard_positions):
+        """The path of the first of these shards that holds logits, or None."""
+        for s in np.unique(shard_positions).tolist():
+            reader = self.view.readers[s]
+            if reader.header.value_kind != "probability":
+                return reader.path
+        return None
+
+
+def _ramp(counts):
+    """0, 1, ..., c - 1 for each count c, concatenated."""
+    ends = np.cumsum(counts)
+    return np.arange(int(ends[-1]) if len(ends) else 0, dtype=np.int64) - np.repeat(ends - counts, counts)
 
 
 class SoftLabels:
@@ -83,7 +290,15 @@ class SoftLabels:
     indices, values, residual = labels.sparse(sample_ids)
     codes = labels.codes(sample_ids)                 # uint8 (n, A) augmentation codes
 
-    cache_bytes bounds the decoded-block slab (it grows to hold at least the blocks of one request).
+    In record order (Spec/RECORD-ORDER.md), the fast order, without the epoch's sample table:
+    reader = labels.in_record_order(epoch, world, rank, window=4, seed=0, train_epoch=t)
+    for batch in reader.batches(256):                # RecordBatch: ids, codes, indices, values, residual
+        targets = batch.dense(out)                   # out: a reused float32 (256, C) buffer
+    labels.at(shard_ranks, ordinals, epoch)          # records where they are stored (DataLoader items)
+
+    cache_bytes bounds the slab of blocks (it grows to hold at least the blocks of one request); a
+    random access costs one block's CRC and inflation when the block is not in it, and decodes the
+    rows asked for only.
     Errors: ShardError (file, block, record) for a damaged shard met on the way, LabelError for
     missing samples or epochs."""
 
@@ -104,8 +319,7 @@ class SoftLabels:
         self.classes, self.k = manifest.classes, manifest.k
         self.epochs = self._dataset.epochs()
         self._views = {}
-        self._slab_epoch = None
-        self._slots = 0
+        self._slab = None
         self._key_ids = None
 
     def __getstate__(self):
@@ -175,10 +389,10 @@ class SoftLabels:
 
     def ids_in_epoch(self, epoch=None):
         """Sample ids that have a record in `epoch` (default: the current one), ascending."""
-        view = self._view(self.epoch if epoch is None else int(epoch))
-        return np.flatnonzero(view.shard_of >= 0)
+        shard_of, _ = self._view(self.epoch if epoch is None else int(epoch)).table()
+        return np.flatnonzero(shard_of >= 0)
 
-    # ---- the slab of decoded blocks -------------------------------------------------------------
+    # ---- the slab of blocks --------------------------------------------------------------------------
 
     def _view(self, epoch):
         self._ensure()
@@ -186,154 +400,202 @@ class SoftLabels:
             raise LabelError("missing-epoch", f"the dataset has no epoch {epoch}", file=self.folder)
         view = self._views.get(epoch)
         if view is None:
-            # Keep the tables of the last two epochs asked for (8 bytes per key each).
+            # Keep the views (and tables: 8 bytes per key each) of the last two epochs asked for.
             while len(self._views) >= 2:
                 old = next(iter(self._views))
                 del self._views[old]
                 self._dataset._tables.pop(old, None)
+                if self._slab is not None and self._slab.view.epoch == old:
+                    self._slab = None
             view = self._views[epoch] = _EpochView(self._dataset, epoch)
         return view
 
-    def _reset_slab(self, view, slots):
-        """Empty slab of `slots` block slots for `view`'s epoch."""
-        rows = slots * self._rows_per_slot
-        aug_bytes = view.aug_bytes
-        self._indices = np.zeros((rows, self.k), dtype=np.int32)
-        self._values = np.zeros((rows, self.k), dtype=np.float16)
-        self._residual = np.zeros(rows, dtype=np.float32)
-        self._aug = np.zeros((rows, aug_bytes), dtype=np.uint8)
-        self._bad = np.zeros(rows, dtype=bool)
-        self._slot_of = np.full(view.block_count, -1, dtype=np.int64)
-        self._block_in = np.full(slots, -1, dtype=np.int64)
-        self._last_use = np.zeros(slots, dtype=np.int64)
-        self._tick = 0
-        self._slots = slots
-        self._slab_epoch = view.epoch
-
     def _slab_for(self, view, needed):
-        """Make sure the slab belongs to this epoch and has room for `needed` distinct blocks
-        (those of one request): within cache_bytes, but never fewer slots than that."""
-        if self._slab_epoch == view.epoch and self._slots >= needed:
-            return
-        self._rows_per_slot = int(view.per_block.max()) if len(view.per_block) else 1
-        record_bytes = self.k * 6 + 5 + view.aug_bytes
-        budget = max(1, self.cache_bytes // (record_bytes * self._rows_per_slot))
-        self._reset_slab(view, max(min(view.block_count, budget), needed, 1))
-
-    def _load(self, view, blocks, ordinal_of_block):
-        """Decode the given global blocks into free or least recently used slots."""
-        in_use = np.zeros(self._slots, dtype=bool)
-        present = self._slot_of[blocks]
-        in_use[present[present >= 0]] = True
-        missing = blocks[present < 0]
-        if len(missing) == 0:
-            return
-        free = np.flatnonzero(~in_use)
-        victims = free[np.argsort(self._last_use[free], kind="stable")[:len(missing)]]
-        for block, slot in zip(missing.tolist(), victims.tolist()):
-            old = self._block_in[slot]
-            if old >= 0:
-                self._slot_of[old] = -1
-            self._decode_into(view, block, slot, ordinal_of_block[block])
-            self._slot_of[block] = slot
-            self._block_in[slot] = block
-
-    def _decode_into(self, view, block, slot, asked_ordinal):
-        shard = int(view.block_shard[block])
-        reader = view.readers[shard]
-        b = block - int(view.block_base[shard])
-        try:
-            raw = read_block(reader._buf, reader.layout, b)
-        except ShardError as exc:
-            raise exc.located(file=reader.path, block=b, record=asked_ordinal) from None
-        decoded = decode_block(reader.header, raw.first, raw.n, raw.sections)
-        start = slot * self._rows_per_slot
-        rows = slice(start, start + raw.n)
-        self._indices[rows] = decoded.indices
-        self._values[rows] = decoded.values
-        self._aug[rows] = decoded.aug
-        bad = np.zeros(raw.n, dtype=bool)
-        for _, row, _ in decoded.problems:
-            bad[row] = True
-        self._bad[rows] = bad
-        self._residual[rows] = self._residuals(reader, decoded.values)
-
-    def _residuals(self, reader, values):
-        if reader.header.value_kind != "probability" or self.k >= self.classes:
-            return np.zeros(len(values), dtype=np.float32)
-        total = values.astype(np.float64).sum(axis=1)          # exact: multiples of 2^-24
-        return (np.maximum(0.0, 1.0 - total) / (self.classes - self.k)).astype(np.float32)
+        """The slab of this epoch, with room for `needed` distinct blocks (those of one request): within
+        cache_bytes, but never fewer slots than that."""
+        slab = self._slab
+        if slab is not None and slab.view is view and slab.slots >= needed:
+            return slab
+        rows_per_slot = int(view.per_block.max()) if len(view.per_block) else 1
+        header = view.readers[0].header if view.readers else None
+        budget = max(1, self.cache_bytes // (_Slab.row_bytes(header, self.k, view.aug_bytes) * rows_per_slot))
+        self._slab = _Slab(view, self.classes, self.k, max(min(view.block_count, budget), needed, 1))
+        return self._slab
 
     def _rows(self, sample_ids, epoch):
-        """Slab rows holding the records of `sample_ids` in `epoch` (decoding what is missing)."""
+        """(slab, shard positions, rows) of the records of `sample_ids` in `epoch`, decoding what is missing."""
         view = self._view(self.epoch if epoch is None else int(epoch))
+        shard_of, ordinal_of = view.table()
         ids = np.asarray(sample_ids, dtype=np.int64).reshape(-1)
-        if len(ids) and (ids.min() < 0 or ids.max() >= len(view.shard_of)):
-            bad = ids[(ids < 0) | (ids >= len(view.shard_of))][0]
+        if len(ids) and (ids.min() < 0 or ids.max() >= len(shard_of)):
+            bad = ids[(ids < 0) | (ids >= len(shard_of))][0]
             raise LabelError("missing-sample", f"sample id {bad} is outside the key table "
-                             f"(0..{len(view.shard_of) - 1})", file=self.folder)
-        shard = view.shard_of[ids]
+                             f"(0..{len(shard_of) - 1})", file=self.folder)
+        shard = shard_of[ids]
         if np.any(shard < 0):
             missing = int(ids[np.argmax(shard < 0)])
             raise LabelError("missing-sample", f"epoch {view.epoch} has no record of sample "
                              f"{missing} (key {self.keys[missing]!r})", file=self.folder)
-        ordinal = view.ordinal_of[ids].astype(np.int64)
+        ordinal = ordinal_of[ids].astype(np.int64)
         per_block = view.per_block[shard]
         block = view.block_base[shard] + ordinal // per_block
-        distinct = np.unique(block)
-        self._slab_for(view, len(distinct))
-        if np.any(self._slot_of[distinct] < 0):
-            asked = {}                   # block -> the first record asked of it (named by errors)
-            for b, o in zip(block.tolist(), ordinal.tolist()):
-                asked.setdefault(b, o)
-            self._load(view, distinct, asked)
-        self._tick += 1
-        self._last_use[self._slot_of[distinct]] = self._tick
-        rows = self._slot_of[block] * self._rows_per_slot + ordinal % per_block
-        if self._bad[rows].any():
-            at = int(np.argmax(self._bad[rows]))
-            reader = view.readers[int(shard[at])]
-            reader.record(int(ordinal[at]))            # raises the record's ShardError
-            raise ShardError("bad-value", "record breaks a content rule", file=reader.path,
-                             record=int(ordinal[at]))
-        return view, shard, rows
-
-    def _require_probability(self, view, shard):
-        for s in np.unique(shard).tolist():
-            reader = view.readers[s]
-            if reader.header.value_kind != "probability":
-                raise ShardError("not-probability", "dense labels need a probability shard",
-                                 file=reader.path)
+        slab = self._slab_for(view, len(np.unique(block)))
+        rows = slab.rows(block, ordinal % per_block)
+        slab.check(rows, shard, ordinal)
+        return slab, shard, rows
 
     # ---- targets ----------------------------------------------------------------------------------
 
     def sparse(self, sample_ids, epoch=None):
         """(indices int64 (n, K), values float32 (n, K), residual float32 (n,)) in stored order."""
-        _, _, rows = self._rows(sample_ids, epoch)
-        return (self._indices[rows].astype(np.int64), self._values[rows].astype(np.float32),
-                self._residual[rows])
+        slab, _, rows = self._rows(sample_ids, epoch)
+        return (slab.indices[rows].astype(np.int64), slab.values[rows].astype(np.float32),
+                slab.residual[rows])
 
     def codes(self, sample_ids, epoch=None):
         """uint8 (n, A) augmentation codes of the records."""
-        _, _, rows = self._rows(sample_ids, epoch)
-        return self._aug[rows]
+        slab, _, rows = self._rows(sample_ids, epoch)
+        return slab.aug[rows]
 
     def records(self, sample_ids, epoch=None):
         """(codes, indices, values, residual) of the records, one lookup for all four."""
-        _, _, rows = self._rows(sample_ids, epoch)
-        return (self._aug[rows], self._indices[rows].astype(np.int64),
-                self._values[rows].astype(np.float32), self._residual[rows])
+        slab, _, rows = self._rows(sample_ids, epoch)
+        return (slab.aug[rows], slab.indices[rows].astype(np.int64),
+                slab.values[rows].astype(np.float32), slab.residual[rows])
 
     def dense(self, sample_ids, epoch=None, out=None):
         """float32 (n, C) soft labels (section 7): each row its residual, the K values in place, in
         one fill and one scatter. `out` (float32, C-contiguous (n, C)) is filled when given."""
-        view, shard, rows = self._rows(sample_ids, epoch)
-        self._require_probability(view, shard)
-        return scatter_dense(self._indices[rows], self._values[rows], self._residual[rows],
-                             self.classes, out)
+        slab, shard, rows = self._rows(sample_ids, epoch)
+        slab.require_probability(shard)
+        return scatter_dense(slab.indices[rows], slab.values[rows], slab.residual[rows], self.classes, out)
 
     def dense_by_key(self, keys, epoch=None, out=None):
         return self.dense(self.sample_ids(keys), epoch, out)
+
+    def record_order(self, epoch, world=1, rank=0, window=0, seed=0, train_epoch=None):
+        """(shard ranks, ordinals): what rank `rank` of `world` reads of stored epoch `epoch` in record order
+        (Spec/RECORD-ORDER.md; the training epoch t defaults to the stored epoch)."""
+        view = self._view(int(epoch))
+        shards = [(e.rank, e.records, r.header.records_per_block) for e, r in zip(view.entries, view.readers)]
+        return record_order(shards, world, rank, window, seed, int(epoch) if train_epoch is None else train_epoch)
+
+    def in_record_order(self, epoch, world=1, rank=0, window=0, seed=0, train_epoch=None):
+        """A RecordOrderReader over record_order(...)."""
+        ranks, ordinals = self.record_order(epoch, world, rank, window, seed, train_epoch)
+        return RecordOrderReader(self, self._view(int(epoch)), ranks, ordinals)
+
+    def at(self, shard_ranks, ordinals, epoch=None):
+        """RecordBatch of the records (shard rank, ordinal) of `epoch`, as the record-order sampler lists
+        them: a block met for the first time is decoded whole (the records after it come next)."""
+        view = self._view(self.epoch if epoch is None else int(epoch))
+        ranks = np.asarray(shard_ranks, dtype=np.int64).reshape(-1)
+        ordinal = np.asarray(ordinals, dtype=np.int64).reshape(-1)
+        shard = np.array([view.position_of_rank.get(r, -1) for r in ranks.tolist()], dtype=np.int64)
+        if len(shard) and ((shard < 0).any() or (ordinal < 0).any() or
+                           (ordinal >= view.records_of_shard[shard]).any()):
+            at = int(np.argmax((shard < 0) | (ordinal < 0) | (ordinal >= view.records_of_shard[shard])))
+            raise LabelError("missing-record", f"epoch {view.epoch} has no record (rank {int(ranks[at])}, "
+                             f"ordinal {int(ordinal[at])})", file=self.folder)
+        per_block = view.per_block[shard]
+        block = view.block_base[shard] + ordinal // per_block
+        slab = self._slab_for(view, len(np.unique(block)))
+        rows = slab.rows(block, ordinal % per_block, whole=True)
+        slab.check(rows, shard, ordinal)
+        return RecordBatch(slab.ids[rows].astype(np.int64), slab.aug[rows], slab.indices[rows],
+                           slab.values[rows], slab.residual[rows], self.classes, slab.logit_file(shard))
+
+
+class RecordBatch:
+    """Records of a batch, in order: sample ids int64 (n,), augmentation codes uint8 (n, A), class indices
+    int32 (n, K) and values float16 (n, K) in stored order, residual float32 (n,); dense(out) gives the
+    (n, C) float32 soft labels."""
+
+    __slots__ = ("ids", "codes", "indices", "values", "residual", "classes", "logit_file")
+
+    def __init__(self, ids, codes, indices, values, residual, classes, logit_file=None):
+        self.ids, self.codes, self.indices, self.values, self.residual = ids, codes, indices, values, residual
+        self.classes, self.logit_file = classes, logit_file
+
+    def __len__(self):
+        return len(self.ids)
+
+    def dense(self, out=None):
+        """float32 (n, C) soft labels (section 7); `out` (C-contiguous float32 (n, C)) is filled when given."""
+        if self.logit_file is not None:
+            raise ShardError("not-probability", "dense labels need a probability shard", file=self.logit_file)
+        return scatter_dense(self.indices, self.values, self.residual, self.classes, out)
+
+
+class RecordOrderReader:
+    """The records of one stored epoch in a given order of (shard rank, ordinal) — a rank's record order
+    (SoftLabels.in_record_order) — a batch at a time.
+
+    Blocks are decoded whole, once each, several per numpy call: when a batch meets a block not in the
+    slab, every block first met within the next `ahead` records is loaded and decoded with it. A slot is
+    reused once the order has passed its block's last record, and the slab has as many slots as blocks
+    are ever open at once (those met in `ahead` records plus those a window keeps open), so each block is
+    read and decoded exactly once, however a window interleaves them. Dense rows need every shard the
+    order reads to hold probabilities (else ShardError 'not-probability' naming a logit shard)."""
+
+    def __init__(self, labels, view, ranks, ordinals, ahead=4096):
+        self.labels, self.view = labels, view
+        self.ranks, self.ordinals = np.asarray(ranks, np.int64), np.asarray(ordinals, np.int64)
+        lookup = np.full(max(view.position_of_rank, default=0) + 1, -1, np.int64)
+        for r, p in view.position_of_rank.items():
+            lookup[r] = p
+        self.shard = lookup[self.ranks]
+        per_block = view.per_block[self.shard]
+        self.block = view.block_base[self.shard] + self.ordinals // per_block
+        self.in_block = self.ordinals % per_block
+        self._last = np.zeros(view.block_count, dtype=np.int64)      # last position each block is read at
+        self._last[self.block] = np.arange(len(self.block))
+        first = np.full(view.block_count, len(self.block), dtype=np.int64)
+        np.minimum.at(first, self.block, np.arange(len(self.block)))
+        self._first = first
+        self.slab = None
+        self._size_slab(ahead)
+        self._logit_file = self.slab.logit_file(np.unique(self.shard))     # dense rows refused if set
+
+    def _size_slab(self, ahead):
+        """A slab for loads of `ahead` records: at a load at p, the blocks open are those first read before
+        p + ahead and last read at or after p; the slab holds the most that ever are, plus one."""
+        self.ahead = max(int(ahead), 1)
+        used = np.unique(self.block)
+        firsts, lasts = np.sort(self._first[used]), np.sort(self._last[used])
+        p = np.arange(len(self.block))
+        open_blocks = np.searchsorted(firsts, p + self.ahead) - np.searchsorted(lasts, p)
+        self.slab = _Slab(self.view, self.labels.classes, self.labels.k,
+                          int(open_blocks.max()) + 1 if len(p) else 1)
+
+    def __len__(self):
+        return len(self.block)
+
+    def batch(self, start, stop):
+        """RecordBatch of entries [start, stop) of the order."""
+        if stop - start > self.ahead:
+            self._size_slab(stop - start)
+        block = self.block[start:stop]
+        if len(block) and (self.slab.slot_of[block] < 0).any():
+            end = min(len(self.block), start + self.ahead)
+            ahead = np.unique(self.block[start:end])
+            ahead = ahead[self.slab.slot_of[ahead] < 0]
+            counts = np.array([self.slab._block_records(b) for b in ahead.tolist()], dtype=np.int64)
+            try:
+                self.slab.rows(np.repeat(ahead, counts), _ramp(counts), whole=True, last_use=self._last.__getitem__)
+            except ShardError:
+                pass       # a damaged block ahead: raised below if this batch reads it, else when one does
+        rows = self.slab.rows(block, self.in_block[start:stop], last_use=self._last.__getitem__)
+        self.slab.check(rows, self.shard[start:stop], self.ordinals[start:stop])
+        slab = self.slab
+        return RecordBatch(slab.ids[rows].astype(np.int64), slab.aug[rows], slab.indices[rows],
+                           slab.values[rows], slab.residual[rows], self.labels.classes, self._logit_file)
+
+    def batches(self, batch_size, drop_last=False):
+        """RecordBatches of `batch_size` consecutive entries."""
+        stop = len(self) - len(self) % batch_size if drop_last else len(self)
+        for start in range(0, stop, batch_size):
+            yield self.batch(start, min(start + batch_size, stop))
 
 
 def scatter_dense(indices, values, residual, classes, out=None):

@@ -14,7 +14,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .codec import decode_block, decode_ids, row_sections
+from .codec import decode_block, decode_ids, decode_records, record_bytes
 from .errors import ShardError
 from .layout import parse_layout, read_block
 
@@ -141,8 +141,8 @@ class ShardReader:
             raw = entry[0]
             entry[1] += 1
             if entry[1] * ROWS_PER_SINGLE_DECODE < raw.n:
-                single = decode_block(self.header, raw.first + row, 1,
-                                      row_sections(self.header, raw, row))
+                records = record_bytes(self.header, raw.n, raw.sections).take([row])
+                single = decode_records(self.header, raw.first + row, records)
                 return self._checked_row(b, single, 0)
             decoded = self._block(b)
         return self._checked_row(b, decoded, row)

@@ -6,6 +6,8 @@
 - DistillCollate: a batch's dense targets in one vectorised scatter (for target="sparse").
 - RunBatchSampler: every epoch's (epoch, index) batches, DistributedSampler-ordered, in one DataLoader
   iteration (no per-epoch restart of the workers' prefetching).
+- RecordOrderBatchSampler: every epoch's (epoch, shard rank, ordinal) batches in record order
+  (Spec/RECORD-ORDER.md): each block decoded once per epoch, any world size.
 - Prefetcher: takes batches out of the DataLoader on a background thread (the hand-off from the worker
   processes off the training loop's time).
 - TeacherPassWriter: each rank's (epoch, rank) shard of a teacher pass under torch.distributed, the
@@ -21,8 +23,9 @@ from ..labels import LabelError, SoftLabels, scatter_dense
 from .collate import DistillCollate, SparseTarget, dense_targets
 from .dataset import DistillDataset, load_image, source_keys
 from .prefetch import Prefetcher
-from .sampler import RunBatchSampler
+from .sampler import RecordOrderBatchSampler, RunBatchSampler
 from .teacher import TeacherPassWriter, shard_name, top_k
 
-__all__ = ["DistillCollate", "DistillDataset", "LabelError", "Prefetcher", "RunBatchSampler", "SoftLabels", "SparseTarget", "TeacherPassWriter",
+__all__ = ["DistillCollate", "DistillDataset", "LabelError", "Prefetcher", "RecordOrderBatchSampler",
+           "RunBatchSampler", "SoftLabels", "SparseTarget", "TeacherPassWriter",
            "dense_targets", "load_image", "scatter_dense", "shard_name", "source_keys", "top_k"]

@@ -4,7 +4,9 @@ Item i is a sample that has a record in the dataset: its image (from any indexab
 the record's stored augmentation replayed (tinyshard.replay, normalised as timm does), and its soft
 label. Epoch e of the run reads the stored epoch epochs[e % len(epochs)], as the Swift trainer does:
 either `set_epoch(e)` then plain indices (like DistributedSampler.set_epoch), or (e, i) items, which
-RunBatchSampler yields for a whole run in one DataLoader iteration.
+RunBatchSampler yields for a whole run in one DataLoader iteration, or (e, shard rank, ordinal) items, a
+record addressed where it is stored, which RecordOrderBatchSampler yields (record order: a worker decodes
+each block once, and no sample table is built).
 
 Safe with DataLoader workers (the image store and the shards are mapped lazily in each worker; the
 epoch is shared memory, so persistent workers follow set_epoch) and with DistributedSampler (items are
@@ -144,6 +146,8 @@ class DistillDataset(torch.utils.data.Dataset):
 
     def __getitems__(self, items):
         """A batch of items with one record lookup per stored epoch (DataLoader calls this)."""
+        if items and isinstance(items[0], tuple) and len(items[0]) == 3:
+            return self._records_at(items)
         resolved = [self._stored_epoch(item) for item in items]
         out = [None] * len(items)
         for epoch in sorted({e for e, _ in resolved}):
@@ -153,12 +157,36 @@ class DistillDataset(torch.utils.data.Dataset):
                 raise IndexError(f"item {int(positions.max())} outside [0, {len(self)})")
             samples = self.sample_ids[positions]
             codes, indices, values, residual = self.labels.records(samples, epoch=epoch)
-            dense = scatter_dense(indices, values, residual, self.classes) if self.target == "dense" else None
-            shared = (indices, values, residual)        # one set of arrays for these items
-            for j, k in enumerate(rows):
-                x = self._view(epoch, int(samples[j]), int(self.image_indices[positions[j]]), codes[j])
-                out[k] = (x, torch.from_numpy(dense[j]) if dense is not None else SparseTarget(shared, j))
+            images = self.image_indices[positions]
+            self._fill(out, rows, epoch, samples, images, codes, (indices, values, residual))
         return out
+
+    def _records_at(self, items):
+        """Items (run epoch, shard rank, ordinal) of record order."""
+        epochs = self.labels.epochs
+        out = [None] * len(items)
+        by_epoch = {}
+        for k, (epoch, rank, ordinal) in enumerate(items):
+            by_epoch.setdefault(epochs[int(epoch) % len(epochs)], []).append((k, rank, ordinal))
+        for epoch, part in by_epoch.items():
+            rows = [k for k, _, _ in part]
+            batch = self.labels.at([r for _, r, _ in part], [o for _, _, o in part], epoch=epoch)
+            images = self._image_of[batch.ids]
+            if (images < 0).any():
+                sample = int(batch.ids[np.argmax(images < 0)])
+                raise LabelError("missing-image", f"epoch {epoch}: sample {sample} (key "
+                                 f"{self.labels.keys[sample]!r}) has a record but no image in the source",
+                                 file=self.labels.folder)
+            sparse = (batch.indices.astype(np.int64), batch.values.astype(np.float32), batch.residual)
+            self._fill(out, rows, epoch, batch.ids, images, batch.codes, sparse)
+        return out
+
+    def _fill(self, out, rows, epoch, samples, images, codes, sparse):
+        """out[rows[j]] = (view of sample j, its target); the targets of the rows share one set of arrays."""
+        dense = scatter_dense(*sparse, self.classes) if self.target == "dense" else None
+        for j, k in enumerate(rows):
+            x = self._view(epoch, int(samples[j]), int(images[j]), codes[j])
+            out[k] = (x, torch.from_numpy(dense[j]) if dense is not None else SparseTarget(sparse, j))
 
     def _view(self, epoch, sample, image_index, code):
         key = self.labels.keys[sample]
