@@ -136,9 +136,9 @@ final class ViewPlanner: @unchecked Sendable {
         case .replay:
             var items: [PlanItem] = []
             for (s, reader) in readers(epoch: epoch).enumerated() {
-                let cursor = reader.makeCursor()
+                let ids = try reader.sampleIDs()
                 for ordinal in 0..<reader.recordCount {
-                    let id = Int(try naming(ordinal, reader) { try cursor.sampleID(at: ordinal) })
+                    let id = Int(ids[ordinal])
                     guard id < map.storeIndex.count, map.storeIndex[id] >= 0 else {
                         throw ShardError(.indexOutOfRange, "sample id \(id) is not an image of \(store.path)",
                                          at: ShardLocation(file: reader.path, record: ordinal, sampleID: UInt32(id)))

@@ -23,7 +23,8 @@ struct BlockSampleIDs {
             guard CRC32.checksum(payload) == header.payloadCRC else { throw ShardError(.blockCRC, "payload checksum mismatch") }
             try readSection(payload, count: header.count, into: &ids)
         } catch let error as ShardError {
-            throw error.located(ShardLocation(file: reader.path, block: b))
+            // Named by the block's first record, as a reader that met the damage decoding it would name it.
+            throw error.located(ShardLocation(file: reader.path, block: b, record: range.lowerBound))
         }
     }
 
