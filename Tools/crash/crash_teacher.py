@@ -175,6 +175,7 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=20, help="epochs of each pass")
     args = parser.parse_args()
+    args.bin = os.path.abspath(args.bin)        # the runs start in --work
     experiment = Experiment(args)
     experiment.prepare()
     reference = experiment.reference()
