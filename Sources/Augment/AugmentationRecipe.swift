@@ -4,7 +4,8 @@ import ShardFormat
 /// `rand-m9-mstd0.5-inc1`, `reprob=0.25`, `remode='pixel'`, mixup 0.8 / cutmix 1.0) unless changed.
 ///
 /// Only the *sampling* lives here; what each drawn value means is fixed by Spec/FORMAT.md section 4, so a
-/// record can be replayed without knowing the recipe that drew it.
+/// record can be replayed without knowing the recipe that drew it. Spec/SAMPLER.md 1 lists every field,
+/// its range and the presets.
 public struct AugmentationRecipe: Sendable, Equatable {
     /// RandomResizedCrop: fraction of the source area, torchvision's `scale`.
     public var cropScale: ClosedRange<Double> = 0.08...1.0

@@ -7,6 +7,9 @@ import ShardFormat
 /// Each decision has its own random stream (``SampleRandom``): crop, flip, RandAugment, erase, mix. A
 /// mixed sample's partner view is the partner's *own* view of this epoch (its crop, flip, ops and erase
 /// as a primary sample), which is what timm's batch mixing pairs: two augmented images.
+///
+/// Spec/SAMPLER.md is the contract (section 3 the streams and calls, 5 the flip drawn inline below);
+/// Spec/vectors/sampling/augmentation-sampler.json holds cases (`SamplerVectorTests`).
 public struct AugmentationSampler: Sendable {
     enum Stream: UInt32 {
         case crop = 1, flip, randAugment, erase, mix

@@ -9,6 +9,7 @@ import ShardFormat
 /// uniform in `scale`, aspect ratio log-uniform in `ratio`, box size rounded half-to-even as Python's
 /// `round` does, position uniform over the places the box fits), then the central-crop fallback.
 /// (timm's `RandomResizedCropAndInterpolation`, which TinyViT uses, has the same algorithm.)
+/// Spec/SAMPLER.md 4.
 enum CropSampling {
     static func draw(sourceWidth width: Int, sourceHeight height: Int, scale: ClosedRange<Double>,
                      ratio: ClosedRange<Double>, random: inout SampleRandom) -> PixelBox {

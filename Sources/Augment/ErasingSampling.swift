@@ -12,6 +12,7 @@ import ShardFormat
 ///
 /// One difference, forced by the grid: timm accepts a box that rounds to zero width or height (and erases
 /// nothing); the grid has no empty box, so that case is recorded as "no erase" — the same image.
+/// Spec/SAMPLER.md 7.
 enum ErasingSampling {
     static func draw(_ recipe: ErasingRecipe, outputWidth: Int, outputHeight: Int,
                      random: inout SampleRandom) -> RandomErase? {

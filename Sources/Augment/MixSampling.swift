@@ -12,7 +12,7 @@ import ShardFormat
 /// 1 − box area / image area. λ is then put on the spec's 1/65535 grid (round to nearest).
 ///
 /// A cutmix box clipped to nothing pastes no pixels and gives λ = 1: the sample is recorded unmixed,
-/// since the grid has no empty box and the result is the same.
+/// since the grid has no empty box and the result is the same. Spec/SAMPLER.md 8.
 struct MixDraw {
     var mode: MixMode
     var lambdaCode: UInt16

@@ -3,7 +3,7 @@ import ShardFormat
 /// timm's `RandAugment.__call__` and `AugmentOp.__call__` for the increasing ops: choose `layers` ops
 /// uniformly with replacement, then for each: apply with `probability`; magnitude `gauss(m, std)` clipped
 /// to [0, 10]; a random sign (`-v if random() > 0.5`) for the ops whose level has one. Only the ops that
-/// are applied are recorded, with the magnitude rounded to the spec's 0.01 grid.
+/// are applied are recorded, with the magnitude rounded to the spec's 0.01 grid. Spec/SAMPLER.md 6.
 enum RandAugmentSampling {
     static func draw(_ recipe: RandAugmentRecipe, random: inout SampleRandom) -> [RandAugmentOperation] {
         guard !recipe.ops.isEmpty, recipe.layers > 0 else { return [] }

@@ -43,7 +43,7 @@ public struct NamedRecipe: Sendable, Equatable {
 /// The recipe file: a JSON object whose keys are those ``canonicalJSON`` writes. Every key is optional
 /// and a missing one keeps TinyViT's value (``AugmentationRecipe/tinyViT``); `null` turns off
 /// `rand_augment`, `erasing` or `mix`. Unknown keys, wrong types and values the sampler cannot use
-/// are errors naming the key: a typo must not silently train with the default.
+/// are errors naming the key: a typo must not silently train with the default. (Spec/SAMPLER.md 1.1, 1.3.)
 extension AugmentationRecipe {
     /// Sorted keys, no spaces, numbers in shortest round-trip form (integers for counts): the same bytes
     /// as Python's `json.dumps(recipe, sort_keys=True, separators=(",", ":"))`.

@@ -12,7 +12,7 @@ import Darwin
 /// …) of a stream with key k is `mix64(k &+ n &* 0x9E3779B97F4A7C15)`. A stream's key is derived from
 /// (run seed, epoch, sample id, stream number) by ``key(seed:epoch:sample:stream:)``; each decision of
 /// the recipe (crop, flip, RandAugment, erase, mix) has its own stream, so changing one part of a recipe
-/// does not shift the random numbers of another.
+/// does not shift the random numbers of another. Spec/SAMPLER.md 2 states every draw exactly.
 public struct SampleRandom: Sendable {
     public static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
 

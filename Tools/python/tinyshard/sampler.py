@@ -1,12 +1,14 @@
-"""The augmentation sampler of Sources/Augment, ported draw for draw: parameters on the spec's grid as a
-pure function of (run seed, epoch, sample id), so a PyTorch teacher pass draws exactly the codes the
-Swift teacher pass draws for the same seed (a cross test checks it), whichever rank or worker asks.
+"""The augmentation sampler of Spec/SAMPLER.md: parameters on the spec's grid as a pure function of
+(run seed, epoch, sample id), so a PyTorch teacher pass draws exactly the codes the Swift teacher pass
+draws for the same seed (Spec/vectors/sampling/augmentation-sampler.json and a cross test check it),
+whichever rank or worker asks.
 
 Randomness is SplitMix64 used as a counter-based hash: draw n of a stream with key k is
 mix64(k + n * 0x9E3779B97F4A7C15); each decision (crop, flip, RandAugment, erase, mix) has its own
-stream keyed by mix64(mix64(mix64(seed ^ "TINYSHAR") ^ (epoch << 32 | sample)) + stream * S). The
-recipes follow timm (TinyViT's `rand-m9-mstd0.5-inc1`, `reprob=0.25`, `remode='pixel'`, mixup 0.8 /
-cutmix 1.0); see the Swift files named in each class for the reasons behind every step.
+stream keyed by mix64(mix64(mix64(seed ^ "TINYSHAR") ^ (epoch << 32 | sample)) + stream * S)
+(SAMPLER.md 2, 3). The recipes follow timm (TinyViT's `rand-m9-mstd0.5-inc1`, `reprob=0.25`,
+`remode='pixel'`, mixup 0.8 / cutmix 1.0); the SAMPLER.md section named in each function gives every
+step, and section 12 the differences from timm and torchvision.
 """
 
 import math
@@ -29,13 +31,13 @@ def mix64(z):
 
 
 def _round_half_away(x):
-    """Swift's `rounded()`: to nearest, ties away from zero."""
+    """round_away (SAMPLER.md 0): to nearest, ties away from zero (Swift's `rounded()`)."""
     whole = math.floor(x)
     return whole + 1 if x - whole >= 0.5 else whole
 
 
 class SampleRandom:
-    """One stream of counter-based draws (Sources/Augment/SampleRandom.swift)."""
+    """One stream of counter-based draws (SAMPLER.md 2)."""
 
     def __init__(self, seed, epoch, sample, stream):
         run = mix64(seed ^ 0x54494E5953484152)
@@ -119,8 +121,8 @@ class MixRecipe:
 
 @dataclass(frozen=True)
 class Recipe:
-    """What the sampler draws (Sources/Augment/AugmentationRecipe.swift); the defaults are TinyViT's
-    ImageNet recipe without mixing, `Recipe.tinyvit_mix()` adds mixup/cutmix."""
+    """What the sampler draws (SAMPLER.md 1); the defaults are TinyViT's ImageNet recipe without
+    mixing (preset `tinyvit`), `Recipe.tinyvit_mix()` adds mixup/cutmix."""
 
     crop_scale: tuple = (0.08, 1.0)
     crop_ratio: tuple = (3.0 / 4, 4.0 / 3)
@@ -139,7 +141,7 @@ class Recipe:
 
 
 def _draw_crop(width, height, scale, ratio, random):
-    """torchvision's RandomResizedCrop.get_params (Sources/Augment/CropSampling.swift)."""
+    """torchvision's RandomResizedCrop.get_params (SAMPLER.md 4)."""
     area = float(width * height)
     log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
     for _ in range(10):
@@ -163,7 +165,7 @@ def _draw_crop(width, height, scale, ratio, random):
 
 
 def _draw_ops(recipe, random):
-    """timm's RandAugment choice and AugmentOp draws (RandAugmentSampling.swift)."""
+    """timm's RandAugment choice and AugmentOp draws (SAMPLER.md 6)."""
     if not recipe.ops or recipe.layers <= 0:
         return ()
     chosen = [recipe.ops[random.integer(0, len(recipe.ops) - 1)] for _ in range(recipe.layers)]
@@ -187,7 +189,7 @@ def _draw_ops(recipe, random):
 
 
 def _draw_erase(recipe, out_w, out_h, random):
-    """timm's RandomErasing box (ErasingSampling.swift): (Box, noise seed) or None."""
+    """timm's RandomErasing box (SAMPLER.md 7): (Box, noise seed) or None."""
     if not random.uniform() < recipe.probability:
         return None
     area = float(out_w * out_h)
@@ -208,7 +210,7 @@ def _draw_erase(recipe, out_w, out_h, random):
 
 
 def _draw_mix(recipe, sample_count, out_w, out_h, random):
-    """timm's Mixup per sample (MixSampling.swift): (mode, lambda code, partner, box) or None."""
+    """timm's Mixup per sample (SAMPLER.md 8): (mode, lambda code, partner position, box) or None."""
     if sample_count <= 0 or not random.uniform() < recipe.probability:
         return None
     if recipe.mixup_alpha > 0 and recipe.cutmix_alpha > 0:
@@ -239,7 +241,7 @@ def _draw_mix(recipe, sample_count, out_w, out_h, random):
 
 
 class AugmentationSampler:
-    """Draws Params for (epoch, sample id) from a run seed (Sources/Augment/AugmentationSampler.swift).
+    """Draws Params for (epoch, sample id) from a run seed (SAMPLER.md 3).
 
     output_size is (height, width), as in shard headers."""
 
@@ -255,7 +257,7 @@ class AugmentationSampler:
         return SampleRandom(self.run_seed, int(epoch), int(sample), stream)
 
     def view(self, epoch, sample, source_width, source_height):
-        """One sample's view: crop, flip, RandAugment ops, erase."""
+        """One sample's view: crop, flip, RandAugment ops, erase (SAMPLER.md 4-7)."""
         if not (1 <= source_width <= 65535 and 1 <= source_height <= 65535):
             raise ValueError(f"sample {sample}: source size {source_width}x{source_height} must be "
                              "1..65535 on each side")
@@ -277,7 +279,8 @@ class AugmentationSampler:
 
     def parameters(self, epoch, sample, source_size, sample_count=0, partner_size=None):
         """One sample's Params. source_size is (width, height); with a mix recipe the partner is drawn
-        from 0..sample_count-1 and partner_size(partner id) -> (width, height) gives its size."""
+        from the pool 0..sample_count-1 (SAMPLER.md 8) and partner_size(partner id) -> (width, height)
+        gives its size."""
         view = self.view(epoch, sample, *source_size)
         if self.recipe.mix is None:
             return Params(view=view)
