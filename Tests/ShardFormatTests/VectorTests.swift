@@ -582,6 +582,9 @@ struct VectorGenerator {
             `sampling/record-order.json` pins the record-order sampler (Spec/RECORD-ORDER.md): an epoch's shard
             sizes and, for each (world, rank, window, seed, training epoch), the (shard rank, ordinal) of every
             record the rank reads. Written by `Tests/ShardFormatTests/RecordOrderTests.swift`.
+            `sampling/augmentation-sampler.json` pins the augmentation sampler (Spec/SAMPLER.md): raw random
+            streams and, for presets and custom recipes, the 80-byte codes drawn for (seed, epoch, sample,
+            source size, partners). Written by `Tests/AugmentTests/SamplerVectorTests.swift`.
 
             No vector exists for `io` (an environment problem), `duplicate-index` (the gap encoding of section
             3.4 cannot express a repeated index: every decoded record has strictly ascending indices) or
