@@ -2,9 +2,8 @@
 Python sampler draws every code in it, its random streams give every primitive draw bit for bit, and the
 recipes (presets and files) have the canonical JSON and SHA-256 the vector names.
 
-Recipe files are read here with the rules of SAMPLER.md 1 (tinyshard.sampler has no JSON reader), and a
-partner pool other than 0..n-1 is SAMPLER.md 8 composed from the sampler's parts (its public
-`parameters` takes the pool 0..n-1 as a count)."""
+Recipe files are read here with the rules of SAMPLER.md 1 (tinyshard.sampler has no JSON reader); a
+partner pool other than 0..n-1 goes through `parameters(..., partners=pool)`."""
 
 import dataclasses
 import hashlib
@@ -17,7 +16,7 @@ import types
 import pytest
 
 from tinyshard import sampler as S
-from tinyshard.augment import OP_NAMES, Mix, Params, decode_params, encode_params
+from tinyshard.augment import OP_NAMES, decode_params, encode_params
 
 VECTOR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..", "Spec", "vectors",
                                       "sampling", "augmentation-sampler.json"))
@@ -120,17 +119,7 @@ def draw_code(recipe, case):
     if pool == list(range(len(pool))):
         params = sampler.parameters(epoch, sample, source, len(pool), lambda i: sizes[i])
     else:
-        view = sampler.view(epoch, sample, *source)
-        drawn = None
-        if recipe.mix is not None:
-            drawn = S._draw_mix(recipe.mix, len(pool), width, height, sampler._random(S.STREAM_MIX, epoch, sample))
-        if drawn is None:
-            params = Params(view=view)
-        else:
-            mode, lam_q, position, box = drawn
-            partner = pool[position]
-            params = Params(view=view, mix=Mix(mode=mode, lam_q=lam_q, partner_id=partner, box=box,
-                                               partner_view=sampler.view(epoch, partner, *sizes[partner])))
+        params = sampler.parameters(epoch, sample, source, partner_size=lambda i: sizes[i], partners=pool)
     return encode_params(params, (height, width)).hex()
 
 

@@ -277,18 +277,21 @@ class AugmentationSampler:
         return View(source_width=source_width, source_height=source_height, crop=crop, flip=flip,
                     ops=ops, erase=erase, erase_seed=seed)
 
-    def parameters(self, epoch, sample, source_size, sample_count=0, partner_size=None):
-        """One sample's Params. source_size is (width, height); with a mix recipe the partner is drawn
-        from the pool 0..sample_count-1 (SAMPLER.md 8) and partner_size(partner id) -> (width, height)
-        gives its size."""
+    def parameters(self, epoch, sample, source_size, sample_count=0, partner_size=None, partners=None):
+        """One sample's Params. source_size is (width, height); with a mix recipe the partner is drawn by
+        position from the pool (SAMPLER.md 8): `partners`, the pool's sample ids in ascending order (a teacher
+        pass passes its training ids, so that a held-out image is never mixed in, as the Swift pass does), or
+        0..sample_count-1 without it; partner_size(partner id) -> (width, height) gives its size."""
         view = self.view(epoch, sample, *source_size)
         if self.recipe.mix is None:
             return Params(view=view)
-        drawn = _draw_mix(self.recipe.mix, sample_count, self.output_size[1], self.output_size[0],
+        pool = len(partners) if partners is not None else sample_count
+        drawn = _draw_mix(self.recipe.mix, pool, self.output_size[1], self.output_size[0],
                           self._random(STREAM_MIX, epoch, sample))
         if drawn is None:
             return Params(view=view)
-        mode, code, partner, box = drawn
+        mode, code, position, box = drawn
+        partner = int(partners[position]) if partners is not None else position
         partner_view = self.view(epoch, partner, *partner_size(partner))
         return Params(view=view, mix=Mix(mode=mode, lam_q=code, partner_id=partner,
                                          partner_view=partner_view, box=box))
