@@ -116,10 +116,10 @@ func run() throws {
         // Lookup by key: (epoch, key) -> shard and ordinal -> the stored record.
         var found = 0
         for number in stride(from: 0, to: data.keys.count, by: max(1, data.keys.count / 50)) {
-            let key = data.keys.key(number)
+            let key = try data.keys.key(number)
             guard let (reader, ordinal) = try data.locate(epoch: epoch, key: key) else { continue }
             let record = try reader.makeCursor().record(at: ordinal)
-            try check(record.sampleID == data.keys.id(of: key), "key \(key): record holds sample \(record.sampleID)")
+            try check(record.sampleID == (try data.keys.id(of: key)), "key \(key): record holds sample \(record.sampleID)")
             try check(record.indices.count == data.manifest.k && record.values.count == data.manifest.k, "key \(key): K entries")
             found += 1
         }
