@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tinyshard._keypages as KP
+from tinyshard.__main__ import main
 from tinyshard.errors import ShardError
 from tinyshard.keys import KeyTable, NotFound, decode_keys, encode_keys, read_keys, write_keys
 from tinyshard.verify import verify_key_table
@@ -428,3 +429,21 @@ def test_key_vector(path):
     assert caught.value.code == spec["error"]
     problems = verify_key_table(path)
     assert problems and problems[0].code == spec["error"]
+
+
+def test_cli_verify_and_inspect(tmp_path, capsys):
+    good, bad = tmp_path / "good.tsk", tmp_path / "bad.tsk"
+    write_keys(good, [f"k{i:03d}" for i in range(300)], keys_per_page=100)
+    parts = Parts(good.read_bytes())
+    parts.stored[1] = b"junk"
+    bad.write_bytes(parts.bytes())
+    assert main(["verify", str(good)]) == 0
+    assert main(["verify", str(bad), "--json"]) == 1
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["code"] == "bad-keys" and json.loads(line)["message"].startswith("page 1:")
+    assert main(["inspect", str(good)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["version"], summary["keys"], summary["keys_per_page"], summary["pages"]) == (2, 300, 100, 3)
+    (tmp_path / "empty.tsk").write_bytes(b"")
+    assert main(["verify", str(tmp_path / "empty.tsk"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["code"] == "bad-magic"

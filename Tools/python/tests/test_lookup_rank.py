@@ -170,3 +170,15 @@ def test_dataset_vector(case):
         reader, ordinal = dataset.locate(lookup["epoch"], lookup["key"], rank=lookup["reader_rank"])
         assert (reader.header.rank, ordinal) == (lookup["shard_rank"], lookup["ordinal"])
         assert int.from_bytes(reader.record(ordinal).aug, "little", signed=True) == lookup["seed"]
+
+
+def test_cli_convert_to_a_version_1_key_table(converted, tmp_path):
+    from tinyshard.__main__ import main
+    source, target, keys, _ = converted
+    assert main(["convert", source, str(tmp_path / "v1"), "--classes", str(CLASSES), "--records-per-block", "16",
+                 "--key-table-version", "1"]) == 0
+    old, new = Dataset(tmp_path / "v1"), Dataset(target)
+    assert (old.keys.version, new.keys.version) == (1, 2)
+    for key in keys[::50]:
+        for rank in (None, 1):
+            assert record_bytes(old.get(1, key, rank)) == record_bytes(new.get(1, key, rank))

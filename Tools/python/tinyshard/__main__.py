@@ -21,7 +21,10 @@ EXIT_CLEAN, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
 
 
 def _is_key_table(path):
-    """True when the file starts with the key table's magic (a shard starts with another)."""
+    """True for a `.tsk` file or one that starts with the key table's magic (a shard starts with
+    another)."""
+    if path.endswith(".tsk"):
+        return True
     try:
         with open(path, "rb") as f:
             return f.read(len(F.KEYS_MAGIC)) == F.KEYS_MAGIC
