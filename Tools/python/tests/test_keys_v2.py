@@ -318,6 +318,28 @@ def test_bulk_meets_damage_as_one_by_one():
         assert outcomes[0] == outcomes[1] and len(outcomes) == 2
 
 
+@pytest.mark.parametrize("version", [1, 2])
+def test_bulk_meets_a_damaged_table_as_one_by_one(version):
+    """Every lookup needs the directory (version 1: the whole table), even one of a string no key can
+    equal, so a bulk lookup that meets a damaged directory fails as the first single lookup would."""
+    keys = [f"k{i:04d}" for i in range(500)]
+    data = bytearray(encode_keys(keys, version, 100))
+    if version == 2:
+        parts = Parts(bytes(data))
+        parts.fences = b"k0100" + parts.fences[5:]          # fence 0 differs: the directory breaks rule 4
+        data = parts.bytes()
+    else:
+        data[-3] ^= 0xFF                                    # the zlib stream: the CRC breaks
+    table = table_of(bytes(data))
+    for queries in (keys, ["\ud800"] + keys, ["a\nb"] + keys):
+        outcomes = set()
+        for make in (table._bulk, table._one_by_one):
+            with pytest.raises(ShardError) as caught:
+                make(queries)
+            outcomes.add(str(caught.value))
+        assert len(outcomes) == 1
+
+
 def test_page_checkers_agree(trials=400):
     """The plain-bytes checker (one page, lookups) and the numpy one (many pages, bulk and verifier) give
     each page the same verdict and message, over random damage that keeps the checksums valid."""

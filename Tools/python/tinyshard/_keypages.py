@@ -30,6 +30,9 @@ DIRECTORY = np.dtype([("offset", "<u8"), ("stored", "<u4"), ("decoded", "<u4"), 
 MAX_KEYS_PER_PAGE = 65536
 MAX_PAGE_BYTES = 1 << 25
 PAGE_RATIO = 1032                    # no zlib stream inflates more than 1032:1
+_SPECIAL = np.zeros(256, np.uint8)                 # bytes a key may hold only under conditions
+_SPECIAL[[0, 13]] = 1
+_SPECIAL[0x80:] = 1
 CACHE_BYTES = 4 << 20                # decoded pages a table keeps for lookups (at least the last one)
 BATCH_BYTES = 8 << 20                # decoded bytes the verifier checks per numpy batch
 
@@ -253,26 +256,16 @@ class PageBatch:
         return self.pages[page] * self.per_page + (rows - self.first_key[page])
 
     def _check(self, table, directory):
-        """Flag each rule over all pages, then give each page the first rule it breaks."""
+        """Flag each rule over all pages, then give each flagged page the first rule it breaks."""
         pages, per_page = self.pages, table.per_page
         keys, key_page, first_key, counts = self.keys, self.key_page, self.first_key, self.counts
         sizes = np.diff(self.bounds)
-        last_byte = self.data[np.maximum(self.bounds[1:] - 1, 0)]
-
-        def first_keys(mask):
-            """{batch page: sample id of its first flagged key} of a mask over keys."""
-            flagged = np.flatnonzero(mask)
-            held, at = np.unique(key_page[flagged], return_index=True)
-            return dict(zip(held.tolist(), self._ids(flagged[at]).tolist()))
-
+        no_newline = (sizes > 0) & (self.data[np.maximum(self.bounds[1:] - 1, 0)] != 10)
         data = self.data[:int(self.bounds[-1])]
-        forbidden = np.flatnonzero((data == 13) | (data == 0))
-        owner = np.searchsorted(keys.starts + keys.lengths, forbidden)
-        inside = owner < len(keys)
-        owner, forbidden = owner[inside], forbidden[inside]
-        owner = owner[np.searchsorted(self.bounds, forbidden, side="right") - 1 == key_page[owner]]
+        special = np.flatnonzero(_SPECIAL[data])            # CR, NUL, bytes >= 0x80: rare in real keys
+        kinds = data[special]
         broken = keys.lengths == 0
-        broken[owner] = True
+        broken[self._owners(special[(kinds == 0) | (kinds == 13)])] = True
         descending = ~ascending(keys)
         descending[first_key[counts > 0]] = False               # a page's first key has no key before it
         expected = np.where(pages == table.pages - 1, table.count - (table.pages - 1) * per_page, per_page)
@@ -284,38 +277,56 @@ class PageBatch:
         last_key = first_key[with_next] + counts[with_next] - 1
         past_next[with_next] = compare(keys, last_key, directory.fences, pages[with_next] + 1) >= 0
 
-        by_key = (("key", first_keys(broken)), ("utf8", self._non_utf8(data)),
-                  ("order", first_keys(descending)))
-        for i, g in enumerate(pages.tolist()):
+        by_key = (("key", self._first_keys(broken)), ("utf8", self._non_utf8(data, special[kinds >= 0x80])),
+                  ("order", self._first_keys(descending)))
+        flagged = no_newline | (counts != expected) | not_fence | past_next
+        for _, pages_flagged in by_key:
+            flagged[list(pages_flagged)] = True
+        for i in np.flatnonzero(flagged).tolist():
+            g = int(pages[i])
             if g in self.problems:
                 continue
-            if sizes[i] and last_byte[i] != 10:
+            if no_newline[i]:
                 self.problems[g] = page_error(g, "newline")
                 continue
-            found = next(((rule, flagged[i]) for rule, flagged in by_key if i in flagged), None)
+            found = next(((rule, at[i]) for rule, at in by_key if i in at), None)
             if found is not None:
                 self.problems[g] = page_error(g, found[0], found[1])
             elif counts[i] != expected[i]:
                 self.problems[g] = page_error(g, "count", held=int(counts[i]), expected=int(expected[i]))
             elif not_fence[i]:
                 self.problems[g] = page_error(g, "fence")
-            elif past_next[i]:
+            else:
                 self.problems[g] = page_error(g, "next")
 
-    def _non_utf8(self, data):
-        """{batch page: sample id of its first key that is not UTF-8}; only pages with a byte >= 0x80 are
-        decoded (keys end in an ASCII newline, so a page is UTF-8 exactly when each of its keys is)."""
-        high = np.flatnonzero(data >= 0x80)
-        found = {}
+    def _owners(self, positions):
+        """Keys holding the bytes at `positions`; a byte in the tail of a page without its last newline
+        belongs to no key (the page breaks the newline rule first)."""
         ends = self.keys.starts + self.keys.lengths
+        owner = np.searchsorted(ends, positions)
+        inside = owner < len(ends)
+        owner, positions = owner[inside], positions[inside]
+        return owner[np.searchsorted(self.bounds, positions, side="right") - 1 == self.key_page[owner]]
+
+    def _first_keys(self, mask):
+        """{batch page: sample id of its first flagged key} of a mask over keys."""
+        flagged = np.flatnonzero(mask)
+        held, at = np.unique(self.key_page[flagged], return_index=True)
+        return dict(zip(held.tolist(), self._ids(flagged[at]).tolist()))
+
+    def _non_utf8(self, data, high):
+        """{batch page: sample id of its first key that is not UTF-8}; only pages holding a byte >= 0x80
+        (at `high`) are decoded (keys end in an ASCII newline, so a page is UTF-8 exactly when each of its
+        keys is)."""
+        found = {}
         for i in np.unique(np.searchsorted(self.bounds, high, side="right") - 1).tolist():
             begin, end = int(self.bounds[i]), int(self.bounds[i + 1])
             try:
                 data[begin:end].tobytes().decode("utf-8")
             except UnicodeDecodeError as exc:
-                owner = int(np.searchsorted(ends, begin + exc.start))
-                if owner < len(ends) and self.key_page[owner] == i:
-                    found[i] = int(self._ids(np.array([owner]))[0])
+                owner = self._owners(np.array([begin + exc.start]))
+                if len(owner):
+                    found[i] = int(self._ids(owner)[0])
         return found
 
     def first_problem(self):

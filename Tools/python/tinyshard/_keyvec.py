@@ -8,6 +8,8 @@ with a hostile key's length (a page may hold one key of 32 MiB) is capped: hashi
 HASH_BYTES of a key, and comparisons finish the few long ties left with plain bytes.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 PAD = 8
@@ -25,11 +27,6 @@ def _count(rows, total):
     return len(range(*rows.indices(total))) if isinstance(rows, slice) else len(rows)
 
 
-def _subset(rows, picked):
-    """rows[picked] for an index array or a slice of step 1."""
-    return picked + (rows.start or 0) if isinstance(rows, slice) else rows[picked]
-
-
 class KeyBuffer:
     """Keys as (start, length) ranges of one padded uint8 buffer. Word j (bytes [8j, 8j + 8)) of every
     key is computed once per buffer when a request covers most keys (a column of M uint64), since a bulk
@@ -41,6 +38,7 @@ class KeyBuffer:
         self.lengths = np.asarray(lengths, np.int64)
         self._view = np.ndarray(shape=(max(0, len(data) - 7),), dtype=">u8", buffer=data, strides=(1,))
         self._columns = {}
+        self._min_length = None
 
     def __len__(self):
         return len(self.starts)
@@ -59,11 +57,15 @@ class KeyBuffer:
         return column[rows] if column is not None else self._gather(rows, j)
 
     def _gather(self, rows, j):
-        at = np.minimum(self.starts[rows] + 8 * j, len(self._view) - 1)   # keys shorter than 8j: masked
-        valid = np.minimum(np.maximum(self.lengths[rows] - 8 * j, 0), 8)
-        out = self._view[at].astype(np.uint64)
-        out &= _MASKS[valid]
+        out = self._view[np.minimum(self.starts[rows] + 8 * j, len(self._view) - 1)].astype(np.uint64)
+        if self._shortest() < 8 * (j + 1):          # some key ends before this word does: mask past ends
+            out &= _MASKS[np.minimum(np.maximum(self.lengths[rows] - 8 * j, 0), 8)]
         return out
+
+    def _shortest(self):
+        if self._min_length is None:
+            self._min_length = int(self.lengths.min()) if len(self) else 0
+        return self._min_length
 
 
 def padded(data):
@@ -85,13 +87,12 @@ def split_lines(data, size):
 
 
 def compare(a, rows_a, b, rows_b):
-    """Sign (-1, 0, 1; int8) of key a[rows_a[i]] against key b[rows_b[i]] in byte order (memcmp, a proper
-    prefix first); rows are index arrays or slices of step 1. Zero padding past a key's end is byte order
-    only because keys hold no NUL; where a tie runs to the end of one key, the shorter is a prefix of the
-    longer, which the lengths decide, so the answer is byte order whatever the bytes hold."""
-    out = np.zeros(_count(rows_a, len(a)), np.int8)
-    pending = np.arange(len(out))
-    ra, rb = rows_a, rows_b
+    """Sign (-1, 0, 1; int8) of key a[rows_a[i]] against key b[rows_b[i]] (index arrays) in byte order
+    (memcmp, a proper prefix first). Zero padding past a key's end is byte order only because keys hold
+    no NUL; where a tie runs to the end of one key, the shorter is a prefix of the longer, which the
+    lengths decide, so the answer is byte order whatever the bytes hold."""
+    out = np.zeros(len(rows_a), np.int8)
+    pending, ra, rb = np.arange(len(rows_a)), rows_a, rows_b
     j = 0
     while len(pending) > _FEW:
         wa, wb = a.word(ra, j), b.word(rb, j)
@@ -102,13 +103,13 @@ def compare(a, rows_a, b, rows_b):
         ended = tied & ((la <= 8 * (j + 1)) | (lb <= 8 * (j + 1)))
         out[pending[ended]] = np.sign(la[ended] - lb[ended])
         keep = np.flatnonzero(tied & ~ended)
-        pending, ra, rb = pending[keep], _subset(ra, keep), _subset(rb, keep)
+        pending, ra, rb = pending[keep], ra[keep], rb[keep]
         j += 1
         # Keys sharing long prefixes (a hostile table of 250-byte keys alike in all but the last bytes)
         # would take a round per 8 bytes; one memcmp per pair is ~10x cheaper there, and stays linear.
         if len(pending) > _FEW and np.minimum(la[keep], lb[keep]).mean() - 8 * j > _LONG_TIE:
             break
-    for i, x, y in zip(pending.tolist(), _subset(rows_a, pending).tolist(), _subset(rows_b, pending).tolist()):
+    for i, x, y in zip(pending.tolist(), ra.tolist(), rb.tolist()):
         x, y = a.raw(x), b.raw(y)
         out[i] = (x > y) - (x < y)
     return out
@@ -118,11 +119,12 @@ def equal(a, rows_a, b, rows_b):
     """Boolean array: key a[rows_a[i]] == key b[rows_b[i]] (index arrays). Keys of equal length are
     equal when every word is: whole-array rounds over the first HASH_BYTES bytes (no bookkeeping of
     which pairs are still open), then word rounds over the few longer pairs, then plain bytes."""
-    same = a.lengths[rows_a] == b.lengths[rows_b]
-    longest = int(a.lengths[rows_a].max()) if len(rows_a) else 0
+    lengths = a.lengths[rows_a]
+    same = lengths == b.lengths[rows_b]
+    longest = int(lengths.max()) if len(rows_a) else 0
     for j in range(-(-min(longest, HASH_BYTES) // 8)):
         same &= a.word(rows_a, j) == b.word(rows_b, j)     # past both ends: 0 == 0
-    pending = np.flatnonzero(same & (a.lengths[rows_a] > HASH_BYTES))
+    pending = np.flatnonzero(same & (lengths > HASH_BYTES))
     ra, rb = rows_a[pending], rows_b[pending]
     j = _CACHED_WORDS
     while len(pending) > _FEW:
@@ -168,16 +170,18 @@ def _mix(h):
 
 
 def hashes(keys, salt):
-    """uint64 hash of each key's length and first HASH_BYTES bytes. The salt is drawn per call, so a
+    """uint64 hash of each key's length and first HASH_BYTES bytes: a round per word that holds bytes of
+    the key (so the hash of a key never depends on the other keys). The salt is drawn per call, so a
     hostile table cannot be built to collide: collisions only cost extra equality rounds."""
     h = _mix(keys.lengths.astype(np.uint64) ^ np.uint64(salt))
     longest = int(keys.lengths.max()) if len(keys) else 0
     for j in range(-(-min(longest, HASH_BYTES) // 8)):
-        rows = np.flatnonzero(keys.lengths > 8 * j)
-        if 2 * len(rows) >= len(keys):
-            h ^= keys.word(slice(None), j)          # words past a key's end are 0
-            h *= _ODD
+        holding = keys.lengths > 8 * j
+        if 2 * np.count_nonzero(holding) >= len(keys):
+            h ^= keys.word(slice(None), j)                       # 0 for keys that end before word j
+            np.multiply(h, _ODD, out=h, where=holding)
         else:
+            rows = np.flatnonzero(holding)
             h[rows] = (h[rows] ^ keys.word(rows, j)) * _ODD
     return _mix(h)
 
@@ -195,14 +199,21 @@ def _insert(packed, bits):
     slots = np.full(1 << bits, _ALL, np.uint64)
     mask = (1 << bits) - 1
     at = _home(packed, bits)
-    pending = packed
+    slots[at] = packed                              # round 1: every slot is empty
+    moving = slots[at] != packed
+    pending, at = packed[moving], (at[moving] + 1) & mask
     while len(pending):
         free = np.flatnonzero(slots[at] == _ALL)
         slots[at[free]] = pending[free]
-        placed = np.zeros(len(pending), bool)
-        placed[free] = slots[at[free]] == pending[free]
-        pending, at = pending[~placed], (at[~placed] + 1) & mask
+        moving = np.ones(len(pending), bool)
+        moving[free] = slots[at[free]] != pending[free]
+        pending, at = pending[moving], (at[moving] + 1) & mask
     return slots
+
+
+def _table_slots(table, salt, bits, high):
+    """The open-addressing table of `table`'s keys: each hash's high bits with its row in the low bits."""
+    return _insert((hashes(table, salt) & high) | np.arange(len(table), dtype=np.uint64), bits)
 
 
 def match(table, queries):
@@ -211,7 +222,8 @@ def match(table, queries):
     Each table key's hash, its row in the low bits, goes into an open-addressing table (no sort: about
     one random write per key); each query probes from its home slot until an empty slot (absent) or a
     slot whose hash bits are its own and whose key is equal to it (confirmed word by word). Queries keep
-    their order, so only the slots and the table's rows are read at random."""
+    their order, so only the slots and the table's rows are read at random. The table is built in a
+    second thread while the queries are hashed (numpy releases the GIL)."""
     found = np.full(len(queries), -1, np.int64)
     if not len(table) or not len(queries):
         return found
@@ -220,8 +232,10 @@ def match(table, queries):
     row_bits = len(table).bit_length()                         # rows < 2^row_bits - 1: never all ones
     low = np.uint64((1 << row_bits) - 1)
     high = _ALL ^ low
-    slots = _insert((hashes(table, salt) & high) | np.arange(len(table), dtype=np.uint64), bits)
-    query_hashes = hashes(queries, salt) & high
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        building = pool.submit(_table_slots, table, salt, bits, high)
+        query_hashes = hashes(queries, salt) & high
+        slots = building.result()
     mask = (1 << bits) - 1
     pending = np.arange(len(queries))
     at = _home(query_hashes, bits)

@@ -14,6 +14,7 @@ import operator
 import struct
 import zlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -366,6 +367,9 @@ class _FlatTable:
             self._keys = _sequence(data, np.flatnonzero(data[:total] == 10))
         return self._keys
 
+    def prepare(self):
+        self.keys()
+
     def key(self, i):
         return self.keys().raw(i)
 
@@ -387,6 +391,9 @@ class _FlatTable:
 
 class _PagedKeys(PagedTable):
     """A version-2 table with the whole-table reads KeyTable needs."""
+
+    def prepare(self):
+        self.directory()
 
     def all_keys(self):
         batch = self.batch()
@@ -463,7 +470,9 @@ class KeyTable:
         return self._located(self._table.key, i).decode("utf-8")
 
     def sample_id(self, key):
-        """The id of `key` (str), or None when the table does not hold it."""
+        """The id of `key` (str), or None when the table does not hold it. Every lookup needs the
+        directory checked (version 1: the whole table), even one for a string no key can equal."""
+        self._located(self._table.prepare)
         try:
             wanted = key.encode("utf-8")
         except UnicodeEncodeError:               # a lone surrogate: no UTF-8 key can equal it
@@ -494,7 +503,13 @@ class KeyTable:
         return ids
 
     def _bulk(self, keys):
-        queries, clean = _query_buffer(keys)
+        self._check_crc()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Every page is inflated and checked in a second thread while the keys are encoded here
+            # (zlib and numpy release the GIL).
+            table_side = pool.submit(self._located, self._table.usable_keys)
+            queries, clean = _query_buffer(keys)
+            table, ids = table_side.result()
         if clean < len(keys):
             # keys[clean] holds a newline or a lone surrogate, so it is no key: the first miss is at or
             # before it. Its own lookup still runs, as one by one, for the page it lands in.
@@ -502,8 +517,6 @@ class KeyTable:
                 self._bulk(keys[:clean])
             self.sample_id(keys[clean])
             raise self._not_found(keys[clean], clean)
-        self._check_crc()
-        table, ids = self._located(self._table.usable_keys)
         rows = match(table, queries)
         missing = np.flatnonzero(rows < 0)
         if len(missing):
