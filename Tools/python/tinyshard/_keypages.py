@@ -154,10 +154,11 @@ class Directory:
         self.crcs = entries["crc"].tolist()
 
 
-def inflate_page(buf, directory, g):
-    """Page g's decoded bytes after its CRC and its zlib stream (the first two checks of rule 5)."""
+def inflate_page(view, directory, g):
+    """Page g's decoded bytes after its CRC and its zlib stream (the first two checks of rule 5); `view`
+    is a memoryview of the file (slicing a numpy memmap costs more than inflating a small page)."""
     offset, stored, decoded = directory.offsets[g], directory.stored[g], int(directory.decoded[g])
-    raw = buf[offset:offset + stored]
+    raw = view[offset:offset + stored]
     if F.crc32(raw) != directory.crcs[g]:
         raise bad(f"page {g}: checksum mismatch")
     inflater = zlib.decompressobj()
@@ -228,7 +229,7 @@ class PageBatch:
         for i, g in enumerate(range(g0, g1)):
             begin, end = int(self.bounds[i]), int(self.bounds[i + 1])
             try:
-                self.data[begin:end] = np.frombuffer(inflate_page(table.buf, directory, g), np.uint8)
+                self.data[begin:end] = np.frombuffer(inflate_page(table.view, directory, g), np.uint8)
             except ShardError as error:
                 self.problems[g] = error
                 self.data[begin:end] = 0        # no newline: the failed page holds no key
@@ -351,9 +352,10 @@ class PagedTable:
 
     def __init__(self, buf):
         self.buf = buf
+        self.view = memoryview(buf)
         self.count, self.per_page, self.pages, self.fence_len = read_head(buf)
         self._directory = None
-        self._cache = OrderedDict()               # page -> list of its keys (bytes)
+        self._cache = OrderedDict()               # page -> (list of its keys as bytes, decoded size)
         self._cached_bytes = 0
 
     def directory(self):
@@ -366,22 +368,21 @@ class PagedTable:
 
     def page(self, g):
         """Page g's keys (bytes), checked by rule 5."""
-        keys = self._cache.get(g)
-        if keys is not None:
+        cached = self._cache.get(g)
+        if cached is not None:
             self._cache.move_to_end(g)
-            return keys
+            return cached[0]
         directory = self.directory()
-        data = inflate_page(self.buf, directory, g)
+        data = inflate_page(self.view, directory, g)
         fences = directory.fence_list
         problem, keys = page_problem(data, g, g * self.per_page, self._expected(g), fences[g],
                                      fences[g + 1] if g + 1 < self.pages else None)
         if problem is not None:
             raise problem
-        self._cache[g] = keys
+        self._cache[g] = (keys, len(data))
         self._cached_bytes += len(data)
         while self._cached_bytes > CACHE_BYTES and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            self._cached_bytes -= sum(map(len, old)) + len(old)
+            self._cached_bytes -= self._cache.popitem(last=False)[1][1]
         return keys
 
     def key(self, i):
