@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tinyshard._keypages as KP
+import tinyshard._keyvec as V
 from tinyshard.__main__ import main
 from tinyshard.errors import ShardError
 from tinyshard.keys import KeyTable, NotFound, decode_keys, encode_keys, read_keys, write_keys
@@ -341,9 +342,11 @@ def test_bulk_meets_a_damaged_table_as_one_by_one(version):
         assert len(outcomes) == 1
 
 
-def test_page_checkers_agree(trials=400):
+def test_page_checkers_agree(monkeypatch, trials=400):
     """The plain-bytes checker (one page, lookups) and the numpy one (many pages, bulk and verifier) give
     each page the same verdict and message, over random damage that keeps the checksums valid."""
+    monkeypatch.setattr(V, "CHUNK", 5)                  # numpy passes cut in steps across pages
+    monkeypatch.setattr(V, "SCAN", 11)
     rng = np.random.default_rng(11)
     base = sorted({b"k" + bytes(rng.integers(97, 100, int(rng.integers(1, 12))).astype(np.uint8)) for _ in range(600)})
     for trial in range(trials):

@@ -20,7 +20,7 @@ from itertools import islice
 import numpy as np
 
 from . import format as F
-from ._keyvec import PAD, KeyBuffer, ascending, compare, equal, padded
+from ._keyvec import NEWLINE, PAD, KeyBuffer, ascending, compare, equal, padded, positions
 from .errors import ShardError
 
 HEAD = struct.Struct("<4sIIIIII")    # magic, version, M, P, G, F, reserved; the head's CRC follows
@@ -239,17 +239,24 @@ class PageBatch:
     def _split(self, total):
         """Keys end at newlines; a key starts after the newline before it or at its page's start (so the
         tail of a page without its last newline never joins the next page's first key)."""
-        ends = np.flatnonzero(self.data[:total] == 10)
+        ends = positions(self.data, total, NEWLINE)
         first_key = np.searchsorted(ends, self.bounds)            # first newline at or after each page start
         self.counts = np.diff(first_key)
         self.first_key = first_key[:-1]
-        self.key_page = np.repeat(np.arange(len(self.pages)), self.counts)
         starts = np.empty(len(ends), np.int64)
         starts[:1] = 0
         starts[1:] = ends[:-1] + 1
         heads = self.first_key[self.counts > 0]
         starts[heads] = self.bounds[:-1][self.counts > 0]
         self.keys = KeyBuffer(self.data, starts, ends - starts)
+        self._key_page = None
+
+    @property
+    def key_page(self):
+        """Each key's page (0-based within the batch); built when first needed (a problem to locate)."""
+        if self._key_page is None:
+            self._key_page = np.repeat(np.arange(len(self.pages)), self.counts)
+        return self._key_page
 
     def _ids(self, rows):
         """Sample ids of the keys `rows` (meaningful in pages without problems)."""
@@ -259,11 +266,11 @@ class PageBatch:
     def _check(self, table, directory):
         """Flag each rule over all pages, then give each flagged page the first rule it breaks."""
         pages, per_page = self.pages, table.per_page
-        keys, key_page, first_key, counts = self.keys, self.key_page, self.first_key, self.counts
+        keys, first_key, counts = self.keys, self.first_key, self.counts
         sizes = np.diff(self.bounds)
         no_newline = (sizes > 0) & (self.data[np.maximum(self.bounds[1:] - 1, 0)] != 10)
         data = self.data[:int(self.bounds[-1])]
-        special = np.flatnonzero(_SPECIAL[data])            # CR, NUL, bytes >= 0x80: rare in real keys
+        special = positions(self.data, len(data), _SPECIAL)    # CR, NUL, bytes >= 0x80: rare in real keys
         kinds = data[special]
         broken = keys.lengths == 0
         broken[self._owners(special[(kinds == 0) | (kinds == 13)])] = True
@@ -300,18 +307,22 @@ class PageBatch:
             else:
                 self.problems[g] = page_error(g, "next")
 
-    def _owners(self, positions):
-        """Keys holding the bytes at `positions`; a byte in the tail of a page without its last newline
+    def _owners(self, at):
+        """Keys holding the bytes at positions `at`; a byte in the tail of a page without its last newline
         belongs to no key (the page breaks the newline rule first)."""
+        if not len(at):
+            return at
         ends = self.keys.starts + self.keys.lengths
-        owner = np.searchsorted(ends, positions)
+        owner = np.searchsorted(ends, at)
         inside = owner < len(ends)
-        owner, positions = owner[inside], positions[inside]
-        return owner[np.searchsorted(self.bounds, positions, side="right") - 1 == self.key_page[owner]]
+        owner, at = owner[inside], at[inside]
+        return owner[np.searchsorted(self.bounds, at, side="right") - 1 == self.key_page[owner]]
 
     def _first_keys(self, mask):
         """{batch page: sample id of its first flagged key} of a mask over keys."""
         flagged = np.flatnonzero(mask)
+        if not len(flagged):
+            return {}
         held, at = np.unique(self.key_page[flagged], return_index=True)
         return dict(zip(held.tolist(), self._ids(flagged[at]).tolist()))
 

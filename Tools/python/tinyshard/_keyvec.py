@@ -6,6 +6,10 @@ read 8 bytes at a time from any offset (an unaligned big-endian view) and masked
 compared or hashed in ⌈length / 8⌉ array operations whatever the keys look like. Work that would grow
 with a hostile key's length (a page may hold one key of 32 MiB) is capped: hashing reads at most
 HASH_BYTES of a key, and comparisons finish the few long ties left with plain bytes.
+
+Passes over millions of keys go CHUNK keys at a time: every temporary is then a few MiB, which the
+allocator reuses and the cache holds, where whole-array temporaries of 100+ MiB would each be mapped,
+zeroed by the kernel and unmapped again (measured: half the time of a 14 M-key lookup went there).
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -13,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 PAD = 8
+CHUNK = 1 << 19          # keys per step of a pass (8-byte temporaries of 4 MiB)
+SCAN = 1 << 24           # bytes per step of a scan over a buffer
 HASH_BYTES = 64          # keys that agree on their first 64 bytes and length share a hash: equality decides
-_CACHED_WORDS = HASH_BYTES // 8
 _FEW = 64                # below this many unresolved pairs, compare with plain bytes
 _LONG_TIE = 32           # ties expected to run this many bytes further: plain bytes compare faster
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -23,22 +28,19 @@ _ODD = np.uint64(0x9E3779B97F4A7C15)
 _MASKS = np.array([0] + [((1 << (8 * v)) - 1) << (64 - 8 * v) for v in range(1, 9)], dtype=np.uint64)
 
 
-def _count(rows, total):
-    return len(range(*rows.indices(total))) if isinstance(rows, slice) else len(rows)
+def _steps(count, step=CHUNK):
+    """Slices [lo, hi) covering range(count) in steps."""
+    return (slice(lo, min(count, lo + step)) for lo in range(0, count, step))
 
 
 class KeyBuffer:
-    """Keys as (start, length) ranges of one padded uint8 buffer. Word j (bytes [8j, 8j + 8)) of every
-    key is computed once per buffer when a request covers most keys (a column of M uint64), since a bulk
-    lookup reads each word several times (checking order, hashing, confirming equality)."""
+    """Keys as (start, length) ranges of one padded uint8 buffer."""
 
     def __init__(self, data, starts, lengths):
         self.data = data                                   # uint8, PAD bytes past the last key
         self.starts = np.asarray(starts, np.int64)
         self.lengths = np.asarray(lengths, np.int64)
         self._view = np.ndarray(shape=(max(0, len(data) - 7),), dtype=">u8", buffer=data, strides=(1,))
-        self._columns = {}
-        self._min_length = None
 
     def __len__(self):
         return len(self.starts)
@@ -51,21 +53,11 @@ class KeyBuffer:
     def word(self, rows, j):
         """Bytes [8j, 8j + 8) of the keys `rows` (an index array or a slice) as big-endian integers, zero
         past each key's end."""
-        column = self._columns.get(j)
-        if column is None and j < _CACHED_WORDS and 2 * _count(rows, len(self)) >= len(self):
-            column = self._columns[j] = self._gather(slice(None), j)
-        return column[rows] if column is not None else self._gather(rows, j)
-
-    def _gather(self, rows, j):
+        lengths = self.lengths[rows]
         out = self._view[np.minimum(self.starts[rows] + 8 * j, len(self._view) - 1)].astype(np.uint64)
-        if self._shortest() < 8 * (j + 1):          # some key ends before this word does: mask past ends
-            out &= _MASKS[np.minimum(np.maximum(self.lengths[rows] - 8 * j, 0), 8)]
+        if len(lengths) and int(lengths.min()) < 8 * (j + 1):     # a key ends before this word does
+            out &= _MASKS[np.clip(lengths - 8 * j, 0, 8)]
         return out
-
-    def _shortest(self):
-        if self._min_length is None:
-            self._min_length = int(self.lengths.min()) if len(self) else 0
-        return self._min_length
 
 
 def padded(data):
@@ -75,14 +67,23 @@ def padded(data):
     return out
 
 
+def positions(data, size, table):
+    """Positions in data[:size] of the bytes b with table[b] set (a uint8 lookup table of 256)."""
+    found = [np.flatnonzero(table[data[part]]) + part.start for part in _steps(size, SCAN)]
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
+
+
+NEWLINE = np.zeros(256, np.uint8)
+NEWLINE[10] = 1
+
+
 def split_lines(data, size):
     """KeyBuffer of the newline-ended keys in data[:size] (data padded); bytes after the last newline
     are not a key."""
-    ends = np.flatnonzero(data[:size] == 10)
+    ends = positions(data, size, NEWLINE)
     starts = np.empty(len(ends), np.int64)
-    if len(ends):
-        starts[0] = 0
-        starts[1:] = ends[:-1] + 1
+    starts[:1] = 0
+    starts[1:] = ends[:-1] + 1
     return KeyBuffer(data, starts, ends - starts)
 
 
@@ -126,7 +127,7 @@ def equal(a, rows_a, b, rows_b):
         same &= a.word(rows_a, j) == b.word(rows_b, j)     # past both ends: 0 == 0
     pending = np.flatnonzero(same & (lengths > HASH_BYTES))
     ra, rb = rows_a[pending], rows_b[pending]
-    j = _CACHED_WORDS
+    j = HASH_BYTES // 8
     while len(pending) > _FEW:
         differ = a.word(ra, j) != b.word(rb, j)
         same[pending[differ]] = False
@@ -140,50 +141,54 @@ def equal(a, rows_a, b, rows_b):
 
 def ascending(keys):
     """Boolean array: key k sorts strictly after key k - 1 (False for k = 0). Neighbours are compared
-    word by word on whole columns (slices, no gathers), pairs still tied after HASH_BYTES bytes by
-    compare()."""
+    word by word, a chunk of keys at a time; pairs still tied after HASH_BYTES bytes by compare()."""
     n = len(keys)
     after = np.zeros(n, bool)
-    if n < 2:
-        return after
-    tied = np.ones(n - 1, bool)
-    longest = int(keys.lengths.max())
-    for j in range(-(-min(longest, HASH_BYTES) // 8)):
-        column = keys.word(slice(None), j)
-        earlier, later = column[:-1], column[1:]
-        after[1:] |= tied & (later > earlier)
-        tied &= later == earlier
-    # Tied through every word read: equal up to the shorter's end (padding is 0), so the longer is after;
-    # keys longer than HASH_BYTES that are still tied need their remaining bytes.
     lengths = keys.lengths
-    after[1:] |= tied & (lengths[1:] > lengths[:-1]) & (lengths[:-1] <= HASH_BYTES)
-    open_pairs = np.flatnonzero(tied & (lengths[:-1] > HASH_BYTES) & (lengths[1:] > HASH_BYTES)) + 1
-    after[open_pairs] = compare(keys, open_pairs - 1, keys, open_pairs) < 0
+    for part in _steps(n - 1 if n else 0):
+        window = slice(part.start, part.stop + 1)          # keys lo .. hi: the pairs (k, k + 1) of the part
+        tied = np.ones(part.stop - part.start, bool)
+        found = np.zeros(part.stop - part.start, bool)
+        for j in range(-(-min(int(lengths[window].max()), HASH_BYTES) // 8)):
+            words = keys.word(window, j)
+            earlier, later = words[:-1], words[1:]
+            found |= tied & (later > earlier)
+            tied &= later == earlier
+        after[part.start + 1:part.stop + 1] = found
+        # Tied through every word read: equal up to the shorter's end (padding is 0), so the longer is
+        # after; keys longer than HASH_BYTES that are still tied need their remaining bytes.
+        le, ll = lengths[part], lengths[part.start + 1:part.stop + 1]
+        after[part.start + 1:part.stop + 1] |= tied & (ll > le) & (le <= HASH_BYTES)
+        open_pairs = np.flatnonzero(tied & (le > HASH_BYTES) & (ll > HASH_BYTES)) + part.start + 1
+        after[open_pairs] = compare(keys, open_pairs - 1, keys, open_pairs) < 0
     return after
 
 
 def _mix(h):
-    """splitmix64's finaliser (wrapping uint64 arithmetic)."""
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
+    """splitmix64's finaliser (wrapping uint64 arithmetic), in place."""
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
 
 
 def hashes(keys, salt):
     """uint64 hash of each key's length and first HASH_BYTES bytes: a round per word that holds bytes of
     the key (so the hash of a key never depends on the other keys). The salt is drawn per call, so a
     hostile table cannot be built to collide: collisions only cost extra equality rounds."""
-    h = _mix(keys.lengths.astype(np.uint64) ^ np.uint64(salt))
-    longest = int(keys.lengths.max()) if len(keys) else 0
-    for j in range(-(-min(longest, HASH_BYTES) // 8)):
-        holding = keys.lengths > 8 * j
-        if 2 * np.count_nonzero(holding) >= len(keys):
-            h ^= keys.word(slice(None), j)                       # 0 for keys that end before word j
-            np.multiply(h, _ODD, out=h, where=holding)
-        else:
-            rows = np.flatnonzero(holding)
-            h[rows] = (h[rows] ^ keys.word(rows, j)) * _ODD
-    return _mix(h)
+    out = np.empty(len(keys), np.uint64)
+    for part in _steps(len(keys)):
+        lengths = keys.lengths[part]
+        h = lengths.astype(np.uint64)
+        h *= _ODD
+        h += np.uint64(salt)             # the final mix spreads the length and the salt over every bit
+        for j in range(-(-min(int(lengths.max()), HASH_BYTES) // 8)):
+            h ^= keys.word(part, j)                          # 0 for keys that end before word j
+            np.multiply(h, _ODD, out=h, where=lengths > 8 * j)
+        out[part] = _mix(h)
+    return out
 
 
 def _home(hashes_, bits):
@@ -191,17 +196,13 @@ def _home(hashes_, bits):
     return (hashes_ >> np.uint64(64 - bits)).astype(np.int64)
 
 
-def _insert(packed, bits):
-    """An open-addressing table of 2^bits uint64 slots (all ones: empty) holding every packed value
-    (linear probing), filled in rounds: each pending value is written to its current slot if that slot is
-    empty, one writer per slot wins, and the others move one slot on. A value only moves past occupied
-    slots, so a probe from its home slot meets no empty slot before it (the invariant lookups rely on)."""
-    slots = np.full(1 << bits, _ALL, np.uint64)
+def _insert(slots, packed, bits):
+    """Put the packed values into an open-addressing table of 2^bits uint64 slots (all ones: empty) by
+    linear probing, in rounds: each pending value is written to its current slot if that slot is empty,
+    one writer per slot wins, and the others move one slot on. A value only moves past occupied slots, so
+    a probe from its home slot meets no empty slot before it (the invariant lookups rely on)."""
     mask = (1 << bits) - 1
-    at = _home(packed, bits)
-    slots[at] = packed                              # round 1: every slot is empty
-    moving = slots[at] != packed
-    pending, at = packed[moving], (at[moving] + 1) & mask
+    pending, at = packed, _home(packed, bits)
     while len(pending):
         free = np.flatnonzero(slots[at] == _ALL)
         slots[at[free]] = pending[free]
@@ -213,7 +214,17 @@ def _insert(packed, bits):
 
 def _table_slots(table, salt, bits, high):
     """The open-addressing table of `table`'s keys: each hash's high bits with its row in the low bits."""
-    return _insert((hashes(table, salt) & high) | np.arange(len(table), dtype=np.uint64), bits)
+    slots = np.full(1 << bits, _ALL, np.uint64)
+    for part in _steps(len(table)):
+        packed = hashes(_rows(table, part), salt) & high
+        packed |= np.arange(part.start, part.stop, dtype=np.uint64)
+        _insert(slots, packed, bits)
+    return slots
+
+
+def _rows(keys, part):
+    """The keys of a slice of rows, as a KeyBuffer over the same bytes."""
+    return KeyBuffer(keys.data, keys.starts[part], keys.lengths[part])
 
 
 def match(table, queries):
@@ -221,9 +232,8 @@ def match(table, queries):
 
     Each table key's hash, its row in the low bits, goes into an open-addressing table (no sort: about
     one random write per key); each query probes from its home slot until an empty slot (absent) or a
-    slot whose hash bits are its own and whose key is equal to it (confirmed word by word). Queries keep
-    their order, so only the slots and the table's rows are read at random. The table is built in a
-    second thread while the queries are hashed (numpy releases the GIL)."""
+    slot whose hash bits are its own and whose key is equal to it (confirmed word by word). The table is
+    built in a second thread while the queries are hashed (numpy releases the GIL)."""
     found = np.full(len(queries), -1, np.int64)
     if not len(table) or not len(queries):
         return found
@@ -234,8 +244,18 @@ def match(table, queries):
     high = _ALL ^ low
     with ThreadPoolExecutor(max_workers=1) as pool:
         building = pool.submit(_table_slots, table, salt, bits, high)
-        query_hashes = hashes(queries, salt) & high
+        query_hashes = hashes(queries, salt)
+        query_hashes &= high
         slots = building.result()
+    for part in _steps(len(queries)):
+        found[part] = _probe(table, slots, bits, low, _rows(queries, part), query_hashes[part])
+    return found
+
+
+def _probe(table, slots, bits, low, queries, query_hashes):
+    """The table rows of the queries (-1: absent) by probing the slots from each one's home."""
+    found = np.full(len(queries), -1, np.int64)
+    high = _ALL ^ low
     mask = (1 << bits) - 1
     pending = np.arange(len(queries))
     at = _home(query_hashes, bits)
