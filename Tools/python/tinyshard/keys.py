@@ -7,7 +7,8 @@ Version 1 (5.1) is one zlib stream, which a reader inflates whole on first use. 
 keys into pages, each its own zlib stream behind a directory holding every page's first key (its fence):
 KeyTable maps the file and checks only the head when it opens, the directory and fences before its first
 lookup, and a page before it uses any key of it (_keypages). Bulk lookups (`sample_ids`) inflate every
-page once and match all keys with a few numpy sorts (_keyvec), with no Python object per key.
+page once and match all keys through a hash table built with numpy (_keyvec), with no Python object per
+key.
 """
 
 import operator
@@ -20,7 +21,7 @@ import numpy as np
 
 from . import format as F
 from ._keypages import (DIRECTORY, HEAD as PAGED_HEAD, MAX_KEYS_PER_PAGE, MAX_PAGE_BYTES, PagedTable)
-from ._keyvec import PAD, KeyBuffer, ascending, match, padded, split_lines
+from ._keyvec import PAD, KeyBuffer, ascending, match, padded, positions, split_lines
 from .errors import ShardError
 from .files import write_atomically
 from .reader import map_file
@@ -57,28 +58,37 @@ def _first_key_with(keys, test):
     return next(i for i, key in enumerate(keys) if test(key))
 
 
+_PADDING = "\0" * PAD
+_SPECIAL = np.zeros(256, np.uint8)                 # CR and NUL: never in a key
+_SPECIAL[[0, 13]] = 1
+
+
+def _encode_all(keys):
+    """(KeyBuffer of the keys UTF-8 encoded, each followed by a newline, None), or (None, (position, why))
+    for the first key that is not a string, holds a newline or has no UTF-8 form (a lone surrogate). The
+    padding is joined in as text, so the bytes are copied once."""
+    try:
+        text = "\n".join(keys + [_PADDING])
+    except TypeError:
+        return None, (_first_key_with(keys, lambda key: not isinstance(key, str)), "is not a string")
+    if text.count("\n") != len(keys):
+        return None, (_first_key_with(keys, lambda key: "\n" in key), "holds a newline")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return None, (text.count("\n", 0, exc.start), "is not UTF-8 (it holds a lone surrogate)")
+    return split_lines(np.frombuffer(data, np.uint8), len(data) - PAD), None
+
+
 def check_keys(keys):
     """The keys UTF-8 encoded in one KeyBuffer (each followed by a newline) after checking the key rules
     (FORMAT.md 5): raise ShardError('bad-keys') naming the first key that is not a string, holds a
     newline or a lone surrogate, is empty, holds CR or NUL, or does not sort after the key before it."""
     keys = keys if isinstance(keys, list) else list(keys)
-    try:
-        text = "\n".join(keys)
-    except TypeError:
-        at = _first_key_with(keys, lambda key: not isinstance(key, str))
-        raise _refuse(at, keys[at], "is not a string") from None
-    if keys and text.count("\n") != len(keys) - 1:
-        at = _first_key_with(keys, lambda key: "\n" in key)
-        raise _refuse(at, keys[at], "holds a newline")
-    try:
-        data = (text + "\n").encode("utf-8") if keys else b""
-    except UnicodeEncodeError as exc:
-        at = text.count("\n", 0, exc.start)
-        raise _refuse(at, keys[at], "is not UTF-8 (it holds a lone surrogate)") from None
-    del text
-    buffer = split_lines(padded(data), len(data))
-    raw = buffer.data[:len(data)]
-    forbidden = np.flatnonzero((raw == 13) | (raw == 0))
+    buffer, refused = _encode_all(keys)
+    if refused is not None:
+        raise _refuse(refused[0], keys[refused[0]], refused[1])
+    forbidden = positions(buffer.data, len(buffer.data) - PAD, _SPECIAL)
     candidates = [(np.flatnonzero(buffer.lengths == 0), "is empty"),
                   (np.searchsorted(buffer.starts, forbidden, side="right") - 1, "holds a CR or NUL"),
                   (np.flatnonzero(~ascending(buffer)[1:]) + 1, "does not sort after the key before it")]
@@ -472,6 +482,8 @@ class KeyTable:
     def sample_id(self, key):
         """The id of `key` (str), or None when the table does not hold it. Every lookup needs the
         directory checked (version 1: the whole table), even one for a string no key can equal."""
+        if not isinstance(key, str):
+            raise TypeError(f"a key is a str, not {type(key).__name__}")
         self._located(self._table.prepare)
         try:
             wanted = key.encode("utf-8")
@@ -508,15 +520,16 @@ class KeyTable:
             # Every page is inflated and checked in a second thread while the keys are encoded here
             # (zlib and numpy release the GIL).
             table_side = pool.submit(self._located, self._table.usable_keys)
-            queries, clean = _query_buffer(keys)
+            queries, refused = _encode_all(keys)
             table, ids = table_side.result()
-        if clean < len(keys):
-            # keys[clean] holds a newline or a lone surrogate, so it is no key: the first miss is at or
-            # before it. Its own lookup still runs, as one by one, for the page it lands in.
-            if clean:
-                self._bulk(keys[:clean])
-            self.sample_id(keys[clean])
-            raise self._not_found(keys[clean], clean)
+        if refused is not None:
+            # keys[at] is not a string, holds a newline or has no UTF-8 form, so it is no key: the first
+            # miss is at or before it. Its own lookup still runs, as one by one.
+            at = refused[0]
+            if at:
+                self._bulk(keys[:at])
+            self.sample_id(keys[at])
+            raise self._not_found(keys[at], at)
         rows = match(table, queries)
         missing = np.flatnonzero(rows < 0)
         if len(missing):
@@ -560,22 +573,6 @@ class KeyTable:
             raise ShardError("manifest-mismatch", f"key table CRC-32 is {crc:08x}, the manifest says "
                              f"{self._expected_crc32}", file=self.file)
         self._crc_checked = True
-
-
-_PADDING = "\0" * PAD
-
-
-def _query_buffer(keys):
-    """(KeyBuffer of the keys UTF-8 encoded, n): n = len(keys), or the position of the first key that
-    holds a newline or a lone surrogate. The padding is joined in as text, so the bytes are copied once."""
-    text = "\n".join(keys + [_PADDING])
-    if text.count("\n") != len(keys):
-        return None, _first_key_with(keys, lambda key: "\n" in key)
-    try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return None, text.count("\n", 0, exc.start)
-    return split_lines(np.frombuffer(data, np.uint8), len(data) - PAD), len(keys)
 
 
 def decode_keys(data):
