@@ -20,7 +20,7 @@ from itertools import islice
 import numpy as np
 
 from . import format as F
-from ._keyvec import NEWLINE, PAD, KeyBuffer, ascending, compare, equal, padded, positions
+from ._keyvec import PAD, KeyBuffer, ascending, compare, equal, newlines, padded, positions
 from .errors import ShardError
 
 HEAD = struct.Struct("<4sIIIIII")    # magic, version, M, P, G, F, reserved; the head's CRC follows
@@ -30,11 +30,13 @@ DIRECTORY = np.dtype([("offset", "<u8"), ("stored", "<u4"), ("decoded", "<u4"), 
 MAX_KEYS_PER_PAGE = 65536
 MAX_PAGE_BYTES = 1 << 25
 PAGE_RATIO = 1032                    # no zlib stream inflates more than 1032:1
-_SPECIAL = np.zeros(256, np.uint8)                 # bytes a key may hold only under conditions
-_SPECIAL[[0, 13]] = 1
-_SPECIAL[0x80:] = 1
 CACHE_BYTES = 4 << 20                # decoded pages a table keeps for lookups (at least the last one)
 BATCH_BYTES = 8 << 20                # decoded bytes the verifier checks per numpy batch
+
+
+def _unusual(chunk):
+    """Bytes a key holds only under conditions: CR and NUL (never), >= 0x80 (in UTF-8 sequences)."""
+    return (chunk == 13) | (chunk == 0) | (chunk >= 0x80)
 
 
 def bad(message, key=None):
@@ -239,7 +241,7 @@ class PageBatch:
     def _split(self, total):
         """Keys end at newlines; a key starts after the newline before it or at its page's start (so the
         tail of a page without its last newline never joins the next page's first key)."""
-        ends = positions(self.data, total, NEWLINE)
+        ends = positions(self.data, total, newlines)
         first_key = np.searchsorted(ends, self.bounds)            # first newline at or after each page start
         self.counts = np.diff(first_key)
         self.first_key = first_key[:-1]
@@ -270,7 +272,7 @@ class PageBatch:
         sizes = np.diff(self.bounds)
         no_newline = (sizes > 0) & (self.data[np.maximum(self.bounds[1:] - 1, 0)] != 10)
         data = self.data[:int(self.bounds[-1])]
-        special = positions(self.data, len(data), _SPECIAL)    # CR, NUL, bytes >= 0x80: rare in real keys
+        special = positions(self.data, len(data), _unusual)     # CR, NUL, bytes >= 0x80: rare in real keys
         kinds = data[special]
         broken = keys.lengths == 0
         broken[self._owners(special[(kinds == 0) | (kinds == 13)])] = True

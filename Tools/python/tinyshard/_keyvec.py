@@ -67,20 +67,21 @@ def padded(data):
     return out
 
 
-def positions(data, size, table):
-    """Positions in data[:size] of the bytes b with table[b] set (a uint8 lookup table of 256)."""
-    found = [np.flatnonzero(table[data[part]]) + part.start for part in _steps(size, SCAN)]
+def positions(data, size, test):
+    """Positions in data[:size] of the bytes for which `test` (a function of a uint8 array, giving a
+    boolean array) holds, found a step at a time."""
+    found = [np.flatnonzero(test(data[part])) + part.start for part in _steps(size, SCAN)]
     return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 
-NEWLINE = np.zeros(256, np.uint8)
-NEWLINE[10] = 1
+def newlines(chunk):
+    return chunk == 10
 
 
 def split_lines(data, size):
     """KeyBuffer of the newline-ended keys in data[:size] (data padded); bytes after the last newline
     are not a key."""
-    ends = positions(data, size, NEWLINE)
+    ends = positions(data, size, newlines)
     starts = np.empty(len(ends), np.int64)
     starts[:1] = 0
     starts[1:] = ends[:-1] + 1

@@ -58,26 +58,30 @@ def _first_key_with(keys, test):
     return next(i for i, key in enumerate(keys) if test(key))
 
 
-_PADDING = "\0" * PAD
-_SPECIAL = np.zeros(256, np.uint8)                 # CR and NUL: never in a key
-_SPECIAL[[0, 13]] = 1
+def _cr_or_nul(chunk):
+    return (chunk == 13) | (chunk == 0)
 
 
 def _encode_all(keys):
     """(KeyBuffer of the keys UTF-8 encoded, each followed by a newline, None), or (None, (position, why))
-    for the first key that is not a string, holds a newline or has no UTF-8 form (a lone surrogate). The
-    padding is joined in as text, so the bytes are copied once."""
+    for the first key that is not a string, holds a newline or has no UTF-8 form (a lone surrogate)."""
     try:
-        text = "\n".join(keys + [_PADDING])
+        text = "\n".join(keys)          # a list is joined in place: copying it would touch every key again
     except TypeError:
         return None, (_first_key_with(keys, lambda key: not isinstance(key, str)), "is not a string")
-    if text.count("\n") != len(keys):
+    if keys and text.count("\n") != len(keys) - 1:
         return None, (_first_key_with(keys, lambda key: "\n" in key), "holds a newline")
     try:
-        data = text.encode("utf-8")
+        encoded = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         return None, (text.count("\n", 0, exc.start), "is not UTF-8 (it holds a lone surrogate)")
-    return split_lines(np.frombuffer(data, np.uint8), len(data) - PAD), None
+    del text
+    size = len(encoded) + 1 if keys else 0          # every key followed by a newline
+    data = np.zeros(size + PAD, np.uint8)
+    data[:len(encoded)] = np.frombuffer(encoded, np.uint8)
+    if keys:
+        data[size - 1] = 10
+    return split_lines(data, size), None
 
 
 def check_keys(keys):
@@ -88,7 +92,7 @@ def check_keys(keys):
     buffer, refused = _encode_all(keys)
     if refused is not None:
         raise _refuse(refused[0], keys[refused[0]], refused[1])
-    forbidden = positions(buffer.data, len(buffer.data) - PAD, _SPECIAL)
+    forbidden = positions(buffer.data, len(buffer.data) - PAD, _cr_or_nul)
     candidates = [(np.flatnonzero(buffer.lengths == 0), "is empty"),
                   (np.searchsorted(buffer.starts, forbidden, side="right") - 1, "holds a CR or NUL"),
                   (np.flatnonzero(~ascending(buffer)[1:]) + 1, "does not sort after the key before it")]
