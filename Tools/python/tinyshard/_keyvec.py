@@ -18,6 +18,7 @@ import numpy as np
 
 PAD = 8
 CHUNK = 1 << 19          # keys per step of a pass (8-byte temporaries of 4 MiB)
+PROBE = 1 << 16          # queries per step of a probe: the table keys it reads at random stay in cache
 SCAN = 1 << 24           # bytes per step of a scan over a buffer
 HASH_BYTES = 64          # keys that agree on their first 64 bytes and length share a hash: equality decides
 _FEW = 64                # below this many unresolved pairs, compare with plain bytes
@@ -53,8 +54,12 @@ class KeyBuffer:
     def word(self, rows, j):
         """Bytes [8j, 8j + 8) of the keys `rows` (an index array or a slice) as big-endian integers, zero
         past each key's end."""
-        lengths = self.lengths[rows]
-        out = self._view[np.minimum(self.starts[rows] + 8 * j, len(self._view) - 1)].astype(np.uint64)
+        return self.word_at(self.starts[rows], self.lengths[rows], j)
+
+    def word_at(self, starts, lengths, j):
+        """word() of the keys with these starts and lengths (gathered once by callers that read several
+        words of the same keys)."""
+        out = self._view[np.minimum(starts + 8 * j, len(self._view) - 1)].astype(np.uint64)
         if len(lengths) and int(lengths.min()) < 8 * (j + 1):     # a key ends before this word does
             out &= _MASKS[np.clip(lengths - 8 * j, 0, 8)]
         return out
@@ -121,11 +126,12 @@ def equal(a, rows_a, b, rows_b):
     """Boolean array: key a[rows_a[i]] == key b[rows_b[i]] (index arrays). Keys of equal length are
     equal when every word is: whole-array rounds over the first HASH_BYTES bytes (no bookkeeping of
     which pairs are still open), then word rounds over the few longer pairs, then plain bytes."""
-    lengths = a.lengths[rows_a]
-    same = lengths == b.lengths[rows_b]
+    starts_a, lengths = a.starts[rows_a], a.lengths[rows_a]
+    starts_b, lengths_b = b.starts[rows_b], b.lengths[rows_b]
+    same = lengths == lengths_b
     longest = int(lengths.max()) if len(rows_a) else 0
     for j in range(-(-min(longest, HASH_BYTES) // 8)):
-        same &= a.word(rows_a, j) == b.word(rows_b, j)     # past both ends: 0 == 0
+        same &= a.word_at(starts_a, lengths, j) == b.word_at(starts_b, lengths_b, j)    # past both ends: 0
     pending = np.flatnonzero(same & (lengths > HASH_BYTES))
     ra, rb = rows_a[pending], rows_b[pending]
     j = HASH_BYTES // 8
@@ -248,7 +254,7 @@ def match(table, queries):
         query_hashes = hashes(queries, salt)
         query_hashes &= high
         slots = building.result()
-    for part in _steps(len(queries)):
+    for part in _steps(len(queries), PROBE):
         found[part] = _probe(table, slots, bits, low, _rows(queries, part), query_hashes[part])
     return found
 
