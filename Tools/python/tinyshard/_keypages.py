@@ -153,13 +153,14 @@ class Directory:
         self.offsets = offsets.astype(np.int64).tolist()
         self.stored = stored.tolist()
         self.decoded = decoded
+        self.decoded_list = decoded.tolist()
         self.crcs = entries["crc"].tolist()
 
 
 def inflate_page(view, directory, g):
     """Page g's decoded bytes after its CRC and its zlib stream (the first two checks of rule 5); `view`
     is a memoryview of the file (slicing a numpy memmap costs more than inflating a small page)."""
-    offset, stored, decoded = directory.offsets[g], directory.stored[g], int(directory.decoded[g])
+    offset, stored, decoded = directory.offsets[g], directory.stored[g], directory.decoded_list[g]
     raw = view[offset:offset + stored]
     if F.crc32(raw) != directory.crcs[g]:
         raise bad(f"page {g}: checksum mismatch")
@@ -228,13 +229,14 @@ class PageBatch:
         self.data = np.empty(total + PAD, np.uint8)
         self.data[total:] = 0
         self.problems = {}
+        into = memoryview(self.data)
+        bounds = self.bounds.tolist()
         for i, g in enumerate(range(g0, g1)):
-            begin, end = int(self.bounds[i]), int(self.bounds[i + 1])
             try:
-                self.data[begin:end] = np.frombuffer(inflate_page(table.view, directory, g), np.uint8)
+                into[bounds[i]:bounds[i + 1]] = inflate_page(table.view, directory, g)
             except ShardError as error:
                 self.problems[g] = error
-                self.data[begin:end] = 0        # no newline: the failed page holds no key
+                self.data[bounds[i]:bounds[i + 1]] = 0        # no newline: the failed page holds no key
         self._split(total)
         self._check(table, directory)
 
