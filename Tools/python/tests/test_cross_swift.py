@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURES, random_probabilities
+from test_keys_v2 import (DIRECTORY_BREAKS, HEAD_BREAKS, PAGE_BREAKS, directory_break, head_break, page_break,
+                          parts_of)
 from tinyshard import Dataset, ShardReader, ShardWriter, verify_dataset, verify_shard
 from tinyshard.augment import Box, Mix, Op, Params, View, encode_params
 from tinyshard.files import file_size_and_crc
-from tinyshard.keys import write_keys
+from tinyshard.keys import KeyTable, encode_keys, write_keys
 from tinyshard.manifest import write_manifest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -72,7 +74,9 @@ def test_swift_converted_fixture_reads_identically(tmp_path, name, classes):
     dataset = Dataset(out)
     seen = 0
     for (epoch, rank, ordinal), row in swift_records(out).items():
-        reader, found = dataset.locate(epoch, row["key"])
+        # Read as the writer rank reads (FORMAT.md 2): its own shard first, so a padded sample that several
+        # ranks hold is found in the shard Swift listed it from.
+        reader, found = dataset.locate(epoch, row["key"], rank=rank)
         assert found == ordinal and reader.header.rank == rank
         assert_same_record(row, reader.record(ordinal))
         seen += 1
@@ -94,6 +98,47 @@ def test_swift_converted_fixture_reads_identically(tmp_path, name, classes):
             assert int(np.frombuffer(bytes(record.aug), "<i4")[0]) == int(official["seed"])
             assert record.indices.tolist() == official["index"].astype(np.int64).tolist()
             assert record.values.view(np.uint16).tolist() == official["value"].view(np.uint16).tolist()
+
+
+def test_both_writers_write_the_same_key_table(tmp_path):
+    """Same keys, same version-2 bytes: pages of 256 keys, zlib level 6 on both sides (FORMAT.md 5.2 lets a
+    writer pick; agreeing makes a dataset's keys.tsk, and so every shard's dataset_checksum, writer-
+    independent)."""
+    source = os.path.join(FIXTURES, "in1k_top10")
+    if not os.path.isdir(source):
+        pytest.skip(f"fixture {source} absent")
+    swift("convert", "official", source, "--out", tmp_path / "ds", "--classes", 1000)
+    written = (tmp_path / "ds" / "keys.tsk").read_bytes()
+    table = KeyTable.open(tmp_path / "ds" / "keys.tsk")
+    assert table.version == 2 and encode_keys(list(table.all_keys())) == written
+
+
+def key_table_dataset(folder, data):
+    """A dataset folder of one key table and no shard (FORMAT.md 6 allows that)."""
+    folder.mkdir()
+    (folder / "keys.tsk").write_bytes(data)
+    size, crc = file_size_and_crc(folder / "keys.tsk")
+    manifest = {"format": "tinyshard-dataset", "version": 1, "classes": 10, "k": 2,
+                "keys": {"file": "keys.tsk", "count": 7, "bytes": size, "crc32": crc}, "shards": []}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+def test_both_verifiers_judge_damaged_key_tables_alike(tmp_path):
+    """Each rule of the version-2 head, directory and pages broken alone: both verifiers find the damage,
+    with the code FORMAT.md 5 gives, in the key table."""
+    cases = [(f"head-{n}", head_break, n) for n in HEAD_BREAKS] + \
+        [(f"directory-{n}", directory_break, n) for n in DIRECTORY_BREAKS] + \
+        [(f"page-{n}", page_break, n) for n in PAGE_BREAKS]
+    disagreements = []
+    for label, make, name in cases:
+        folder = key_table_dataset(tmp_path / label, make(name, parts_of()))
+        python_codes = {p.code for p in verify_dataset(folder)}
+        result = swift("verify", folder, "--json", check=False)
+        swift_codes = {p["code"] for p in json.loads(result.stdout)["problems"]} if result.stdout else {"io"}
+        if python_codes != swift_codes or python_codes != {"bad-keys"}:
+            disagreements.append((label, python_codes, swift_codes))
+    assert disagreements == []
 
 
 def random_box(rng, width, height):

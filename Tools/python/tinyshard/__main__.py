@@ -10,17 +10,33 @@ import sys
 
 from .bench import bench_dataset
 from .convert import convert_official
+from . import format as F
 from .errors import ShardError
+from .keys import DEFAULT_VERSION, KeyTable
 from .manifest import MANIFEST_NAME
 from .reader import ShardReader
-from .verify import verify_dataset, verify_shard
+from .verify import verify_dataset, verify_key_table, verify_shard
 
 EXIT_CLEAN, EXIT_PROBLEMS, EXIT_UNREADABLE = 0, 1, 2
+
+
+def _is_key_table(path):
+    """True for a `.tsk` file or one that starts with the key table's magic (a shard starts with
+    another)."""
+    if path.endswith(".tsk"):
+        return True
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(F.KEYS_MAGIC)) == F.KEYS_MAGIC
+    except OSError:
+        return False
 
 
 def cmd_verify(args):
     if os.path.isdir(args.path):
         problems = verify_dataset(args.path)
+    elif _is_key_table(args.path):
+        problems = verify_key_table(args.path)
     else:
         problems = verify_shard(args.path)
     # A write per 4,096 lines: with PYTHONUNBUFFERED a print per problem is a system call per problem.
@@ -49,7 +65,21 @@ def cmd_dump(args):
     return EXIT_CLEAN
 
 
+def inspect_key_table(path):
+    """A key table's head as JSON (no page is inflated: O(1), as opening it)."""
+    table = KeyTable.open(path)
+    size = os.path.getsize(path)
+    summary = {"file": path, "bytes": size, "kind": "key-table", "version": table.version,
+               "keys": len(table), "bytes_per_key": size / max(1, len(table))}
+    if table.version == 2:
+        summary.update(keys_per_page=table.keys_per_page, pages=-(-len(table) // table.keys_per_page))
+    return summary
+
+
 def cmd_inspect(args):
+    if _is_key_table(args.path):
+        print(json.dumps(inspect_key_table(args.path), indent=1))
+        return EXIT_CLEAN
     with ShardReader(args.path) as reader:
         layout = reader.layout
         stored = [0] * 5
@@ -69,7 +99,8 @@ def cmd_inspect(args):
 
 def cmd_convert(args):
     manifest = convert_official(args.source, args.target, args.classes,
-                                records_per_block=args.records_per_block)
+                                records_per_block=args.records_per_block,
+                                key_table_version=args.key_table_version)
     print(f"wrote {len(manifest.shards)} shards and {manifest.key_count} keys to {args.target}")
     return EXIT_CLEAN
 
@@ -82,14 +113,14 @@ def cmd_bench(args):
 def build_parser():
     parser = argparse.ArgumentParser(prog="tinyshard-py")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("verify", help="check a shard file or a dataset folder")
+    p = sub.add_parser("verify", help="check a shard file, a key table or a dataset folder")
     p.add_argument("path")
     p.add_argument("--json", action="store_true", help="one JSON object per problem")
     p.set_defaults(run=cmd_verify)
     p = sub.add_parser("dump", help="print every record of a shard as JSON lines")
     p.add_argument("path")
     p.set_defaults(run=cmd_dump)
-    p = sub.add_parser("inspect", help="print a shard's header and layout summary")
+    p = sub.add_parser("inspect", help="print a shard's (or a key table's) header and layout summary")
     p.add_argument("path")
     p.set_defaults(run=cmd_inspect)
     p = sub.add_parser("convert", help="official TinyViT logits folder -> TinyShard dataset")
@@ -97,6 +128,8 @@ def build_parser():
     p.add_argument("target")
     p.add_argument("--classes", type=int, required=True)
     p.add_argument("--records-per-block", type=int, default=1024)
+    p.add_argument("--key-table-version", type=int, choices=(1, 2), default=DEFAULT_VERSION,
+                   help="2 (paged, FORMAT.md 5.2); 1 for revision-1.1 readers")
     p.set_defaults(run=cmd_convert)
     p = sub.add_parser("bench", help="records/s of one-at-a-time lookups by key")
     p.add_argument("path")

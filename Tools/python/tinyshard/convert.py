@@ -2,9 +2,11 @@
 
 Official layout: logits_top{K}_epoch{E}/rank{r}-keys.txt (a key per line) and rank{r}-values.bin
 (records int32 seed | K x int16 class index | K x float16 probability, little-endian). Records
-keep the official order and their seed (augmentation kind `seed`). A key present in several ranks
-of one epoch (the distributed sampler's padding) is kept from the lowest rank only, the copy the
-official reader counts.
+keep the official order and their seed (augmentation kind `seed`). Each rank keeps its own records
+(FORMAT.md 2): a key in several ranks of one epoch (the distributed sampler's padding) has a record in
+each rank's shard, and a lookup picks one by the reading rank as the official reader does. A key
+repeated within one rank's files keeps its first record, as the official writer would have dropped
+the repeat.
 """
 
 import os
@@ -14,7 +16,7 @@ import numpy as np
 
 from .augment import encode_seed
 from .files import file_size_and_crc
-from .keys import write_keys
+from .keys import DEFAULT_VERSION, KeyTable, write_keys
 from .manifest import KEYS_NAME, write_manifest
 from .writer import ShardWriter
 
@@ -52,33 +54,34 @@ def official_ranks(epoch_folder, k):
     return sorted(ranks, key=lambda item: item[0])
 
 
-def convert_official(source, target, classes, records_per_block=1024, teacher="unknown"):
+def convert_official(source, target, classes, records_per_block=1024, teacher="unknown",
+                     key_table_version=DEFAULT_VERSION):
     """Write a dataset (keys.tsk, one shard per epoch and rank, manifest.json) into `target`."""
     epochs = [(epoch, k, official_ranks(path, k)) for epoch, k, path in official_epochs(source)]
     if not epochs:
         raise ValueError(f"no logits_top{{K}}_epoch{{E}} folders in {source}")
     all_keys = sorted({key for _, _, ranks in epochs for _, keys, _ in ranks for key in keys})
     os.makedirs(target, exist_ok=True)
-    write_keys(os.path.join(target, KEYS_NAME), all_keys)
-    checksum = file_size_and_crc(os.path.join(target, KEYS_NAME))[1]
-    sample_id = {key: i for i, key in enumerate(all_keys)}
+    keys_path = os.path.join(target, KEYS_NAME)
+    write_keys(keys_path, all_keys, version=key_table_version)
+    del all_keys
+    table = KeyTable.open(keys_path)
+    checksum = file_size_and_crc(keys_path)[1]
+    provenance = {"teacher": teacher, "teacher_checksum": "", "dataset_checksum": checksum,
+                  "augmentation_code_version": "tinyvit-official-seed",
+                  "writer": "tinyshard-python convert_official"}
     shard_files = []
     for epoch, k, ranks in epochs:
-        written = set()
         for rank, keys, records in ranks:
+            ids = table.sample_ids(keys)
+            _, first = np.unique(ids, return_index=True)       # a repeat within the rank: its first record
+            kept = np.sort(first)
             name = f"epoch{epoch:04d}-rank{rank:03d}.tshard"
-            provenance = {"teacher": teacher, "teacher_checksum": "",
-                          "dataset_checksum": checksum,
-                          "augmentation_code_version": "tinyvit-official-seed",
-                          "writer": "tinyshard-python convert_official"}
             with ShardWriter(os.path.join(target, name), classes, k, augmentation_kind="seed",
                              epoch=epoch, rank=rank, records_per_block=records_per_block,
                              provenance=provenance) as writer:
-                for key, record in zip(keys, records):
-                    if key in written:
-                        continue
-                    written.add(key)
-                    writer.append(sample_id[key], record["index"], record["value"],
+                for sample_id, record in zip(ids[kept].tolist(), records[kept]):
+                    writer.append(sample_id, record["index"], record["value"],
                                   encode_seed(int(record["seed"])))
             shard_files.append(name)
     return write_manifest(target, shard_files)

@@ -1,19 +1,20 @@
 """Dataset: a folder with manifest.json, keys.tsk and shards; lookup by (epoch, sample key).
 
-Opening reads the manifest and the key table (checking the table against the manifest). A shard
-is opened on first use and its header checked against the manifest. The first lookup in an epoch
-builds that epoch's table sample id -> (shard, ordinal) from the shards' sample-id sections.
+Opening reads the manifest and the key table's head, and checks the key table's size and key count
+against the manifest: O(1) in keys and records (FORMAT.md 6). A shard is opened on first use and its
+header checked against the manifest. The first lookup in an epoch (for a reading rank) builds that
+epoch's table sample id -> (shard, ordinal) from the shards' sample-id sections.
 """
 
+import operator
 import os
 
 import numpy as np
 
 from .errors import ShardError
-from .files import file_size_and_crc
-from .keys import KeyTable
+from .keys import KeyTable, NotFound
 from .manifest import read_manifest
-from .reader import ShardReader
+from .reader import ShardReader, map_file
 
 
 def _mismatch(message, file=None, record=None):
@@ -34,22 +35,60 @@ def check_shard_against_manifest(header, records, entry, manifest, file=None):
                             "manifest", file=file)
 
 
+def search_order(ranks, reading_rank=None):
+    """Positions of `ranks` (an epoch's shard ranks) in the order FORMAT.md 2 searches them: ascending
+    ((rank - r) mod n, rank) for a reading rank r, as the official TinyViT reader sorts its packages;
+    ascending rank without one."""
+    n = len(ranks)
+    if reading_rank is None:
+        return sorted(range(n), key=lambda i: ranks[i])
+    return sorted(range(n), key=lambda i: ((ranks[i] - reading_rank) % n, ranks[i]))
+
+
+def _reading_rank(rank):
+    if rank is None:
+        return None
+    if isinstance(rank, bool):
+        raise TypeError("a reading rank is an integer, not a bool")
+    rank = operator.index(rank)
+    if rank < 0:
+        raise ValueError(f"a reading rank is >= 0, got {rank}")
+    return rank
+
+
+def _first_repeat(ids):
+    """Ordinal of the first record whose sample id an earlier record of the shard holds, or None."""
+    order = np.argsort(ids, kind="stable")
+    repeats = order[1:][ids[order[1:]] == ids[order[:-1]]]
+    return int(repeats.min()) if len(repeats) else None
+
+
 class Dataset:
     """Read access to a TinyShard dataset folder."""
 
     def __init__(self, folder, cache_blocks=8):
         self.folder = os.fspath(folder)
         self.manifest = read_manifest(self.folder)
-        keys_path = os.path.join(self.folder, self.manifest.keys.file)
-        self.keys = KeyTable.read(keys_path)
-        size, crc = file_size_and_crc(keys_path)
-        if (size, crc, len(self.keys)) != (self.manifest.keys.bytes, self.manifest.keys.crc32,
-                                           self.manifest.key_count):
-            raise _mismatch("key table size, CRC or count disagrees with the manifest",
-                            file=keys_path)
+        self.keys = self._open_keys()
         self._cache_blocks = cache_blocks
         self._readers = {}
-        self._tables = {}
+        self._tables = {}               # epoch -> {reading rank (None, or r mod n): table}
+
+    def _open_keys(self):
+        """The key table, its size and count checked against the manifest; its CRC-32 is the
+        manifest's too, but reading the whole file to compute it would make opening O(keys): the
+        KeyTable compares it whenever it reads the whole table anyway (all_keys, bulk sample_ids) and
+        the verifier always does. Its head is checked here; its directory before the first lookup."""
+        path = os.path.join(self.folder, self.manifest.keys.file)
+        data = map_file(path)
+        if len(data) != self.manifest.keys.bytes:
+            raise _mismatch(f"key table is {len(data)} bytes, the manifest says "
+                            f"{self.manifest.keys.bytes}", file=path)
+        keys = KeyTable(data, file=path, expected_crc32=self.manifest.keys.crc32)
+        if len(keys) != self.manifest.key_count:
+            raise _mismatch(f"key table holds {len(keys)} keys, the manifest says "
+                            f"{self.manifest.key_count}", file=path)
+        return keys
 
     @property
     def classes(self):
@@ -63,8 +102,12 @@ class Dataset:
         return sorted({entry.epoch for entry in self.manifest.shards})
 
     def _entries(self, epoch):
-        return sorted((e for e in self.manifest.shards if e.epoch == epoch),
-                      key=lambda e: e.rank)
+        """The epoch's manifest entries, ascending rank; NotFound naming the epochs held if none."""
+        entries = sorted((e for e in self.manifest.shards if e.epoch == epoch), key=lambda e: e.rank)
+        if not entries:
+            held = ", ".join(map(str, self.epochs())) or "none"
+            raise NotFound(f"{self.folder}: the manifest lists no epoch {epoch} (epochs {held})", epoch)
+        return entries
 
     def reader(self, entry):
         """The open ShardReader of a manifest entry, checked against the manifest."""
@@ -79,56 +122,88 @@ class Dataset:
             self._readers[entry.file] = reader
         return reader
 
-    def _table(self, epoch):
-        """sample id -> (shard position, ordinal) for one epoch. A sample held by several
-        shards of the epoch resolves to the lowest rank (SPEC_QUESTIONS.md Q9)."""
-        table = self._tables.get(epoch)
-        if table is None:
-            entries = self._entries(epoch)
+    def _checked_ids(self, entry):
+        """A shard's sample ids in ordinal order, after FORMAT.md 1.4 step 6: repeated ids first
+        (duplicate-sample, at the later record), then ids not below M (manifest-mismatch)."""
+        reader = self.reader(entry)
+        ids = reader.sample_ids()
+        count = len(self.keys)
+        beyond = np.flatnonzero(ids >= count)
+        if len(beyond):
+            repeat = _first_repeat(ids)
+        else:
+            # O(records): scatter each ordinal to its id; a repeated id keeps one ordinal, so the others
+            # read back another. The exact record is then found by a sort (only when there is one).
+            back = np.empty(count, np.uint32)
+            back[ids] = np.arange(len(ids), dtype=np.uint32)
+            repeat = _first_repeat(ids) if (back[ids] != np.arange(len(ids))).any() else None
+        if repeat is not None:
+            raise ShardError("duplicate-sample", f"sample id {int(ids[repeat])} appears twice",
+                             file=reader.path, record=repeat)
+        if len(beyond):
+            at = int(beyond[0])
+            raise _mismatch(f"sample id {int(ids[at])} >= key count {count}", file=reader.path, record=at)
+        return ids
+
+    def epoch_table(self, epoch, rank=None):
+        """(entries, shard_of, ordinal_of) of one epoch for a reading rank: `entries` its manifest entries
+        by ascending rank; for each sample id, shard_of (int32) the position in `entries` of the shard
+        FORMAT.md 2 names for it (-1: no record in the epoch) and ordinal_of (uint32) the record's
+        ordinal there. With a rank r the first of the epoch's n shards in ascending ((rank - r) mod n,
+        rank) that holds the sample wins (the official reader's search order), without one the lowest
+        rank. Every shard is read and checked in ascending rank whatever r is, so a damaged shard is
+        reported the same way for every reading rank. Memory: 8 bytes per key, plus the epoch's ids
+        while it is built."""
+        rank = _reading_rank(rank)
+        entries = self._entries(epoch)
+        slot = None if rank is None else rank % len(entries)
+        tables = self._tables.setdefault(epoch, {})
+        if slot not in tables:
+            ids = [self._checked_ids(entry) for entry in entries]
             shard_of = np.full(len(self.keys), -1, dtype=np.int32)
             ordinal_of = np.zeros(len(self.keys), dtype=np.uint32)
-            for position, entry in enumerate(entries):
-                reader = self.reader(entry)
-                ids = reader.sample_ids()
-                if len(ids) and int(ids.max()) >= len(self.keys):
-                    raise _mismatch(f"sample id {int(ids.max())} >= key count "
-                                    f"{len(self.keys)}", file=reader.path)
-                if len(np.unique(ids)) != len(ids):
-                    raise ShardError("duplicate-sample", "a sample id appears twice",
-                                     file=reader.path)
-                new = shard_of[ids] < 0
-                shard_of[ids[new]] = position
-                ordinal_of[ids[new]] = np.flatnonzero(new)
-            table = self._tables[epoch] = (entries, shard_of, ordinal_of)
-        return table
+            # Written last-searched first, so each sample keeps the first shard of the search order.
+            for position in reversed(search_order([e.rank for e in entries], slot)):
+                shard_of[ids[position]] = position
+                ordinal_of[ids[position]] = np.arange(len(ids[position]), dtype=np.uint32)
+            tables[slot] = (entries, shard_of, ordinal_of)
+        return tables[slot]
 
-    def locate(self, epoch, key):
-        """(ShardReader, ordinal) of the record of `key` in `epoch`; KeyError if none."""
+    def _table(self, epoch):
+        """epoch_table(epoch) without a reading rank (lowest rank wins)."""
+        return self.epoch_table(epoch)
+
+    def locate(self, epoch, key, rank=None):
+        """(ShardReader, ordinal) of the record of `key` in `epoch` for reading rank `rank` (section 2);
+        NotFound (a KeyError) for an epoch the manifest does not list, a key the table does not hold or
+        a sample without a record in the epoch."""
+        self._entries(epoch)
         sample_id = self.keys.sample_id(key)
         if sample_id is None:
-            raise KeyError(key)
-        entries, shard_of, ordinal_of = self._table(epoch)
+            raise NotFound(f"{self.folder}: no sample has the key {key!r}", key)
+        entries, shard_of, ordinal_of = self.epoch_table(epoch, rank)
         position = shard_of[sample_id]
         if position < 0:
-            raise KeyError((epoch, key))
+            raise NotFound(f"{self.folder}: epoch {epoch} has no record of the key {key!r}", (epoch, key))
         return self.reader(entries[position]), int(ordinal_of[sample_id])
 
-    def get(self, epoch, key):
-        """The Record of sample `key` in `epoch`."""
-        reader, ordinal = self.locate(epoch, key)
+    def get(self, epoch, key, rank=None):
+        """The Record of sample `key` in `epoch` (for reading rank `rank`, section 2)."""
+        reader, ordinal = self.locate(epoch, key, rank)
         return reader.record(ordinal)
 
-    def dense_row(self, epoch, key):
+    def dense_row(self, epoch, key, rank=None):
         """float32 [C] soft label (section 7) of sample `key` in `epoch`."""
-        reader, ordinal = self.locate(epoch, key)
+        reader, ordinal = self.locate(epoch, key, rank)
         return reader.dense_row(ordinal)
 
-    def dense(self, epoch, keys):
+    def dense(self, epoch, keys, rank=None):
         """float32 [len(keys), C] soft labels of the given keys of one epoch."""
-        rows = [self.dense_row(epoch, key) for key in keys]
+        rows = [self.dense_row(epoch, key, rank) for key in keys]
         return np.stack(rows) if rows else np.zeros((0, self.classes), np.float32)
 
     def keys_in_epoch(self, epoch):
         """The keys that have a record in `epoch`."""
         _, shard_of, _ = self._table(epoch)
-        return [self.keys[i] for i in np.flatnonzero(shard_of >= 0).tolist()]
+        keys = self.keys.all_keys()
+        return [keys[i] for i in np.flatnonzero(shard_of >= 0).tolist()]

@@ -15,7 +15,7 @@ from .codec import decode_block
 from .dataset import check_shard_against_manifest
 from .errors import ShardError
 from .files import file_size_and_crc
-from .keys import scan_keys
+from .keys import KeyTable, scan_keys
 from .layout import parse_layout, read_block
 from .manifest import read_manifest
 from .reader import map_file
@@ -155,6 +155,32 @@ def _verify_file_entry(entry, folder):
     return []
 
 
+def _verify_key_table(path):
+    """(the table, or None where its head or directory is unusable; its problems) in the spec's order:
+    head, directory, then every damaged page, pages in order (FORMAT.md 5.2; version 1: its first
+    problem). Memory: the directory and one batch of pages (version 1: one chunk of keys)."""
+    try:
+        table = KeyTable.open(path)
+    except ShardError as error:
+        return None, [_from_error(error, path)]
+    errors = table.problems()
+    # Version 2's damaged pages leave M and the other pages readable; any version-1 problem, or a
+    # version-2 directory problem, leaves nothing to read.
+    usable = not errors
+    if table.version == 2 and errors:
+        try:
+            table.check_directory()
+            usable = True
+        except ShardError:
+            pass
+    return (table if usable else None), [_from_error(error, path) for error in errors]
+
+
+def verify_key_table(path):
+    """All problems of one key table file (an empty list when it is valid)."""
+    return _verify_key_table(os.fspath(path))[1]
+
+
 def verify_dataset(folder):
     """All problems of a dataset folder: manifest, key table, every shard."""
     folder = os.fspath(folder)
@@ -166,22 +192,21 @@ def verify_dataset(folder):
     problems = _verify_file_entry(manifest.keys, folder)
     keys = None
     if not any(p.code == "io" for p in problems):
-        # Checked by streaming (memory: one chunk, whatever the file claims); sample names are looked
-        # up at the end for the problems that need them.
-        try:
-            keys = _KeyCount(scan_keys(_read(keys_path)))
-            if len(keys) != manifest.key_count:
-                problems.append(Problem("manifest-mismatch", keys_path, f"key table holds "
-                                        f"{len(keys)} keys, manifest says {manifest.key_count}"))
-        except ShardError as error:
-            problems.append(_from_error(error, keys_path))
+        keys, table_problems = _verify_key_table(keys_path)
+        problems += table_problems
+        if keys is not None and len(keys) != manifest.key_count:
+            problems.append(Problem("manifest-mismatch", keys_path, f"key table holds "
+                                    f"{len(keys)} keys, manifest says {manifest.key_count}"))
+    # Sample ids are checked against M; sample names are looked up at the end for the problems that
+    # need them (_name_samples).
+    counted = _KeyCount(len(keys)) if keys is not None else None
     for entry in manifest.shards:
         path = os.path.join(folder, entry.file)
         entry_problems = _verify_file_entry(entry, folder)
         problems += entry_problems
         if any(p.code == "io" for p in entry_problems):
             continue
-        layout, shard_problems = _verify_shard(path, keys)
+        layout, shard_problems = _verify_shard(path, counted)
         problems += shard_problems
         if layout is not None:
             try:
@@ -190,7 +215,7 @@ def verify_dataset(folder):
             except ShardError as error:
                 problems.append(_from_error(error, path))
     if keys is not None:
-        problems = _name_samples(problems, keys_path)
+        problems = _name_samples(problems, keys, keys_path)
     return problems
 
 
@@ -212,22 +237,32 @@ def _read(path):
         return f.read()
 
 
-def _name_samples(problems, keys_path):
-    """Problems with the key of their sample id filled in, from one streaming pass over the table."""
+def _name_samples(problems, table, keys_path):
+    """Problems with the key of their sample id filled in: version 2 by page lookups (a damaged page
+    names nothing), version 1 from one streaming pass over the table."""
     wanted = {p.sample_id for p in problems if p.sample_id is not None and p.key is None}
+    wanted = {i for i in wanted if i < len(table)}
     if not wanted:
         return problems
-    names, state = {}, {"id": 0, "partial": b""}
+    names = {}
+    if table.version == 2:
+        for i in sorted(wanted):
+            try:
+                names[i] = table[i]
+            except ShardError:
+                pass
+    else:
+        state = {"id": 0, "partial": b""}
 
-    def collect(chunk):
-        lines = (state["partial"] + chunk).split(b"\n") if state["partial"] else chunk.split(b"\n")
-        state["partial"] = lines.pop()
-        first = state["id"]
-        for i in wanted:
-            if first <= i < first + len(lines):
-                names[i] = lines[i - first].decode("utf-8")
-        state["id"] = first + len(lines)
+        def collect(chunk):
+            lines = (state["partial"] + chunk).split(b"\n") if state["partial"] else chunk.split(b"\n")
+            state["partial"] = lines.pop()
+            first = state["id"]
+            for i in wanted:
+                if first <= i < first + len(lines):
+                    names[i] = lines[i - first].decode("utf-8")
+            state["id"] = first + len(lines)
 
-    scan_keys(_read(keys_path), collect)
+        scan_keys(_read(keys_path), collect)
     return [replace(p, key=names.get(p.sample_id)) if p.sample_id in names and p.key is None else p
             for p in problems]
