@@ -229,3 +229,15 @@ def read_block(buf, layout, b):
         raise exc.located(block=b) from None
     return RawBlock(index=b, first=first, n=n, sections=tuple(sections),
                     stored_sizes=tuple(sizes))
+
+
+def read_block_ids(buf, layout, b):
+    """Only block b's sample ids (FORMAT.md 1.3: what lookup tables are built from): its frame, payload
+    checksum and sample-id section are checked, not its other sections, which are checked when a record of
+    the block is read. The decoded id planes as bytes (4n)."""
+    try:
+        first, n, payload = _check_block_frame(buf, layout, b)
+        data, _ = _read_section(payload, 0, section_lengths(layout.header, n)[0])
+    except ShardError as exc:
+        raise exc.located(block=b) from None
+    return n, data
