@@ -184,8 +184,16 @@ final class DecodedBlock {
     var values: [Float] = []
     /// Class indices ascending, K per record.
     var sortedIndices: [Int32] = []
-    /// ranks[i*K + j]: position of record i's entry j among its sorted indices.
-    var ranks: [UInt8] = []
+    /// ranks[i*K + j]: position of record i's entry j among its sorted indices; valid for record i once
+    /// ``decodeRanks(ofRecord:)`` has run for it. A permutation costs O(K·L) to decode (66-byte numbers at
+    /// K = 100), so a random read decodes the one it returns, not its block's R.
+    private(set) var ranks: [UInt8] = []
+    /// The block's order numbers, L bytes per record, and which of them are decoded into `ranks`.
+    private var orderNumbers: [UInt8] = []
+    private var ranksDecoded: [Bool] = []
+    private var orderDigits: [UInt8] = []
+    /// K! − 1 in L bytes: the bound every order number is checked against when its block is decoded.
+    private lazy var largestOrderNumber: [UInt8] = OrderNumber.largest(k: schema.k)
     /// Per record: ``indexOutOfRange`` / ``badOrder`` found while decoding the columns.
     private var recordFlags: [UInt8] = []
     private static let indexOutOfRange: UInt8 = 1
@@ -302,8 +310,10 @@ final class DecodedBlock {
             words = resized(words, n * k)
             words.withUnsafeMutableBufferPointer { BytePlanes.join(sections[3], width: schema.indexWidth, into: $0) }
             rebuildIndices()
+            checkOrderNumbers(sections[4])
             ranks = resized(ranks, n * k)
-            rebuildRanks(sections[4])
+            orderNumbers = Array(sections[4])
+            ranksDecoded = [Bool](repeating: false, count: n)
         }
     }
 
@@ -331,20 +341,15 @@ final class DecodedBlock {
         }
     }
 
-    /// Check-only: marks records whose order number is ≥ K! (one record's ranks at a time).
+    /// Marks records whose order number is ≥ K!, by comparing bytes with K! − 1 (no permutation decoded).
     private func checkOrderNumbers(_ numbers: UnsafeRawBufferPointer) {
-        let k = schema.k
         let length = schema.orderLength
-        let n = count
-        var digits = [UInt8](repeating: 0, count: k)
-        var one = [UInt8](repeating: 0, count: k)
-        one.withUnsafeMutableBufferPointer { out in
-            digits.withUnsafeMutableBufferPointer { digits in
-                recordFlags.withUnsafeMutableBufferPointer { flags in
-                    for record in 0..<n {
-                        let number = UnsafeRawBufferPointer(rebasing: numbers[(record * length)..<((record + 1) * length)])
-                        if !OrderNumber.decode(number, ranks: out, digits: digits) { flags[record] |= Self.badOrder }
-                    }
+        guard length > 0 else { return }
+        largestOrderNumber.withUnsafeBufferPointer { largest in
+            recordFlags.withUnsafeMutableBufferPointer { flags in
+                for record in 0..<count {
+                    let number = UnsafeRawBufferPointer(rebasing: numbers[(record * length)..<((record + 1) * length)])
+                    if !OrderNumber.isValid(number, largest: largest) { flags[record] |= Self.badOrder }
                 }
             }
         }
@@ -415,26 +420,24 @@ final class DecodedBlock {
         }
     }
 
-    /// Order numbers to ranks; a record whose number is ≥ K! is marked and given the identity order.
-    private func rebuildRanks(_ numbers: UnsafeRawBufferPointer) {
+    /// Decodes record `i`'s order number into `ranks[i*K ..< (i+1)*K]`, once per decoded block. A number
+    /// ≥ K! was marked when the block was decoded (readers refuse the record); it gets the identity order.
+    func decodeRanks(ofRecord i: Int) {
+        guard !ranksDecoded[i] else { return }
         let k = schema.k
         let length = schema.orderLength
-        let n = count
-        var digits = [UInt8](repeating: 0, count: k)
+        if orderDigits.count != k { orderDigits = [UInt8](repeating: 0, count: k) }
         ranks.withUnsafeMutableBufferPointer { ranks in
-            digits.withUnsafeMutableBufferPointer { digits in
-                recordFlags.withUnsafeMutableBufferPointer { flags in
-                    for record in 0..<n {
-                        let number = UnsafeRawBufferPointer(rebasing: numbers[(record * length)..<((record + 1) * length)])
-                        let out = UnsafeMutableBufferPointer(rebasing: ranks[(record * k)..<((record + 1) * k)])
-                        if !OrderNumber.decode(number, ranks: out, digits: digits) {
-                            flags[record] |= Self.badOrder
-                            for j in 0..<k { out[j] = UInt8(truncatingIfNeeded: j) }
-                        }
-                    }
+            let out = UnsafeMutableBufferPointer(rebasing: ranks[(i * k)..<((i + 1) * k)])
+            let decoded = orderNumbers.withUnsafeBytes { numbers in
+                orderDigits.withUnsafeMutableBufferPointer { digits in
+                    OrderNumber.decode(UnsafeRawBufferPointer(rebasing: numbers[(i * length)..<((i + 1) * length)]),
+                                       ranks: out, digits: digits)
                 }
             }
+            if !decoded { for j in 0..<k { out[j] = UInt8(truncatingIfNeeded: j) } }
         }
+        ranksDecoded[i] = true
     }
 
     /// The first rule record `i` of this block breaks, or nil. Within a record the rules are checked in
