@@ -18,6 +18,7 @@ process's peak RSS from wait4):
   inspect    `tinyshard inspect`
   verify     `tinyshard verify --depth checksums` and `--depth full` (2 threads): MB/s of shard bytes
   dump-key   `tinyshard dump --epoch 0 --key K`: a one-key lookup from a cold process (open + lookup)
+  analyze    `tinyshard analyze` without images (mass kept by each top-k, class correlation; Spec/ANALYZE.md)
   swift      `tinyshard-bench scale`: open, inspect statistics, key -> id, the epoch table, (epoch, key)
              -> record, rows in record order and in random order, all in one process
   py-open    Python SoftLabels open in a fresh interpreter, then one row (Tools/scale/python_probe.py)
@@ -173,6 +174,13 @@ def run_size(runner, shape, keys, work, keep):
     wall, rss, _ = runner.run([tinyshard, "dump", dataset, "--epoch", "0", "--key", key])
     runner.record(shape, keys, "dump-key", wall, rss)
 
+    analysis = os.path.join(work, f"{shape}-{keys}-analysis")
+    wall, rss, out = runner.run([tinyshard, "analyze", dataset, "--out", analysis, "--json"])
+    summary = json.loads(out)
+    shutil.rmtree(analysis, ignore_errors=True)
+    runner.record(shape, keys, "analyze", wall, rss, records_per_s=records / wall,
+                  correlation_stride=summary.get("correlation_stride"))
+
     wall, rss, out = runner.run([bench, "scale", dataset])
     runner.record(shape, keys, "swift", wall, rss, **json.loads(out))
 
@@ -191,7 +199,7 @@ def run_size(runner, shape, keys, work, keep):
 
 # ---- the report ---------------------------------------------------------------------------------------
 
-TABLE_STEPS = ["convert", "write", "inspect", "verify-checksums", "verify-full", "dump-key", "swift", "py-open",
+TABLE_STEPS = ["convert", "write", "inspect", "verify-checksums", "verify-full", "dump-key", "analyze", "swift", "py-open",
                "py-worker", "py-keys", "py-rows", "export"]
 
 
@@ -215,6 +223,8 @@ def step_summary(entry):
         return f"{fmt(entry['records_per_s'])} records/s (writer time only)"
     if s.startswith("verify"):
         return f"{fmt(entry['mb_per_s'])} MB/s"
+    if s == "analyze":
+        return f"{fmt(entry['records_per_s'])} records/s; correlation over every {entry['correlation_stride']}-th record"
     if s == "swift":
         return (f"open {fmt(entry['open_s'] * 1e3)} ms / {fmt(entry['open_rss_mb'])} MB; key -> id "
                 f"{fmt(entry['key_lookup_us'])} µs; epoch table {fmt(entry['table_build_s'])} s; record order "
@@ -270,9 +280,10 @@ def report(results_path, svg_path):
 def write_svg(latest, path):
     """Wall time against keys per epoch, log-log, one line per step of the in21k shape (and in1k dashed)."""
     width, height, margin = 760, 460, 60
-    steps = ["convert", "write", "inspect", "verify-checksums", "verify-full", "dump-key", "py-open", "py-keys",
-             "export"]
-    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf"]
+    steps = ["convert", "write", "inspect", "verify-checksums", "verify-full", "dump-key", "analyze", "py-open",
+             "py-keys", "export"]
+    colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#bcbd22", "#e377c2", "#7f7f7f",
+              "#17becf"]
     points = [(k, e["wall_s"]) for (s, k, st), e in latest.items() if st in steps]
     if not points:
         return
