@@ -72,7 +72,7 @@ def _epoch_table(dataset, epoch, rank=None):
     return dataset.epoch_table(epoch, rank)
 
 
-def _pass_epochs(folder):
+def pass_epochs(folder):
     """The epochs a teacher pass in `folder` was asked for (pass.json, Spec/PASS.md 2), or None when the
     folder holds no pass record or one this cannot read (the error it would explain is raised anyway)."""
     try:
@@ -91,7 +91,7 @@ def missing_epoch(folder, epoch, held):
     many the pass was asked for: the epochs after those held may still be being written (PASS.md 6)."""
     message = (f"the dataset has no epoch {epoch} (it holds {len(held)}: "
                f"{', '.join(map(str, held)) or 'none'})")
-    asked = _pass_epochs(folder)
+    asked = pass_epochs(folder)
     if asked is not None:
         message += f"; its teacher pass (pass.json) is asked for {asked} epoch{'s' if asked != 1 else ''}"
         if asked > len(held):
