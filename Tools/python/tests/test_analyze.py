@@ -318,7 +318,7 @@ def test_refusals_are_one_line_naming_the_file_or_key(tmp_path, labelled):
     sid = records[0][1]
     unlabelled[sid] = -1
     write_store(tmp_path / "nolabel.tsimg", unlabelled)
-    with pytest.raises(AnalyzeError, match=f"\\[no-label\\] .*key '{KEY_NAMES[sid]}'"):
+    with pytest.raises(AnalyzeError, match=f"nolabel.tsimg: \\[no-label\\] .*key '{KEY_NAMES[sid]}'"):
         analyze(folder / "pass", tmp_path / "nolabel.tsimg")
     write_store(tmp_path / "seven.tsimg", labels % 7, classes=7)
     with pytest.raises(AnalyzeError, match=r"seven.tsimg: \[mismatch\] the store has 7 classes, the shards 23"):

@@ -145,9 +145,9 @@ class _FirstPass:
     """ANALYZE.md 1–3: agreement per epoch, class and image; the mass-by-k histograms and sums; how often
     each class is the teacher's top 1."""
 
-    def __init__(self, classes, k, keys, epochs, labels, key_of):
+    def __init__(self, classes, k, keys, epochs, labels, key_of, store_path=None):
         self.classes, self.k, self.n = classes, k, min(5, k)
-        self.labels, self.key_of = labels, key_of
+        self.labels, self.key_of, self.store_path = labels, key_of, store_path
         self.epoch_slot = {epoch: i for i, epoch in enumerate(epochs)}
         self.per_epoch = np.zeros((len(epochs), 3), np.int64)          # records, top-1, top-n
         labelled = labels is not None
@@ -183,7 +183,7 @@ class _FirstPass:
         if (label < 0).any():
             sample = int(ids[np.argmax(label < 0)])
             raise AnalyzeError("no-label", f"the image of the dataset's key {self.key_of(sample)!r} (sample "
-                               f"{sample}) has no label in the image store")
+                               f"{sample}) has no label", file=self.store_path)
         top1 = indices[:, 0] == label
         top_n = (indices[:, :self.n] == label[:, None]).any(axis=1)
         self.per_epoch[e] += (count, int(top1.sum()), int(top_n.sum()))
@@ -414,7 +414,10 @@ def analyze(dataset, images=None, hard_share=0.5, bytes_records=BYTES_SAMPLE_REC
     """ANALYZE.md over a dataset folder (or Dataset) and optionally its image store (path or ImageStore):
     an AnalysisResult. Raises AnalyzeError for a logit or unsorted shard (naming it), a store without a
     dataset key or without a label for a sample with records (naming the key), a class-count mismatch;
-    ShardError for a damaged shard."""
+    ShardError for a damaged shard. A student's correlation (ANALYZE.md 4, `--model W --arch A`) is the
+    Swift tool's only: it needs the student's forward pass on every used record's replayed view, so
+    `student_similarity` never appears here. `bytes_records` = 0 skips the bytes per record;
+    `max_correlation_classes` and `correlation_budget` are the spec's 4,096 and 2^31 (smaller in tests)."""
     if not 0 <= hard_share <= 1:
         raise AnalyzeError("invalid-argument", f"the hard share must be in 0...1, got {hard_share}")
     dataset = dataset if isinstance(dataset, Dataset) else Dataset(dataset)
@@ -433,7 +436,8 @@ def analyze(dataset, images=None, hard_share=0.5, bytes_records=BYTES_SAMPLE_REC
     labels = _store_labels(dataset, store) if store is not None else None
     epochs = dataset.epochs()
     key_count = len(dataset.keys)
-    first = _FirstPass(classes, k, key_count, epochs, labels, lambda sample: dataset.keys[sample])
+    first = _FirstPass(classes, k, key_count, epochs, labels, lambda sample: dataset.keys[sample],
+                       store.path if store is not None else None)
     for epoch, _, ids, indices, values, _ in _chunks(dataset):
         first.add(epoch, ids, indices, values)
     total = first.records
@@ -457,11 +461,12 @@ def analyze(dataset, images=None, hard_share=0.5, bytes_records=BYTES_SAMPLE_REC
     data["per_class"] = [{"label": int(c), "agreement": _agreement(first.per_class[c])}
                          for c in np.flatnonzero(first.per_class[:, 0] > 0)] if labelled else []
     samples = []
+    keys = dataset.keys.all_keys() if len(hard) else None       # one pass over the table, not a page a key
     for slot, sample in enumerate(hard.tolist()):
         m = int(first.image[0, sample])
         named = [(int(c), float(s) / m) for c, s in zip(second.candidates[slot], second.candidate_sums[slot]) if c >= 0]
         named.sort(key=lambda pair: (-pair[1], pair[0]))
-        samples.append({"sampleID": int(sample), "key": dataset.keys[sample], "label": int(labels[sample]),
+        samples.append({"sampleID": int(sample), "key": keys[sample], "label": int(labels[sample]),
                         "records": m, "missShare": int(first.image[2, sample]) / m,
                         "topClasses": [c for c, _ in named], "topMeans": [mean for _, mean in named]})
     samples.sort(key=lambda s: (-s["missShare"], s["key"].encode("utf-8")))
