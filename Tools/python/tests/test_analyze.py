@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from tinyshard import Dataset
-from tinyshard.analyze import (AnalyzeError, _bytes_per_record, analyze, records_per_block, write_report)
+from tinyshard.analyze import (AnalyzeError, _bytes_per_record, analyze, heatmap_classes, heatmap_svg,
+                                records_per_block, write_report)
 from tinyshard.files import file_size_and_crc
 from tinyshard.imagestore_writer import ImageStoreWriter
 from tinyshard.keys import write_keys
@@ -357,3 +358,15 @@ def test_cli_writes_the_files_and_prints_one_line_errors(tmp_path, labelled):
     result = analyze(folder / "pass", folder / "store.tsimg")
     write_report(result, tmp_path / "again")
     assert (tmp_path / "again" / "mass_by_k.tsv").read_text().startswith("k\tmean\tp10\tp50\tp90\tresidual")
+
+
+def test_heatmap_shows_the_most_frequent_top1_classes(labelled):
+    folder, _ = labelled
+    result = analyze(folder / "pass", bytes_records=0)
+    _, records = reading_order(folder / "pass")
+    counts = np.bincount([indices[0] for _, _, indices, _, _ in records], minlength=CLASSES)
+    expected = sorted(sorted(range(CLASSES), key=lambda c: (-counts[c], c))[:5])
+    assert heatmap_classes(result, limit=5) == expected != list(range(5))
+    assert heatmap_classes(result) == list(range(CLASSES))
+    svg = heatmap_svg(result, [f"c{c}" for c in range(CLASSES)], limit=5)
+    assert svg.count("<rect") == 25 and all(f">c{c}</text>" in svg for c in expected)

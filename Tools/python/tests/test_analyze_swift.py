@@ -88,6 +88,7 @@ def test_same_analysis_as_swift_with_labels(passes, tmp_path):
     write_report(result, tmp_path / "python", [str(c) for c in range(10)])
     swift_dir, python_dir = tmp_path / "swift", tmp_path / "python"
     assert (python_dir / "hard_samples.tsv").read_text() == (swift_dir / "hard_samples.tsv").read_text()
+    assert (python_dir / "correlation.svg").read_text() == (swift_dir / "correlation.svg").read_text()
     strip = lambda text: [line.rsplit("\t", 1)[0] for line in text.splitlines()]  # noqa: E731
     assert strip((python_dir / "mass_by_k.tsv").read_text()) == strip((swift_dir / "mass_by_k.tsv").read_text())
     compare(json.loads((python_dir / "hard_samples.json").read_text()),

@@ -64,10 +64,12 @@ def records_per_block(k):
 @dataclasses.dataclass
 class AnalysisResult:
     """`data`: analysis.json's object (Swift's AnalysisResult field names); `matrix`: the correlation,
-    float64 (W, W) over data["correlation_classes"]."""
+    float64 (W, W) over data["correlation_classes"]; `top_one`: how often each class is a record's top 1
+    (int64 (C,): the heatmap's classes are the most frequent)."""
 
     data: dict
     matrix: np.ndarray
+    top_one: np.ndarray = None
 
     def __getitem__(self, name):
         return self.data[name]
@@ -486,7 +488,7 @@ def analyze(dataset, images=None, hard_share=0.5, bytes_records=BYTES_SAMPLE_REC
     data["correlation_classes"] = [int(c) for c in selected]
     data["top_pairs"] = _top_pairs(matrix, selected)
     data["skipped"] = [] if labelled else [NO_LABELS]
-    return AnalysisResult(data=data, matrix=matrix)
+    return AnalysisResult(data=data, matrix=matrix, top_one=first.top_one)
 
 
 # ---- the report ----------------------------------------------------------------------------------------
@@ -517,10 +519,21 @@ def _escape(text):
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def heatmap_classes(result, limit=HEATMAP_CLASSES):
+    """Positions in the matrix of the classes the heatmap shows (ANALYZE.md 4): at most `limit`, the most
+    frequent top-1 classes (ties to the lower class), ascending. (Swift's heatmap shows the matrix's first
+    `limit` classes instead: the same ones whenever the matrix has at most `limit`.)"""
+    classes = np.asarray(result["correlation_classes"], np.int64)
+    if len(classes) <= limit or result.top_one is None:
+        return list(range(min(len(classes), limit)))
+    counts = result.top_one[classes]
+    return sorted(np.lexsort((classes, -counts))[:limit].tolist())
+
+
 def heatmap_svg(result, names=(), limit=HEATMAP_CLASSES):
-    """The correlation of the matrix's first `limit` classes as an SVG heatmap: blue below 0, red above."""
+    """The correlation of the heatmap's classes as an SVG heatmap: blue below 0, red above, white at 0."""
     classes, matrix = result["correlation_classes"], result.matrix
-    shown = range(min(len(classes), limit))
+    shown = heatmap_classes(result, limit)
     cell = max(4, 600 // max(1, len(shown)))
     margin = 120
     side = margin + cell * len(shown) + 10
@@ -528,13 +541,13 @@ def heatmap_svg(result, names=(), limit=HEATMAP_CLASSES):
            f'font-size="9">',
            f'<text x="4" y="14" font-size="12">class correlation of the teacher\'s soft labels '
            f'({result["correlation_records"]} records)</text>']
-    for row in shown:
+    for row, i in enumerate(shown):
         y = margin + row * cell
         if cell >= 8:
             out.append(f'<text x="{margin - 4}" y="{y + cell - 1}" text-anchor="end">'
-                       f'{_escape(_name(classes[row], names))}</text>')
-        for column in shown:
-            value = max(-1.0, min(1.0, float(matrix[row, column])))
+                       f'{_escape(_name(classes[i], names))}</text>')
+        for column, j in enumerate(shown):
+            value = max(-1.0, min(1.0, float(matrix[i, j])))
             shade = int((1 - abs(value)) * 255)
             color = f"rgb(255,{shade},{shade})" if value >= 0 else f"rgb({shade},{shade},255)"
             out.append(f'<rect x="{margin + column * cell}" y="{y}" width="{cell}" height="{cell}" fill="{color}"/>')
