@@ -285,8 +285,9 @@ class _Slab:
 
     def _residuals(self, header, decoded):
         """Section 7's residual of each record over its first k entries: max(0, 1 - sum) / (C - k), the sum
-        of those float16 values in float64 (exact: multiples of 2^-24 far below 2^29), rounded to float32
-        once."""
+        of those float16 values in float64, rounded to float32 once. The sum is exact in any order (values
+        in [0, 1] are multiples of 2^-24, k <= 256 of them stay below 2^9: 33 bits), so numpy's pairwise
+        order gives the stored order's sum."""
         k = self.k
         if header.value_kind != "probability" or k >= self.classes:
             return np.zeros(len(decoded.values), dtype=np.float32)
@@ -360,7 +361,7 @@ class SoftLabels:
     def __init__(self, folder, epoch=None, cache_bytes=DEFAULT_CACHE_BYTES, k=None, rank=None):
         self.folder = os.fspath(folder)
         self.cache_bytes = int(cache_bytes)
-        self._wanted_k = None if k is None else k
+        self._wanted_k = k
         self.rank = _reading_rank(rank)
         self._epoch = multiprocessing.RawValue("q", -1)
         self._setup()
