@@ -139,6 +139,14 @@ def arch_settings(path, classes, constructor=None):
     return settings, img_size
 
 
+def view_size(size_flag, arch_size, default=224):
+    """The side of the views an example renders: its own size flag when given, else the --arch config's
+    img_size (which timm 1.0's TinyVit does not take), else `default`."""
+    if size_flag is not None:
+        return size_flag
+    return arch_size if arch_size is not None else default
+
+
 def add_model_arguments(parser):
     """--model, --model-args and --arch (the model options both examples take)."""
     parser.add_argument("--model", default="tiny_vit_5m_224", help="timm model name (not with --arch)")

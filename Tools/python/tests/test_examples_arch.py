@@ -20,7 +20,7 @@ require_torch()
 import torch  # noqa: E402
 
 sys.path.insert(0, EXAMPLES)
-from common import ArchError, add_model_arguments, arch_settings, create_model  # noqa: E402
+from common import ArchError, add_model_arguments, arch_settings, create_model, view_size  # noqa: E402
 from tinyshard.importers import import_digits  # noqa: E402
 
 
@@ -174,3 +174,7 @@ def test_add_model_arguments_serves_both_examples():
     assert (args.arch, args.model_args, args.model) == ("a.json", None, "tiny_vit_5m_224")
     with pytest.raises(SystemExit):
         parser.parse_args(["--arch", "a.json", "--model-args", "{}"])
+
+
+def test_view_size_prefers_the_flag_then_the_config():
+    assert view_size(32, 16) == 32 and view_size(None, 16) == 16 and view_size(None, None) == 224
