@@ -521,8 +521,7 @@ def _escape(text):
 
 def heatmap_classes(result, limit=HEATMAP_CLASSES):
     """Positions in the matrix of the classes the heatmap shows (ANALYZE.md 4): at most `limit`, the most
-    frequent top-1 classes (ties to the lower class), ascending. (Swift's heatmap shows the matrix's first
-    `limit` classes instead: the same ones whenever the matrix has at most `limit`.)"""
+    frequent top-1 classes (ties to the lower class), ascending, as Swift's heatmap shows them."""
     classes = np.asarray(result["correlation_classes"], np.int64)
     if len(classes) <= limit or result.top_one is None:
         return list(range(min(len(classes), limit)))
