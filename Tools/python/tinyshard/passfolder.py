@@ -125,9 +125,11 @@ class PassRecord:
 
 
 def _holds_dataset(names):
-    """The first name that makes a folder a dataset or a pass (refused without resume)."""
-    return next((name for name in sorted(names)
-                 if name in (PASS_NAME, MANIFEST_NAME) or ".tshard" in name), None)
+    """The name that makes a folder a pass (pass.json, named first: it has its own advice) or a dataset
+    (the first manifest or shard), or None: what a writer without resume refuses to overwrite."""
+    if PASS_NAME in names:
+        return PASS_NAME
+    return next((name for name in sorted(names) if name == MANIFEST_NAME or ".tshard" in name), None)
 
 
 def prepare_plain_folder(folder):
@@ -155,6 +157,9 @@ def prepare_folder(folder, record, resume):
     when epochs are added) and refuses fewer epochs than the manifest has committed. Removes what a
     crash left under the temporary names of pass.json, the manifest and the key table."""
     folder = os.fspath(folder)
+    if resume and not os.path.isdir(folder):
+        raise PassError("mismatch", folder, "not a teacher pass folder (the folder does not exist); resume "
+                        "continues a pass this writer started")
     try:
         os.makedirs(folder, exist_ok=True)
         names = os.listdir(folder)

@@ -70,11 +70,13 @@ class ShardWriter:
         self.size = 0                      # manifest's entry without reading the file back
         head = F.pack_preamble_and_header(self.header)
         prefix = scan_partial(self._temp_path, self.header, expected_ids) if resume else None
+        # Unbuffered: each block reaches the file as soon as it is complete (PASS.md 1), so a crash
+        # (SIGKILL, out of memory) loses only the block in hand, never blocks waiting in a buffer.
         if prefix is None or prefix.kept_bytes == 0:
-            self._file = open(self._temp_path, "wb")
+            self._file = open(self._temp_path, "wb", buffering=0)
             self._write(head)
             return
-        self._file = open(self._temp_path, "r+b")
+        self._file = open(self._temp_path, "r+b", buffering=0)
         try:
             # Cut a torn block (or anything after the kept run) and read the kept bytes back for the
             # running CRC, so that close() reports the file's CRC without another pass.
@@ -95,7 +97,9 @@ class ShardWriter:
         self.records = self.resumed_records = prefix.records
 
     def _write(self, data):
-        self._file.write(data)
+        view = memoryview(data)
+        while view:                        # a raw write may be short (a signal, a nearly full disk)
+            view = view[self._file.write(view):]
         self.crc32 = zlib.crc32(data, self.crc32)
         self.size += len(data)
 
