@@ -124,10 +124,10 @@ class Experiment:
 
 
 def kill_everything(process, out):
-    """SIGKILL the run: its process group and every process whose command line names its folder (mpirun's
-    ranks and torchrun's workers may sit in process groups of their own), as a node that dies takes them all."""
-    os.killpg(process.pid, signal.SIGKILL)
-    process.communicate()
+    """SIGKILL the run as a node that dies takes it: the launcher's process group and every process whose command
+    line names the run's folder, all before waiting for any. mpirun's ranks and torchrun's workers run in process
+    groups (torchrun's: sessions) of their own, and torchrun's workers go on to finish the pass when only the
+    launcher dies; waiting for the launcher's pipes first would wait for them."""
     while True:
         left = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -137,14 +137,19 @@ def kill_everything(process, out):
                         left.append(int(pid))
             except OSError:
                 continue
-        if not left:
-            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if not left:
+            break
         time.sleep(0.01)
+    process.communicate()
 
 
 def where_killed(out):

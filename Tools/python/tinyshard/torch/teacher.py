@@ -48,7 +48,7 @@ from ..files import file_size_and_crc
 from ..passfolder import (PassError, PassRecord, check_finished_shard, check_key_table, prepare_folder,
                           prepare_plain_folder, read_tail, remove_tail, write_atomically, write_tail)
 from ..reader import map_file
-from ..writer import ShardWriter
+from ..writer import PARTIAL_SUFFIX, ShardWriter
 
 WRITER = f"tinyshard-python {__version__}"
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
@@ -140,6 +140,7 @@ class ShardOfEpoch:
         self.skipped = 0
         self.finished = False
         self.start = self.position = 0
+        self.records = self.kept = 0
         self._shard = None
         self._seen = set()
         if order is None:                  # the plain writer: records in the order they are added
@@ -154,10 +155,12 @@ class ShardOfEpoch:
         self._repeat[first] = False
         self._positions = np.flatnonzero(~self._repeat)
         self.expected = self._order[self._positions]
-        self.records = 0
         if writer.resume and os.path.exists(self.path):
             check_finished_shard(self.path, self.header, records=len(self.expected))
+            # Nothing can continue a finished shard: a tail or `.partial` beside it is stale.
             remove_tail(self.path)
+            if os.path.exists(self.path + PARTIAL_SUFFIX):
+                os.unlink(self.path + PARTIAL_SUFFIX)
             self.records = len(self.expected)
             self.finished = True
         else:
@@ -243,7 +246,7 @@ class ShardOfEpoch:
                     self.skipped += 1
                     continue
                 self._seen.add(sample)
-                self._shard.append(sample, indices[row], values[row], codes[row].tobytes())
+                self._append(sample, indices[row], values[row], codes[row].tobytes())
                 continue
             position = self.position + row
             # A repeat within this rank's share is skipped; a record held already (kept from an
@@ -256,7 +259,7 @@ class ShardOfEpoch:
     @property
     def records_written(self):
         """Records this run appended (the rest were kept from an interrupted run)."""
-        return self.records - self.kept if self._order is not None else self._shard.records
+        return self.records - self.kept
 
     def __enter__(self):
         return self
