@@ -373,15 +373,18 @@ class TeacherPassWriter:
         dist.all_reduce(tensor, op=op)
         return int(tensor[0])
 
-    def _agree(self, what, action):
+    def _agree(self, what, action, undo=None):
         """Run `action` on this rank; with a process group, every rank learns whether any failed (so a
-        failure on one rank stops all of them here instead of leaving them in the next collective)."""
+        failure on one rank stops all of them here instead of leaving them in the next collective). A rank
+        whose own action succeeded calls `undo(result)` before it stops too."""
         failure = None
         try:
             result = action()
         except Exception as exc:          # noqa: BLE001 - re-raised below on this rank
             failure, result = exc, None
         if self._distributed and self._all_reduce(failure is not None, dist.ReduceOp.MAX) and failure is None:
+            if undo is not None:
+                undo(result)
             raise PassError("stopped", self.folder, f"another rank failed while {what}; its error says why")
         if failure is not None:
             raise failure
@@ -426,7 +429,8 @@ class TeacherPassWriter:
             raise ValueError("an order needs the writer's batch_size (resumed ranks restart at batch starts)")
         if self.epochs is not None and epoch >= self.epochs:
             raise ValueError(f"epoch {epoch} is outside the pass's {self.epochs} epochs")
-        shard = self._agree(f"opening epoch {epoch}", lambda: ShardOfEpoch(self, epoch, order))
+        shard = self._agree(f"opening epoch {epoch}", lambda: ShardOfEpoch(self, epoch, order),
+                            undo=lambda opened: opened.__exit__(RuntimeError, None, None))
         if order is not None and self._distributed:
             shard.start = self._all_reduce(shard.start, dist.ReduceOp.MIN)
             shard.position = shard.start
