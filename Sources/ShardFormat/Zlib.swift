@@ -1,4 +1,5 @@
 import CZlib
+import Foundation
 
 /// CRC-32 as zlib computes it (the spec's checksum everywhere).
 public enum CRC32 {
@@ -36,8 +37,13 @@ public enum CRC32 {
 final class SectionDeflater {
     // zlib keeps a pointer back to the z_stream in its state and checks it: the struct must not move.
     private let stream: UnsafeMutablePointer<z_stream>
+    private let huffmanOnly: Bool
+    /// Symbols per deflate block that zlib's Huffman-only coder takes before it ends a block on its own
+    /// (lit_bufsize − 1 at memLevel 8).
+    private static let symbolsPerBlock = (1 << 14) - 1
 
     init(strategy: Int32) {
+        huffmanOnly = strategy == Z_HUFFMAN_ONLY
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
         // The level is ignored by these strategies (zlib picks its RLE or Huffman-only coder for any level
@@ -52,6 +58,34 @@ final class SectionDeflater {
         deflateEnd(stream)
         stream.deinitialize(count: 1)
         stream.deallocate()
+    }
+
+    /// True when this stream certainly does not fit in `room` bytes, known without compressing: a
+    /// Huffman-only stream costs at least the entropy of each deflate block's bytes (zlib ends a block
+    /// at every plane end and every 16,383 symbols) plus its 6-byte header and trailer. Lets a writer skip
+    /// a candidate that cannot win (the value planes at K = 100) at the price of a byte count. Always
+    /// false for other strategies.
+    func cannotFit(_ input: UnsafeRawBufferPointer, planeEnds: [Int], room: Int) -> Bool {
+        guard huffmanOnly else { return false }
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 256) { counts in
+            var bits = 0.0
+            var start = 0
+            for end in planeEnds {
+                var blockStart = start
+                while blockStart < end {
+                    let blockEnd = min(end, blockStart + Self.symbolsPerBlock)
+                    counts.update(repeating: 0)
+                    for i in blockStart..<blockEnd { counts[Int(input[i])] += 1 }
+                    let n = Double(blockEnd - blockStart)
+                    bits += n * log2(n)
+                    for count in counts where count > 1 { bits -= Double(count) * log2(Double(count)) }
+                    blockStart = blockEnd
+                }
+                start = end
+            }
+            // A margin for rounding: the bound must never exceed the true entropy.
+            return 6 + Int((bits * (1 - 1e-9) / 8).rounded(.down)) > room
+        }
     }
 
     /// Compresses `input` into one zlib stream in `output`, ending a deflate block (Z_BLOCK) at each of
@@ -88,16 +122,39 @@ final class SectionDeflater {
 
 /// One-shot zlib (RFC 1950) compression.
 enum Zlib {
+    /// One zlib stream of `input` (the bytes compress2 makes). The output grows a chunk at a time rather
+    /// than being allocated at compressBound up front: for the key table of an ImageNet-21k pass that
+    /// bound is ~240 MB of zeroed memory for a ~60 MB stream.
     static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 6) -> [UInt8] {
-        var bound = compressBound(uLong(input.count))
-        var output = [UInt8](repeating: 0, count: Int(bound))
-        let status = output.withUnsafeMutableBytes { out in
-            compress2(out.baseAddress!.assumingMemoryBound(to: Bytef.self), &bound,
-                      input.baseAddress?.assumingMemoryBound(to: Bytef.self), uLong(input.count), level)
+        // zlib keeps a pointer back to the z_stream in its state: the struct must not move.
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        defer { stream.deallocate() }
+        // Only an out-of-memory or a bad level can fail here, never the data.
+        guard deflateInit_(stream, level, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            preconditionFailure("zlib deflateInit failed")
         }
-        // compress2 only fails on a too-small buffer or bad level, both impossible here.
-        precondition(status == Z_OK, "zlib compress2 failed with status \(status)")
-        output.removeLast(output.count - Int(bound))
+        defer { deflateEnd(stream) }
+        let chunkSize = 1 << 20
+        var output: [UInt8] = []
+        var fed = 0
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunkSize) { chunk in
+            var status = Z_OK
+            while status != Z_STREAM_END {
+                // avail_in is 32-bit: feed a huge input in slices.
+                if stream.pointee.avail_in == 0, fed < input.count {
+                    let slice = min(input.count - fed, 1 << 30)
+                    stream.pointee.next_in = UnsafeMutablePointer(mutating: (input.baseAddress! + fed).assumingMemoryBound(to: Bytef.self))
+                    stream.pointee.avail_in = uInt(slice)
+                    fed += slice
+                }
+                stream.pointee.next_out = chunk.baseAddress!
+                stream.pointee.avail_out = uInt(chunkSize)
+                status = deflate(stream, fed == input.count ? Z_FINISH : Z_NO_FLUSH)
+                precondition(status == Z_OK || status == Z_STREAM_END, "zlib deflate failed with status \(status)")
+                output.append(contentsOf: chunk[0..<(chunkSize - Int(stream.pointee.avail_out))])
+            }
+        }
         return output
     }
 

@@ -5,7 +5,8 @@ import XCTest
 /// Parallel block encoding (``ShardWriter/threads``) writes exactly the bytes of one thread, on shapes
 /// with several blocks and a short last block, and cleans up after itself.
 final class WriterThreadsTests: XCTestCase {
-    /// (schema, records): K from 1 to 100, index widths 1–3, every augmentation kind, logits and unsorted.
+    /// (schema, records): K from 1 to 100 (the radix sort of class indices from K = 32, with 1, 2 and 3
+    /// byte passes), every augmentation kind, logits and unsorted.
     private func shapes() -> [(ShardSchema, Int)] {
         [
             (ShardSchema(classes: 5, k: 1, recordsPerBlock: 3), 20),
@@ -13,6 +14,8 @@ final class WriterThreadsTests: XCTestCase {
             (ShardSchema(classes: 21841, k: 100, augmentation: .seed, recordsPerBlock: 8), 61),
             (ShardSchema(classes: 300, k: 3, augmentation: .params(outputHeight: 224, outputWidth: 224), recordsPerBlock: 4), 37),
             (ShardSchema(classes: 70000, k: 7, valueKind: .logit, sorted: false, recordsPerBlock: 5), 52),
+            (ShardSchema(classes: 200, k: 40, recordsPerBlock: 6), 25),
+            (ShardSchema(classes: 1 << 24, k: 33, valueKind: .logit, recordsPerBlock: 7), 30),
         ]
     }
 
