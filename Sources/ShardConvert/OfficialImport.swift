@@ -123,7 +123,8 @@ public enum OfficialImporter {
 }
 
 /// Pass 1 of ``OfficialImporter``: every rank's keys and values files agree, and the union of all keys,
-/// built one epoch at a time (each rank's keys sorted on its own, those new to the union merged in).
+/// built one epoch at a time (each rank's keys sorted on their own, a piece at a time, and those new to
+/// the union merged in).
 struct OfficialKeyCensus {
     let keys: SortedKeys
     /// Lines of all keys files (records of all values files).
@@ -142,8 +143,10 @@ struct OfficialKeyCensus {
                 let rank = epoch.ranks[i]
                 let lines = try KeyLines(path: rank.keysPath)
                 let count = try OfficialImporter.recordCount(rank, k: layout.k, keys: lines.count)
-                let new = KeyRun.newKeys(of: lines, sortedLines: KeySort.sortedLines(lines), notIn: known)
-                return (new, count, count * OfficialLayout.recordSize(k: layout.k) + lines.text.count)
+                let pieces = KeySort.pieces(lines).map { KeyRun.distinct(lines, sortedLines: KeySort.sortedLines(lines, $0)) }
+                var keys = try KeyRun.union(pieces, threads: 1)
+                if known.count > 0 { keys = KeyRun.subtracting(keys, known) }
+                return (keys, count, count * OfficialLayout.recordSize(k: layout.k) + lines.text.count)
             }
             records += ranks.reduce(0) { $0 + $1.records }
             sourceBytes += ranks.reduce(0) { $0 + $1.bytes }

@@ -40,6 +40,7 @@ struct ConvertOfficial: ParsableCommand {
     var threads: Int?
 
     func run() throws {
+        ProcessMemory.returnLargeFreedBuffers()
         let options = OfficialImportOptions(classes: classes, teacher: teacher, recordsPerBlock: recordsPerBlock,
                                             threads: threads ?? ShardWriter.defaultThreads)
         let bar = ProgressBar.handler()

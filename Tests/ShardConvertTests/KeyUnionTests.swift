@@ -35,10 +35,17 @@ final class KeyUnionTests: XCTestCase {
             files.append(try KeyLines(path: files[0].path))  // a file whose keys are all known already
 
             // Two "epochs": the first half of the files, then the rest, each filtered against the union.
+            // Files sorted in pieces of `piece` lines, as the converter does with its much larger pieces.
+            let piece = chunkSize == 7 ? 13 : 1000
             var union = KeyRun(chunkSize: chunkSize)
             for epoch in [files.prefix(files.count / 2), files.suffix(from: files.count / 2)] {
                 let known = union
-                let new = epoch.map { KeyRun.newKeys(of: $0, sortedLines: KeySort.sortedLines($0), notIn: known) }
+                let new = try epoch.map { lines -> KeyRun in
+                    let pieces = KeySort.pieces(lines, size: piece).map {
+                        KeyRun.distinct(lines, sortedLines: KeySort.sortedLines(lines, $0), chunkSize: chunkSize)
+                    }
+                    return KeyRun.subtracting(try KeyRun.union(pieces, threads: 2), known)
+                }
                 union = try KeyRun.union([union] + new, threads: 2)
             }
             let sorted = try union.joined()
@@ -47,7 +54,7 @@ final class KeyUnionTests: XCTestCase {
             XCTAssertEqual(table.keys, reference.keys, "chunk size \(chunkSize)")
 
             for file in files {
-                let ids = try sorted.ids(of: file)
+                let ids = try sorted.ids(of: file, pieceLines: piece)
                 var seen = Set<String>()
                 var repeats = 0
                 for line in 0..<file.count {
