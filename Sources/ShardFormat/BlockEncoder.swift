@@ -165,17 +165,19 @@ final class BlockEncoder {
     }
 
     /// Writes one section (12-byte header, then its bytes) at `offset` of the block and returns where it
-    /// ends. zlib only when a candidate makes it smaller than stored (Spec 1.2); among candidates the
-    /// first of the smallest, so the choice depends on the bytes alone.
+    /// ends. zlib only when a candidate makes it smaller than stored (Spec 1.2). Candidates are tried in
+    /// the section's order, each only when its lower bound (``SectionDeflater/lowerBound(_:planeEnds:)``)
+    /// is below the best length so far, and the first of the smallest results is kept: the choice
+    /// depends on the bytes alone.
     private func emitSection(_ source: UnsafeRawBufferPointer, planeEnds: [Int], codecs: [SectionDeflater], at offset: Int) -> Int {
         let length = source.count
         let data = offset + BlockLayout.sectionHeaderSize
         var best: Int?
         if length > 1 {
-            for codec in codecs {
+            for (number, codec) in codecs.enumerated() {
                 let room = (best ?? length) - 1
-                guard room > 0 else { break }
-                if codec.cannotFit(source, planeEnds: planeEnds, room: room) { continue }
+                // An RLE bound costs a parse of the section; a first RLE candidate runs without one.
+                if number > 0 || codec.hasCheapBound, codec.lowerBound(source, planeEnds: planeEnds) > room { continue }
                 let target = best == nil ? UnsafeMutableRawBufferPointer(rebasing: block[data..<(data + room)])
                                          : UnsafeMutableRawBufferPointer(rebasing: candidate[0..<room])
                 guard let size = codec.compress(source, planeEnds: planeEnds, into: target) else { continue }
@@ -244,23 +246,24 @@ struct EntrySorter {
     }
 }
 
-/// Which zlib strategies a block encoder tries on each section (Spec 1.2 leaves the choice to writers).
+/// The zlib strategies a block encoder tries on each section (Spec 1.2 leaves the choice to writers):
+/// Z_RLE and Z_HUFFMAN_ONLY, the smaller kept, a candidate skipped when its lower bound (``DeflateBound``)
+/// shows it cannot win.
 ///
 /// Measured on official-layout teacher data (Tools/scale/make_official.py, 10^5–10^6 records) against
 /// level 6 with Z_FILTERED, the writer's earlier choice: Z_RLE (runs of one byte, no string search) is
 /// ~1% smaller on every section at ~3.5x the speed, and the params codes of the demo compress better
 /// with it too. Z_HUFFMAN_ONLY is smaller still on the class-index planes at K = 100 (117.7 vs 120.2
-/// bytes/record) and on the value planes at K = 10 (13.7 vs 14.0), and larger elsewhere, so those two
-/// sections try both. Order numbers are nearly uniform (stored at K = 100, 1% smaller at K = 10 with
-/// either strategy): Huffman-only, whose size bound (``SectionDeflater/cannotFit(_:planeEnds:room:)``)
-/// skips zlib where it cannot win.
+/// bytes/record) and on the value planes at K = 10 (13.7 vs 14.0), and larger elsewhere. The order puts
+/// first what usually wins, so that the second is usually skipped by its bound: at K = 100 each section
+/// runs zlib once, and uniform bytes (seeds, order numbers) not at all.
 struct SectionCodecs {
-    /// Per section, in section order; the first of the smallest results wins.
+    /// Per section, in section order: sample ids, augmentation, values, indices, order.
     let candidates: [[SectionDeflater]]
 
     init() {
         let rle = SectionDeflater(strategy: Z_RLE)
         let huffman = SectionDeflater(strategy: Z_HUFFMAN_ONLY)
-        candidates = [[rle], [rle], [rle, huffman], [rle, huffman], [huffman]]
+        candidates = [[rle, huffman], [huffman, rle], [rle, huffman], [huffman, rle], [huffman, rle]]
     }
 }

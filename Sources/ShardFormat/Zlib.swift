@@ -1,5 +1,4 @@
 import CZlib
-import Foundation
 
 /// CRC-32 as zlib computes it (the spec's checksum everywhere).
 public enum CRC32 {
@@ -38,11 +37,10 @@ final class SectionDeflater {
     // zlib keeps a pointer back to the z_stream in its state and checks it: the struct must not move.
     private let stream: UnsafeMutablePointer<z_stream>
     private let huffmanOnly: Bool
-    /// Symbols per deflate block that zlib's Huffman-only coder takes before it ends a block on its own
-    /// (lit_bufsize − 1 at memLevel 8).
-    private static let symbolsPerBlock = (1 << 14) - 1
 
+    /// - Parameter strategy: Z_RLE or Z_HUFFMAN_ONLY.
     init(strategy: Int32) {
+        precondition(strategy == Z_RLE || strategy == Z_HUFFMAN_ONLY, "a section deflater is RLE or Huffman-only")
         huffmanOnly = strategy == Z_HUFFMAN_ONLY
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
@@ -60,32 +58,12 @@ final class SectionDeflater {
         stream.deallocate()
     }
 
-    /// True when this stream certainly does not fit in `room` bytes, known without compressing: a
-    /// Huffman-only stream costs at least the entropy of each deflate block's bytes (zlib ends a block
-    /// at every plane end and every 16,383 symbols) plus its 6-byte header and trailer. Lets a writer skip
-    /// a candidate that cannot win (the value planes at K = 100) at the price of a byte count. Always
-    /// false for other strategies.
-    func cannotFit(_ input: UnsafeRawBufferPointer, planeEnds: [Int], room: Int) -> Bool {
-        guard huffmanOnly else { return false }
-        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 256) { counts in
-            var bits = 0.0
-            var start = 0
-            for end in planeEnds {
-                var blockStart = start
-                while blockStart < end {
-                    let blockEnd = min(end, blockStart + Self.symbolsPerBlock)
-                    counts.update(repeating: 0)
-                    for i in blockStart..<blockEnd { counts[Int(input[i])] += 1 }
-                    let n = Double(blockEnd - blockStart)
-                    bits += n * log2(n)
-                    for count in counts where count > 1 { bits -= Double(count) * log2(Double(count)) }
-                    blockStart = blockEnd
-                }
-                start = end
-            }
-            // A margin for rounding: the bound must never exceed the true entropy.
-            return 6 + Int((bits * (1 - 1e-9) / 8).rounded(.down)) > room
-        }
+    /// True for Huffman-only, whose bound is a byte count; an RLE bound replays zlib's parse.
+    var hasCheapBound: Bool { huffmanOnly }
+
+    /// A length this stream cannot go below for `input` (``DeflateBound``).
+    func lowerBound(_ input: UnsafeRawBufferPointer, planeEnds: [Int]) -> Int {
+        huffmanOnly ? DeflateBound.huffmanOnly(input, planeEnds: planeEnds) : DeflateBound.rle(input, planeEnds: planeEnds)
     }
 
     /// Compresses `input` into one zlib stream in `output`, ending a deflate block (Z_BLOCK) at each of
