@@ -73,18 +73,28 @@ public enum OfficialImporter {
             var done = 0
             var counts = RankCopy.Counts()
             var shardBytes = 0
+            // Each rank's keys are read and mapped to ids while the previous rank's blocks are encoded.
+            let ranks = layout.epochs.flatMap(\.ranks)
+            func rankKeys(_ i: Int) -> Pending<RankKeys>? {
+                guard i < ranks.count else { return nil }
+                let rank = ranks[i]
+                return Pending(async: options.threads > 1) { try RankKeys(rank, k: k, table: keys) }
+            }
+            var next = rankKeys(0)
+            var position = 0
             for epoch in layout.epochs {
                 var inEpoch = SampleSet(capacity: keyTable.count)
                 for rank in epoch.ranks {
-                    let lines = try KeyLines(path: rank.keysPath)
-                    _ = try recordCount(rank, k: k, keys: lines.count)
-                    let ids = try keys.ids(of: lines)
+                    let keysOfRank = try next!.value()
+                    let lines = keysOfRank.lines
+                    position += 1
+                    next = rankKeys(position)
                     let writer = try dataset.shardWriter(epoch: epoch.epoch, rank: rank.rank)
                     writer.threads = options.threads
                     current = writer
                     written.append(DatasetWriter.shardFileName(epoch: epoch.epoch, rank: rank.rank))
                     let stage = "epoch \(epoch.epoch) rank \(rank.rank)"
-                    let copy = RankCopy(rank: rank, lines: lines, ids: ids, k: k, classes: options.classes)
+                    let copy = RankCopy(rank: rank, lines: lines, ids: keysOfRank.ids, k: k, classes: options.classes)
                     counts.add(try copy.run(into: writer, inEpoch: &inEpoch) { throttle.report(stage: stage, done: done + $0) })
                     done += lines.count
                     shardBytes += try dataset.finish(writer).bytes
@@ -156,6 +166,19 @@ struct OfficialKeyCensus {
         keys = try union.joined()
         self.records = records
         self.sourceBytes = sourceBytes
+    }
+}
+
+/// One rank's keys file and the sample id of each of its lines.
+struct RankKeys {
+    let lines: KeyLines
+    let ids: LineIDs
+
+    /// Reads and checks the keys file (against the values file's size too) and maps its lines to ids.
+    init(_ rank: OfficialRankFiles, k: Int, table: SortedKeys) throws {
+        lines = try KeyLines(path: rank.keysPath)
+        _ = try OfficialImporter.recordCount(rank, k: k, keys: lines.count)
+        ids = try table.ids(of: lines)
     }
 }
 

@@ -23,3 +23,28 @@ enum Parallel {
         return try results.map { try $0!.get() }
     }
 }
+
+/// A value computed on another thread from the moment this is made (or, with `async: false`, right
+/// away on this one); ``value()`` waits for it and rethrows its error.
+final class Pending<T>: @unchecked Sendable {  // `result` is written once, before `done` is signalled
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<T, Error>?
+
+    init(async: Bool, _ body: @escaping () throws -> T) {
+        guard async else {
+            result = Result(catching: body)
+            done.signal()
+            return
+        }
+        DispatchQueue.global().async {
+            self.result = Result(catching: body)
+            self.done.signal()
+        }
+    }
+
+    func value() throws -> T {
+        done.wait()
+        done.signal()  // a second call does not block
+        return try result!.get()
+    }
+}
