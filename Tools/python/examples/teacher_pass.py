@@ -25,6 +25,7 @@ that every run of the command has the same one.
 import argparse
 import hashlib
 import json
+import os
 import signal
 import struct
 import sys
@@ -36,7 +37,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
-from common import create_model, fail, init_distributed
+from common import add_model_arguments, arch_settings, create_model, fail, init_distributed, view_size
 from tinyshard import ImageStore, ImageStoreError, ShardError, verify_dataset
 from tinyshard.augment import encode_params
 from tinyshard.labels import LabelError
@@ -54,6 +55,8 @@ class TeacherViews(Dataset):
         self.store, self.indices, self.sample_ids = store, indices, sample_ids
         self.sampler, self.size, self.epoch = sampler, size, 0
         self.image_of = {int(s): i for i, s in enumerate(sample_ids)}      # sample id -> store index
+        # Mix partners are training images only, as in the Swift pass (SAMPLER.md 8): their sample ids, ascending.
+        self.partners = np.sort(np.asarray(sample_ids)[np.asarray(indices, dtype=np.int64)])
 
     def __len__(self):
         return len(self.indices)
@@ -62,8 +65,8 @@ class TeacherViews(Dataset):
         index = self.indices[i]
         sample = int(self.sample_ids[index])
         params = self.sampler.parameters(
-            self.epoch, sample, self.store.size(index), len(self.store),
-            lambda partner: self.store.size(self.image_of[partner]))
+            self.epoch, sample, self.store.size(index),
+            partner_size=lambda partner: self.store.size(self.image_of[partner]), partners=self.partners)
         code = encode_params(params, (self.size, self.size))
         partner = None if params.mix is None else self.store.image(self.image_of[params.mix.partner_id])
         view = replay_normalized(code, self.store.image(index), (self.size, self.size), partner)
@@ -90,10 +93,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", required=True, help="image store (.tsimg)")
     parser.add_argument("--out", required=True, help="dataset folder to write")
-    parser.add_argument("--model", default="tiny_vit_5m_224", help="timm model name")
-    parser.add_argument("--model-args", help="JSON object of timm constructor overrides")
+    add_model_arguments(parser)
     parser.add_argument("--checkpoint", help="teacher weights (torch.save state_dict or .safetensors)")
-    parser.add_argument("--img-size", type=int, default=224, help="side of the augmented views")
+    parser.add_argument("--img-size", type=int, help="side of the augmented views (default: the --arch "
+                                                      "config's img_size, else 224)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--temperature", type=float, default=1.0)
@@ -119,7 +122,9 @@ def main():
         keys = store.keys()
         train, _ = held_out_split(keys, args.held_out)
         torch.manual_seed(args.seed)           # weights drawn without --checkpoint: the same every run
-        model = create_model(args.model, store.classes, args.model_args, args.checkpoint).eval()
+        model = create_model(args.model, store.classes, args.model_args, args.checkpoint, arch=args.arch).eval()
+        args.img_size = view_size(args.img_size, arch_settings(args.arch, store.classes)[1] if args.arch else None)
+        teacher_name = os.path.basename(args.arch) if args.arch else args.model
         teacher_sha256 = file_sha256(args.checkpoint) if args.checkpoint else model_sha256(model)
         recipe = Recipe.tinyvit_mix() if args.mix else Recipe.tinyvit()
         recipe_name = "tinyvit-mix" if args.mix else "tinyvit"
@@ -128,13 +133,13 @@ def main():
                                                   separators=(",", ":")).encode()).hexdigest()
         k = min(args.k, store.classes)
         records_per_block = args.records_per_block or default_records_per_block(k)
-        fingerprint = {"teacher": args.model, "teacher_sha256": teacher_sha256, "recipe": recipe_name,
+        fingerprint = {"teacher": teacher_name, "teacher_sha256": teacher_sha256, "recipe": recipe_name,
                        "recipe_sha256": recipe_sha256, "images": images_line(store), "seed": str(args.seed),
                        "image_size": str(args.img_size), "held_out_fraction": repr(args.held_out)}
         writer = TeacherPassWriter(
             args.out, keys, store.classes, k, output_size=(args.img_size, args.img_size),
             temperature=args.temperature, records_per_block=records_per_block,
-            provenance={"teacher": args.model, "teacher_checksum": "sha256:" + teacher_sha256,
+            provenance={"teacher": teacher_name, "teacher_checksum": "sha256:" + teacher_sha256,
                         "run_seed": str(args.seed), "recipe": recipe_name, "recipe_sha256": recipe_sha256,
                         "held_out_fraction": repr(args.held_out)},
             epochs=args.epochs, batch_size=args.batch, fingerprint=fingerprint, resume=args.resume)
