@@ -39,15 +39,8 @@ public enum TeacherPass {
                     resume: Bool = false, keyTableVersion: Int = KeyTable.defaultVersion) {
             self.epochs = epochs; self.k = k; self.seed = seed; self.batchSize = batchSize; self.recipe = recipe
             self.heldOutFraction = heldOutFraction; self.validationFraction = validationFraction
-            self.recordsPerBlock = recordsPerBlock ?? Self.recordsPerBlock(k: k)
+            self.recordsPerBlock = recordsPerBlock ?? ShardSchema.defaultRecordsPerBlock(k: k)
             self.resume = resume; self.keyTableVersion = keyTableVersion
-        }
-
-        /// The largest power of two R with R·K ≤ 16,384: a block of ~16k entries, whatever K.
-        static func recordsPerBlock(k: Int) -> Int {
-            var r = 1
-            while r * 2 * max(k, 1) <= 16_384 && r * 2 <= ShardSchema.maxRecordsPerBlock { r *= 2 }
-            return r
         }
     }
 

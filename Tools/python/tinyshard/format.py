@@ -80,6 +80,17 @@ def probability_sum_bound(k):
 # Header JSON
 
 
+def default_records_per_block(k):
+    """This project's block size for K = k (FORMAT.md 1.1, Swift's `ShardSchema.defaultRecordsPerBlock(k:)`):
+    the largest power of two R with R·k ≤ 16,384 (K = 100 → 128, K = 10 → 1,024, K = 1 → 16,384). A block
+    is what a random read decodes; keeping R·K constant keeps that work the same for every K."""
+    k = max(int(k), 1)
+    r = 1
+    while r * 2 * k <= 16_384:
+        r *= 2
+    return r
+
+
 @dataclass(frozen=True)
 class Header:
     """The validated header of a shard. `extra` keeps keys this version does not know, so that a
