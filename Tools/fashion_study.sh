@@ -6,6 +6,14 @@
 # evaluated on until the `final` stage, which runs the chosen options once per seed with `distill-demo`.
 #
 #   Tools/fashion_study.sh OUT [import] [teacher] [pass] [students] [final]     (default: import teacher pass students)
+#   Tools/fashion_study.sh OUT study                  the held-out study in one command (docs/results.md)
+#   Tools/fashion_study.sh OUT tables DIR...          mean ± std tables from the seed-N/summary.json of one or more
+#                                                     `distill-demo` outputs (seeds run by separate processes)
+#
+# The final study needs none of the stages below: `tinyshard distill-demo --dataset fashion-mnist` imports the
+# stores (cached in ~/.cache/tinyshard/fashion-mnist), trains the teacher on the other 45,000 once (cached under
+# its fingerprint), and evaluates every model on the official 10,000 test images. The stages below are the
+# tuning grid (validation split only) behind the README's choices.
 #
 # Data: Debian's dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist), the first $LIMIT of the
 # 60,000 training images (default 15,000: 3,000 held out by key hash, 12,000 to train on; 9,000 / 3,000
@@ -32,8 +40,86 @@
 # TEACHER_DATA; each row records the values it ran with and its validation top-1 (teacher-rest rows: the
 # top-1 on the rest's own held-out tenth).
 set -euo pipefail
-OUT=${1:?usage: Tools/fashion_study.sh OUT [import] [teacher] [pass] [students] [final]}
+OUT=${1:?usage: Tools/fashion_study.sh OUT [import] [teacher] [pass] [students] [final] | study | tables DIR...}
 shift || true
+if [ "${1:-}" = study ]; then
+  # 5 seeds of hard / online / shards, the K sweep from one K = 10 pass, students without the hard samples, the
+  # analysis and the class-correlation similarity: every model on the official test set.
+  exec "${BIN:-.build/release/tinyshard}" distill-demo --dataset fashion-mnist --seeds "${SEEDS:-0,1,2,3,4}" --k 10 \
+    --k-sweep 1,2,3,5,10 --hard-samples 0.5 --out "$OUT"
+fi
+if [ "${1:-}" = tables ]; then
+  shift
+  exec python3 - "$@" <<'PY'
+import glob, json, statistics, sys
+runs = {}
+for folder in sys.argv[1:]:
+    for path in sorted(glob.glob(folder + "/seed-*/summary.json")) + sorted(glob.glob(folder + "/summary.json")):
+        s = json.load(open(path))
+        if "runs" in s:
+            continue
+        runs.setdefault(s["seed"], s)
+seeds = sorted(runs)
+def ms(values, scale=100, digits=2):
+    values = [v * scale for v in values]
+    m = statistics.mean(values); sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{m:.{digits}f} ± {sd:.{digits}f}"
+def top1(s, name): return s["students"][name]["top1"]
+print(f"seeds: {', '.join(map(str, seeds))}; split: {runs[seeds[0]]['split']}\n")
+print("| seed | teacher | hard | online | shards | shards − hard | shards − online |\n|---:|---:|---:|---:|---:|---:|---:|")
+for seed in seeds:
+    s = runs[seed]
+    h, o, d = top1(s, "hard"), top1(s, "online"), top1(s, "shards")
+    print(f"| {seed} | {s['teacher']['top1']*100:.2f} | {h*100:.2f} | {o*100:.2f} | {d*100:.2f} | {(d-h)*100:+.2f} | {(d-o)*100:+.2f} |")
+all_ = [runs[x] for x in seeds]
+dh = [top1(s, "shards") - top1(s, "hard") for s in all_]
+print(f"| mean ± std | {ms([s['teacher']['top1'] for s in all_])} | {ms([top1(s, 'hard') for s in all_])} | "
+      f"{ms([top1(s, 'online') for s in all_])} | {ms([top1(s, 'shards') for s in all_])} | {ms(dh)} | "
+      f"{ms([top1(s, 'shards') - top1(s, 'online') for s in all_])} |")
+print(f"\nshards above hard labels on {sum(d > 0 for d in dh)} of {len(dh)} seeds")
+print("\n| seed | train wall s hard / online / shards | bytes/record | records |\n|---:|---|---:|---:|")
+for seed in seeds:
+    s = runs[seed]
+    w = [s["students"][n]["train_seconds"] for n in ("hard", "online", "shards")]
+    print(f"| {seed} | {w[0]:.0f} / {w[1]:.0f} / {w[2]:.0f} | {s['shards']['bytes_per_record']:.1f} | {s['shards']['records']} |")
+with_analysis = [runs[x] for x in seeds if "analysis" in runs[x]]
+if with_analysis:
+    a0 = with_analysis[0]["analysis"]
+    print(f"\nanalysis ({len(with_analysis)} seeds): agreement top-1 {ms([s['analysis']['agreement_top1'] for s in with_analysis])} %, "
+          f"top-{a0['n']} {ms([s['analysis']['agreement_topn'] for s in with_analysis])} %, hard images (share ≥ {a0['hard_share_threshold']}) "
+          f"{ms([s['analysis']['hard_image_share'] for s in with_analysis])} %")
+    print("\n| k | mass mean % | p10 % | p50 % | p90 % | residual per other class | bytes/record |\n|---:|---:|---:|---:|---:|---:|---:|")
+    for j, row in enumerate(a0["mass_by_k"]):
+        rows = [s["analysis"]["mass_by_k"][j] for s in with_analysis]
+        b = [r["bytes_per_record"] for r in rows if r.get("bytes_per_record") is not None]
+        print(f"| {row['k']} | {ms([r['mean'] for r in rows])} | {ms([r['p10'] for r in rows])} | {ms([r['p50'] for r in rows])} | "
+              f"{ms([r['p90'] for r in rows])} | {ms([r['residual'] for r in rows], 1, 5)} | {ms(b, 1, 1) if b else ''} |")
+    print("\n| seed | similarity, hard labels | similarity, from shards |\n|---:|---:|---:|")
+    for seed in seeds:
+        c = runs[seed].get("correlation_similarity")
+        if c: print(f"| {seed} | {c['hard']:.3f} | {c['shards']:.3f} |")
+    hs = [s["correlation_similarity"]["hard"] for s in with_analysis]; ds = [s["correlation_similarity"]["shards"] for s in with_analysis]
+    print(f"| mean ± std | {ms(hs, 1, 3)} | {ms(ds, 1, 3)} |")
+sweep = [runs[x] for x in seeds if "k_sweep" in runs[x]]
+if sweep:
+    print(f"\nK sweep ({len(sweep)} seeds: {', '.join(str(s['seed']) for s in sweep)}), one pass of K = {sweep[0]['shards']['pass_k']}:")
+    print("\n| k | top-1 % | − hard labels | bytes/record | per seed |\n|---:|---:|---:|---:|---|")
+    for j, p in enumerate(sweep[0]["k_sweep"]):
+        t = [s["k_sweep"][j]["top1"] for s in sweep]; g = [s["k_sweep"][j]["minus_hard"] for s in sweep]
+        b = [s["k_sweep"][j]["bytes_per_record"] for s in sweep]
+        print(f"| {p['k']} | {ms(t)} | {ms(g)} | {ms(b, 1, 1)} | {' / '.join(f'{x*100:.2f}' for x in t)} |")
+hard = [runs[x] for x in seeds if "hard_samples" in runs[x]]
+if hard:
+    h0 = hard[0]["hard_samples"]
+    print(f"\nhard samples (share ≥ {h0['share_threshold']}; {len(hard)} seeds): {ms([s['hard_samples']['excluded_images'] for s in hard], 1, 0)} images "
+          f"({ms([s['hard_samples']['image_share'] for s in hard])} %) left out")
+    print("\n| student | with | without | without − with | per seed (with → without) |\n|---|---:|---:|---:|---|")
+    for name, label in (("hard", "hard labels"), ("shards", "from shards")):
+        w = [s["hard_samples"][name]["with"] for s in hard]; wo = [s["hard_samples"][name]["without"] for s in hard]
+        print(f"| {label} | {ms(w)} | {ms(wo)} | {ms([b - a for a, b in zip(w, wo)])} | "
+              f"{'; '.join(f'{a*100:.2f} → {b*100:.2f}' for a, b in zip(w, wo))} |")
+PY
+fi
 STAGES=${*:-import teacher pass students}
 BIN=${BIN:-.build/release/tinyshard}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}

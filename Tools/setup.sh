@@ -2,7 +2,7 @@
 # Installs what building and testing TinyShard needs on Debian (run as root, or it uses sudo):
 # zlib (format), oneDNN (TinyViT kernels), libpng and libturbojpeg (image import; the Python package's
 # JPEG store reader loads libturbojpeg too), Open MPI (distributed teacher pass and training under mpirun),
-# zstd (benchmark), numpy and pytest for the system python3 (the benchmark's numpy baseline without the venv).
+# zstd (benchmark), dataset-fashion-mnist (the IDX files `distill-demo --dataset fashion-mnist` imports), numpy and pytest for the system python3 (the benchmark's numpy baseline without the venv).
 # The Python package, torch and timm go into .venv with Tools/setup-python.sh (CI runs both).
 #
 #   Tools/setup.sh [--arm64-check]
@@ -10,7 +10,7 @@
 # --arm64-check also installs what Tools/check_arm64_kernels.sh needs (an arm64 C library for clang to
 # link against, and qemu-user to run the result): CI runs that check; building does not need it.
 set -euo pipefail
-packages=(zlib1g-dev libdnnl-dev libpng-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin zstd)
+packages=(zlib1g-dev libdnnl-dev libpng-dev libturbojpeg0-dev libopenmpi-dev openmpi-bin zstd dataset-fashion-mnist)
 if [ "${1:-}" = "--arm64-check" ]; then
     packages+=(qemu-user libc6-dev-arm64-cross libgcc-12-dev-arm64-cross)
 fi

@@ -51,11 +51,12 @@ public enum AnalysisReport {
         return out
     }
 
-    /// The correlation of the matrix's most frequent classes (at most `limit`), as an SVG heatmap: blue below 0,
-    /// red above, white at 0; the diagonal (1) drawn like any other cell.
-    static func heatmap(_ result: AnalysisResult, names: [String], limit: Int = 100) -> String {
+    /// The correlation of the heatmap's classes (``AnalysisResult/heatmapPositions``: the most frequent top-1
+    /// classes, ascending), as an SVG heatmap: blue below 0, red above, white at 0; the diagonal (1) drawn like
+    /// any other cell.
+    static func heatmap(_ result: AnalysisResult, names: [String]) -> String {
         let width = result.correlationClasses.count
-        let shown = Array(0..<min(width, limit))
+        let shown = result.heatmapPositions
         let cell = max(4, 600 / max(1, shown.count)), margin = 120
         let side = margin + cell * shown.count + 10
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(side)\" height=\"\(side)\" font-family=\"sans-serif\" font-size=\"9\">\n"

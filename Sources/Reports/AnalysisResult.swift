@@ -80,6 +80,9 @@ public struct AnalysisResult: Codable, Sendable {
     public var skipped: [String]
     /// The matrix itself (row-major over `correlationClasses`): written to correlation.npy, not to the JSON.
     public var matrix: [Double] = []
+    /// Positions in the matrix of the classes the heatmap shows (Spec/ANALYZE.md 4: at most 100, the most
+    /// frequent top-1 classes, ascending); not in the JSON.
+    public var heatmapPositions: [Int] = []
 
     enum CodingKeys: String, CodingKey {
         case records, classes, k, n, overall, perEpoch = "per_epoch", perClass = "per_class", perImage = "per_image"

@@ -61,7 +61,62 @@ public enum DistillDemo {
         /// 69k parameters, 0.68M MACs.
         public var student = TinyViTConfiguration(embedDims: [16, 32, 32, 48], depths: [1, 1, 1, 1], numHeads: [1, 1, 1, 2],
                                                   windowSizes: [4, 4, 2, 1], numClasses: 10, imageSize: 32)
+        /// An image store every model (teacher and students) is evaluated on — a real test set — instead of the
+        /// held-out split; its classes must be the training store's (same count, same names when both name them).
+        /// The held-out split is then not needed: every image of the training store trains.
+        public var evaluationImages: String?
+        /// The store the teacher trains on (default: the students' store) — e.g. more data than the student
+        /// gets, keys disjoint from it. Its classes must be the students' store's.
+        public var teacherImages: String?
+        /// The seed of the teacher's training (default: the run's): a fixed one lets every seed share one teacher.
+        public var teacherSeed: UInt64?
+        /// A folder of trained teachers, each in a folder named by the fingerprint of everything that decides
+        /// it (its store's content checksum, architecture, epochs, learning rates, recipe hash, seed, …): a
+        /// teacher whose fingerprint is there is loaded instead of trained.
+        public var teacherCache: String?
+        /// One more student per k from the same pass, on the stored top-k (`.storedSoftLabels(top: k)`); the
+        /// pass stores K = max(k, the largest k here).
+        public var kSweep: [Int] = []
+        /// After the pass, leave out the hard samples (label outside the teacher's top-n in at least this share
+        /// of their records, Spec/ANALYZE.md 2) and train two more students without them: on hard labels and on
+        /// stored labels.
+        public var hardSampleShare: Double?
+        /// Analyse the pass (agreement, hard samples, mass by k) and measure the hard-label and the shards
+        /// students' class-correlation similarity to the teacher (Spec/ANALYZE.md 4).
+        public var analysis = true
         public init() {}
+    }
+
+    /// One k of the K sweep: the student on the stored top-k, and what storing only the top k costs.
+    public struct KPoint: Sendable {
+        public var k: Int
+        public var student: StudentResult
+        /// Bytes per record of this format storing the top k (Spec/ANALYZE.md 3); nil when not measured.
+        public var bytesPerRecord: Double?
+    }
+
+    /// Students without the hard samples, next to the same students with them (``Result/hard``, ``Result/shards``).
+    public struct HardSampleStudy: Sendable {
+        public var threshold: Double
+        /// Training images left out, and their share of the images with records.
+        public var excluded: Int
+        public var share: Double
+        public var hardWithout: StudentResult
+        public var shardsWithout: StudentResult
+    }
+
+    /// What the stored teacher knows (``PassAnalysis``), in brief.
+    public struct AnalysisSummary: Sendable {
+        /// Share of records whose top-1 is the label, and whose top-n (n = min(5, K)) holds it.
+        public var agreementTop1: Double
+        public var agreementTopN: Double
+        public var n: Int
+        public var hardThreshold: Double
+        public var hardImageShare: Double
+        public var hardImages: Int
+        public var massByK: [AnalysisResult.MassRow]
+        /// Pearson correlation between the teacher's class correlations and each student's ("hard", "shards").
+        public var similarity: [String: Double]
     }
 
     /// One student's outcome and cost.
@@ -82,6 +137,16 @@ public enum DistillDemo {
         public var images: String
         public var seed: UInt64
         public var validation: Bool
+        /// What the models are evaluated on: "held-out", "validation" or "test" (``Options/evaluationImages``).
+        public var split: String
+        /// The test store (``Options/evaluationImages``).
+        public var evaluationImages: String?
+        /// The teacher was loaded from ``Options/teacherCache`` (its fingerprint's folder), not trained now.
+        public var teacherCached: String?
+        /// The K sweep, ascending k (empty without one).
+        public var kSweep: [KPoint] = []
+        public var hardSamples: HardSampleStudy?
+        public var analysis: AnalysisSummary?
         public var teacher: Evaluation
         /// The given teacher's weights (``Options/teacherWeights``); nil when the job trained its teacher.
         public var teacherWeights: String?
@@ -95,7 +160,9 @@ public enum DistillDemo {
         public var shards: StudentResult
         public var bytesPerRecord: Double
         public var records: Int
+        /// The stored top-k the shards student trains on; ``passK`` the pass stored.
         public var k: Int
+        public var passK: Int
         public var verifiedClean: Bool
         /// Wall seconds by stage.
         public var seconds: [String: Double]
@@ -128,7 +195,21 @@ public enum DistillDemo {
             options.teacher.numClasses = store.classCount
             options.student.numClasses = store.classCount
         }
-        let split = options.validationFraction > 0 ? "validation" : "held-out"
+        let testStore = try options.evaluationImages.map { try matchingStore($0, to: store, what: "evaluation") }
+        if testStore != nil {
+            guard options.validationFraction == 0 else {
+                throw DistillError("[usage] a validation split and a test store are two evaluations: give one")
+            }
+            options.heldOutFraction = 0
+        }
+        let split = testStore != nil ? "test" : options.validationFraction > 0 ? "validation" : "held-out"
+        let passK = max(options.k, options.kSweep.max() ?? 0)
+        guard options.kSweep.allSatisfy({ $0 >= 1 }), options.k >= 1, passK <= store.classCount else {
+            throw DistillError("[invalid_argument] every k must be in 1...\(store.classCount) (the classes), got \(([options.k] + options.kSweep).map(String.init).joined(separator: ", "))")
+        }
+        if let share = options.hardSampleShare, !(share > 0 && share <= 1) {
+            throw DistillError("[invalid_argument] the hard-sample share must be in (0, 1], got \(share)")
+        }
         try ModelArchitecture.write(options.teacher, to: dir + "/teacher-arch.json")
         try ModelArchitecture.write(options.student, to: dir + "/student-arch.json")
         func trainOptions(_ epochs: Int, lr: Float, seed: UInt64) -> TrainOptions {
@@ -137,35 +218,68 @@ public enum DistillDemo {
                          heldOutFraction: options.heldOutFraction, validationFraction: options.validationFraction)
         }
         let seed = options.seed
+        let evaluationImages = testStore.map { ($0, Array(0..<$0.count)) }
+            ?? (store, DataSplit(store: store, heldOutFraction: options.heldOutFraction, validationFraction: options.validationFraction).evaluation)
+        func evaluate(_ model: TinyViT) throws -> Evaluation {
+            try Trainer.evaluate(model: model, store: evaluationImages.0, indices: evaluationImages.1)
+        }
         let teacher: TinyViT
-        let teacherEval: Evaluation
+        var teacherEval: Evaluation
         var teacherTrainSeconds = 0.0
+        var teacherCached: String?
         if let weights = options.teacherWeights {
             teacher = try TinyViT(options.teacher)
             do { try teacher.load(contentsOf: URL(fileURLWithPath: weights)) } catch {
                 throw DistillError("\(weights): [bad_weights] not weights of the teacher architecture: \(error)")
             }
-            let evaluation = DataSplit(store: store, heldOutFraction: options.heldOutFraction,
-                                       validationFraction: options.validationFraction).evaluation
-            teacherEval = try timed("teacher evaluation") { try Trainer.evaluate(model: teacher, store: store, indices: evaluation) }
+            teacherEval = try timed("teacher evaluation") { try evaluate(teacher) }
             log(String(format: "teacher (%d params, given weights %@): %@ top-1 %.2f%%", teacher.parameterCount, weights, split,
                        teacherEval.top1 * 100))
         } else {
-            let teacherTrainer = try Trainer(store: store, views: .recipe(options.teacherRecipe, seed: seed ^ 0x7EAC), targets: .hardLabels,
-                                             configuration: options.teacher,
-                                             options: trainOptions(options.teacherEpochs, lr: options.teacherLearningRate, seed: seed),
-                                             runDirectory: dir + "/teacher")
-            let teacherSummary = try timed("teacher training") {
-                try teacherTrainer.run(evaluateEvery: 0) { progress?("teacher", $0) }
+            let teacherStore = try options.teacherImages.map { try matchingStore($0, to: store, what: "teacher's") } ?? store
+            let teacherSeed = options.teacherSeed ?? seed
+            let teacherOptions = trainOptions(options.teacherEpochs, lr: options.teacherLearningRate, seed: teacherSeed)
+            let views = ViewSource.recipe(options.teacherRecipe, seed: teacherSeed ^ 0x7EAC)
+            var runDirectory = dir + "/teacher"
+            var cached: TeacherCache.Entry?
+            if let cache = options.teacherCache {
+                let entry = try TeacherCache.entry(in: cache, store: teacherStore, configuration: options.teacher, options: teacherOptions,
+                                                   recipe: options.teacherRecipe)
+                runDirectory = entry.folder
+                if entry.isComplete { cached = entry }
             }
-            guard let evaluation = teacherSummary.lastEvaluation else { throw DistillError("[internal] the teacher was not evaluated") }
-            teacher = teacherTrainer.model
-            teacherEval = evaluation
-            teacherTrainSeconds = teacherSummary.trainSeconds
-            log(String(format: "teacher (%d params, hard labels, %d epochs): %@ top-1 %.2f%%", teacher.parameterCount,
-                       options.teacherEpochs, split, teacherEval.top1 * 100))
+            if let cached {
+                teacher = try TinyViT(options.teacher)
+                try teacher.load(contentsOf: URL(fileURLWithPath: cached.weights))
+                teacherTrainSeconds = cached.trainSeconds
+                teacherCached = cached.folder
+                teacherEval = try timed("teacher evaluation") { try evaluate(teacher) }
+                log(String(format: "teacher (%d params, hard labels, %d epochs, cached in %@): %@ top-1 %.2f%%", teacher.parameterCount,
+                           options.teacherEpochs, cached.folder, split, teacherEval.top1 * 100))
+            } else {
+                let sameStore = teacherStore === store
+                let teacherTrainer = try Trainer(store: teacherStore, views: views, targets: .hardLabels, configuration: options.teacher,
+                                                 options: teacherOptions, runDirectory: runDirectory,
+                                                 evaluationStore: testStore)
+                let teacherSummary = try timed("teacher training") {
+                    try teacherTrainer.run(evaluateEvery: 0) { progress?("teacher", $0) }
+                }
+                guard let evaluation = teacherSummary.lastEvaluation else { throw DistillError("[internal] the teacher was not evaluated") }
+                teacher = teacherTrainer.model
+                teacherEval = evaluation
+                // A teacher of another store without a test store was evaluated on its own held-out split: the students' is the one.
+                if !sameStore && testStore == nil { teacherEval = try timed("teacher evaluation") { try evaluate(teacher) } }
+                teacherTrainSeconds = teacherSummary.trainSeconds
+                if let cache = options.teacherCache {
+                    let entry = try TeacherCache.entry(in: cache, store: teacherStore, configuration: options.teacher, options: teacherOptions,
+                                                       recipe: options.teacherRecipe)
+                    try entry.complete(trainSeconds: teacherTrainSeconds, evaluation: teacherEval, split: split)
+                }
+                log(String(format: "teacher (%d params, hard labels, %d epochs%@): %@ top-1 %.2f%%", teacher.parameterCount,
+                           options.teacherEpochs, options.teacherCache == nil ? "" : ", cached in " + runDirectory, split, teacherEval.top1 * 100))
+            }
         }
-        let passOptions = TeacherPass.Options(epochs: options.studentEpochs, k: options.k, seed: seed, batchSize: 64,
+        let passOptions = TeacherPass.Options(epochs: options.studentEpochs, k: passK, seed: seed, batchSize: 64,
                                               recipe: options.studentRecipe, heldOutFraction: options.heldOutFraction,
                                               validationFraction: options.validationFraction)
         let pass = try timed("teacher pass") {
@@ -173,13 +287,28 @@ public enum DistillDemo {
                                 teacherName: "demo-teacher")
         }
         let report = timed("verify") { ShardVerifier().verifyDataset(directory: dir + "/shards") }
-        log(String(format: "teacher pass: %d records, %.1f bytes/record, verify: %@", pass.records, pass.bytesPerRecord,
+        log(String(format: "teacher pass: %d records, K = %d, %.1f bytes/record, verify: %@", pass.records, passK, pass.bytesPerRecord,
                    report.isClean ? "clean" : "\(report.problems.count) problems"))
+        var analysis: PassAnalysis?
+        var analysisResult: AnalysisResult?
+        if options.analysis || options.hardSampleShare != nil {
+            var analysisOptions = PassAnalysis.Options()
+            analysisOptions.hardShare = options.hardSampleShare ?? 0.5
+            let made = try PassAnalysis(dataset: try ShardDataset(directory: dir + "/shards"), store: store, options: analysisOptions)
+            let result = try timed("analysis") { try made.run() }
+            try AnalysisReport.write(result, to: dir + "/analysis", names: store.classNames)
+            analysis = made
+            analysisResult = result
+            log(String(format: "analysis: the teacher's top-1 is the label on %.2f%% of the records, top-%d on %.2f%%; %d hard images (%.2f%%, share ≥ %g); top-1 keeps %.1f%% of the mass",
+                       (result.overall?.top1 ?? 0) * 100, result.n, (result.overall?.topN ?? 0) * 100, result.hardSamples.count,
+                       (result.hardImageShare ?? 0) * 100, analysisOptions.hardShare, (result.massByK.first?.mean ?? 0) * 100))
+        }
         let evaluateEvery = max(1, (options.studentEpochs + options.curvePoints - 1) / max(1, options.curvePoints))
-        func student(_ name: String, views: ViewSource, targets: TargetSource, lr: Float) throws -> StudentResult {
+        func student(_ name: String, views: ViewSource, targets: TargetSource, lr: Float,
+                     excluding: Set<Int> = []) throws -> (StudentResult, TinyViT) {
             let trainer = try Trainer(store: store, views: views, targets: targets, configuration: options.student,
                                       options: trainOptions(options.studentEpochs, lr: lr, seed: seed ^ 0x57D),
-                                      runDirectory: dir + "/student-" + name)
+                                      runDirectory: dir + "/student-" + name, excluding: excluding, evaluationStore: testStore)
             let summary = try timed("student " + name) {
                 try trainer.run(evaluateEvery: evaluateEvery) { progress?("student (\(name))", $0) }
             }
@@ -187,25 +316,77 @@ public enum DistillDemo {
             let curve = summary.rows.compactMap { row in row.top1.flatMap { t in row.trainSeconds.map { ($0, t) } } }
             let images = Double(summary.steps * options.batchSize)
             log(String(format: "student (%@): %@ top-1 %.2f%%, %.1f s training", name, split, evaluation.top1 * 100, summary.trainSeconds))
-            return StudentResult(evaluation: evaluation, trainSeconds: summary.trainSeconds,
-                                 cpuSeconds: summary.cpuSeconds,
-                                 imagesPerSecond: images / max(summary.trainSeconds, 1e-9), teacherShare: summary.teacherShare,
-                                 curve: curve)
+            return (StudentResult(evaluation: evaluation, trainSeconds: summary.trainSeconds,
+                                  cpuSeconds: summary.cpuSeconds,
+                                  imagesPerSecond: images / max(summary.trainSeconds, 1e-9), teacherShare: summary.teacherShare,
+                                  curve: curve), trainer.model)
         }
         let drawn = ViewSource.recipe(options.studentRecipe, seed: seed)
-        let hard = try student("hard", views: drawn, targets: .hardLabels, lr: options.hardLearningRate)
-        let online = try student("online", views: drawn,
-                                 targets: .onlineTeacher(TinyViTTeacher(teacher), name: "demo-teacher", k: nil),
-                                 lr: options.distillLearningRate)
-        let shards = try student("shards", views: .replay(try ShardDataset(directory: dir + "/shards")), targets: .storedSoftLabels(),
-                                 lr: options.distillLearningRate)
+        func replay() throws -> ViewSource { .replay(try ShardDataset(directory: dir + "/shards")) }
+        func stored(_ k: Int) -> TargetSource { .storedSoftLabels(top: k < passK ? k : nil) }
+        let (hard, hardModel) = try student("hard", views: drawn, targets: .hardLabels, lr: options.hardLearningRate)
+        let (online, _) = try student("online", views: drawn,
+                                      targets: .onlineTeacher(TinyViTTeacher(teacher), name: "demo-teacher", k: nil),
+                                      lr: options.distillLearningRate)
+        let (shards, shardsModel) = try student("shards", views: try replay(), targets: stored(options.k), lr: options.distillLearningRate)
+        var kSweep: [KPoint] = []
+        let measured = options.kSweep.isEmpty || analysisResult != nil ? nil
+            : try TopKBytes.measure(try ShardDataset(directory: dir + "/shards"), records: PassAnalysis.Options().bytesSampleRecords)
+        for k in Set(options.kSweep).sorted() {
+            let result = k == options.k ? shards
+                : try student("shards-k\(k)", views: try replay(), targets: stored(k), lr: options.distillLearningRate).0
+            let bytes = analysisResult.flatMap { k <= $0.massByK.count ? $0.massByK[k - 1].bytesPerRecord : nil }
+                ?? measured.flatMap { k <= $0.count ? $0[k - 1] : nil }
+            kSweep.append(KPoint(k: k, student: result, bytesPerRecord: bytes))
+        }
+        var hardStudy: HardSampleStudy?
+        if let share = options.hardSampleShare, let result = analysisResult {
+            var excluded = Set<Int>()
+            for sample in result.hardSamples { if let index = store.index(ofKey: sample.key) { excluded.insert(index) } }
+            log(String(format: "hard samples (share ≥ %g): leaving out %d images (%.2f%%)", share, excluded.count, (result.hardImageShare ?? 0) * 100))
+            let (hardWithout, _) = try student("hard-without-hard-samples", views: drawn, targets: .hardLabels,
+                                               lr: options.hardLearningRate, excluding: excluded)
+            let (shardsWithout, _) = try student("shards-without-hard-samples", views: try replay(), targets: stored(options.k),
+                                                 lr: options.distillLearningRate, excluding: excluded)
+            hardStudy = HardSampleStudy(threshold: share, excluded: excluded.count, share: result.hardImageShare ?? 0,
+                                        hardWithout: hardWithout, shardsWithout: shardsWithout)
+        }
+        var summary: AnalysisSummary?
+        if options.analysis, let analysis, let result = analysisResult {
+            var similarity: [String: Double] = [:]
+            try timed("class correlation") {
+                for (name, model) in [("hard", hardModel), ("shards", shardsModel)] {
+                    similarity[name] = try StudentCorrelation.similarity(model: model, store: store, analysis: analysis, teacher: result)
+                }
+            }
+            log(String(format: "class-correlation similarity to the teacher: hard labels %.3f, from shards %.3f",
+                       similarity["hard"] ?? 0, similarity["shards"] ?? 0))
+            summary = AnalysisSummary(agreementTop1: result.overall?.top1 ?? 0, agreementTopN: result.overall?.topN ?? 0, n: result.n,
+                                      hardThreshold: result.hardShareThreshold, hardImageShare: result.hardImageShare ?? 0,
+                                      hardImages: result.hardSamples.count, massByK: result.massByK, similarity: similarity)
+        }
         let studentModel = try TinyViT(options.student)
-        return Result(images: images.name, seed: seed, validation: options.validationFraction > 0, teacher: teacherEval,
+        return Result(images: images.name, seed: seed, validation: options.validationFraction > 0, split: split,
+                      evaluationImages: options.evaluationImages, teacherCached: teacherCached, kSweep: kSweep,
+                      hardSamples: hardStudy, analysis: summary, teacher: teacherEval,
                       teacherWeights: options.teacherWeights, teacherParameters: teacher.parameterCount,
                       teacherMACs: options.teacher.multiplyAccumulates(), teacherTrainSeconds: teacherTrainSeconds,
                       studentParameters: studentModel.parameterCount, studentMACs: options.student.multiplyAccumulates(),
                       hard: hard, online: online, shards: shards, bytesPerRecord: pass.bytesPerRecord, records: pass.records,
-                      k: options.k, verifiedClean: report.isClean, seconds: seconds)
+                      k: options.k, passK: passK, verifiedClean: report.isClean, seconds: seconds)
+    }
+
+    /// A labelled store (``labelledStore(_:)``) whose classes are `reference`'s: the same count, the same names when
+    /// both name them.
+    static func matchingStore(_ path: String, to reference: ImageStore, what: String) throws -> ImageStore {
+        let other = try labelledStore(path)
+        guard other.classCount == reference.classCount else {
+            throw DistillError("\(path): [mismatch] the \(what) store has \(other.classCount) classes, the training store \(reference.path) \(reference.classCount)")
+        }
+        guard reference.classNames.isEmpty || other.classNames.isEmpty || reference.classNames == other.classNames else {
+            throw DistillError("\(path): [mismatch] the \(what) store names its classes \(other.classNames.prefix(3).joined(separator: ", "))…, the training store \(reference.classNames.prefix(3).joined(separator: ", "))…")
+        }
+        return other
     }
 
     /// A store the job can train and evaluate on: at least two classes and a label on every image.

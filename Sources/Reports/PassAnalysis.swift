@@ -118,6 +118,9 @@ public struct PassAnalysis {
         var result = AnalysisResult(first: first, second: second, options: options, records: total, k: k, classes: classes,
                                     bytesPerRecord: try TopKBytes.measure(dataset, records: options.bytesSampleRecords))
         if !result.hardSamples.isEmpty { result.orderHardSamples(keys: try dataset.keys.loadAll()) }
+        // The heatmap's classes are the most frequent of the matrix's (same counts, same tie rule), so all are in it.
+        let position = Dictionary(uniqueKeysWithValues: selected.enumerated().map { ($1, $0) })
+        result.heatmapPositions = first.correlationClasses(limit: options.heatmapClasses).compactMap { position[$0] }
         return result
     }
 }

@@ -11,15 +11,20 @@ public struct ConversionSummary: Sendable, Equatable {
     public var recordsRead: Int
     /// Records in the dataset (read minus dropped duplicates).
     public var recordsWritten: Int
-    /// Records dropped because their key was already written for the same epoch (a lower rank's copy).
+    /// Records dropped because their key repeats an earlier line of the same keys file: a shard holds a
+    /// sample once (the official writer never writes such a repeat).
     public var duplicatesDropped: Int
+    /// Records kept whose key an earlier rank of the same epoch also holds (the distributed sampler pads
+    /// an epoch by repeating its first samples in other ranks); each rank's shard keeps its own record.
+    public var keysInSeveralRanks: Int
     /// Bytes of the source's record data (and keys files, for the official layout).
     public var sourceBytes: Int
     public var shardBytes: Int
     public var keyTableBytes: Int
 
     public init(directory: String, classes: Int, k: Int, epochs: [Int], shards: Int, keys: Int, recordsRead: Int,
-                recordsWritten: Int, duplicatesDropped: Int, sourceBytes: Int, shardBytes: Int, keyTableBytes: Int) {
+                recordsWritten: Int, duplicatesDropped: Int, keysInSeveralRanks: Int = 0, sourceBytes: Int, shardBytes: Int,
+                keyTableBytes: Int) {
         self.directory = directory
         self.classes = classes
         self.k = k
@@ -29,6 +34,7 @@ public struct ConversionSummary: Sendable, Equatable {
         self.recordsRead = recordsRead
         self.recordsWritten = recordsWritten
         self.duplicatesDropped = duplicatesDropped
+        self.keysInSeveralRanks = keysInSeveralRanks
         self.sourceBytes = sourceBytes
         self.shardBytes = shardBytes
         self.keyTableBytes = keyTableBytes

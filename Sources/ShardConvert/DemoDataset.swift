@@ -12,10 +12,9 @@ public struct DemoOptions: Sendable {
     public var recordsPerBlock: Int
     public var seed: UInt64
     public var outputSize: Int
-    public var compressionLevel: Int
 
     public init(recordsPerShard: Int = 2000, epochs: Int = 2, ranks: Int = 2, classes: Int = 1000, k: Int = 10,
-                recordsPerBlock: Int = 1024, seed: UInt64 = 0, outputSize: Int = 224, compressionLevel: Int = ShardWriter.defaultCompressionLevel) {
+                recordsPerBlock: Int = 1024, seed: UInt64 = 0, outputSize: Int = 224) {
         self.recordsPerShard = recordsPerShard
         self.epochs = epochs
         self.ranks = ranks
@@ -24,7 +23,6 @@ public struct DemoOptions: Sendable {
         self.recordsPerBlock = recordsPerBlock
         self.seed = seed
         self.outputSize = outputSize
-        self.compressionLevel = compressionLevel
     }
 }
 
@@ -70,7 +68,7 @@ public enum DemoDataset {
         var written = [DatasetManifest.keysFileName]
         var current: ShardWriter?
         do {
-            let dataset = try DatasetWriter(directory: output, keys: keys, schema: schema, compressionLevel: options.compressionLevel)
+            let dataset = try DatasetWriter(directory: output, keys: keys, schema: schema)
             let augmentation = SyntheticAugmentation(outputHeight: options.outputSize, outputWidth: options.outputSize)
             var teacher = SyntheticTeacher(classes: options.classes, k: options.k)
             let total = images * options.epochs

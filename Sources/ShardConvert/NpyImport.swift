@@ -25,11 +25,10 @@ public struct NpyImportOptions: Sendable {
     public var rank: Int
     public var teacher: String?
     public var recordsPerBlock: Int
-    public var compressionLevel: Int
 
     public init(outputs: String, keys: String, kind: NpyValueKind, temperature: Double = 1, k: Int,
                 augmentation: AugmentationKind = .none, augmentationCodes: String? = nil, epoch: Int = 0, rank: Int = 0,
-                teacher: String? = nil, recordsPerBlock: Int = 1024, compressionLevel: Int = ShardWriter.defaultCompressionLevel) {
+                teacher: String? = nil, recordsPerBlock: Int? = nil) {
         self.outputs = outputs
         self.keys = keys
         self.kind = kind
@@ -40,8 +39,7 @@ public struct NpyImportOptions: Sendable {
         self.epoch = epoch
         self.rank = rank
         self.teacher = teacher
-        self.recordsPerBlock = recordsPerBlock
-        self.compressionLevel = compressionLevel
+        self.recordsPerBlock = recordsPerBlock ?? ShardSchema.defaultRecordsPerBlock(k: k)
     }
 }
 
@@ -66,7 +64,7 @@ public enum NpyImporter {
         guard options.temperature.isFinite, options.temperature > 0 else {
             throw ConversionError.argument("temperature must be a positive number, got \(options.temperature)")
         }
-        let lines = try KeyLines.read(path: options.keys)
+        let lines = try KeyLines(path: options.keys).keys
         guard lines.count == n else {
             throw ConversionError("bad-keys", "\(lines.count) keys, but \(options.outputs) has \(n) rows", file: options.keys)
         }
@@ -104,8 +102,7 @@ public enum NpyImporter {
         let shardName = DatasetWriter.shardFileName(epoch: options.epoch, rank: options.rank)
         var writer: ShardWriter?
         do {
-            let dataset = try DatasetWriter(directory: output, keys: keyTable, schema: schema,
-                                            compressionLevel: options.compressionLevel)
+            let dataset = try DatasetWriter(directory: output, keys: keyTable, schema: schema)
             let shard = try dataset.shardWriter(epoch: options.epoch, rank: options.rank)
             writer = shard
             try copyRows(outputs, codes: codes, options: options, lines: lines, keys: keyTable, into: shard, progress: progress)

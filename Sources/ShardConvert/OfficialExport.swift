@@ -14,8 +14,9 @@ public struct OfficialExportSummary: Sendable, Equatable {
 
 /// Writes a dataset back in the official TinyViT layout (``OfficialLayout``): per shard, the keys of its
 /// records in order and their records (seed, class indices and float16 values, bit for bit). For a
-/// dataset that ``OfficialImporter`` made, the files are byte-identical to the input without the dropped
-/// duplicates (given keys files that end in a newline, as the official writer makes them).
+/// dataset that ``OfficialImporter`` made from files of the official writer, the files are byte-identical
+/// to the input, every rank's padded copies included (given keys files that end in a newline, as that
+/// writer makes them; a key repeated within one rank's file, which it never writes, was dropped).
 public enum OfficialExporter {
     public static func export(dataset path: String, to output: String, progress: ProgressHandler? = nil) throws
         -> OfficialExportSummary

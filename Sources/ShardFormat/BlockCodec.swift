@@ -39,125 +39,8 @@ extension BlockLayout {
     }
 }
 
-/// The records of one block in column form, as the writer collects them.
-struct BlockBuilder {
-    let schema: ShardSchema
-    private(set) var count = 0
-    private var sampleIDs: [UInt32] = []
-    private var augmentation: [UInt8] = []
-    private var valueDeltas: [UInt16] = []
-    private var gaps: [UInt32] = []
-    private var order: [UInt8] = []
-    // Per-record scratch, kept to avoid allocating in append.
-    private var entryOrder: [Int] = []
-    private var ranks: [UInt8] = []
-
-    init(schema: ShardSchema) {
-        self.schema = schema
-        entryOrder = Array(0..<schema.k)
-        ranks = [UInt8](repeating: 0, count: schema.k)
-    }
-
-    /// Adds a record that already passed validation (indices distinct and in range).
-    mutating func append(sampleID: UInt32, augmentationCode: UnsafeRawBufferPointer,
-                         indices: UnsafeBufferPointer<Int32>, valueBits: UnsafeBufferPointer<UInt16>) {
-        let k = schema.k
-        sampleIDs.append(sampleID)
-        augmentation.append(contentsOf: augmentationCode)
-        var previous: UInt16 = 0
-        for j in 0..<k {
-            valueDeltas.append(j == 0 ? valueBits[0] : previous &- valueBits[j])
-            previous = valueBits[j]
-        }
-        // Sort entry positions by class index; ranks[j] is entry j's position in that order.
-        for j in 0..<k { entryOrder[j] = j }
-        entryOrder.sort { indices[$0] < indices[$1] }
-        var last: Int32 = -1
-        for (position, entry) in entryOrder.enumerated() {
-            ranks[entry] = UInt8(position)
-            gaps.append(UInt32(indices[entry] - last - 1))
-            last = indices[entry]
-        }
-        let length = schema.orderLength
-        let start = order.count
-        order.append(contentsOf: repeatElement(0, count: length))
-        ranks.withUnsafeBufferPointer { r in
-            order.withUnsafeMutableBytes { o in
-                OrderNumber.encode(ranks: r, into: UnsafeMutableRawBufferPointer(rebasing: o[start..<(start + length)]))
-            }
-        }
-        count += 1
-    }
-
-    mutating func removeAll() {
-        count = 0
-        sampleIDs.removeAll(keepingCapacity: true)
-        augmentation.removeAll(keepingCapacity: true)
-        valueDeltas.removeAll(keepingCapacity: true)
-        gaps.removeAll(keepingCapacity: true)
-        order.removeAll(keepingCapacity: true)
-    }
-
-    /// The whole block: header and payload.
-    func serialized(firstOrdinal: Int, compressionLevel: Int32) -> [UInt8] {
-        let k = schema.k
-        // Each section as its list of byte planes (Spec section 3); zlib ends a block after each plane.
-        let firstValues = (0..<count).map { valueDeltas[$0 * k] }
-        let laterValues = k > 1 ? (0..<count).flatMap { valueDeltas[($0 * k + 1)..<(($0 + 1) * k)] } : []
-        let sections: [[[UInt8]]] = [
-            BytePlanes.split(sampleIDs, width: 4),
-            [augmentation],
-            BytePlanes.split(firstValues, width: 2) + BytePlanes.split(laterValues, width: 2),
-            BytePlanes.split(gaps, width: schema.indexWidth),
-            [order],
-        ]
-        var payload = ByteWriter()
-        for planes in sections {
-            let decoded = planes.flatMap { $0 }
-            var compressed: [UInt8]?
-            if !decoded.isEmpty {
-                compressed = withUnsafeRawBuffers(planes) { Zlib.compress(parts: $0, level: compressionLevel) }
-            }
-            // zlib only where it wins: random seeds and order numbers are usually smaller stored as is.
-            let useZlib = compressed.map { $0.count < decoded.count } ?? false
-            let stored = useZlib ? compressed! : decoded
-            payload.u8(useZlib ? 1 : 0)
-            payload.u8(0); payload.u8(0); payload.u8(0)
-            payload.u32(UInt32(stored.count))
-            payload.u32(UInt32(decoded.count))
-            payload.append(stored)
-        }
-        var block = ByteWriter(capacity: BlockLayout.headerSize + payload.bytes.count)
-        block.append(BlockLayout.magic)
-        block.u32(UInt32(count))
-        block.u64(UInt64(firstOrdinal))
-        block.u32(UInt32(payload.bytes.count))
-        block.u32(CRC32.checksum(payload.bytes))
-        block.u32(0)
-        block.u32(CRC32.checksum(block.bytes))
-        block.append(payload.bytes)
-        return block.bytes
-    }
-}
-
-/// Calls `body` with raw views of every array (nested so that all stay valid together).
-private func withUnsafeRawBuffers<R>(_ arrays: [[UInt8]], _ body: ([UnsafeRawBufferPointer]) -> R) -> R {
-    func nest(_ index: Int, _ collected: [UnsafeRawBufferPointer]) -> R {
-        guard index < arrays.count else { return body(collected) }
-        return arrays[index].withUnsafeBytes { nest(index + 1, collected + [$0]) }
-    }
-    return nest(0, [])
-}
-
 /// The byte-plane transform: byte 0 of every value, then byte 1 of every value, and so on.
 enum BytePlanes {
-    static func split<T: FixedWidthInteger>(_ values: [T], width: Int) -> [[UInt8]] {
-        (0..<width).map { plane in
-            let shift = T(8 * plane)
-            return values.map { UInt8(truncatingIfNeeded: $0 >> shift) }
-        }
-    }
-
     /// Reassembles `output.count` values of `width` bytes from their planes.
     static func join<T: FixedWidthInteger>(_ planes: UnsafeRawBufferPointer, width: Int, into output: UnsafeMutableBufferPointer<T>) {
         let n = output.count
@@ -184,8 +67,16 @@ final class DecodedBlock {
     var values: [Float] = []
     /// Class indices ascending, K per record.
     var sortedIndices: [Int32] = []
-    /// ranks[i*K + j]: position of record i's entry j among its sorted indices.
-    var ranks: [UInt8] = []
+    /// ranks[i*K + j]: position of record i's entry j among its sorted indices; valid for record i once
+    /// ``decodeRanks(ofRecord:)`` has run for it. A permutation costs O(K·L) to decode (66-byte numbers at
+    /// K = 100), so a random read decodes the one it returns, not its block's R.
+    private(set) var ranks: [UInt8] = []
+    /// The block's order numbers, L bytes per record, and which of them are decoded into `ranks`.
+    private var orderNumbers: [UInt8] = []
+    private var ranksDecoded: [Bool] = []
+    private var orderDigits: [UInt8] = []
+    /// K! − 1 in L bytes: the bound every order number is checked against when its block is decoded.
+    private lazy var largestOrderNumber: [UInt8] = OrderNumber.largest(k: schema.k)
     /// Per record: ``indexOutOfRange`` / ``badOrder`` found while decoding the columns.
     private var recordFlags: [UInt8] = []
     private static let indexOutOfRange: UInt8 = 1
@@ -302,8 +193,10 @@ final class DecodedBlock {
             words = resized(words, n * k)
             words.withUnsafeMutableBufferPointer { BytePlanes.join(sections[3], width: schema.indexWidth, into: $0) }
             rebuildIndices()
+            checkOrderNumbers(sections[4])
             ranks = resized(ranks, n * k)
-            rebuildRanks(sections[4])
+            orderNumbers = Array(sections[4])
+            ranksDecoded = [Bool](repeating: false, count: n)
         }
     }
 
@@ -331,20 +224,15 @@ final class DecodedBlock {
         }
     }
 
-    /// Check-only: marks records whose order number is ≥ K! (one record's ranks at a time).
+    /// Marks records whose order number is ≥ K!, by comparing bytes with K! − 1 (no permutation decoded).
     private func checkOrderNumbers(_ numbers: UnsafeRawBufferPointer) {
-        let k = schema.k
         let length = schema.orderLength
-        let n = count
-        var digits = [UInt8](repeating: 0, count: k)
-        var one = [UInt8](repeating: 0, count: k)
-        one.withUnsafeMutableBufferPointer { out in
-            digits.withUnsafeMutableBufferPointer { digits in
-                recordFlags.withUnsafeMutableBufferPointer { flags in
-                    for record in 0..<n {
-                        let number = UnsafeRawBufferPointer(rebasing: numbers[(record * length)..<((record + 1) * length)])
-                        if !OrderNumber.decode(number, ranks: out, digits: digits) { flags[record] |= Self.badOrder }
-                    }
+        guard length > 0 else { return }
+        largestOrderNumber.withUnsafeBufferPointer { largest in
+            recordFlags.withUnsafeMutableBufferPointer { flags in
+                for record in 0..<count {
+                    let number = UnsafeRawBufferPointer(rebasing: numbers[(record * length)..<((record + 1) * length)])
+                    if !OrderNumber.isValid(number, largest: largest) { flags[record] |= Self.badOrder }
                 }
             }
         }
@@ -415,26 +303,24 @@ final class DecodedBlock {
         }
     }
 
-    /// Order numbers to ranks; a record whose number is ≥ K! is marked and given the identity order.
-    private func rebuildRanks(_ numbers: UnsafeRawBufferPointer) {
+    /// Decodes record `i`'s order number into `ranks[i*K ..< (i+1)*K]`, once per decoded block. A number
+    /// ≥ K! was marked when the block was decoded (readers refuse the record); it gets the identity order.
+    func decodeRanks(ofRecord i: Int) {
+        guard !ranksDecoded[i] else { return }
         let k = schema.k
         let length = schema.orderLength
-        let n = count
-        var digits = [UInt8](repeating: 0, count: k)
+        if orderDigits.count != k { orderDigits = [UInt8](repeating: 0, count: k) }
         ranks.withUnsafeMutableBufferPointer { ranks in
-            digits.withUnsafeMutableBufferPointer { digits in
-                recordFlags.withUnsafeMutableBufferPointer { flags in
-                    for record in 0..<n {
-                        let number = UnsafeRawBufferPointer(rebasing: numbers[(record * length)..<((record + 1) * length)])
-                        let out = UnsafeMutableBufferPointer(rebasing: ranks[(record * k)..<((record + 1) * k)])
-                        if !OrderNumber.decode(number, ranks: out, digits: digits) {
-                            flags[record] |= Self.badOrder
-                            for j in 0..<k { out[j] = UInt8(truncatingIfNeeded: j) }
-                        }
-                    }
+            let out = UnsafeMutableBufferPointer(rebasing: ranks[(i * k)..<((i + 1) * k)])
+            let decoded = orderNumbers.withUnsafeBytes { numbers in
+                orderDigits.withUnsafeMutableBufferPointer { digits in
+                    OrderNumber.decode(UnsafeRawBufferPointer(rebasing: numbers[(i * length)..<((i + 1) * length)]),
+                                       ranks: out, digits: digits)
                 }
             }
+            if !decoded { for j in 0..<k { out[j] = UInt8(truncatingIfNeeded: j) } }
         }
+        ranksDecoded[i] = true
     }
 
     /// The first rule record `i` of this block breaks, or nil. Within a record the rules are checked in

@@ -194,6 +194,7 @@ public final class ShardCursor {
     ///   a damaged block.
     public func record(at ordinal: Int) throws -> ShardRecord {
         let (block, i) = try locate(ordinal)
+        block.decodeRanks(ofRecord: i)
         let k = schema.k
         let a = schema.augmentation.codeSize
         var indices = [Int32](repeating: 0, count: k)
@@ -238,6 +239,7 @@ public final class ShardCursor {
         }
         for row in 0..<ordinals.count {
             let (block, i) = try locate(ordinals[row])
+            block.decodeRanks(ofRecord: i)
             block.sortedIndices.withUnsafeBufferPointer { sorted in
                 block.ranks.withUnsafeBufferPointer { ranks in
                     block.values.withUnsafeBufferPointer { stored in
@@ -297,6 +299,7 @@ public final class ShardCursor {
         }
         for row in 0..<ordinals.count {
             let (block, i) = try locate(ordinals[row])
+            block.decodeRanks(ofRecord: i)
             let out = UnsafeMutableBufferPointer(rebasing: rows[(row * classes)..<((row + 1) * classes)])
             let residual = k == stored ? block.residuals[i] : block.values.withUnsafeBufferPointer {
                 softLabelResidual(UnsafeBufferPointer(rebasing: $0[(i * stored)..<(i * stored + k)]), classes: classes)

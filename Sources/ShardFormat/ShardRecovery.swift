@@ -44,6 +44,7 @@ public enum ShardRecovery {
                 var indices = [Int32](repeating: 0, count: k)
                 var bits = [UInt16](repeating: 0, count: k)
                 for i in 0..<block.count {
+                    block.decodeRanks(ofRecord: i)
                     for j in 0..<k {
                         indices[j] = block.sortedIndices[i * k + Int(block.ranks[i * k + j])]
                         bits[j] = block.valueBits[i * k + j]

@@ -101,7 +101,7 @@ public struct ShardSchema: Sendable, Equatable {
     /// Bytes per class index in the index section (w in the spec).
     public var indexWidth: Int { classes <= 1 << 8 ? 1 : classes <= 1 << 16 ? 2 : 3 }
     /// Bytes of each record's order number (L in the spec).
-    public var orderLength: Int { OrderNumber.byteLength(k: k) }
+    public var orderLength: Int { OrderNumber.byteLengths[k] }
 }
 
 // MARK: JSON

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What a finished shard is, as the dataset manifest records it.
 public struct ShardFileInfo: Sendable, Equatable {
     public var path: String
@@ -8,47 +10,55 @@ public struct ShardFileInfo: Sendable, Equatable {
 
 /// Streams records into a new shard.
 ///
-/// Records are checked against the schema as they arrive and buffered one block at a time, so memory
-/// stays bounded (one block, plus 12 bytes per block and one bit per sample id for the duplicate check).
-/// The file is written as `PATH.partial` and renamed to `PATH` by ``finish()``: a crash leaves no file
-/// under the final name, and `tinyshard recover` can salvage the complete blocks of the partial one.
+/// Records are checked against the schema as they arrive (so an error names the record) and collected
+/// one block at a time; full blocks are encoded on up to ``threads`` threads and written in order as
+/// soon as each and every earlier block is encoded. The bytes do not depend on the thread count. Memory
+/// stays bounded: at most 2 × threads + 1 blocks, plus 12 bytes per block and about one bit per sample
+/// id for the duplicate check. The file is written as `PATH.partial` and renamed to `PATH` by
+/// ``finish()``: a crash leaves no file under the final name, and `tinyshard recover` can salvage the
+/// complete blocks of the partial one.
 public final class ShardWriter {
     public let schema: ShardSchema
     public var path: String { output.finalPath }
     public private(set) var recordCount = 0
 
     private let output: AtomicFileOutput
-    private let compressionLevel: Int32
-    private var builder: BlockBuilder
-    private var blocks: [BlockExtent] = []
+    private let pipeline: BlockPipeline
+    private var builder: BlockRecords
     private var seenSamples = SampleIDSet()
+    private var indexCheck: ClassIndexCheck
     private var finished = false
     private var valueScratch: [UInt16]
-    private var sortScratch: [Int32]
 
-    /// zlib level 6 with the Z_FILTERED strategy: on teacher labels (mostly entropy, few repeats) it
-    /// writes files as small as level 9 (±0.3%, measured on the K=10 and K=100 benchmark sets) 3-8x
-    /// faster.
+    /// The zlib level callers pass. The section codecs (zlib's RLE and Huffman-only strategies, see
+    /// `SectionCodecs`) write the same bytes at every level, so it no longer changes the output; it is
+    /// still checked, for the callers that pass one (``DatasetWriter``).
     public static let defaultCompressionLevel = 6
 
-    /// - Parameter compressionLevel: zlib level 1...9 for the sections.
-    public init(path: String, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel) throws {
-        try schema.validate()
-        guard (1...9).contains(compressionLevel) else {
-            throw ShardError(.invalidArgument, "zlib compression level must be 1...9, got \(compressionLevel)")
-        }
-        self.schema = schema
-        self.compressionLevel = Int32(compressionLevel)
-        builder = BlockBuilder(schema: schema)
-        valueScratch = [UInt16](repeating: 0, count: schema.k)
-        sortScratch = [Int32](repeating: 0, count: schema.k)
-        output = try AtomicFileOutput(path: path)
+    /// The machine's active processor count: what ``threads`` starts at.
+    public static var defaultThreads: Int { ProcessInfo.processInfo.activeProcessorCount }
+
+    /// Threads that encode blocks (at least 1; 1 encodes on the appending thread). Takes effect from the
+    /// next full block; the file's bytes are the same for every value.
+    public var threads: Int {
+        get { pipeline.threads }
+        set { pipeline.threads = newValue }
+    }
+
+    /// - Parameters:
+    ///   - compressionLevel: zlib level 1...9 (checked; the bytes do not depend on it).
+    ///   - threads: block-encoding threads, at least 1.
+    public convenience init(path: String, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel,
+                            threads: Int = ShardWriter.defaultThreads) throws {
+        try Self.checkArguments(schema: schema, compressionLevel: compressionLevel, threads: threads)
+        let output = try AtomicFileOutput(path: path)
         do {
             try output.write(try ShardFileLayout.headerBytes(schema))
         } catch {
             output.discard()
             throw error
         }
+        self.init(schema: schema, output: output, threads: threads, prefix: .empty)
     }
 
     /// Continues the unfinished shard at `path` (its `PATH.partial`): keeps `prefix` (found by
@@ -56,27 +66,35 @@ public final class ShardWriter {
     /// next record at ordinal `prefix.records`. The finished file is byte for byte the one an uninterrupted
     /// writer fed the same records makes. An empty prefix starts the shard anew.
     public convenience init(continuing prefix: PartialShardPrefix, path: String, schema: ShardSchema,
-                            compressionLevel: Int = ShardWriter.defaultCompressionLevel) throws {
+                            compressionLevel: Int = ShardWriter.defaultCompressionLevel,
+                            threads: Int = ShardWriter.defaultThreads) throws {
         guard prefix.keptBytes > 0 else {
-            try self.init(path: path, schema: schema, compressionLevel: compressionLevel)
+            try self.init(path: path, schema: schema, compressionLevel: compressionLevel, threads: threads)
             return
         }
-        try self.init(path: path, schema: schema, compressionLevel: compressionLevel,
-                      output: try AtomicFileOutput(resuming: path, keeping: prefix.keptBytes))
-        blocks = prefix.blocks
-        recordCount = prefix.records
-        for id in prefix.sampleIDs { seenSamples.insert(id) }
+        try Self.checkArguments(schema: schema, compressionLevel: compressionLevel, threads: threads)
+        self.init(schema: schema, output: try AtomicFileOutput(resuming: path, keeping: prefix.keptBytes),
+                  threads: threads, prefix: prefix)
     }
 
-    /// A writer over an output that already holds this schema's header (and possibly blocks).
-    private init(path: String, schema: ShardSchema, compressionLevel: Int, output: AtomicFileOutput) throws {
+    private static func checkArguments(schema: ShardSchema, compressionLevel: Int, threads: Int) throws {
         try schema.validate()
+        guard (1...9).contains(compressionLevel) else {
+            throw ShardError(.invalidArgument, "zlib compression level must be 1...9, got \(compressionLevel)")
+        }
+        guard threads >= 1 else { throw ShardError(.invalidArgument, "threads must be at least 1, got \(threads)") }
+    }
+
+    /// A writer over an output that already holds this schema's header and `prefix`'s blocks.
+    private init(schema: ShardSchema, output: AtomicFileOutput, threads: Int, prefix: PartialShardPrefix) {
         self.schema = schema
-        self.compressionLevel = Int32(compressionLevel)
-        builder = BlockBuilder(schema: schema)
         valueScratch = [UInt16](repeating: 0, count: schema.k)
-        sortScratch = [Int32](repeating: 0, count: schema.k)
+        indexCheck = ClassIndexCheck(classes: schema.classes)
         self.output = output
+        pipeline = BlockPipeline(schema: schema, output: output, threads: threads, existingBlocks: prefix.blocks)
+        builder = pipeline.freshRecords()
+        recordCount = prefix.records
+        for id in prefix.sampleIDs { seenSamples.insert(id) }
     }
 
     /// Appends a record with float32 values, rounded to float16 (round-to-nearest-even).
@@ -95,18 +113,24 @@ public final class ShardWriter {
 
     /// Appends a record given float16 bit patterns (the form official files and other writers hold).
     public func append(sampleID: UInt32, indices: [Int32], valueBits: [UInt16], augmentation: [UInt8] = []) throws {
-        let location = ShardLocation(file: path, record: recordCount, sampleID: sampleID)
+        try indices.withUnsafeBufferPointer { i in
+            try valueBits.withUnsafeBufferPointer { v in
+                try augmentation.withUnsafeBytes { try append(sampleID: sampleID, indices: i, valueBits: v, augmentation: $0) }
+            }
+        }
+    }
+
+    /// Appends a record from buffers: the same checks as the array forms, without an array per record
+    /// (for converters of millions of records).
+    public func append(sampleID: UInt32, indices: UnsafeBufferPointer<Int32>, valueBits: UnsafeBufferPointer<UInt16>,
+                       augmentation: UnsafeRawBufferPointer) throws {
         do {
             guard !finished else { throw ShardError(.invalidArgument, "the shard is already finished") }
             try check(sampleID: sampleID, indices: indices, valueBits: valueBits, augmentation: augmentation)
         } catch let error as ShardError {
-            throw error.located(location)
+            throw error.located(ShardLocation(file: path, record: recordCount, sampleID: sampleID))
         }
-        indices.withUnsafeBufferPointer { i in
-            valueBits.withUnsafeBufferPointer { v in
-                augmentation.withUnsafeBytes { a in builder.append(sampleID: sampleID, augmentationCode: a, indices: i, valueBits: v) }
-            }
-        }
+        builder.append(sampleID: sampleID, augmentationCode: augmentation, indices: indices, valueBits: valueBits)
         seenSamples.insert(sampleID)
         recordCount += 1
         if builder.count == schema.recordsPerBlock { try flushBlock() }
@@ -117,39 +141,28 @@ public final class ShardWriter {
                    at: ShardLocation(file: path, record: recordCount))
     }
 
-    private func check(sampleID: UInt32, indices: [Int32], valueBits: [UInt16], augmentation: [UInt8]) throws {
+    private func check(sampleID: UInt32, indices: UnsafeBufferPointer<Int32>, valueBits: UnsafeBufferPointer<UInt16>,
+                       augmentation: UnsafeRawBufferPointer) throws {
         guard indices.count == schema.k else { throw wrongK("indices", indices.count) }
         guard valueBits.count == schema.k else { throw wrongK("values", valueBits.count) }
         guard augmentation.count == schema.augmentation.codeSize else {
             throw ShardError(.badAugmentation, "augmentation code has \(augmentation.count) bytes; kind \(schema.augmentation.name) needs \(schema.augmentation.codeSize)")
         }
         if case let .params(h, w) = schema.augmentation {
-            _ = try augmentation.withUnsafeBytes { try AugmentationParameters(code: $0, outputHeight: h, outputWidth: w) }
+            _ = try AugmentationParameters(code: augmentation, outputHeight: h, outputWidth: w)
         }
         guard !seenSamples.contains(sampleID) else {
             throw ShardError(.duplicateSample, "sample \(sampleID) is already in this shard")
         }
-        for j in 0..<indices.count { sortScratch[j] = indices[j] }
-        sortScratch.sort()
-        for j in 0..<sortScratch.count {
-            guard sortScratch[j] >= 0, Int(sortScratch[j]) < schema.classes else {
-                throw ShardError(.indexOutOfRange, "class index \(sortScratch[j]) is not in 0..<\(schema.classes)")
-            }
-            guard j == 0 || sortScratch[j] != sortScratch[j - 1] else {
-                throw ShardError(.duplicateIndex, "class index \(sortScratch[j]) appears twice")
-            }
-        }
-        if let problem = valueBits.withUnsafeBufferPointer({ RecordRules.checkValues($0, schema: schema) }) {
-            throw problem
-        }
+        if let problem = indexCheck.problem(indices) { throw problem }
+        if let problem = RecordRules.checkValues(valueBits, schema: schema) { throw problem }
     }
 
     private func flushBlock() throws {
         guard builder.count > 0 else { return }
-        let bytes = builder.serialized(firstOrdinal: blocks.count * schema.recordsPerBlock, compressionLevel: compressionLevel)
-        blocks.append(BlockExtent(offset: output.size, length: bytes.count))
-        try output.write(bytes)
-        builder.removeAll()
+        let full = builder
+        builder = pipeline.freshRecords()
+        try pipeline.submit(full)
     }
 
     /// Writes the last block, the index and the footer, then moves the file to its final name.
@@ -157,6 +170,7 @@ public final class ShardWriter {
     public func finish() throws -> ShardFileInfo {
         guard !finished else { throw ShardError(.invalidArgument, "the shard is already finished", at: ShardLocation(file: path)) }
         try flushBlock()
+        let blocks = try pipeline.drain()
         let index = ShardFileLayout.indexBytes(blocks)
         let indexOffset = output.size
         try output.write(index)
@@ -167,14 +181,58 @@ public final class ShardWriter {
         return ShardFileInfo(path: path, records: recordCount, bytes: output.size, crc32: output.crc)
     }
 
-    /// Makes the complete blocks written so far durable in `PATH.partial` (records of the unfinished block stay
-    /// in memory): what a writer that stops to be resumed later calls.
-    public func sync() throws { try output.sync() }
+    /// Makes every complete block appended so far durable in `PATH.partial` (records of the unfinished block
+    /// stay in memory): what a writer that stops to be resumed later calls. Waits for blocks still encoding.
+    public func sync() throws {
+        _ = try pipeline.drain()
+        try output.sync()
+    }
 
-    /// Gives up: deletes the partial file.
+    /// Gives up: stops the encoding threads and deletes the partial file.
     public func discard() {
         guard !finished else { return }
         finished = true
+        pipeline.stop()
         output.discard()
+    }
+}
+
+/// Spec §2's rules on one record's class indices — each in 0..<C, no two equal — in O(K) with a bitmap
+/// of C bits (clear between records) instead of a sort per record. It reports what a scan of the sorted
+/// indices finds first: a negative index, else the smallest repeated one, else the smallest ≥ C.
+struct ClassIndexCheck {
+    private let classes: Int
+    private var seen: [UInt64]
+
+    init(classes: Int) {
+        self.classes = classes
+        seen = [UInt64](repeating: 0, count: (classes + 63) / 64)
+    }
+
+    mutating func problem(_ indices: UnsafeBufferPointer<Int32>) -> ShardError? {
+        var smallest = Int32.max
+        var smallestTooLarge: Int32?
+        for index in indices {
+            smallest = min(smallest, index)
+            if Int(index) >= classes { smallestTooLarge = min(smallestTooLarge ?? index, index) }
+        }
+        if smallest < 0 { return outOfRange(smallest) }
+        var repeated = Int32.max
+        seen.withUnsafeMutableBufferPointer { seen in
+            for index in indices where Int(index) < classes {
+                let word = Int(index >> 6)
+                let bit = UInt64(1) << UInt64(index & 63)
+                if seen[word] & bit != 0 { repeated = min(repeated, index) }
+                seen[word] |= bit
+            }
+            for index in indices where Int(index) < classes { seen[Int(index >> 6)] = 0 }
+        }
+        if repeated != Int32.max { return ShardError(.duplicateIndex, "class index \(repeated) appears twice") }
+        if let smallestTooLarge { return outOfRange(smallestTooLarge) }
+        return nil
+    }
+
+    private func outOfRange(_ index: Int32) -> ShardError {
+        ShardError(.indexOutOfRange, "class index \(index) is not in 0..<\(classes)")
     }
 }

@@ -28,51 +28,114 @@ public enum CRC32 {
     }
 }
 
-/// One-shot zlib (RFC 1950) compression of section payloads.
-enum Zlib {
-    /// Compresses `parts` into one zlib stream, ending a deflate block after each part (Z_BLOCK) so that
-    /// each byte plane gets its own Huffman table: ~5% smaller class-index sections at K = 100.
-    static func compress(parts: [UnsafeRawBufferPointer], level: Int32) -> [UInt8] {
-        var stream = z_stream()
-        // Z_FILTERED: favour Huffman coding over string matching; the byte planes hold few repeats.
-        guard deflateInit2_(&stream, level, Z_DEFLATED, MAX_WBITS, 8, Z_FILTERED, ZLIB_VERSION,
+/// One zlib deflate stream with a fixed strategy (Z_RLE or Z_HUFFMAN_ONLY), reset, not rebuilt, for
+/// each section it compresses: setting a stream up allocates and clears ~300 KB, more than a small
+/// block's sections.
+///
+/// Not thread-safe: one per block encoder.
+final class SectionDeflater {
+    // zlib keeps a pointer back to the z_stream in its state and checks it: the struct must not move.
+    private let stream: UnsafeMutablePointer<z_stream>
+    private let huffmanOnly: Bool
+
+    /// - Parameter strategy: Z_RLE or Z_HUFFMAN_ONLY.
+    init(strategy: Int32) {
+        precondition(strategy == Z_RLE || strategy == Z_HUFFMAN_ONLY, "a section deflater is RLE or Huffman-only")
+        huffmanOnly = strategy == Z_HUFFMAN_ONLY
+        stream = .allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        // The level is ignored by these strategies (zlib picks its RLE or Huffman-only coder for any level
+        // above 0). Only an out-of-memory or a bad constant can fail here, never the data.
+        guard deflateInit2_(stream, 6, Z_DEFLATED, MAX_WBITS, 8, strategy, ZLIB_VERSION,
                             Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            preconditionFailure("zlib deflateInit failed")
+            preconditionFailure("zlib deflateInit2 failed")
         }
-        defer { deflateEnd(&stream) }
-        let total = parts.reduce(0) { $0 + $1.count }
-        // Bound plus room for the per-part block ends.
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, uLong(total))) + 16 * parts.count + 64)
-        let produced: Int = output.withUnsafeMutableBytes { out in
-            stream.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
-            stream.avail_out = uInt(out.count)
-            for (number, part) in parts.enumerated() {
-                // An empty part (the later-values planes at K = 1) has nothing to end: a second Z_BLOCK
-                // without new input makes no progress and deflate returns Z_BUF_ERROR.
-                if part.count == 0 && number != parts.count - 1 { continue }
-                stream.next_in = UnsafeMutablePointer(mutating: part.baseAddress?.assumingMemoryBound(to: Bytef.self))
-                stream.avail_in = uInt(part.count)
-                let flush = number == parts.count - 1 ? Z_FINISH : Z_BLOCK
-                let status = deflate(&stream, flush)
-                precondition(status == (flush == Z_FINISH ? Z_STREAM_END : Z_OK) && stream.avail_in == 0,
-                             "zlib deflate failed with status \(status)")
-            }
-            return out.count - Int(stream.avail_out)
-        }
-        output.removeLast(output.count - produced)
-        return output
     }
 
-    static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 6) -> [UInt8] {
-        var bound = compressBound(uLong(input.count))
-        var output = [UInt8](repeating: 0, count: Int(bound))
-        let status = output.withUnsafeMutableBytes { out in
-            compress2(out.baseAddress!.assumingMemoryBound(to: Bytef.self), &bound,
-                      input.baseAddress?.assumingMemoryBound(to: Bytef.self), uLong(input.count), level)
+    deinit {
+        deflateEnd(stream)
+        stream.deinitialize(count: 1)
+        stream.deallocate()
+    }
+
+    /// True for Huffman-only, whose bound is a byte count; an RLE bound replays zlib's parse.
+    var hasCheapBound: Bool { huffmanOnly }
+
+    /// A length this stream cannot go below for `input` (``DeflateBound``).
+    func lowerBound(_ input: UnsafeRawBufferPointer, planeEnds: [Int]) -> Int {
+        huffmanOnly ? DeflateBound.huffmanOnly(input, planeEnds: planeEnds) : DeflateBound.rle(input, planeEnds: planeEnds)
+    }
+
+    /// Compresses `input` into one zlib stream in `output`, ending a deflate block (Z_BLOCK) at each of
+    /// `planeEnds` so that every byte plane gets its own Huffman table (~5% smaller class-index sections at
+    /// K = 100). Returns the stream's length, or nil when it does not fit in `output`: a caller that gives
+    /// room for one byte less than the stored section stops as soon as zlib cannot win.
+    func compress(_ input: UnsafeRawBufferPointer, planeEnds: [Int], into output: UnsafeMutableRawBufferPointer) -> Int? {
+        guard let inputBase = input.baseAddress, let outputBase = output.baseAddress, output.count > 0 else { return nil }
+        guard deflateReset(stream) == Z_OK else { preconditionFailure("zlib deflateReset failed") }
+        stream.pointee.next_out = outputBase.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.avail_out = uInt(output.count)
+        var start = 0
+        for (number, end) in planeEnds.enumerated() {
+            let last = number == planeEnds.count - 1
+            // An empty plane (the later-values planes at K = 1) has nothing to end: a second Z_BLOCK
+            // without new input makes no progress and deflate returns Z_BUF_ERROR.
+            if end == start && !last { continue }
+            stream.pointee.next_in = UnsafeMutablePointer(mutating: (inputBase + start).assumingMemoryBound(to: Bytef.self))
+            stream.pointee.avail_in = uInt(end - start)
+            let status = deflate(stream, last ? Z_FINISH : Z_BLOCK)
+            if last {
+                guard status == Z_STREAM_END else { return nil }  // out of room
+            } else {
+                // With room left, deflate returns only once the plane is consumed and its block ended.
+                guard status == Z_OK || status == Z_BUF_ERROR, stream.pointee.avail_out > 0, stream.pointee.avail_in == 0 else {
+                    return nil
+                }
+            }
+            start = end
         }
-        // compress2 only fails on a too-small buffer or bad level, both impossible here.
-        precondition(status == Z_OK, "zlib compress2 failed with status \(status)")
-        output.removeLast(output.count - Int(bound))
+        return output.count - Int(stream.pointee.avail_out)
+    }
+}
+
+/// One-shot zlib (RFC 1950) compression.
+enum Zlib {
+    /// One zlib stream of `input` (the bytes compress2 makes), written a chunk at a time into reserved
+    /// space rather than into a zeroed compressBound-sized array: for the key table of an ImageNet-21k
+    /// pass that bound is ~240 MB for a ~60 MB stream.
+    static func compress(_ input: UnsafeRawBufferPointer, level: Int32 = 6) -> [UInt8] {
+        // zlib keeps a pointer back to the z_stream in its state: the struct must not move.
+        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        defer { stream.deallocate() }
+        // Only an out-of-memory or a bad level can fail here, never the data.
+        guard deflateInit_(stream, level, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            preconditionFailure("zlib deflateInit failed")
+        }
+        defer { deflateEnd(stream) }
+        let chunkSize = 1 << 20
+        var output: [UInt8] = []
+        // Reserved, not touched: pages the stream never reaches cost no memory, and the array is never
+        // copied to grow.
+        output.reserveCapacity(Int(deflateBound(stream, uLong(input.count))))
+        var fed = 0
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: chunkSize) { chunk in
+            var status = Z_OK
+            while status != Z_STREAM_END {
+                // avail_in is 32-bit: feed a huge input in slices.
+                if stream.pointee.avail_in == 0, fed < input.count {
+                    let slice = min(input.count - fed, 1 << 30)
+                    stream.pointee.next_in = UnsafeMutablePointer(mutating: (input.baseAddress! + fed).assumingMemoryBound(to: Bytef.self))
+                    stream.pointee.avail_in = uInt(slice)
+                    fed += slice
+                }
+                stream.pointee.next_out = chunk.baseAddress!
+                stream.pointee.avail_out = uInt(chunkSize)
+                status = deflate(stream, fed == input.count ? Z_FINISH : Z_NO_FLUSH)
+                precondition(status == Z_OK || status == Z_STREAM_END, "zlib deflate failed with status \(status)")
+                output.append(contentsOf: chunk[0..<(chunkSize - Int(stream.pointee.avail_out))])
+            }
+        }
         return output
     }
 

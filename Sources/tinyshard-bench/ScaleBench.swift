@@ -5,7 +5,7 @@ import ShardFormat
 import Glibc
 #endif
 
-/// `tinyshard-bench scale DATASET [--lookups N] [--rows N] [--epoch E]`: what a training process meets when it
+/// `tinyshard-bench scale DATASET [--lookups N] [--rows N] [--random N] [--epoch E]`: what a training process meets when it
 /// opens a dataset of ImageNet-21k size, measured in this process and printed as one JSON object (Tools/scale/
 /// bench_scale.py collects it into docs/scale.md):
 /// - `open_s`, `open_rss_mb`: ShardDataset open (manifest, key table head, shard headers and indexes);
@@ -16,27 +16,30 @@ import Glibc
 /// - `locate_us`: mean (epoch, key) → (shard, ordinal) after that;
 /// - `record_order_dense_rows_per_s`, `record_order_sparse_rows_per_s`: rows in the record-order sampler's
 ///   order (one rank of one), decoded with one cursor per shard;
-/// - `random_dense_rows_per_s`: rows of uniformly random records of the epoch (a block decode each);
+/// - `random_dense_rows_per_s`: rows of uniformly random records of the epoch (a block decode each; N of
+///   them, default rows / 100, at most the lookups);
 /// - `peak_rss_mb`: the process's peak resident set.
 enum ScaleBench {
     static func main(_ arguments: [String]) -> Int32 {
         var rest = arguments[...]
         guard let folder = rest.popFirst() else {
-            fputs("usage: tinyshard-bench scale DATASET [--lookups N] [--rows N] [--epoch E]\n", stderr)
+            fputs("usage: tinyshard-bench scale DATASET [--lookups N] [--rows N] [--random N] [--epoch E]\n", stderr)
             return 2
         }
         var lookups = 100_000, rows = 200_000, epoch = 0
+        var random: Int?
         while let flag = rest.popFirst() {
             guard let value = rest.popFirst().flatMap(Int.init) else { fputs("\(flag) needs a number\n", stderr); return 2 }
             switch flag {
             case "--lookups": lookups = value
             case "--rows": rows = value
             case "--epoch": epoch = value
+            case "--random": random = value
             default: fputs("unknown option \(flag)\n", stderr); return 2
             }
         }
         do {
-            print(try measure(folder, lookups: lookups, rows: rows, epoch: epoch).json)
+            print(try measure(folder, lookups: lookups, rows: rows, randomRows: random ?? max(1, rows / 100), epoch: epoch).json)
             return 0
         } catch {
             fputs("tinyshard-bench scale: \(error)\n", stderr)
@@ -50,7 +53,7 @@ enum ScaleBench {
         var json: String { "{" + fields.map { "\"\($0.0)\": \(String(format: "%.6g", $0.1))" }.joined(separator: ", ") + "}" }
     }
 
-    static func measure(_ folder: String, lookups: Int, rows: Int, epoch: Int) throws -> Result {
+    static func measure(_ folder: String, lookups: Int, rows: Int, randomRows: Int, epoch: Int) throws -> Result {
         var result = Result()
         var dataset: ShardDataset!
         result.add("open_s", try seconds { dataset = try ShardDataset(directory: folder) })
@@ -98,11 +101,11 @@ enum ScaleBench {
                 }
             }
         }))
-        let randomRows = located.prefix(max(1, rows / 100))
+        let randomLocated = located.prefix(randomRows)
         let randomCursors = Dictionary(uniqueKeysWithValues: shards.map { (ObjectIdentifier($0), $0.makeCursor()) })
-        result.add("random_dense_rows_per_s", Double(randomRows.count) / (try seconds {
+        result.add("random_dense_rows_per_s", Double(randomLocated.count) / (try seconds {
             try dense.withUnsafeMutableBufferPointer { row in
-                for (shard, ordinal) in randomRows { try randomCursors[ObjectIdentifier(shard)]!.dense([ordinal], into: row) }
+                for (shard, ordinal) in randomLocated { try randomCursors[ObjectIdentifier(shard)]!.dense([ordinal], into: row) }
             }
         }))
         result.add("peak_rss_mb", peakMB())

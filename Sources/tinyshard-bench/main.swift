@@ -2,6 +2,7 @@
 //
 //   swift run -c release tinyshard-bench [--fixtures DIR] [--seconds S] [--work DIR] [--no-python]
 //   swift run -c release tinyshard-bench scale DATASET [--lookups N] [--rows N]   (ScaleBench.swift)
+//   swift run -c release tinyshard-bench scale-write DATASET OUT                  (ScaleWrite.swift)
 //
 // Python (the numpy baseline, the PyTorch column) runs with $TINYSHARD_PYTHON, else the project's venv
 // (.venv/bin/python, made by Tools/setup-python.sh), else python3 from PATH.
@@ -327,6 +328,9 @@ func fmt(_ value: Double, _ digits: Int = 0) -> String {
 
 if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "scale" {
     exit(ScaleBench.main(Array(CommandLine.arguments.dropFirst(2))))
+}
+if CommandLine.arguments.count > 1, CommandLine.arguments[1] == "scale-write" {
+    exit(ScaleWrite.main(Array(CommandLine.arguments.dropFirst(2))))
 }
 let options = Options(CommandLine.arguments)
 try? FileManager.default.createDirectory(atPath: options.work, withIntermediateDirectories: true)

@@ -14,7 +14,12 @@ struct ConvertOfficial: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "official",
         abstract: "Convert the official TinyViT logits layout (logits_top{K}_epoch{E}/rank{r}-keys.txt, rank{r}-values.bin).",
-        discussion: "A key found in several ranks of one epoch keeps the lowest rank's record; the others are dropped and counted.")
+        discussion: """
+            Each (epoch, rank) becomes one shard with all of that rank's records in file order, so that \
+            `tinyshard export official` writes the files back byte for byte. A key the distributed sampler padded \
+            into a second rank of an epoch is kept in both ranks' shards, each with its own seed and values. A key \
+            repeated within one rank's keys file (the official writer never writes one) is dropped and counted.
+            """)
 
     @Argument(help: "The folder holding logits_top{K}_epoch{E} folders.")
     var directory: String
@@ -28,11 +33,16 @@ struct ConvertOfficial: ParsableCommand {
     @Option(help: "Teacher name for the provenance.")
     var teacher: String?
 
-    @Option(help: "Records per block.")
-    var recordsPerBlock = 1024
+    @Option(help: ArgumentHelp("Records per block.", discussion: RecordsPerBlockHelp.defaultRule))
+    var recordsPerBlock: Int?
+
+    @Option(help: "Threads that sort keys and encode blocks (default: the active processor count). The output does not depend on it.")
+    var threads: Int?
 
     func run() throws {
-        let options = OfficialImportOptions(classes: classes, teacher: teacher, recordsPerBlock: recordsPerBlock)
+        ProcessMemory.returnLargeFreedBuffers()
+        let options = OfficialImportOptions(classes: classes, teacher: teacher, recordsPerBlock: recordsPerBlock,
+                                            threads: threads ?? ShardWriter.defaultThreads)
         let bar = ProgressBar.handler()
         defer { bar?.0.finish() }
         let summary = try OfficialImporter.importDataset(from: directory, to: out, options: options, progress: bar?.1)
@@ -90,8 +100,8 @@ struct ConvertNpy: ParsableCommand {
     @Option(help: "Teacher name for the provenance.")
     var teacher: String?
 
-    @Option(help: "Records per block.")
-    var recordsPerBlock = 1024
+    @Option(help: ArgumentHelp("Records per block.", discussion: RecordsPerBlockHelp.defaultRule))
+    var recordsPerBlock: Int?
 
     func run() throws {
         let kindOfAugmentation: AugmentationKind
@@ -118,11 +128,19 @@ struct ConvertNpy: ParsableCommand {
     }
 }
 
+/// The `--records-per-block` default, in the help of both converters.
+enum RecordsPerBlockHelp {
+    static let defaultRule = "Default: the largest power of two R with R × K ≤ 16,384 (K = 100: 128, K = 10: 1024, K = 1: 16,384)."
+}
+
 enum ConvertReport {
     static func text(_ summary: ConversionSummary, source: String) -> String {
         var out = "converted \(source) into \(summary.directory): C = \(summary.classes), K = \(summary.k), "
         out += "\(summary.epochs.count) epoch\(summary.epochs.count == 1 ? "" : "s"), \(summary.shards) shard\(summary.shards == 1 ? "" : "s"), \(summary.keys) keys\n"
-        out += "records written \(summary.recordsWritten) (read \(summary.recordsRead), duplicates dropped \(summary.duplicatesDropped))\n"
+        out += "records written \(summary.recordsWritten) (read \(summary.recordsRead), keys repeated within a rank dropped \(summary.duplicatesDropped))\n"
+        if summary.keysInSeveralRanks > 0 {
+            out += "keys in several ranks of an epoch \(summary.keysInSeveralRanks) (each rank's shard keeps its own record)\n"
+        }
         out += "dataset \(summary.shardBytes + summary.keyTableBytes) bytes: \(String(format: "%.2f", summary.bytesPerRecord)) bytes/record"
         if summary.sourceBytes > 0, summary.recordsRead > 0 {
             out += " (source \(String(format: "%.2f", Double(summary.sourceBytes) / Double(summary.recordsRead))) bytes/record)"

@@ -17,7 +17,18 @@ struct DistillDemo: ParsableCommand {
             (OUT/seed-N/) and reports mean ± std and per-seed paired differences. --validation trains without and \
             evaluates on a validation part of the training split: use it, never the held-out split, to choose options. \
             --images STORE runs the same job on an image store (tinyshard images import) instead of the digits: every \
-            image labelled, the models' class count the store's, everything else as with the digits.
+            image labelled, the models' class count the store's, everything else as with the digits. \
+            --eval-images STORE evaluates every model on a real test set (its classes the training store's) and trains \
+            on the whole training store. After the pass the job analyses it (agreement with the labels, hard samples, \
+            probability mass by k: OUT/analysis/) and measures how closely the hard-label and the shards students' \
+            class correlations follow the teacher's. --k-sweep 1,2,3,5,10 stores K = the largest k once and trains one \
+            more student per k on the stored top-k (OUT/k-sweep.svg). --hard-samples SHARE trains the hard-label and \
+            the shards students again without the pass's hard samples. \
+            --dataset fashion-mnist is the whole Fashion-MNIST study in one flag: Debian's dataset-fashion-mnist \
+            imported into --cache (the students' 15,000 images, the teacher's other 45,000, the official 10,000 test \
+            images), the t11m teacher trained once on the 45,000 (30 epochs, lr 2e-3, recipe fashion) and cached under \
+            its fingerprint, the s69k student (20 epochs, lr 1.2e-2, K = 5), every model on the test set; other flags \
+            still override.
             """)
 
     @Option(help: "Output folder.") var out: String
@@ -40,23 +51,53 @@ struct DistillDemo: ParsableCommand {
     @Option(help: "Use these teacher weights (safetensors, architecture --teacher-arch) instead of training a teacher on the store.")
     var teacherWeights: String?
     @Option(help: "The student's CONFIG.json.") var studentArch: String?
+    @Option(help: "Evaluate every model on this image store (a real test set; its classes the training store's) instead of the held-out split; the whole training store trains.")
+    var evalImages: String?
+    @Option(help: "One more student per k from one pass of K = the largest k (or --k if larger), e.g. 1,2,3,5,10: accuracy and bytes/record per k.")
+    var kSweep: String?
+    @Option(help: "Train the hard-label and the shards students again without the pass's hard samples (label outside the teacher's top 5 in at least this share of their records).")
+    var hardSamples: Double?
+    @Flag(help: "Skip the analysis of the pass and the students' class-correlation similarity.") var noAnalysis = false
+    @Option(help: "A preset study instead of the digits: fashion-mnist (Debian's dataset-fashion-mnist).") var dataset: String?
+    @Option(help: "--dataset: where the imported stores and the cached teacher go (default ~/.cache/tinyshard/fashion-mnist).")
+    var cache: String?
+    @Option(help: "--dataset fashion-mnist: the folder of the IDX files (default /usr/share/datasets/fashion-mnist).")
+    var datasetDir: String?
+    @Option(help: "--dataset: the first N training images are the students' store, the rest the teacher's (default 15000).")
+    var studentImages: Int?
 
     func run() throws {
         let input: Reports.DistillDemo.Images
         var classes = 10
-        if let images {
+        var options = Reports.DistillDemo.Options()
+        if let dataset {
+            guard dataset == "fashion-mnist" else { throw CLIFailure("[usage] --dataset knows fashion-mnist, got \"\(dataset)\"") }
+            guard images == nil, digits == nil else { throw CLIFailure("[usage] --dataset brings its own images: not with --images or --digits") }
+            let folder = cache ?? FashionMNIST.defaultCache
+            let stores = try DistillCLI.run {
+                try FashionMNIST.prepare(source: datasetDir ?? FashionMNIST.packageDirectory, cache: folder,
+                                         studentImages: studentImages ?? FashionMNIST.studentImages)
+            }
+            options = FashionMNIST.options(stores: stores, cache: folder)
+            input = .store(path: stores.students)
+        } else if let images {
             guard digits == nil else { throw CLIFailure("[usage] give --images STORE or --digits CSV, not both") }
+            guard cache == nil, datasetDir == nil, studentImages == nil else {
+                throw CLIFailure("[usage] --cache, --dataset-dir and --student-images go with --dataset")
+            }
             let store = try DistillCLI.run { try ImageStore(path: images, pixelCheck: .never) }
             classes = store.classCount
             input = .store(path: images)
         } else {
+            guard cache == nil, datasetDir == nil, studentImages == nil else {
+                throw CLIFailure("[usage] --cache, --dataset-dir and --student-images go with --dataset")
+            }
             let csv = digits ?? "Tools/data/digits.csv.gz"
             guard FileManager.default.fileExists(atPath: csv) else {
                 throw CLIFailure("\(csv): [io] the digits CSV is not there; run from the package root or pass --digits")
             }
             input = .digits(csv: csv)
         }
-        var options = Reports.DistillDemo.Options()
         if let teacherEpochs { options.teacherEpochs = teacherEpochs }
         if let epochs { options.studentEpochs = epochs }
         if let k { options.k = k }
@@ -64,7 +105,26 @@ struct DistillDemo: ParsableCommand {
         if let lr { options.distillLearningRate = lr }
         if let hardLr { options.hardLearningRate = hardLr }
         if let weightDecay { options.weightDecay = weightDecay }
-        if validation { options.validationFraction = 0.2 }
+        if validation {
+            options.validationFraction = 0.2
+            options.evaluationImages = nil
+        }
+        if let evalImages {
+            guard !validation else { throw CLIFailure("[usage] --validation and --eval-images are two evaluations: give one") }
+            options.evaluationImages = evalImages
+        }
+        if let kSweep {
+            let parsed = kSweep.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parsed.isEmpty, parsed.allSatisfy({ ($0 ?? 0) >= 1 }) else {
+                throw CLIFailure("[usage] --k-sweep takes positive integers separated by commas, got \"\(kSweep)\"")
+            }
+            options.kSweep = parsed.map { $0! }
+        }
+        if let hardSamples {
+            guard hardSamples > 0, hardSamples <= 1 else { throw CLIFailure("[usage] --hard-samples takes a share in (0, 1], got \(hardSamples)") }
+            options.hardSampleShare = hardSamples
+        }
+        if noAnalysis { options.analysis = false }
         if let teacherWeights {
             guard teacherArch != nil else { throw CLIFailure("[usage] --teacher-weights needs --teacher-arch (the weights' architecture)") }
             guard teacherEpochs == nil, teacherLr == nil, teacherRecipe == nil else {
@@ -109,6 +169,9 @@ struct DistillDemo: ParsableCommand {
             try DistillCLI.run {
                 try DemoReport.writeSummary(DemoReport.summary(result), to: dir + "/summary.json")
                 try DemoReport.svg(result).write(toFile: dir + "/students.svg", atomically: true, encoding: .utf8)
+                if seedList.count == 1, !result.kSweep.isEmpty {
+                    try DemoReport.kSweepSVG([result]).write(toFile: dir + "/k-sweep.svg", atomically: true, encoding: .utf8)
+                }
             }
             results.append(result)
         }
@@ -118,9 +181,14 @@ struct DistillDemo: ParsableCommand {
         try DistillCLI.run {
             try table.write(toFile: out + "/table.md", atomically: true, encoding: .utf8)
             if seedList.count > 1 { try DemoReport.writeSummary(DemoReport.summary(results), to: out + "/summary.json") }
+            if seedList.count > 1, !options.kSweep.isEmpty {
+                try DemoReport.kSweepSVG(results).write(toFile: out + "/k-sweep.svg", atomically: true, encoding: .utf8)
+            }
         }
         let stages = (results.last?.seconds ?? [:]).sorted { $0.key < $1.key }.map { String(format: "%@ %.0f s", $0.key, $0.value) }
-        print(String(format: "%.1f minutes; %@; stages of the last seed: %@", Date().timeIntervalSince(start) / 60,
-                     "outputs in \(out) (summary.json, table.md, students.svg)", stages.joined(separator: ", ")))
+        let files = ["summary.json", "table.md", "students.svg"] + (options.kSweep.isEmpty ? [] : ["k-sweep.svg"])
+        print(String(format: "%.1f minutes (wall: depends on the machine's load); %@; stages of the last seed: %@", Date().timeIntervalSince(start) / 60,
+                     "outputs in \(out) (\(files.joined(separator: ", ")))", stages.joined(separator: ", ")))
+        if case .digits = input, let hint = DemoReport.digitsHint(results) { print(hint) }
     }
 }

@@ -12,7 +12,7 @@ struct ExportOfficial: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "official",
         abstract: "Write a dataset (augmentation kind seed, probabilities) in the official TinyViT logits layout.",
-        discussion: "A dataset converted from the official layout exports byte-identical to its input, without the dropped duplicates.")
+        discussion: "A dataset converted from the official layout exports byte-identical to its input (keys files ending in a newline, as the official writer makes them; a key repeated within one rank's file, which that writer never writes, was dropped by the conversion).")
 
     @Argument(help: "The dataset folder.")
     var dataset: String

@@ -6,7 +6,7 @@ import ShardConvert
 struct TinyShard: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tinyshard",
-        abstract: "Store, check and convert a teacher's top-K predictions (TinyShard format 1.0).",
+        abstract: "Store, check and convert a teacher's top-K predictions (TinyShard format 1.2, Spec/FORMAT.md); train students from them.",
         discussion: """
             Exit codes: 0 success, 1 problems found (verify) or nothing recovered (recover), \
             2 usage error or unreadable input.

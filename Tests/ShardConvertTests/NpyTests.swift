@@ -7,7 +7,7 @@ import XCTest
 final class NpyFormatTests: XCTestCase {
     func testRoundTripOfEachDType() throws {
         let folder = TemporaryFolder("npy")
-        try NpyWriter.write([1.5, -2, 3.25, 0, .infinity, 7], shape: [2, 3], to: folder.file("f.npy"))
+        try NpyWriter.write([Float]([1.5, -2, 3.25, 0, .infinity, 7]), shape: [2, 3], to: folder.file("f.npy"))
         try NpyWriter.write([Int32.min, -1, 0, Int32.max], shape: [4], to: folder.file("i.npy"))
         try NpyWriter.write([UInt8](0..<24), shape: [2, 3, 4], to: folder.file("u.npy"))
         try NpyWriter.write([Float](repeating: 0, count: 0), shape: [0, 5], to: folder.file("empty.npy"))
@@ -79,7 +79,7 @@ final class NpyFormatTests: XCTestCase {
         }
         try expect("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }\n", "Fortran")
         try expect("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }\n", "big-endian")
-        try expect("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), }\n", "'<f8'")
+        try expect("{'descr': '<c8', 'fortran_order': False, 'shape': (1,), }\n", "'<c8'")
         try expect("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }\n", "truncated")
         try expect("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", data: [0, 0, 0, 0, 9], "follow")
         try expect("{'descr': '<f4', 'shape': (1,), }\n", "expected descr")

@@ -99,14 +99,15 @@ final class OfficialErrorTests: XCTestCase {
         try OfficialWriter.write(to: folder.path, k: 3, epoch: 0, ranks: [["b", "a"], ["a", "c"]])
         let out = folder.file("dataset")
         let first = try convert(folder.path, out: out)
-        XCTAssertEqual(first.duplicatesDropped, 1)
-        XCTAssertEqual(first.recordsWritten, 3)
+        XCTAssertEqual(first.duplicatesDropped, 0)
+        XCTAssertEqual(first.keysInSeveralRanks, 1)
+        XCTAssertEqual(first.recordsWritten, 4)
         let again = try convert(folder.path, out: out)  // an earlier dataset is replaced
         XCTAssertEqual(again, first)
         let exported = folder.file("exported")
         let summary = try OfficialExporter.export(dataset: out, to: exported)
-        XCTAssertEqual(summary.records, 3)
-        XCTAssertEqual(try String(contentsOfFile: exported + "/logits_top3_epoch0/rank1-keys.txt", encoding: .utf8), "c\n")
+        XCTAssertEqual(summary.records, 4)
+        XCTAssertEqual(try String(contentsOfFile: exported + "/logits_top3_epoch0/rank1-keys.txt", encoding: .utf8), "a\nc\n")
         XCTAssertThrowsError(try OfficialExporter.export(dataset: out, to: exported), "export refuses a non-empty folder")
     }
 }

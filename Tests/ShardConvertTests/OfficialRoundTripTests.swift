@@ -42,20 +42,20 @@ final class OfficialRoundTripTests: XCTestCase {
         return result
     }
 
-    func testIn1kExportIsByteIdenticalToTheDeduplicatedInput() throws {
+    func testIn1kExportIsByteIdenticalToTheInput() throws {
         try checkByteIdentical(try converted("in1k_top10", classes: 1000))
     }
 
-    func testIn22kExportIsByteIdenticalToTheDeduplicatedInput() throws {
+    func testIn22kExportIsByteIdenticalToTheInput() throws {
         try checkByteIdentical(try converted("in22k_top100", classes: 21841))
     }
 
-    func testIn1kDuplicatesAndLookups() throws {
-        try checkDeduplicationAndLookups(try converted("in1k_top10", classes: 1000), k: 10, classes: 1000)
+    func testIn1kKeysInSeveralRanksAndLookups() throws {
+        try checkRanksAndLookups(try converted("in1k_top10", classes: 1000), k: 10, classes: 1000)
     }
 
-    func testIn22kDuplicatesAndLookups() throws {
-        try checkDeduplicationAndLookups(try converted("in22k_top100", classes: 21841), k: 100, classes: 21841)
+    func testIn22kKeysInSeveralRanksAndLookups() throws {
+        try checkRanksAndLookups(try converted("in22k_top100", classes: 21841), k: 100, classes: 21841)
     }
 
     func testConvertedDatasetVerifiesCleanWithProvenance() throws {
@@ -78,38 +78,25 @@ final class OfficialRoundTripTests: XCTestCase {
         XCTAssertEqual(run.progress.last?.total, run.fixture.recordCount)
     }
 
+    /// Every exported file equals the input file of the same name, and nothing else is written.
     private func checkByteIdentical(_ run: Converted) throws {
-        let (ranks, _) = run.fixture.deduplicated()
-        var files = Set<String>()
-        for rank in ranks {
-            let folder = "\(run.exported)/logits_top\(run.fixture.k)_epoch\(rank.epoch)"
-            let keys = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/rank\(rank.rank)-keys.txt"))
-            let values = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/rank\(rank.rank)-values.bin"))
-            XCTAssertEqual(keys, Data(rank.keys.map { $0 + "\n" }.joined().utf8), "keys of epoch \(rank.epoch) rank \(rank.rank)")
-            XCTAssertEqual(values, Data(rank.records.joined()), "values of epoch \(rank.epoch) rank \(rank.rank)")
-            files.insert("logits_top\(run.fixture.k)_epoch\(rank.epoch)/rank\(rank.rank)-keys.txt")
-            files.insert("logits_top\(run.fixture.k)_epoch\(rank.epoch)/rank\(rank.rank)-values.bin")
-        }
-        let written = Set(FileManager.default.enumerator(atPath: run.exported)!.compactMap { $0 as? String }.filter { $0.contains("/") })
-        XCTAssertEqual(written, files)
-        // Ranks without duplicates are byte-identical to the untouched input files.
-        let untouched = run.fixture.ranks.filter { original in
-            ranks.contains { $0.epoch == original.epoch && $0.rank == original.rank && $0.keys.count == original.keys.count }
-        }
-        XCTAssertGreaterThan(untouched.count, 0)
-        for rank in untouched {
-            let name = "logits_top\(run.fixture.k)_epoch\(rank.epoch)/rank\(rank.rank)-values.bin"
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: run.exported + "/" + name)),
-                           try Data(contentsOf: URL(fileURLWithPath: run.source + "/" + name)))
+        let input = try filesByPath(run.source)
+        let exported = try filesByPath(run.exported)
+        XCTAssertEqual(Set(exported.keys), Set(input.keys))
+        for (name, bytes) in input {
+            XCTAssertEqual(exported[name], bytes, name)
         }
     }
 
-    private func checkDeduplicationAndLookups(_ run: Converted, k: Int, classes: Int) throws {
-        let (ranks, dropped) = run.fixture.deduplicated()
-        XCTAssertEqual(dropped, 2, "the fixture puts one key in both ranks of each of its 2 epochs")
-        XCTAssertEqual(run.summary.duplicatesDropped, dropped)
+    /// Each (epoch, rank) shard holds exactly that rank's records in file order, padded keys included; a
+    /// lookup by (epoch, key) finds a record of that key in a rank that has it.
+    private func checkRanksAndLookups(_ run: Converted, k: Int, classes: Int) throws {
+        let (shared, sharedRecords) = run.fixture.keysInSeveralRanks()
+        XCTAssertEqual(sharedRecords, 2, "the fixture puts one key in two ranks of each of its 2 epochs")
+        XCTAssertEqual(run.summary.keysInSeveralRanks, sharedRecords)
+        XCTAssertEqual(run.summary.duplicatesDropped, 0)
         XCTAssertEqual(run.summary.recordsRead, run.fixture.recordCount)
-        XCTAssertEqual(run.summary.recordsWritten, run.fixture.recordCount - dropped)
+        XCTAssertEqual(run.summary.recordsWritten, run.fixture.recordCount)
         XCTAssertEqual(run.summary.k, k)
         XCTAssertEqual(run.summary.classes, classes)
         let allKeys = Set(run.fixture.ranks.flatMap(\.keys))
@@ -118,30 +105,30 @@ final class OfficialRoundTripTests: XCTestCase {
         let dataset = try ShardDataset(directory: run.dataset)
         XCTAssertEqual(dataset.keys.count, allKeys.count)
         XCTAssertEqual(dataset.manifest.classes, classes)
-        var cursors: [String: ShardCursor] = [:]  // one per shard: records come in order, blocks decode once
-        for rank in ranks {
-            for (key, bytes) in zip(rank.keys, rank.records) {
-                guard let (shard, ordinal) = try dataset.locate(epoch: rank.epoch, key: key) else {
-                    XCTFail("no record for (\(rank.epoch), \(key))")
-                    continue
-                }
-                XCTAssertEqual(shard.schema.rank, rank.rank, "key \(key) must come from the lowest rank that has it")
-                let cursor = cursors[shard.path] ?? shard.makeCursor()
-                cursors[shard.path] = cursor
+        for rank in run.fixture.ranks {
+            let shard = try XCTUnwrap(dataset.shards.first { $0.schema.epoch == rank.epoch && $0.schema.rank == rank.rank })
+            XCTAssertEqual(shard.recordCount, rank.records.count)
+            let cursor = shard.makeCursor()
+            for (ordinal, (key, bytes)) in zip(rank.keys, rank.records).enumerated() {
                 let record = try cursor.record(at: ordinal)
                 let expected = Self.parse(bytes, k: k)
+                XCTAssertEqual(try dataset.keys.key(Int(record.sampleID)), key)
                 XCTAssertEqual(record.seed, expected.seed, "key \(key)")
                 XCTAssertEqual(record.indices, expected.indices, "key \(key)")
                 XCTAssertEqual(record.values.map(\.bitPattern), expected.valueBits, "key \(key)")
             }
         }
-        // The dropped copy really is the higher rank's: its record differs from the one kept.
-        for original in run.fixture.ranks where original.rank > 0 {
-            let kept = ranks.first { $0.epoch == original.epoch && $0.rank == original.rank }!
-            for (key, bytes) in zip(original.keys, original.records) where !kept.keys.contains(key) {
-                let (shard, ordinal) = try XCTUnwrap(try dataset.locate(epoch: original.epoch, key: key))
-                XCTAssertLessThan(shard.schema.rank, original.rank)
-                XCTAssertNotEqual(try shard.record(at: ordinal).seed, Self.parse(bytes, k: k).seed)
+        for epoch in Set(run.fixture.ranks.map(\.epoch)) {
+            XCTAssertEqual(shared[epoch]?.count, 1, "epoch \(epoch)")
+            for key in shared[epoch] ?? [] {
+                let holders = run.fixture.ranks.filter { $0.epoch == epoch && $0.keys.contains(key) }
+                XCTAssertEqual(holders.count, 2, "\(key) is in two ranks of epoch \(epoch)")
+                // The two copies differ (another seed): both are kept.
+                let copies = holders.map { $0.records[$0.keys.firstIndex(of: key)!] }
+                XCTAssertNotEqual(copies[0], copies[1])
+                let (shard, ordinal) = try XCTUnwrap(try dataset.locate(epoch: epoch, key: key))
+                let holder = try XCTUnwrap(holders.first { $0.rank == shard.schema.rank })
+                XCTAssertEqual(try shard.record(at: ordinal).seed, Self.parse(holder.records[holder.keys.firstIndex(of: key)!], k: k).seed)
             }
         }
     }

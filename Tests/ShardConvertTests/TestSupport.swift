@@ -32,7 +32,7 @@ enum SharedFixtures {
 }
 
 /// An official-layout folder parsed independently of the converter: per (epoch, rank), the key lines
-/// and raw record bytes, and the same after dropping keys an earlier rank of the epoch already has.
+/// and raw record bytes.
 struct OfficialFixture {
     struct Rank {
         var epoch: Int
@@ -68,23 +68,20 @@ struct OfficialFixture {
         self.ranks = ranks.sorted { ($0.epoch, $0.rank) < ($1.epoch, $1.rank) }
     }
 
-    /// The ranks without records whose key a lower rank of the same epoch holds; and how many went.
-    func deduplicated() -> (ranks: [Rank], dropped: Int) {
+    /// Per epoch, the keys found in more than one rank, and how many records beyond a key's first rank
+    /// hold them.
+    func keysInSeveralRanks() -> (keys: [Int: Set<String>], records: Int) {
         var seen: [Int: Set<String>] = [:]
-        var dropped = 0
-        let ranks = self.ranks.map { rank -> Rank in
-            var kept = Rank(epoch: rank.epoch, rank: rank.rank, keys: [], records: [])
-            for (key, record) in zip(rank.keys, rank.records) {
-                if seen[rank.epoch, default: []].insert(key).inserted {
-                    kept.keys.append(key)
-                    kept.records.append(record)
-                } else {
-                    dropped += 1
-                }
+        var shared: [Int: Set<String>] = [:]
+        var records = 0
+        for rank in ranks {
+            for key in rank.keys {
+                if seen[rank.epoch, default: []].insert(key).inserted { continue }
+                shared[rank.epoch, default: []].insert(key)
+                records += 1
             }
-            return kept
         }
-        return (ranks, dropped)
+        return (shared, records)
     }
 
     var recordCount: Int { ranks.reduce(0) { $0 + $1.records.count } }
@@ -114,4 +111,119 @@ enum OfficialWriter {
             try Data(values).write(to: URL(fileURLWithPath: "\(path)/rank\(rank)-values.bin"))
         }
     }
+}
+
+/// A distributed teacher pass written the way the official TinyViT code writes it, rule by rule:
+///
+/// - PyTorch's DistributedSampler pads an epoch's permutation of the N images to a multiple of the world
+///   size W by repeating its first items, and rank r takes positions r, r + W, r + 2W, ...;
+/// - each rank's writer (`_Writer` in TinyViT's data/augmentation/manager.py) keeps a dict of the keys it
+///   wrote and silently skips a key it already has; otherwise it appends `key + "\n"` to
+///   `rank{r}-keys.txt` and the value bytes to `rank{r}-values.bin`, in arrival order;
+/// - a value is `int32 seed | K × int16 class index | K × float16 probability`, little-endian, the
+///   probabilities descending (torch.topk), in the folder `logits_top{K}_epoch{E}`.
+///
+/// Every (epoch, rank, image) gets its own random seed, classes and probabilities, as a teacher run on a
+/// freshly augmented image would, so a padded key carries other values in its second rank.
+struct OfficialPassWriter {
+    var images: Int
+    var worldSize: Int
+    var epochs: Int
+    var k: Int
+    var classes: Int
+    var seed: UInt64
+
+    /// Image i's key: ImageNet-style paths (long, sharing their first 16+ bytes within a class), with a
+    /// few short and non-ASCII ones, so that key order is tested past any fixed-length prefix.
+    func key(_ image: Int) -> String {
+        switch image % 50 {
+        case 7: return "k\(image)"
+        case 13: return "train/é\(image % 3)/ß-\(image).JPEG"
+        default:
+            let wnid = "n" + String(1_440_764 + image % 17).leftPadded(to: 8)
+            return "train/\(wnid)/\(wnid)_\(image * 37 % 10_007).JPEG"
+        }
+    }
+
+    /// The positions each rank takes in an epoch of this permutation (DistributedSampler's padding and
+    /// striding).
+    func shares(of permutation: [Int]) -> [[Int]] {
+        let total = (permutation.count + worldSize - 1) / worldSize * worldSize
+        let padded = permutation + permutation.prefix(total - permutation.count)
+        return (0..<worldSize).map { rank in stride(from: rank, to: total, by: worldSize).map { padded[$0] } }
+    }
+
+    /// Writes the folders; returns, per epoch, the images the padding put into a second rank.
+    @discardableResult
+    func write(to folder: String) throws -> [[Int]] {
+        var rng = SeededRandom(seed: seed)
+        var padded: [[Int]] = []
+        for epoch in 0..<epochs {
+            let permutation = Array(0..<images).shuffled(using: &rng)
+            let total = (images + worldSize - 1) / worldSize * worldSize
+            padded.append(Array(permutation.prefix(total - images)))
+            let path = folder + "/logits_top\(k)_epoch\(epoch)"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            for (rank, share) in shares(of: permutation).enumerated() {
+                var written = Set<String>()  // the writer's dict of keys
+                var keys: [UInt8] = []
+                var values: [UInt8] = []
+                for image in share {
+                    let key = key(image)
+                    guard written.insert(key).inserted else { continue }
+                    keys += Array((key + "\n").utf8)
+                    values += record(using: &rng)
+                }
+                try Data(keys).write(to: URL(fileURLWithPath: "\(path)/rank\(rank)-keys.txt"))
+                try Data(values).write(to: URL(fileURLWithPath: "\(path)/rank\(rank)-values.bin"))
+            }
+        }
+        return padded
+    }
+
+    /// One value: a random seed, K distinct classes in random order, K descending probabilities (sum < 1).
+    private func record(using rng: inout SeededRandom) -> [UInt8] {
+        let seed = Int32(truncatingIfNeeded: rng.next())
+        var chosen = Set<Int16>()
+        var indices: [Int16] = []
+        while indices.count < k {
+            let index = Int16(Int(rng.next() % UInt64(classes)))
+            if chosen.insert(index).inserted { indices.append(index) }
+        }
+        let weights = (0..<k).map { _ in Double(rng.next() >> 11) * 0x1p-53 }
+        let total = weights.reduce(0, +) + 0.05
+        let values = weights.map { Float16($0 / total) }.sorted(by: >)
+        return OfficialWriter.record(seed: seed, indices: indices, values: values)
+    }
+}
+
+/// SplitMix64, so that a test's official pass is the same on every run.
+struct SeededRandom: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
+}
+
+/// Every file under a folder (relative paths) with its bytes.
+func filesByPath(_ folder: String) throws -> [String: Data] {
+    var files: [String: Data] = [:]
+    for case let name as String in FileManager.default.enumerator(atPath: folder)! {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder + "/" + name, isDirectory: &isFolder), !isFolder.boolValue {
+            files[name] = try Data(contentsOf: URL(fileURLWithPath: folder + "/" + name))
+        }
+    }
+    return files
 }

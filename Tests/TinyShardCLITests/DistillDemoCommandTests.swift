@@ -47,4 +47,60 @@ final class DistillDemoCommandTests: XCTestCase {
         XCTAssertEqual(missing.stderrLines.count, 1, missing.stderr)
         XCTAssertTrue(missing.stderr.contains(folder.file("nope.tsimg")), missing.stderr)
     }
+
+    /// `distill-demo --dataset fashion-mnist` on small IDX files written here (the importer reads any IDX): the
+    /// stores are imported into --cache, the teacher is trained on the rest and cached; a second run reuses both;
+    /// every model is evaluated on the t10k store; --k-sweep and --hard-samples add their rows. A missing package
+    /// is one line naming what to install.
+    func testFashionMNISTPresetOnSyntheticIdx() throws {
+        let folder = TemporaryFolder("demo-fashion")
+        let source = folder.file("idx")
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        func idx(_ dimensions: [Int], _ data: [UInt8]) -> Data {
+            Data([0, 0, 8, UInt8(dimensions.count)] + dimensions.flatMap { d in [24, 16, 8, 0].map { UInt8(d >> $0 & 0xFF) } } + data)
+        }
+        for (name, n) in [("train", 300), ("t10k", 40)] {
+            var pixels = [UInt8](repeating: 0, count: n * 784)
+            var labels: [UInt8] = []
+            for i in 0..<n {
+                let label = i % 10
+                labels.append(UInt8(label))
+                for y in (label * 2 + 4)..<(label * 2 + 8) { for x in 4..<24 { pixels[i * 784 + y * 28 + x] = UInt8(150 + (i * 7 + x) % 100) } }
+            }
+            try idx([n, 28, 28], pixels).write(to: URL(fileURLWithPath: "\(source)/\(name)-images-idx3-ubyte.gz"))
+            try idx([n], labels).write(to: URL(fileURLWithPath: "\(source)/\(name)-labels-idx1-ubyte.gz"))
+        }
+        let arch = folder.file("tiny.json")
+        try DistillCLITests.tinyArch.write(toFile: arch, atomically: true, encoding: .utf8)
+        let cache = folder.file("cache")
+        let arguments = ["distill-demo", "--dataset", "fashion-mnist", "--dataset-dir", source, "--cache", cache, "--student-images", "100",
+                         "--teacher-arch", arch, "--student-arch", arch, "--teacher-epochs", "3", "--epochs", "1",
+                         "--k-sweep", "1,3", "--hard-samples", "1"]
+        let first = try CLI.run(arguments + ["--out", folder.file("a")], in: folder)
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.contains("| model | test top-1 |"), first.stdout)
+        XCTAssertTrue(first.stdout.contains("K sweep: one pass of K = 5") && first.stdout.contains("hard samples"), first.stdout)
+        XCTAssertFalse(first.stdout.contains("--dataset fashion-mnist`"), "the hint is the digits job's")
+        let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder.file("a/summary.json")))) as? [String: Any])
+        XCTAssertEqual(summary["split"] as? String, "test")
+        XCTAssertEqual(summary["evaluation_images"] as? Int, 40)
+        XCTAssertEqual((summary["k_sweep"] as? [[String: Any]])?.map { $0["k"] as? Int }, [1, 3])
+        XCTAssertEqual((summary["shards"] as? [String: Any])?["records"] as? Int, 100, "the students' 100 images, one epoch")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder.file("a/k-sweep.svg")))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: cache + "/fashion-t10k.tsimg"))
+        let second = try CLI.run(arguments + ["--out", folder.file("b"), "--seeds", "1,2"], in: folder)
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertFalse(second.stdout.contains("imported"), second.stdout)
+        XCTAssertEqual(second.stdout.components(separatedBy: "cached in \(cache)/teachers/teacher-").count, 3, second.stdout)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder.file("b/k-sweep.svg")))
+
+        let missing = try CLI.run(["distill-demo", "--dataset", "fashion-mnist", "--dataset-dir", folder.file("none"), "--cache", cache,
+                                   "--out", folder.file("c")], in: folder)
+        XCTAssertEqual(missing.status, 2, missing.stderr)
+        XCTAssertEqual(missing.stderrLines.count, 1, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("apt-get install -y dataset-fashion-mnist"), missing.stderr)
+        let unknown = try CLI.run(["distill-demo", "--dataset", "cifar", "--out", folder.file("d")], in: folder)
+        XCTAssertEqual(unknown.status, 2)
+        XCTAssertEqual(unknown.stderr, "tinyshard: error: [usage] --dataset knows fashion-mnist, got \"cifar\"\n")
+    }
 }

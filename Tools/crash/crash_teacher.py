@@ -13,8 +13,11 @@ killed again, and so on until a run finishes; then every file of the folder must
 Rounds repeat until --kills kills have landed. A kill hits anywhere: before the key table, inside a block,
 between a shard's rename and the manifest, while the manifest is written.
 
---python does the same with the PyTorch writer (`examples/teacher_pass.py` under `torchrun`, 2 processes,
-with the venv's python, $TINYSHARD_PYTHON or .venv/bin/python).
+--python does the same with the PyTorch writer (`examples/teacher_pass.py` under `torchrun --standalone`,
+2 processes, with $TINYSHARD_PYTHON or the repository's .venv/bin/python; the tinyshard package it imports
+is the one on $PYTHONPATH, else the installed one). Its teacher is a small timm TinyViT drawn from the pass's
+seed, so the Swift binary only imports the image store. A kill also hits the torchrun agent and both ranks
+anywhere: while they import torch, inside a block, between a rank's rename and the manifest.
 
 Exit status 0 when every round ended identical to the reference, 1 otherwise.
 """
@@ -54,7 +57,8 @@ class Experiment:
         return result
 
     def prepare(self):
-        """The image store and, for the Swift pass, a teacher trained for one epoch."""
+        """The image store and, for the Swift pass, a teacher trained for one epoch (the Python pass draws
+        its teacher from the seed)."""
         self.store = os.path.join(self.work, "digits.tsimg")
         if not os.path.exists(self.store):
             self.run([self.args.bin, "images", "import", os.path.join(ROOT, "Tools/data/digits.csv.gz"), "--out", self.store,
@@ -64,14 +68,16 @@ class Experiment:
             import json
             json.dump(ARCH, f)
         self.weights = os.path.join(self.work, "teacher", "model.safetensors")
-        if not os.path.exists(self.weights):
+        if not self.args.python and not os.path.exists(self.weights):
             self.run([self.args.bin, "train", "--images", self.store, "--arch", self.arch, "--recipe", "digits",
                       "--hard-labels", "--epochs", "1", "--batch", "16", "--out", os.path.join(self.work, "teacher")])
 
     def command(self, out, resume):
         if self.args.python:
             python = os.environ.get("TINYSHARD_PYTHON") or os.path.join(ROOT, ".venv", "bin", "python")
-            torchrun = [python, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+            # --standalone: a free port for every run, so a killed run's port (or another torchrun on this
+            # machine) never makes the next one fail to start.
+            torchrun = [python, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
             command = torchrun + [os.path.join(ROOT, "Tools/python/examples/teacher_pass.py"), "--images", self.store,
                                   "--out", out, "--model", "tiny_vit_5m_224", "--model-args", self.arch_python(),
                                   "--img-size", "16", "--epochs", str(self.args.epochs), "--k", "3", "--batch", "5", "--workers", "0",
@@ -118,10 +124,10 @@ class Experiment:
 
 
 def kill_everything(process, out):
-    """SIGKILL the run: its process group and every process whose command line names its folder (mpirun's
-    ranks and torchrun's workers may sit in process groups of their own), as a node that dies takes them all."""
-    os.killpg(process.pid, signal.SIGKILL)
-    process.communicate()
+    """SIGKILL the run as a node that dies takes it: the launcher's process group and every process whose command
+    line names the run's folder, all before waiting for any. mpirun's ranks and torchrun's workers run in process
+    groups (torchrun's: sessions) of their own, and torchrun's workers go on to finish the pass when only the
+    launcher dies; waiting for the launcher's pipes first would wait for them."""
     while True:
         left = []
         for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -131,14 +137,19 @@ def kill_everything(process, out):
                         left.append(int(pid))
             except OSError:
                 continue
-        if not left:
-            return
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         for pid in left:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        if not left:
+            break
         time.sleep(0.01)
+    process.communicate()
 
 
 def where_killed(out):

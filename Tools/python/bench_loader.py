@@ -226,7 +226,7 @@ def ddp_table(args):
                 subprocess.run(launch + [os.path.join(HERE, "examples", "train_student.py"), "--images", store,
                                          "--shards", shards, "--out", run, "--model", "tiny_vit_5m_224",
                                          "--model-args", student, "--epochs", str(args.ddp_epochs), "--batch",
-                                         str(batch), "--workers", "2", "--threads", "1"]
+                                         str(batch), "--workers", "2", "--threads", "1", "--cycle-epochs"]
                                + (["--order", "distributed", "--sampler", sampler] if sampler != "record" else [])
                                + (["--no-thread"] if no_thread else []),
                                check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

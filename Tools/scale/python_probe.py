@@ -9,9 +9,10 @@ printed as one JSON object (Tools/scale/scale_ladder.py runs each in a fresh int
 
 open    SoftLabels(DATASET) in this fresh process and one key -> id -> dense row: seconds and resident MB
         (the interpreter with numpy and tinyshard imported is measured first, so the open's own cost shows).
+        The first row builds the epoch's sample table (FORMAT.md 1.3); memory is split into anonymous and
+        file-backed (page cache of the mapped shards, shared between processes) resident pages.
 worker  the same SoftLabels opened in a parent, then a forked child (a DataLoader worker) asks for one row:
-        the child's seconds to its first row (it maps the files again) and the memory it does not share
-        with the parent (Private_Clean + Private_Dirty of /proc/self/smaps_rollup).
+        the child's seconds to its first row (it maps the files again) and the anonymous memory it adds.
 keys    every key of the official epoch's keys files (read before the clock starts) -> sample ids in one
         vectorised call (KeyTable.sample_ids); checks each id maps back to its key on a sample.
 rows    dense float32 rows of epoch 0, K and C from the dataset, in batches of 256 into a reused buffer:
@@ -40,14 +41,17 @@ def resident_mb():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def private_mb():
-    """Memory this process does not share with its parent: private pages in its smaps."""
-    total = 0
-    with open("/proc/self/smaps_rollup") as f:
+def rss_parts():
+    """(anonymous MB, file-backed MB) of this process's resident set: file-backed pages are the page cache
+    of mapped shards, shared by every process that maps them and dropped under memory pressure; anonymous
+    pages are what the process itself costs."""
+    parts = {}
+    with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith(("Private_Clean:", "Private_Dirty:")):
-                total += int(line.split()[1])
-    return total / 1e3
+            if line.startswith(("RssAnon:", "RssFile:")):
+                name, value = line.split(":")
+                parts[name] = int(value.split()[0]) / 1e3
+    return parts["RssAnon"], parts["RssFile"]
 
 
 def peak_mb():
@@ -61,6 +65,7 @@ def first_key(labels):
 def probe_open(folder):
     from tinyshard.labels import SoftLabels
     base = resident_mb()
+    base_anon, _ = rss_parts()
     start = time.perf_counter()
     labels = SoftLabels(folder, epoch=0)
     opened = time.perf_counter() - start
@@ -70,8 +75,10 @@ def probe_open(folder):
     row = labels.dense(np.array([labels.sample_id(key)]))
     first_row = time.perf_counter() - start
     assert row.shape == (1, labels.classes)
+    anon, file_backed = rss_parts()
     return {"interpreter_mb": base, "open_s": opened, "open_rss_mb": opened_mb, "open_added_mb": opened_mb - base,
-            "first_row_s": first_row, "first_row_rss_mb": resident_mb(), "peak_rss_mb": peak_mb()}
+            "first_row_s": first_row, "first_row_anon_added_mb": anon - base_anon, "first_row_file_mb": file_backed,
+            "peak_rss_mb": peak_mb()}
 
 
 def probe_worker(folder):
@@ -82,10 +89,13 @@ def probe_worker(folder):
     child = os.fork()
     if child == 0:
         os.close(read)
+        anon_at_fork, _ = rss_parts()
         start = time.perf_counter()
         row = labels.dense(np.array([labels.sample_id(key)]))
-        result = {"worker_first_row_s": time.perf_counter() - start, "worker_rss_mb": resident_mb(),
-                  "worker_private_mb": private_mb(), "worker_rows": int(row.shape[0])}
+        seconds = time.perf_counter() - start
+        anon, file_backed = rss_parts()
+        result = {"worker_first_row_s": seconds, "worker_rss_mb": resident_mb(), "worker_anon_added_mb": anon - anon_at_fork,
+                  "worker_file_mb": file_backed, "worker_rows": int(row.shape[0])}
         os.write(write, json.dumps(result).encode())
         os._exit(0)
     os.close(write)

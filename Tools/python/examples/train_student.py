@@ -3,10 +3,16 @@
 
     torchrun --nproc_per_node 2 train_student.py --images digits.tsimg --shards shards --out run \\
         --model tiny_vit_5m_224 --model-args '{"embed_dims": [16, 32, 32, 48], ...}' --epochs 10
+    torchrun ... train_student.py ... --arch student.json --k 5     # the Swift CLI's CONFIG.json; top 5
 
 Each item is a stored sample: its image with the record's augmentation replayed and its soft label
-(the K stored probabilities, the rest spread evenly). Training epoch e reads the stored epoch
-epochs[e % len(epochs)]. By default in record order (Spec/RECORD-ORDER.md): each rank reads its share of
+(the K stored probabilities, the rest spread evenly; with `--k k` only the first k of each record, FORMAT.md
+7, as a pass stored with K = k would give). Training epoch e reads stored epoch e: more epochs than stored
+need `--cycle-epochs` (epoch e then reads stored epoch e mod S, as `tinyshard train --cycle-epochs`).
+The model: timm's `--model` with `--model-args` overrides, or `--arch CONFIG.json`, the Swift CLI's
+TinyViT config (its img_size must be the stored views' size). A sample that two ranks' shards hold
+(DistributedSampler padding) is read from this rank's own shard first (FORMAT.md 2's reading rank).
+By default in record order (Spec/RECORD-ORDER.md): each rank reads its share of
 the stored records in stored order, shuffled inside windows of `--window` blocks, through
 RecordOrderBatchSampler, so every block is decoded once per epoch. `--order distributed` reads in the order
 of a DistributedSampler with set_epoch(e) instead: through RunBatchSampler, which yields (epoch, index)
@@ -33,9 +39,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 import warnings
 
-from common import create_model, evaluate, fail, init_distributed, mean_over_ranks
+from common import add_model_arguments, arch_settings, create_model, evaluate, fail, init_distributed, mean_over_ranks
 from tinyshard import ImageStore, ImageStoreError, ShardError
-from tinyshard.labels import LabelError
+from tinyshard.labels import LabelError, SoftLabels, pass_epochs
 from tinyshard.split import held_out_split
 from tinyshard.torch import DistillCollate, DistillDataset, Prefetcher, RecordOrderBatchSampler, RunBatchSampler
 
@@ -51,15 +57,30 @@ def epochs_of(loader, steps, prefetch_thread):
         yield epoch, (next(iterator) for _ in range(count))
 
 
+def check_epochs(shards, stored, epochs, cycle):
+    """A run of `epochs` epochs needs that many stored ones, or --cycle-epochs: a LabelError naming the stored
+    count (and, while a teacher pass is still writing, the count it was asked for), as the Swift trainer."""
+    if epochs <= stored or cycle:
+        return
+    asked = pass_epochs(shards)
+    running = (f"; its teacher pass is asked for {asked} and has committed {stored} so far"
+               if asked is not None and asked > stored else "")
+    raise LabelError("mismatch", f"the dataset holds {stored} epoch{'s' if stored != 1 else ''}{running}; training "
+                     f"for {epochs} needs --cycle-epochs to read the stored epochs again in order", file=shards)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", required=True, help="image store (.tsimg)")
     parser.add_argument("--shards", required=True, help="dataset folder of a teacher pass")
     parser.add_argument("--out", required=True, help="run folder")
-    parser.add_argument("--model", default="tiny_vit_5m_224", help="timm model name")
-    parser.add_argument("--model-args", help="JSON object of timm constructor overrides")
+    add_model_arguments(parser)
     parser.add_argument("--classes", type=int, help="the model's classes (default: the store's)")
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--k", type=int, help="train from the first k stored entries of each record (1..K; "
+                                              "default K): K chosen after the pass")
+    parser.add_argument("--cycle-epochs", action="store_true",
+                        help="train more epochs than stored: epoch e reads stored epoch e mod S")
     parser.add_argument("--batch", type=int, default=64, help="per rank")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--weight-decay", type=float, default=0.05)
@@ -87,9 +108,16 @@ def main():
     try:
         store = ImageStore(args.images)
         classes = args.classes or store.classes
-        data = DistillDataset(store, args.shards, classes=classes, target="sparse")
+        labels = SoftLabels(args.shards, k=args.k, rank=rank)
+        check_epochs(args.shards, len(labels.epochs), args.epochs, args.cycle_epochs)
+        data = DistillDataset(store, labels, classes=classes, target="sparse")
         size = data.output_size[0]
-        model = create_model(args.model, classes, args.model_args)
+        if args.arch is not None:
+            _, arch_size = arch_settings(args.arch, classes)
+            if arch_size is not None and (arch_size, arch_size) != tuple(data.output_size):
+                raise ValueError(f"{args.arch}: [mismatch] img_size is {arch_size}, the stored views are "
+                                 f"{data.output_size[0]}x{data.output_size[1]}")
+        model = create_model(args.model, classes, args.model_args, arch=args.arch)
         ddp = DistributedDataParallel(model) if world > 1 else model
         collate = DistillCollate(data.classes)
         if args.order == "record" or args.sampler == "run":
@@ -124,6 +152,8 @@ def main():
             print(f"order: record order (Spec/RECORD-ORDER.md), window {args.window} blocks, {world} rank(s); "
                   "--order distributed for DistributedSampler's order" if args.order == "record" else
                   "order: DistributedSampler's (--order distributed)", flush=True)
+        if rank == 0 and labels.k < labels.stored_k:
+            print(f"targets: the top {labels.k} of the {labels.stored_k} stored entries of each record", flush=True)
         total_steps = sum(steps)
         optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -162,7 +192,8 @@ def main():
             torch.save(model.state_dict(), os.path.join(args.out, "model.pth"))
             with open(os.path.join(args.out, "metrics.json"), "w") as f:
                 json.dump({"epochs": metrics, "world_size": world, "workers": args.workers,
-                           "batch": args.batch, "records": len(data), "order": args.order,
+                           "batch": args.batch, "records": len(data), "order": args.order, "k": labels.k,
+                           "stored_epochs": len(labels.epochs), "cycle_epochs": args.cycle_epochs,
                            "window": args.window if args.order == "record" else None,
                            "sampler": args.sampler}, f, indent=1)
         if dist.is_initialized():

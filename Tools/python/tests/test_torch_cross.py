@@ -120,7 +120,7 @@ def test_pytorch_student_from_swift_teacher_pass(setup):
     run = folder / "torch-student"
     output = torchrun("train_student.py", "--images", store_path, "--shards", shards, "--out", run,
                       "--model", "tiny_vit_5m_224", "--model-args", json.dumps(STUDENT_ARGS),
-                      "--epochs", 10, "--batch", 32, "--workers", 2, "--threads", 1, "--lr", 3e-3)
+                      "--epochs", 10, "--cycle-epochs", "--batch", 32, "--workers", 2, "--threads", 1, "--lr", 3e-3)
     print(output)
     metrics = json.load(open(run / "metrics.json"))
     epochs = metrics["epochs"]

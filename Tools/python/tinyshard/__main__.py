@@ -1,7 +1,7 @@
-"""Command line: tinyshard-py (or python -m tinyshard) {verify,dump,inspect,convert,bench} ...
+"""Command line: tinyshard-py (or python -m tinyshard) {verify,dump,inspect,convert,bench,analyze} ...
 
 verify exits 0 when clean, 1 when it found problems, 2 when the path cannot be read (code `io`)
-or on a usage error."""
+or on a usage error. analyze exits 0, or 2 with one line on bad input (as the Swift tool)."""
 
 import argparse
 import json
@@ -110,6 +110,35 @@ def cmd_bench(args):
     return EXIT_CLEAN
 
 
+def cmd_analyze(args):
+    """Spec/ANALYZE.md (tinyshard.analyze); the student correlation and the contact sheet are Swift's only."""
+    from .analyze import AnalyzeError, analyze, summary, to_json, write_report
+    from .imagestore import ImageStore, ImageStoreError
+    try:
+        store = ImageStore(args.images, pixel_check="never") if args.images else None
+        result = analyze(args.dataset, store, hard_share=args.hard_share)
+        names = store.class_names if store is not None else []
+        write_report(result, args.out, names)
+    except (AnalyzeError, ImageStoreError, ShardError, OSError) as exc:
+        # Every refusal is bad input here (exit 2, one line), as `tinyshard analyze` exits.
+        print(f"error: {exc}" if isinstance(exc, OSError) else str(exc), file=sys.stderr)
+        return EXIT_UNREADABLE
+    if args.json:
+        print(to_json(result))
+    else:
+        sys.stdout.write(summary(result, names))
+        print(f"files in {args.out}: analysis.json, hard_samples.tsv, hard_samples.json, mass_by_k.tsv, "
+              "correlation.npy, correlation.svg")
+    return EXIT_CLEAN
+
+
+def _share(text):
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("must be in 0...1")
+    return value
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="tinyshard-py")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -136,6 +165,16 @@ def build_parser():
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--cache-blocks", type=int, default=8)
     p.set_defaults(run=cmd_bench)
+    p = sub.add_parser("analyze", help="agreement, hard samples, mass by k and class correlations of a "
+                                       "teacher pass (Spec/ANALYZE.md)")
+    p.add_argument("dataset", help="a dataset folder (a teacher pass)")
+    p.add_argument("--images", help="the image store the pass read (labels: agreement and hard samples)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--hard-share", type=_share, default=0.5,
+                   help="an image is hard when its label is outside the teacher's top n in at least this "
+                        "share of its records (default 0.5)")
+    p.add_argument("--json", action="store_true", help="print analysis.json instead of the summary")
+    p.set_defaults(run=cmd_analyze)
     return parser
 
 

@@ -27,7 +27,11 @@ epoch table: lowest rank wins for samples that several ranks hold). RecordOrderR
 per numpy call, and never builds the sample table.
 
 The residual of each record is section 7's: max(0, 1 - sum(v)) / (C - K), the sum of the float16
-values in float64, rounded to float32 once, so dense rows are bit-equal to the Swift reader's.
+values in float64, rounded to float32 once, so dense rows are bit-equal to the Swift reader's. With
+`k` (FORMAT.md 7, "The top k of a record") only the first k entries of each record are used, everywhere
+(dense rows, sparse columns, records, record order): the residual is then max(0, 1 - sum_{j<k} v_j) / (C - k),
+and a dense row is bit for bit what a pass stored with K = k gives. With `rank`, a sample that several
+shards of an epoch hold is read from the shard FORMAT.md 2's lookup rule names for that reading rank.
 
 Process-safe for DataLoader workers: the files are mapped lazily in each process (a pickled or forked
 SoftLabels maps its own), and the current epoch lives in shared memory, so `set_epoch` in the main
@@ -41,9 +45,11 @@ import numpy as np
 
 from . import _process
 
+from . import format as F
 from .codec import RecordBytes, decode_records, record_bytes, record_bytes_width
-from .dataset import Dataset
+from .dataset import Dataset, _reading_rank
 from .errors import ShardError
+from .keys import NotFound
 from .layout import as_view, block_sections, read_block, section_lengths
 from .record_order import record_order
 
@@ -53,8 +59,9 @@ DEFAULT_CACHE_BYTES = 256 << 20
 class LabelError(LookupError):
     """A request a dataset cannot answer: a sample without a record in an epoch (`missing-sample`), an
     epoch the dataset does not hold (`missing-epoch`), a class count other than the model's
-    (`class-mismatch`), a logit shard asked for probabilities (`not-probability`). One line naming
-    the dataset folder or file."""
+    (`class-mismatch`), a logit shard asked for probabilities (`not-probability`), a top k the shards
+    cannot give (`bad-k`: outside 1..K, or below K of an unsorted shard). One line naming the dataset
+    folder or file."""
 
     def __init__(self, code, message, file=None):
         self.code, self.message, self.file = code, message, file
@@ -66,20 +73,56 @@ def _epoch_entries(dataset, epoch):
     return dataset._entries(epoch)
 
 
-def _epoch_table(dataset, epoch):
-    """(entries, shard_of, ordinal_of) of a stored epoch: sample id -> (shard position, ordinal) (the one
-    place this module asks Dataset for its sample table)."""
-    return dataset._table(epoch)
+def _epoch_table(dataset, epoch, rank=None):
+    """(entries, shard_of, ordinal_of) of a stored epoch for a reading rank (FORMAT.md 2): sample id ->
+    (shard position, ordinal) (the one place this module asks Dataset for its sample table)."""
+    return dataset.epoch_table(epoch, rank)
+
+
+def pass_epochs(folder):
+    """The epochs a teacher pass in `folder` was asked for (pass.json, Spec/PASS.md 2), or None when the
+    folder holds no pass record or one this cannot read (the error it would explain is raised anyway)."""
+    try:
+        with open(os.path.join(folder, "pass.json"), "rb") as f:
+            record = F.parse_json_object(f.read(1 << 20))
+    except (OSError, ShardError):
+        return None
+    epochs = record.get("epochs")
+    if record.get("format") != "tinyshard-teacher-pass" or not F.is_int(epochs) or epochs < 1:
+        return None
+    return int(epochs)
+
+
+def missing_epoch(folder, epoch, held):
+    """LabelError('missing-epoch') naming the epochs the manifest lists and, in a teacher pass folder, how
+    many the pass was asked for: the epochs after those held may still be being written (PASS.md 6)."""
+    message = (f"the dataset has no epoch {epoch} (it holds {len(held)}: "
+               f"{', '.join(map(str, held)) or 'none'})")
+    asked = pass_epochs(folder)
+    if asked is not None:
+        message += f"; its teacher pass (pass.json) is asked for {asked} epoch{'s' if asked != 1 else ''}"
+        if asked > len(held):
+            message += f" and has committed {len(held)} so far: the others are still being written"
+    return LabelError("missing-epoch", message, file=folder)
 
 
 class _EpochView:
-    """One epoch's shards and their global block numbering; the sample table on first use."""
+    """One epoch's shards and their global block numbering; the sample table (for a reading rank) on
+    first use. Reading only the first k < K entries of records needs sorted shards: refused here, naming
+    the first unsorted one."""
 
-    def __init__(self, dataset, epoch):
+    def __init__(self, dataset, epoch, k=None, rank=None):
         self.dataset = dataset
         self.epoch = epoch
+        self.rank = rank
         self.entries = _epoch_entries(dataset, epoch)
         self.readers = [dataset.reader(entry) for entry in self.entries]
+        if k is not None and k < dataset.k:
+            unsorted = next((r for r in self.readers if not r.header.sorted), None)
+            if unsorted is not None:
+                raise LabelError("bad-k", f"k = {k} < K = {dataset.k} reads the top k of each record, but "
+                                 f"{os.path.basename(unsorted.path)} (epoch {epoch}) is not sorted: its first "
+                                 "entries are not its top", file=dataset.folder)
         self.position_of_rank = {entry.rank: p for p, entry in enumerate(self.entries)}
         self.records_of_shard = np.array([len(r) for r in self.readers], np.int64)
         self.per_block = np.array([r.header.records_per_block for r in self.readers], np.int64)
@@ -109,7 +152,7 @@ class _EpochView:
         """(shard_of, ordinal_of): sample id -> (shard position, ordinal)."""
         if self._table is None:
             try:
-                entries, shard_of, ordinal_of = _epoch_table(self.dataset, self.epoch)
+                entries, shard_of, ordinal_of = _epoch_table(self.dataset, self.epoch, self.rank)
             except ShardError as exc:
                 # A damaged block met while reading the epoch's sample ids: name its first record.
                 if exc.block is not None and exc.record is None and exc.file is not None:
@@ -124,7 +167,8 @@ class _EpochView:
 
 class _Targets:
     """What _Slab and _RandomRows share: decoded rows (ids, indices, values, residual, aug, bad) that a
-    request indexes, and the checks run on them before anything is returned."""
+    request indexes, and the checks run on them before anything is returned. `k`: the entries of each
+    record kept (the first k of the stored K; the records are still decoded and checked whole)."""
 
     def _setup_kinds(self, view, classes, k):
         self.view, self.classes, self.k = view, classes, k
@@ -150,7 +194,8 @@ class _Targets:
         decoded = decode_records(header, 0, records)
         bad = np.zeros(len(records), dtype=bool)
         bad[[row for _, row, _ in decoded.problems]] = True
-        columns = ((self.ids, decoded.ids), (self.indices, decoded.indices), (self.values, decoded.values),
+        k = self.k
+        columns = ((self.ids, decoded.ids), (self.indices, decoded.indices[:, :k]), (self.values, decoded.values[:, :k]),
                    (self.aug, decoded.aug), (self.bad, bad),
                    (self.residual, self._residuals(header, decoded)))
         if isinstance(rows, list):
@@ -165,10 +210,15 @@ class _Targets:
                 target[rows] = source
 
     def _residuals(self, header, decoded):
-        """Section 7's residual of each record: max(0, 1 - sum) / (C - K), rounded to float32 once."""
-        if header.value_kind != "probability" or self.k >= self.classes:
+        """Section 7's residual of each record over its first k entries: max(0, 1 - sum) / (C - k), the sum
+        of those float16 values in float64, rounded to float32 once. The sum is exact in any order (values
+        in [0, 1] are multiples of 2^-24, k <= 256 of them stay below 2^9: 33 bits), so numpy's pairwise
+        order gives the stored order's sum."""
+        k = self.k
+        if header.value_kind != "probability" or k >= self.classes:
             return np.zeros(len(decoded.values), dtype=np.float32)
-        return (np.maximum(0.0, 1.0 - decoded.sums) / (self.classes - self.k)).astype(np.float32)
+        sums = decoded.sums if k == header.k else decoded.values[:, :k].sum(axis=1, dtype=np.float64)
+        return (np.maximum(0.0, 1.0 - sums) / (self.classes - k)).astype(np.float32)
 
     def check(self, rows, shard_position, ordinal):
         """Raise the ShardError of the first requested record that breaks a content rule, then of the first
@@ -493,12 +543,20 @@ class SoftLabels:
     cache_bytes bounds the slab of blocks (it grows to hold at least the blocks of one request); a
     random access costs one block's CRC and inflation when the block is not in it, and decodes the
     rows asked for only.
+    k: use only the first k stored entries of each record (1 <= k <= K; FORMAT.md 7, "The top k of a
+    record"): sparse targets have k columns, dense rows spread 1 - (their sum) over the other C - k
+    classes, so K can be chosen after the pass. `self.k` is the k in use, `self.stored_k` the shards' K.
+    rank: the reading rank of FORMAT.md 2's lookup rule (a training process passes its own): a sample
+    that several shards of an epoch hold (DistributedSampler padding) is read from the first of them in
+    ascending ((shard rank - rank) mod n, shard rank); without one, from the lowest rank.
     Errors: ShardError (file, block, record) for a damaged shard met on the way, LabelError for
-    missing samples or epochs."""
+    missing samples or epochs, or a k the shards cannot give."""
 
-    def __init__(self, folder, epoch=None, cache_bytes=DEFAULT_CACHE_BYTES):
+    def __init__(self, folder, epoch=None, cache_bytes=DEFAULT_CACHE_BYTES, k=None, rank=None):
         self.folder = os.fspath(folder)
         self.cache_bytes = int(cache_bytes)
+        self._wanted_k = k
+        self.rank = _reading_rank(rank)
         self._epoch = multiprocessing.RawValue("q", -1)
         self._setup()
         if epoch is not None or self.epochs:          # a dataset without shards has no epoch to set
@@ -510,20 +568,33 @@ class SoftLabels:
         self._pid = _process.generation()
         self._dataset = Dataset(self.folder, cache_blocks=1)
         manifest = self._dataset.manifest
-        self.classes, self.k = manifest.classes, manifest.k
+        self.classes, self.stored_k = manifest.classes, manifest.k
+        self.k = self._checked_k(self._wanted_k)
         self.epochs = self._dataset.epochs()
         self._views = {}
         self._slab = None
-        self._key_ids = None
+
+    def _checked_k(self, k):
+        """The k in use: the shards' K, or a k in 1..K (LabelError 'bad-k' naming the folder otherwise).
+        Whether the shards are sorted is checked per epoch, when its shards are opened."""
+        if k is None:
+            return self.stored_k
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise LabelError("bad-k", f"k must be an integer, got {k!r}", file=self.folder)
+        if not 1 <= k <= self.stored_k:
+            raise LabelError("bad-k", f"k = {int(k)} is outside 1..{self.stored_k} (the shards store the top "
+                             f"{self.stored_k} of each record)", file=self.folder)
+        return int(k)
 
     def __getstate__(self):
         # A spawned worker shares the epoch's memory; any other pickle carries its current value.
         spawning = multiprocessing.context.get_spawning_popen() is not None
-        return {"folder": self.folder, "cache_bytes": self.cache_bytes,
+        return {"folder": self.folder, "cache_bytes": self.cache_bytes, "k": self._wanted_k, "rank": self.rank,
                 "epoch": self._epoch if spawning else self.epoch}
 
     def __setstate__(self, state):
         self.folder, self.cache_bytes = state["folder"], state["cache_bytes"]
+        self._wanted_k, self.rank = state["k"], state["rank"]
         epoch = state["epoch"]
         self._epoch = epoch if not isinstance(epoch, int) else multiprocessing.RawValue("q", epoch)
         self._setup()                    # in the unpickling (worker) process: its own maps
@@ -551,8 +622,7 @@ class SoftLabels:
         self._ensure()
         epoch = int(epoch)
         if epoch not in self.epochs:
-            raise LabelError("missing-epoch", f"the dataset has no epoch {epoch} (epochs "
-                             f"{', '.join(map(str, self.epochs)) or 'none'})", file=self.folder)
+            raise missing_epoch(self.folder, epoch, self.epochs)
         self._epoch.value = epoch
 
     def check_classes(self, classes):
@@ -571,13 +641,12 @@ class SoftLabels:
         return found
 
     def sample_ids(self, keys):
-        """int64 ids of many keys (a dict from key to id is built on first use)."""
-        self._ensure()
-        if self._key_ids is None:
-            self._key_ids = {key: i for i, key in enumerate(self.keys.keys)}
+        """int64 ids of many keys, by the key table's bulk lookup (KeyTable.sample_ids: many keys matched
+        in one pass over the table, a few looked up one by one; no Python object per key of the table).
+        LabelError naming the first key the dataset lacks."""
         try:
-            return np.fromiter((self._key_ids[key] for key in keys), dtype=np.int64)
-        except KeyError as missing:
+            return self.keys.sample_ids(keys)
+        except NotFound as missing:
             raise LabelError("missing-sample", f"no sample has the key {missing.args[0]!r}",
                              file=self.folder) from None
 
@@ -591,7 +660,7 @@ class SoftLabels:
     def _view(self, epoch):
         self._ensure()
         if epoch not in self.epochs:
-            raise LabelError("missing-epoch", f"the dataset has no epoch {epoch}", file=self.folder)
+            raise missing_epoch(self.folder, epoch, self.epochs)
         view = self._views.get(epoch)
         if view is None:
             # Keep the views (and tables: 8 bytes per key each) of the last two epochs asked for.
@@ -601,7 +670,7 @@ class SoftLabels:
                 self._dataset._tables.pop(old, None)
                 if self._slab is not None and self._slab.view.epoch == old:
                     self._slab = None
-            view = self._views[epoch] = _EpochView(self._dataset, epoch)
+            view = self._views[epoch] = _EpochView(self._dataset, epoch, self.k, self.rank)
         return view
 
     def _slab_for(self, view, needed):
@@ -642,7 +711,8 @@ class SoftLabels:
     # ---- targets ----------------------------------------------------------------------------------
 
     def sparse(self, sample_ids, epoch=None):
-        """(indices int64 (n, K), values float32 (n, K), residual float32 (n,)) in stored order."""
+        """(indices int64 (n, k), values float32 (n, k), residual float32 (n,)) in stored order (k = K unless
+        SoftLabels was given a k)."""
         slab, _, rows = self._rows(sample_ids, epoch)
         return (slab.indices[rows].astype(np.int64), slab.values[rows].astype(np.float32),
                 slab.residual[rows])
@@ -703,7 +773,7 @@ class SoftLabels:
 
 class RecordBatch:
     """Records of a batch, in order: sample ids int64 (n,), augmentation codes uint8 (n, A), class indices
-    int32 (n, K) and values float16 (n, K) in stored order, residual float32 (n,); dense(out) gives the
+    int32 (n, k) and values float16 (n, k) in stored order (the first k of each record's K), residual float32 (n,); dense(out) gives the
     (n, C) float32 soft labels."""
 
     __slots__ = ("ids", "codes", "indices", "values", "residual", "classes", "logit_file")

@@ -11,7 +11,8 @@
 - Prefetcher: takes batches out of the DataLoader on a background thread (the hand-off from the worker
   processes off the training loop's time).
 - TeacherPassWriter: each rank's (epoch, rank) shard of a teacher pass under torch.distributed, the
-  manifest written by rank 0 after a barrier.
+  manifest committed by rank 0 after every epoch; resumable (Spec/PASS.md: pass.json, stop on a signal
+  with a tail, resume=True); ShareSampler feeds a rank's DistributedSampler share from a resume position.
 """
 
 try:
@@ -20,12 +21,13 @@ except ImportError as exc:          # pragma: no cover - the message is the poin
     raise ImportError("tinyshard.torch needs PyTorch: pip install 'tinyshard[torch]'") from exc
 
 from ..labels import LabelError, SoftLabels, scatter_dense
+from ..passfolder import PassError
 from .collate import DistillCollate, SparseTarget, dense_targets
 from .dataset import DistillDataset, load_image, source_keys
 from .prefetch import Prefetcher
 from .sampler import RecordOrderBatchSampler, RunBatchSampler
-from .teacher import TeacherPassWriter, shard_name, top_k
+from .teacher import ShareSampler, TeacherPassWriter, model_sha256, shard_name, top_k
 
-__all__ = ["DistillCollate", "DistillDataset", "LabelError", "Prefetcher", "RecordOrderBatchSampler",
-           "RunBatchSampler", "SoftLabels", "SparseTarget", "TeacherPassWriter",
-           "dense_targets", "load_image", "scatter_dense", "shard_name", "source_keys", "top_k"]
+__all__ = ["DistillCollate", "DistillDataset", "LabelError", "PassError", "Prefetcher", "RecordOrderBatchSampler",
+           "RunBatchSampler", "ShareSampler", "SoftLabels", "SparseTarget", "TeacherPassWriter", "dense_targets",
+           "load_image", "model_sha256", "scatter_dense", "shard_name", "source_keys", "top_k"]
