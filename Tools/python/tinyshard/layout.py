@@ -294,7 +294,7 @@ def shard_sample_ids(buf, layout):
     sections = data[offsets[:, None] + (F.BLOCK_HEADER_SIZE + np.arange(_SECTION_HEAD.itemsize))]
     sections = sections.view(_SECTION_HEAD).reshape(blocks)
     offset_list, length_list = offsets.tolist(), lengths.tolist()
-    crc = F.crc32
+    crc = zlib.crc32                        # unsigned in Python 3 (F.crc32's mask is a no-op here)
     header_crcs = np.fromiter((crc(view[o:o + F.BLOCK_HEADER.size]) for o in offset_list), np.int64, blocks)
     payload_crcs = np.fromiter((crc(view[o + F.BLOCK_HEADER_SIZE:o + length])
                                 for o, length in zip(offset_list, length_list)), np.int64, blocks)
