@@ -4,6 +4,7 @@ Everything here is pure packing/unpacking: no file access. Each parser checks ex
 the structure it parses and raises ShardError with the code the spec gives for that rule.
 """
 
+import functools
 import json
 import math
 import re
@@ -66,6 +67,7 @@ def index_width(classes):
     return 1 if classes <= 1 << 8 else 2 if classes <= 1 << 16 else 3
 
 
+@functools.lru_cache(maxsize=None)
 def order_bytes(k):
     """L of section 3.5: bytes of an order number, ceil(bitlength(K! - 1) / 8)."""
     return ((math.factorial(k) - 1).bit_length() + 7) // 8
