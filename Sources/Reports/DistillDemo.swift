@@ -198,17 +198,17 @@ public enum DistillDemo {
         let testStore = try options.evaluationImages.map { try matchingStore($0, to: store, what: "evaluation") }
         if testStore != nil {
             guard options.validationFraction == 0 else {
-                throw DistillError("[usage] a validation split and a test store are two evaluations: give one")
+                throw DistillError(.usage, "a validation split and a test store are two evaluations: give one")
             }
             options.heldOutFraction = 0
         }
         let split = testStore != nil ? "test" : options.validationFraction > 0 ? "validation" : "held-out"
         let passK = max(options.k, options.kSweep.max() ?? 0)
         guard options.kSweep.allSatisfy({ $0 >= 1 }), options.k >= 1, passK <= store.classCount else {
-            throw DistillError("[invalid_argument] every k must be in 1...\(store.classCount) (the classes), got \(([options.k] + options.kSweep).map(String.init).joined(separator: ", "))")
+            throw DistillError(.invalidArgument, "every k must be in 1...\(store.classCount) (the classes), got \(([options.k] + options.kSweep).map(String.init).joined(separator: ", "))")
         }
         if let share = options.hardSampleShare, !(share > 0 && share <= 1) {
-            throw DistillError("[invalid_argument] the hard-sample share must be in (0, 1], got \(share)")
+            throw DistillError(.invalidArgument, "the hard-sample share must be in (0, 1], got \(share)")
         }
         try ModelArchitecture.write(options.teacher, to: dir + "/teacher-arch.json")
         try ModelArchitecture.write(options.student, to: dir + "/student-arch.json")
@@ -230,7 +230,7 @@ public enum DistillDemo {
         if let weights = options.teacherWeights {
             teacher = try TinyViT(options.teacher)
             do { try teacher.load(contentsOf: URL(fileURLWithPath: weights)) } catch {
-                throw DistillError("\(weights): [bad_weights] not weights of the teacher architecture: \(error)")
+                throw DistillError(.badWeights, "not weights of the teacher architecture: \(error)", file: weights)
             }
             teacherEval = try timed("teacher evaluation") { try evaluate(teacher) }
             log(String(format: "teacher (%d params, given weights %@): %@ top-1 %.2f%%", teacher.parameterCount, weights, split,
@@ -264,7 +264,7 @@ public enum DistillDemo {
                 let teacherSummary = try timed("teacher training") {
                     try teacherTrainer.run(evaluateEvery: 0) { progress?("teacher", $0) }
                 }
-                guard let evaluation = teacherSummary.lastEvaluation else { throw DistillError("[internal] the teacher was not evaluated") }
+                guard let evaluation = teacherSummary.lastEvaluation else { throw DistillError(.internal, "the teacher was not evaluated") }
                 teacher = teacherTrainer.model
                 teacherEval = evaluation
                 // A teacher of another store without a test store was evaluated on its own held-out split: the students' is the one.
@@ -312,7 +312,7 @@ public enum DistillDemo {
             let summary = try timed("student " + name) {
                 try trainer.run(evaluateEvery: evaluateEvery) { progress?("student (\(name))", $0) }
             }
-            guard let evaluation = summary.lastEvaluation else { throw DistillError("[internal] student \(name) was not evaluated") }
+            guard let evaluation = summary.lastEvaluation else { throw DistillError(.internal, "student \(name) was not evaluated") }
             let curve = summary.rows.compactMap { row in row.top1.flatMap { t in row.trainSeconds.map { ($0, t) } } }
             let images = Double(summary.steps * options.batchSize)
             log(String(format: "student (%@): %@ top-1 %.2f%%, %.1f s training", name, split, evaluation.top1 * 100, summary.trainSeconds))
@@ -381,10 +381,10 @@ public enum DistillDemo {
     static func matchingStore(_ path: String, to reference: ImageStore, what: String) throws -> ImageStore {
         let other = try labelledStore(path)
         guard other.classCount == reference.classCount else {
-            throw DistillError("\(path): [mismatch] the \(what) store has \(other.classCount) classes, the training store \(reference.path) \(reference.classCount)")
+            throw DistillError(.mismatch, "the \(what) store has \(other.classCount) classes, the training store \(reference.path) \(reference.classCount)", file: path)
         }
         guard reference.classNames.isEmpty || other.classNames.isEmpty || reference.classNames == other.classNames else {
-            throw DistillError("\(path): [mismatch] the \(what) store names its classes \(other.classNames.prefix(3).joined(separator: ", "))…, the training store \(reference.classNames.prefix(3).joined(separator: ", "))…")
+            throw DistillError(.mismatch, "the \(what) store names its classes \(other.classNames.prefix(3).joined(separator: ", "))…, the training store \(reference.classNames.prefix(3).joined(separator: ", "))…", file: path)
         }
         return other
     }
@@ -393,10 +393,10 @@ public enum DistillDemo {
     static func labelledStore(_ path: String) throws -> ImageStore {
         let store = try ImageStore(path: path)
         guard store.classCount >= 2 else {
-            throw DistillError("\(path): [usage] the store has \(store.classCount) classes; the main job needs labelled images of at least 2 classes")
+            throw DistillError(.usage, "the store has \(store.classCount) classes; the main job needs labelled images of at least 2 classes", file: path)
         }
         if let i = store.labels().firstIndex(where: { $0 < 0 }) {
-            throw DistillError("\(path): image \(i) (key \(try store.key(at: i))): [no_label] the main job needs a label on every image")
+            throw DistillError(.noLabel, "the main job needs a label on every image", file: path, item: "image \(i) (key \(try store.key(at: i)))")
         }
         return store
     }
