@@ -19,6 +19,11 @@ is the one on $PYTHONPATH, else the installed one). Its teacher is a small timm 
 seed, so the Swift binary only imports the image store. A kill also hits the torchrun agent and both ranks
 anywhere: while they import torch, inside a block, between a rank's rename and the manifest.
 
+--full-disk (Swift, root, Linux): the pass writes into a tmpfs mounted with room for only a share of the
+reference's bytes (several shares between 5% and 95%). The run must stop with a one-line error, not a
+crash; then the tmpfs is given room (remount) and `--resume` must end byte-identical to the reference:
+a full disk leaves the last committed block intact.
+
 Exit status 0 when every round ended identical to the reference, 1 otherwise.
 """
 
@@ -176,6 +181,47 @@ def same_folders(a, b):
     return None
 
 
+def folder_bytes(folder):
+    return sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder))
+
+
+def full_disk(experiment, reference):
+    """Runs the pass on a tmpfs too small for it, then resumes it with room; returns the failed rounds."""
+    size = folder_bytes(reference)
+    mount = os.path.join(experiment.work, "tmpfs")
+    os.makedirs(mount, exist_ok=True)
+    failures = 0
+    for share in (0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95):
+        room = max(4096, int(size * share) // 4096 * 4096)
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={room}", "tmpfs", mount], capture_output=True, text=True)
+        if mounted.returncode != 0:
+            sys.exit(f"--full-disk needs to mount a tmpfs (root on Linux): {mounted.stderr.strip()}")
+        try:
+            out = os.path.join(mount, "pass")
+            first = experiment.run(experiment.command(out, resume=False), check=False)
+            message = (first.stderr.strip().splitlines() or [""])[-1]
+            stopped = first.returncode not in (0, -signal.SIGSEGV, -signal.SIGABRT, -signal.SIGILL, -signal.SIGTRAP)
+            one_line = len(first.stderr.strip().splitlines()) == 1
+            subprocess.run(["mount", "-o", f"remount,size={4 * size + (1 << 20)}", mount], check=True)
+            resume = os.path.exists(os.path.join(out, "pass.json"))
+            second = experiment.run(experiment.command(out, resume=resume), check=False)
+            problem = None
+            if first.returncode == 0:
+                problem = "the pass finished although the disk was too small"
+            elif not stopped or not one_line:
+                problem = f"not a one-line error (status {first.returncode}): {first.stderr.strip()[:400]}"
+            elif second.returncode != 0:
+                problem = f"the resume failed ({second.returncode}): {second.stderr.strip()[:400]}"
+            else:
+                problem = same_folders(reference, out)
+            failures += problem is not None
+            print(f"room {room:,} B of {size:,} ({share:.0%}): {message[:160]!r}; resumed: "
+                  f"{'identical' if problem is None else problem}", flush=True)
+        finally:
+            subprocess.run(["umount", mount], check=False)
+    return failures
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build/release/tinyshard"))
@@ -185,6 +231,8 @@ def main():
     parser.add_argument("--work", default="/tmp/tinyshard-crash")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=20, help="epochs of each pass")
+    parser.add_argument("--full-disk", action="store_true",
+                        help="a tmpfs too small for the pass, then a resume with room (Swift, root)")
     args = parser.parse_args()
     args.bin = os.path.abspath(args.bin)        # the runs start in --work
     experiment = Experiment(args)
@@ -192,6 +240,10 @@ def main():
     reference = experiment.reference()
     what = "python, torchrun 2" if args.python else f"swift, {args.ranks} process{'es' if args.ranks > 1 else ''}"
     print(f"{what}: reference pass {experiment.duration:.2f} s", flush=True)
+    if args.full_disk:
+        failures = full_disk(experiment, reference)
+        print(f"{what}, full disk: {failures} of 7 rounds failed")
+        return 1 if failures else 0
     rng = random.Random(args.seed)
     kills, rounds, failures = 0, 0, 0
     while kills < args.kills:
