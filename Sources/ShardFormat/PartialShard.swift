@@ -60,8 +60,10 @@ public struct PartialShardPrefix: Sendable {
 /// The tail a pass stopped by a signal leaves (Spec/PASS.md 4): the records of the block it had not completed,
 /// as a complete shard whose provenance says where they go.
 public enum ShardTail {
+    /// The provenance key whose value is the ordinal, in the complete shard, of the tail's first record.
     public static let provenanceKey = "tail_first_ordinal"
 
+    /// Where the tail of the shard at `path` is kept: `path + ".tail"`.
     public static func path(forShard path: String) -> String { path + ".tail" }
 
     /// Writes `records` (fewer than R, from ordinal `firstOrdinal`) as the tail of the shard at `shardPath`:

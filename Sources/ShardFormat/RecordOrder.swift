@@ -5,9 +5,13 @@
 public struct RecordOrder: Sendable, Equatable {
     /// One shard of the epoch as the sampler sees it.
     public struct Shard: Sendable, Equatable {
+        /// The rank that wrote the shard.
         public var rank: Int
+        /// The shard's record count.
         public var records: Int
+        /// R, records per block (the last block may hold fewer).
         public var recordsPerBlock: Int
+        /// A shard as its header and footer describe it.
         public init(rank: Int, records: Int, recordsPerBlock: Int) {
             self.rank = rank
             self.records = records
@@ -17,8 +21,11 @@ public struct RecordOrder: Sendable, Equatable {
 
     /// One record: the position of its shard in ``shards`` (ascending rank) and its ordinal there.
     public struct Item: Sendable, Equatable {
+        /// Index into ``RecordOrder/shards``.
         public var shard: Int
+        /// The record's ordinal in that shard.
         public var ordinal: Int
+        /// The record at `ordinal` of shard number `shard`.
         public init(shard: Int, ordinal: Int) {
             self.shard = shard
             self.ordinal = ordinal
@@ -31,6 +38,7 @@ public struct RecordOrder: Sendable, Equatable {
     public let count: Int
     private let firstPosition: [Int]
 
+    /// The order of an epoch with these shards (any order; they are sorted by rank).
     public init(shards: [Shard]) {
         self.shards = shards.sorted { $0.rank < $1.rank }
         var first: [Int] = []
@@ -120,8 +128,10 @@ public struct RecordOrder: Sendable, Equatable {
 
 /// SplitMix64's finaliser and increment (Spec/FORMAT.md 4): the spec's one mixer.
 public enum Mix64 {
+    /// SplitMix64's increment, 0x9E3779B97F4A7C15 (2^64 divided by the golden ratio).
     public static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
 
+    /// SplitMix64's finaliser: a bijection of UInt64 that spreads every input bit over the output.
     public static func mix(_ value: UInt64) -> UInt64 {
         var z = value
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

@@ -7,8 +7,11 @@ import Foundation
 /// ``ShardVerifier`` checks every byte. Immutable and thread-safe like ``ShardReader``: open it once and
 /// share it between data loader threads, each with its own ``ShardCursor``.
 public final class ShardDataset: @unchecked Sendable {
+    /// The dataset folder, as given.
     public let directory: String
+    /// The checked `manifest.json`.
     public let manifest: DatasetManifest
+    /// The key table, mapped: sample id ↔ key.
     public let keys: MappedKeyTable
     /// Shards in manifest order.
     public let shards: [ShardReader]
@@ -119,7 +122,9 @@ public final class ShardDataset: @unchecked Sendable {
 /// their shards without writing the file) and only write shards. The manifest writer then takes their
 /// shards in with ``adoptShard(epoch:rank:)``, which reads each file itself (DatasetWriter+Ranks.swift).
 public final class DatasetWriter {
+    /// The dataset folder being written.
     public let directory: String
+    /// The key table, written when the writer was created.
     public let keys: KeyTable
     /// The schema every shard shares; epoch and rank are set per shard.
     public let baseSchema: ShardSchema
@@ -160,6 +165,7 @@ public final class DatasetWriter {
     /// Whether the shard of (epoch, rank) is already listed for the manifest.
     public func holds(epoch: Int, rank: Int) -> Bool { entries.contains { $0.epoch == epoch && $0.rank == rank } }
 
+    /// The file name of the shard of (epoch, rank): `epoch0003-rank001.tshard`.
     public static func shardFileName(epoch: Int, rank: Int) -> String {
         String(format: "epoch%04d-rank%03d.tshard", epoch, rank)
     }
