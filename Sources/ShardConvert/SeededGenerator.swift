@@ -10,8 +10,10 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
     private var spareNormal: Double?
 
+    /// A generator whose whole stream is fixed by `seed`.
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits (SplitMix64).
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
@@ -23,6 +25,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     /// Uniform in [0, 1), 53 random bits.
     public mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
 
+    /// Uniform in [`low`, `high`).
     public mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * uniform() }
 
     /// Uniform integer in `range` (tiny modulo bias is irrelevant for a demo).
@@ -30,6 +33,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         range.lowerBound + Int(next() % UInt64(range.upperBound - range.lowerBound + 1))
     }
 
+    /// True with probability `probability` (0 never, 1 always).
     public mutating func chance(_ probability: Double) -> Bool { uniform() < probability }
 
     /// Standard normal (Box–Muller, two values per draw).

@@ -10,9 +10,12 @@ import ShardFormat
 /// probability 0.25, mixup 0.8 / cutmix 1.0 switched half and half), on the spec's grid. For demo data
 /// and tests; a real teacher pass draws them in the augmentation library.
 public struct SyntheticAugmentation: Sendable {
+    /// Height of the training view in pixels.
     public var outputHeight: Int
+    /// Width of the training view in pixels.
     public var outputWidth: Int
 
+    /// Draws for views of `outputHeight` × `outputWidth` pixels (224 × 224 by default, TinyViT's input).
     public init(outputHeight: Int = 224, outputWidth: Int = 224) {
         self.outputHeight = outputHeight
         self.outputWidth = outputWidth
