@@ -13,9 +13,13 @@ import ShardFormat
 /// a version-2.0 store of one JPEG per image, each stream checked against the spec's structural rules and
 /// bounds before it is appended, so the writer never makes a store its readers reject.
 public final class ImageStoreWriter {
+    /// The final path; the bytes go to `path + ".partial"` until the store is finished.
     public let path: String
+    /// The class names written (empty for a store without names).
     public let classNames: [String]
+    /// C: labels appended must be −1 or below it.
     public let classCount: Int
+    /// How each appended image is stored (raw pixels, or JPEG at a quality).
     public let encoding: StoreEncoding
     private let file: AtomicFileOutput
     private var entries: [StoreLayout.Entry] = []
@@ -54,6 +58,7 @@ public final class ImageStoreWriter {
         }
     }
 
+    /// Images appended so far.
     public var count: Int { entries.count }
 
     /// Appends one image (encoded as the store's encoding says). `label` is a class index below the class
