@@ -10,9 +10,13 @@ import ImageStore
 public struct DataSplit: Sendable, Equatable {
     /// Store indices, ascending.
     public var train: [Int]
+    /// Store indices evaluated on, ascending: the validation split when there is one, else the held-out split.
     public var evaluation: [Int]
+    /// True when ``evaluation`` is the validation split (`validationFraction` > 0).
     public var isValidation: Bool
 
+    /// Splits every image of `store` by the hash of its key: held out below `heldOutFraction`, validation in the next
+    /// `validationFraction`, training above (both fractions in [0, 1]).
     public init(store: ImageStore, heldOutFraction: Double, validationFraction: Double = 0) {
         train = []; evaluation = []
         isValidation = validationFraction > 0

@@ -20,24 +20,37 @@ import TinyViT
 /// every step on failures and stop requests, so an error or a signal on one rank stops all of them at
 /// the same step (``AgreedFailure``; a stop writes the usual resumable checkpoint).
 public final class Trainer {
+    /// The images trained on (and evaluated on, unless a separate evaluation store was given).
     public let store: ImageStore
+    /// Where the augmented views come from (stored parameters or the recipe).
     public let views: ViewSource
+    /// Where the soft (or hard) targets come from.
     public let targets: TargetSource
+    /// The run's hyper-parameters (checkpointed).
     public let options: TrainOptions
+    /// The run folder (config, checkpoints, metrics, model); rank 0 alone writes it.
     public let runDirectory: String
+    /// The student being trained.
     public let model: TinyViT
+    /// The student's optimiser.
     public let optimizer: AdamW
+    /// Which store images are trained and evaluated on.
     public let split: DataSplit
+    /// The ranks this trainer runs with (``SingleProcess`` for one).
     public let communicator: Communicator
     /// This rank's micro-batches of each step.
     public let microBatches: MicroBatches
     /// Position: epochs done, batches done in the current epoch, optimiser steps done.
     public internal(set) var completedEpochs = 0
+    /// Batches done in the current epoch.
     public internal(set) var stepInEpoch = 0
+    /// Optimiser steps done over the whole run.
     public internal(set) var step = 0
+    /// Every metrics row so far (checkpointed).
     public internal(set) var rows: [MetricsRow] = []
     /// Training wall seconds over all invocations (evaluation excluded), checkpointed.
     public internal(set) var trainSeconds = 0.0
+    /// Optimiser steps per epoch, from the first epoch's plan of streams.
     public private(set) var stepsPerEpoch: Int
     /// A separate store evaluated instead of the held-out split.
     let evaluationStore: ImageStore?
@@ -152,6 +165,7 @@ public final class Trainer {
         return views.identity + "|" + targets.identity + exclusion
     }
 
+    /// Warmup then cosine decay over the run's steps, from the options.
     public var schedule: LearningRateSchedule {
         LearningRateSchedule(base: options.learningRate, minimum: options.minLearningRate,
                              warmupSteps: Int((options.warmupEpochs * Double(stepsPerEpoch)).rounded()),
