@@ -72,13 +72,17 @@ public enum WindowPartition {
 public enum WindowAttention {
     /// Geometry of one windowed attention call.
     public struct Geometry: Sendable {
+        /// The input `(batch, height, width, heads·keyDim)` in tokens, heads, key size per head and window side.
         public var batch, height, width, heads, keyDim, window: Int
+        /// A geometry with every dimension given.
         public init(batch: Int, height: Int, width: Int, heads: Int, keyDim: Int, window: Int) {
             (self.batch, self.height, self.width, self.heads, self.keyDim, self.window) = (batch, height, width, heads, keyDim, window)
         }
         var rowsY: Int { (height + window - 1) / window }
         var rowsX: Int { (width + window - 1) / window }
+        /// Windows over the batch, after padding to whole windows.
         public var windowCount: Int { batch * rowsY * rowsX }
+        /// Tokens per window: window².
         public var tokensPerWindow: Int { window * window }
         /// Whether any window holds padded tokens.
         public var isPadded: Bool { height % window != 0 || width % window != 0 }
