@@ -27,6 +27,7 @@ public final class AtomicFileOutput {
     public static func temporaryPath(for path: String) -> String { path + ".partial" }
 
     /// Creates (or truncates) `PATH.partial`; throws `ShardError` code `io` naming it when it cannot.
+    /// - Parameter path: the final path; nothing is written there before ``commit()``.
     /// - Parameter bufferBytes: appends smaller than this are gathered before a system call (for writers
     ///   of many small pieces, like one image at a time). 0, the default, writes each append at once, so
     ///   that everything appended before a crash is on disk for `recover` (shards append whole blocks).

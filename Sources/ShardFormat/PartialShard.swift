@@ -18,6 +18,8 @@ public struct PartialShardPrefix: Sendable {
     public static let empty = PartialShardPrefix(blocks: [], records: 0, keptBytes: 0, sampleIDs: [])
 
     /// Scans `path` (a `.partial` file) against the pass's `schema` and order.
+    /// - Parameter path: the `.partial` file; a missing file gives an empty prefix.
+    /// - Parameter schema: the schema the pass writes that shard with; the file's header must equal it.
     /// - Parameter expectedSampleID: the sample id the pass's order puts at an ordinal (nil past its end).
     /// - Throws: ``ShardError`` `.manifestMismatch` naming the file when its header is whole but not the
     ///   pass's (the folder belongs to another pass); `io` when it cannot be read.

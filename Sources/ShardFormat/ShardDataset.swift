@@ -133,7 +133,12 @@ public final class DatasetWriter {
     /// The zlib level of the shards this writer makes.
     public let compressionLevel: Int
 
+    /// Creates the dataset folder `directory` (if needed) and, unless `writesKeyTable` is false, writes the key table into it.
     /// - Parameters:
+    ///   - directory: the dataset folder.
+    ///   - keys: every sample's key; sample ids are positions in it.
+    ///   - schema: the schema every shard shares (its epoch and rank are replaced per shard).
+    ///   - compressionLevel: zlib level 1...9 of the shards' sections.
     ///   - writesKeyTable: false for the other ranks of a distributed pass (rank 0 writes the table).
     ///   - keyTableVersion: 2 (Spec/FORMAT.md 5.2), or 1 for readers of revision 1.1.
     public init(directory: String, keys: KeyTable, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel,

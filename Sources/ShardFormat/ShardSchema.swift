@@ -154,7 +154,7 @@ extension ShardSchema {
         return try encoder.encode(header)
     }
 
-    /// Parses and validates header JSON by the spec's grammar (§1.1, ``StrictJSON``) and key rules;
+    /// Parses and validates header JSON by the spec's grammar (§1.1, Interchange's `StrictJSON`) and key rules;
     /// every failure is a `bad-header` error that names the key.
     public init(json: Data) throws {
         func fail(_ message: String) -> ShardError { ShardError(.badHeader, message) }

@@ -55,7 +55,7 @@ public struct ShardStatistics: Sendable, Equatable {
     public var blocks = 0
     /// Bytes of the files summed (headers, index and footers included).
     public var fileBytes = 0
-    /// Indexed by ``Section/rawValue``; use the subscript.
+    /// Indexed by `Section.rawValue`; use the subscript.
     public private(set) var sections = [SectionSize](repeating: SectionSize(), count: Section.allCases.count)
     /// Preamble, header JSON and header CRC.
     public var headerBytes = 0

@@ -53,6 +53,8 @@ public final class ShardWriter {
     }
 
     /// - Parameters:
+    ///   - path: the final path; the bytes go to `path + ".partial"` until the writer finishes.
+    ///   - schema: the shard's header; checked against the format's limits.
     ///   - compressionLevel: zlib level 1...9 (checked; the bytes do not depend on it).
     ///   - threads: block-encoding threads, at least 1.
     public convenience init(path: String, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel,
