@@ -17,7 +17,7 @@ public struct AugmentationRecipe: Sendable, Equatable {
     public var randAugment: RandAugmentRecipe? = RandAugmentRecipe()
     /// nil: no random erasing.
     public var erasing: ErasingRecipe? = ErasingRecipe()
-    /// nil: no mixup / cutmix (the default; TinyViT's pretraining turns it on with ``MixRecipe/tinyViT``).
+    /// nil: no mixup / cutmix (the default; TinyViT's pretraining turns it on with `MixRecipe/tinyViT`).
     public var mix: MixRecipe?
 
     /// TinyViT's recipe without mixing (the field defaults); see ``tinyViT`` and the other presets.

@@ -1,6 +1,6 @@
 import ShardFormat
 
-/// Draws ``AugmentationParameters`` on the grid of Spec/FORMAT.md section 4, deterministically from
+/// Draws `AugmentationParameters` on the grid of Spec/FORMAT.md section 4, deterministically from
 /// (run seed, epoch, sample id): a teacher pass, a student run and a restarted run all get the same
 /// parameters for the same sample, whichever worker asks and in whatever order.
 ///

@@ -19,7 +19,7 @@ import ShardFormat
 /// with `mix64` and G = 0x9E3779B97F4A7C15 as in ``SampleRandom`` (wrapping 64-bit arithmetic), rounded
 /// to float32.
 ///
-/// In the uint8 domain (``erase(_:box:seed:)``), channel c gets `(z · std_c + mean_c) · 255` with
+/// In the uint8 domain (`erase(_:box:seed:)`), channel c gets `(z · std_c + mean_c) · 255` with
 /// ImageNet's mean and std, rounded and clamped to 0...255: the pixel that normalises back to z, up to
 /// that rounding and clamping (|z| beyond ~2 sigma clips at 0 or 255). A trainer that normalises to float
 /// should use ``normalizedValue(seed:index:)`` instead and gets timm's values exactly.

@@ -2,8 +2,8 @@ import ShardFormat
 
 /// A RandAugment op with its concrete argument, as timm's op functions (`timm.data.auto_augment`) take it
 /// after the level-to-argument mapping: degrees, bits, thresholds, enhancement factors, shear factors,
-/// translation fractions. Tests compare these against timm/PIL outputs; ``RandAugmentOperation`` maps
-/// onto them with ``RandAugmentOperation/imageOperation``.
+/// translation fractions. Tests compare these against timm/PIL outputs; `RandAugmentOperation` maps
+/// onto them with `RandAugmentOperation/imageOperation`.
 public enum ImageOperation: Sendable, Equatable {
     /// PIL `ImageOps.autocontrast`: each channel stretched to 0...255.
     case autoContrast

@@ -7,7 +7,7 @@ import Foundation
 /// in its own target (`DistillMPI`), so that this library (and everything below it) never links an MPI
 /// library. Every call is collective: each rank must make the same calls in the same order with the same
 /// counts, from one thread at a time. Transport failures are fatal inside the implementation (MPI aborts
-/// the job); input errors are agreed on with ``agree(_:)`` and thrown on every rank.
+/// the job); input errors are agreed on with `agree(_:)` and thrown on every rank.
 public protocol Communicator: AnyObject {
     /// This process's rank, 0..<``size``.
     var rank: Int { get }
@@ -62,7 +62,7 @@ public struct AgreedStatus: Sendable, Equatable {
 }
 
 /// An error every rank of a run knows about (it was agreed at an agreement point): each rank can leave
-/// cleanly — the rank that hit it with its own error, the others with ``peerFailure(_:)``. An error that
+/// cleanly — the rank that hit it with its own error, the others with `peerFailure(_:)`. An error that
 /// escapes a distributed command without being agreed must abort the whole job instead, because the
 /// other ranks may be waiting in a collective for this one.
 public struct AgreedFailure: Error, CustomStringConvertible {

@@ -1,6 +1,6 @@
 import ImageStore
 
-/// Which store images a run trains on and which it evaluates on, by key hash (``HeldOutSplit/unitHash``),
+/// Which store images a run trains on and which it evaluates on, by key hash (`HeldOutSplit/unitHash`),
 /// so that the teacher, its pass and every student agree without sharing any file.
 ///
 /// With u = unitHash(key): u < heldOut is the held-out split, the only one results are reported on.

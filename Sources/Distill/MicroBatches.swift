@@ -1,5 +1,5 @@
 /// How one optimiser step's global batch is cut: `ranks × accumulate` micro-batches of equal size, micro-batch
-/// number p reading stream p of the epoch (``EpochStreams``); rank r's micro-batch m is number `r · accumulate + m`. So `mpirun -np 2` with one
+/// number p reading stream p of the epoch (`EpochStreams`); rank r's micro-batch m is number `r · accumulate + m`. So `mpirun -np 2` with one
 /// micro-batch per rank and one process with `--accumulate 2` see exactly the same micro-batches (and
 /// the same drop-path draws, which follow the micro-batch's number), and BatchNorm normalises over the
 /// same images in both.

@@ -100,7 +100,7 @@ public enum TeacherPass {
     /// single-process pass writes. Ranks agree after every batch (one tiny allreduce): an error on one rank
     /// stops all of them at the next batch with an ``AgreedFailure``, and a stop request on any rank stops all
     /// of them after the same batch. After each epoch, rank 0 checks the other ranks' files
-    /// (``DatasetWriter/adoptShard(epoch:rank:)``) and commits the manifest. The output folder must be shared
+    /// (`DatasetWriter/adoptShard(epoch:rank:)`) and commits the manifest. The output folder must be shared
     /// by the ranks (one host, or a shared file system).
     public static func run(store: ImageStore, teacher: any TeacherModel, outputDirectory: String, options: Options,
                            identity: TeacherIdentity, communicator comm: Communicator = SingleProcess(),

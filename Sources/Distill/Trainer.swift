@@ -9,9 +9,9 @@ import TinyViT
 /// writes a run folder: `config.json`, `checkpoint/{model,optimizer}.safetensors` + `checkpoint/state.json`
 /// (after every epoch, and mid-epoch when stopped), `model.safetensors` (final), `metrics.csv`, `curves.svg`.
 ///
-/// One optimiser step is three separate stages — ``prepareBatch()`` (views and targets, including the
-/// online teacher), ``forwardBackward(_:micro:)`` and ``update()`` — with gradient accumulation and data
-/// parallelism between them (``gradientStep(stop:)``, Trainer+Ranks.swift): `options.batchSize` is the global
+/// One optimiser step is three separate stages — `prepareBatch()` (views and targets, including the
+/// online teacher), `forwardBackward(_:micro:)` and `update()` — with gradient accumulation and data
+/// parallelism between them (`gradientStep(stop:)`, Trainer+Ranks.swift): `options.batchSize` is the global
 /// batch of one step, cut into ranks × `options.accumulate` micro-batches (``MicroBatches``).
 ///
 /// With several ranks (a ``Communicator``), every rank runs its own Trainer on its micro-batches; the

@@ -2,7 +2,7 @@ import CMPI
 import Distill
 import Foundation
 
-/// Distill's ``Communicator`` over MPI (Open MPI's `MPI_COMM_WORLD`), for processes started by `mpirun`.
+/// Distill's `Communicator` over MPI (Open MPI's `MPI_COMM_WORLD`), for processes started by `mpirun`.
 ///
 /// This target is the only one that links libmpi; the libraries (ShardFormat … Distill) stay free of it.
 /// MPI is initialised with `MPI_THREAD_SERIALIZED` (the trainer calls it from its own thread while batch

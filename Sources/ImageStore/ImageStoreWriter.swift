@@ -27,7 +27,9 @@ public final class ImageStoreWriter {
     private var lastKey: [UInt8]?
     private var finished = false
 
+    /// Creates the store's temporary file `path + ".partial"`; the store appears at `path` when finished.
     /// - Parameters:
+    ///   - path: where the finished store goes.
     ///   - classNames: names of the classes, label i ↔ name i (may be empty).
     ///   - classCount: number of classes when there are no names (labels must be < it); ignored when
     ///     names are given. 0 means the images carry no labels (every label must be −1).

@@ -7,7 +7,7 @@ import ImageStore
 /// Debian's `dataset-fashion-mnist` are imported once into a cache folder — the students' store (the first
 /// 15,000 training images), the teacher's (the other 45,000, keys disjoint: `fashion_15000` on) and the test
 /// store (the official 10,000 t10k images) — and the teacher trained on the 45,000 is kept there under its
-/// fingerprint (``TeacherCache``), so that later runs and every seed reuse it. Every model is evaluated on the
+/// fingerprint (`TeacherCache`), so that later runs and every seed reuse it. Every model is evaluated on the
 /// official test set.
 public enum FashionMNIST {
     /// Where Debian's `dataset-fashion-mnist` puts the IDX files.

@@ -2,11 +2,11 @@ import ShardFormat
 
 /// An error of a converter: what is wrong with its input (a source file, an option) or its output.
 ///
-/// Like ``ShardError`` it names the file and, when known, the line or record, so that the CLI can print
+/// Like `ShardError` it names the file and, when known, the line or record, so that the CLI can print
 /// it as one line: `FILE, record 17, key 314: [code] message`.
 public struct ConversionError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A short code: `io`, `bad-layout` (official folder layout), `bad-npy`, `bad-keys`,
-    /// `invalid-argument`, or a spec code (``ShardErrorCode``) for a record that breaks a format rule.
+    /// `invalid-argument`, or a spec code (`ShardErrorCode`) for a record that breaks a format rule.
     public var code: String
     /// The file the problem is in, when it is in one.
     public var file: String?

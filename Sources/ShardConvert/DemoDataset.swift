@@ -39,7 +39,7 @@ public struct DemoOptions: Sendable {
 /// the same options give the same bytes.
 public enum DemoDataset {
     /// Writes the demo dataset to the folder `output` (keys, shards, manifest) and returns what it wrote; throws
-    /// ``ConversionError`` or ``ShardError`` when the folder cannot be written.
+    /// ``ConversionError`` or `ShardError` when the folder cannot be written.
     public static func write(to output: String, options: DemoOptions, progress: ProgressHandler? = nil) throws
         -> ConversionSummary
     {

@@ -1,7 +1,7 @@
 import Interchange
 
 /// The element types this project's converters read and write in `.npy` files (little-endian, as numpy
-/// writes them on every common machine). The header itself is parsed by Interchange's ``NpyHeader``,
+/// writes them on every common machine). The header itself is parsed by Interchange's `NpyHeader`,
 /// the project's one `.npy` parser.
 public enum NpyDType: String, Sendable, CaseIterable {
     /// Little-endian float32.

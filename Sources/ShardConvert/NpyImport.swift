@@ -30,7 +30,7 @@ public struct NpyImportOptions: Sendable {
     public var rank: Int
     /// Written as provenance `teacher`.
     public var teacher: String?
-    /// R, records per block (default ``ShardSchema/defaultRecordsPerBlock(k:)``).
+    /// R, records per block (default `ShardSchema/defaultRecordsPerBlock(k:)`).
     public var recordsPerBlock: Int
 
     /// Options for `outputs` and `keys`; a nil `recordsPerBlock` takes the default for `k`.

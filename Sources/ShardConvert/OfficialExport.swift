@@ -24,7 +24,7 @@ public struct OfficialExportSummary: Sendable, Equatable {
 /// writer makes them; a key repeated within one rank's file, which it never writes, was dropped).
 public enum OfficialExporter {
     /// Writes the dataset at `path` into `output` in the official layout; throws ``ConversionError`` for a dataset
-    /// whose augmentation kind is not `seed` and ``ShardError`` for a damaged one.
+    /// whose augmentation kind is not `seed` and `ShardError` for a damaged one.
     public static func export(dataset path: String, to output: String, progress: ProgressHandler? = nil) throws
         -> OfficialExportSummary
     {

@@ -6,7 +6,7 @@ public struct OfficialImportOptions: Sendable {
     public var classes: Int
     /// Written as provenance `teacher` ("unknown" when nil).
     public var teacher: String?
-    /// Records per block; nil: ``ShardSchema/defaultRecordsPerBlock(k:)`` for the files' K.
+    /// Records per block; nil: `ShardSchema/defaultRecordsPerBlock(k:)` for the files' K.
     public var recordsPerBlock: Int?
     /// Threads that sort keys and encode blocks (at least 1). The output does not depend on it.
     public var threads: Int

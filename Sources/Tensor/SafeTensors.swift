@@ -27,7 +27,7 @@ public struct SafeTensors {
     }
 
     /// Parses safetensors bytes; `name` is used in error messages. The header is parsed and checked by
-    /// Interchange's ``SafeTensorsHeader`` (the project's one safetensors parser, strict JSON).
+    /// Interchange's `SafeTensorsHeader` (the project's one safetensors parser, strict JSON).
     public init(data: Data, name: String = "<memory>") throws {
         let header: SafeTensorsHeader
         do {
@@ -127,7 +127,7 @@ func jsonString(_ s: String) -> String {
 }
 
 /// NumPy `.npy` reading and writing for float32/float64 C-order arrays; the header goes through
-/// Interchange's ``NpyHeader``, the project's one `.npy` parser.
+/// Interchange's `NpyHeader`, the project's one `.npy` parser.
 public enum NPY {
     /// Reads a float32 or float64 `.npy` file as float32; throws ``TensorError`` naming the file (`unsupported` for
     /// another dtype, `invalidFile` for a damaged header or a wrong data size).

@@ -11,7 +11,7 @@ public enum WindowPartition {
         ((height + window - 1) / window, (width + window - 1) / window)
     }
 
-    /// `(B, H, W, C)` → `(B·nH·nW, w·w, C)`, zero-padded. Also the adjoint of ``reverse``.
+    /// `(B, H, W, C)` → `(B·nH·nW, w·w, C)`, zero-padded. Also the adjoint of `reverse`.
     public static func partition(_ x: Tensor, batch B: Int, height H: Int, width W: Int, channels C: Int,
                                  window ws: Int) -> Tensor {
         let (nH, nW) = windowCounts(height: H, width: W, window: ws)
@@ -37,7 +37,7 @@ public enum WindowPartition {
         return out
     }
 
-    /// `(B·nH·nW, w·w, C)` → `(B, H, W, C)`, dropping padded tokens. Also the adjoint of ``partition``.
+    /// `(B·nH·nW, w·w, C)` → `(B, H, W, C)`, dropping padded tokens. Also the adjoint of `partition`.
     public static func reverse(_ windows: Tensor, batch B: Int, height H: Int, width W: Int, channels C: Int,
                                window ws: Int) -> Tensor {
         let (nH, nW) = windowCounts(height: H, width: W, window: ws)

@@ -139,7 +139,7 @@ public enum TinyViTError: Error, CustomStringConvertible, Equatable {
 
 extension TinyViTConfiguration {
     /// Reads a CONFIG.json (timm's key names) and validates it. The bytes must first pass the project's
-    /// one JSON grammar (Interchange's ``StrictJSON``, Spec/FORMAT.md "JSON grammar"): Foundation's
+    /// one JSON grammar (Interchange's `StrictJSON`, Spec/FORMAT.md "JSON grammar"): Foundation's
     /// decoder alone would take a duplicate key, a BOM or a UTF-16 file, and read them its own way.
     public init(json data: Data) throws {
         do {

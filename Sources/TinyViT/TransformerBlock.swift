@@ -1,7 +1,7 @@
 import Tensor
 
 /// timm's `TinyVitBlock` on channels-last maps: windowed attention (with zero padding to whole
-/// windows, see ``WindowAttention``) + residual, a 3×3 depthwise ConvNorm (`local_conv`), then
+/// windows, see `WindowAttention`) + residual, a 3×3 depthwise ConvNorm (`local_conv`), then
 /// LayerNorm-MLP + residual. The attention LayerNorm and the qkv/proj Linears run on the real
 /// tokens only; padded tokens enter as one shared projection row.
 public final class TinyViTBlock: ParameterContainer {
