@@ -29,7 +29,8 @@ public enum ErasingNoise {
     /// ImageNet's per-channel standard deviation (R, G, B).
     public static let std: [Float] = [0.229, 0.224, 0.225]
 
-    /// Value `index` (k = c·h·w + y·w + x) of the erase noise of `seed`, in the normalised domain: exactly timm's fill.
+    /// Value `index` (k = c·h·w + y·w + x) of the erase noise of `seed`, in the normalised domain where
+    /// timm fills the box.
     public static func normalizedValue(seed: UInt32, index: Int) -> Float {
         let pair = pairValues(key: key(seed), pair: UInt64(index / 2))
         return index % 2 == 0 ? pair.0 : pair.1

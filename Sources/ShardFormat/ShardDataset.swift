@@ -133,7 +133,8 @@ public final class DatasetWriter {
     /// The zlib level of the shards this writer makes.
     public let compressionLevel: Int
 
-    /// Creates the dataset folder `directory` (if needed) and, unless `writesKeyTable` is false, writes the key table into it.
+    /// Creates the dataset folder `directory` (if needed) and, unless `writesKeyTable` is false, writes the
+    /// key table into it.
     /// - Parameters:
     ///   - directory: the dataset folder.
     ///   - keys: every sample's key; sample ids are positions in it.

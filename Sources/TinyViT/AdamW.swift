@@ -14,7 +14,8 @@ public final class AdamW {
     public var beta2: Float
     /// Added to the square root of the second moment, for numerical safety.
     public var epsilon: Float
-    /// Decoupled weight decay: each update also shrinks the decayed parameters by `learningRate · weightDecay`.
+    /// Decoupled weight decay: each update also multiplies the decayed parameters (tensors of 2 or more
+    /// dimensions, not biases) by `1 − learningRate · weightDecay`.
     public var weightDecay: Float
     /// Clip the global gradient L2 norm to this value before the update (`nil`: no clipping).
     public var maxGradientNorm: Float?
