@@ -64,7 +64,7 @@ let package = Package(
         // Decode and train-step numbers of two builds side by side (Tools/bench_flag_free.sh).
         .executableTarget(name: "tinyshard-paired", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT"]),
         .testTarget(name: "InterchangeTests", dependencies: ["Interchange"]),
-        .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "Interchange", "CKernelDispatch"]),
+        .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "Interchange", "CKernelDispatch", "CZlib"]),
         .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat", "Interchange"]),
         .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor", "ImageStore", "Augment"]),
         .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat", "Interchange"]),

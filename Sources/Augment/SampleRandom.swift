@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ShardFormat
 
 /// Counter-based random numbers for the sampler: every draw is a pure function of (key, counter), so any
 /// worker can produce any sample's draws without replaying anyone else's, and a restarted run gets the
@@ -14,17 +15,12 @@ import Darwin
 /// the recipe (crop, flip, RandAugment, erase, mix) has its own stream, so changing one part of a recipe
 /// does not shift the random numbers of another. Spec/SAMPLER.md 2 states every draw exactly.
 public struct SampleRandom: Sendable {
-    /// G, SplitMix64's increment 0x9E3779B97F4A7C15.
-    public static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+    /// G, SplitMix64's increment 0x9E3779B97F4A7C15 (the format's `Mix64.golden`).
+    public static let golden: UInt64 = Mix64.golden
 
-    /// The SplitMix64 output function (a bijective 64-bit mixer).
+    /// The SplitMix64 output function (a bijective 64-bit mixer): the format's `Mix64.mix(_:)`.
     @inline(__always)
-    public static func mix64(_ value: UInt64) -> UInt64 {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public static func mix64(_ value: UInt64) -> UInt64 { Mix64.mix(value) }
 
     /// The key of one stream: `mix64(mix64(mix64(seed ^ T) ^ (epoch << 32 | sample)) &+ stream · S)` with
     /// T = 0x54494E5953484152 ("TINYSHAR") and S = 0xD1B54A32D192ED03.

@@ -58,12 +58,12 @@ final class BatchPipeline: @unchecked Sendable {
 
     /// Waits for the next micro-batch (in position order) and starts preparing the one after the pending ones.
     func next() throws -> Batch {
-        guard !pending.isEmpty else { throw DistillError("[internal] no batch left to prepare") }
+        guard !pending.isEmpty else { throw DistillError(.internal, "no batch left to prepare") }
         let slot = pending.removeFirst()
         slot.group.wait()
         prepareSeconds += slot.seconds
         launchNext()
-        guard let result = slot.result else { throw DistillError("[internal] a batch was not prepared") }
+        guard let result = slot.result else { throw DistillError(.internal, "a batch was not prepared") }
         return try result.get()
     }
 
@@ -88,7 +88,7 @@ final class BatchPipeline: @unchecked Sendable {
         if let plan = plans[epoch] { return plan }
         let plan = try planner.streams(epoch: epoch, order: order, slicing: slicing, seed: seed)
         guard plan.steps >= stepsPerEpoch else {
-            throw DistillError("[mismatch] epoch \(epoch) fills \(plan.steps) batches of \(slicing.globalBatch), fewer than the \(stepsPerEpoch) of epoch 0")
+            throw DistillError(.mismatch, "epoch \(epoch) fills \(plan.steps) batches of \(slicing.globalBatch), fewer than the \(stepsPerEpoch) of epoch 0")
         }
         plans = [epoch: plan]  // one epoch at a time is enough: positions only move forward
         return plan
@@ -110,7 +110,7 @@ final class BatchPipeline: @unchecked Sendable {
             } catch let error as AugmentError where item.shard >= 0 {
                 // A record whose (valid) parameters do not fit its image: name the record, as for format errors.
                 let reader = planner.cursors(epoch: epoch)[item.shard].reader
-                throw DistillError("\(reader.path): record \(item.ordinal) (image \(try planner.store.key(at: item.storeIndex))): [mismatch] \(error)")
+                throw DistillError(.mismatch, "\(error)", file: reader.path, item: "record \(item.ordinal) (image \(try planner.store.key(at: item.storeIndex)))")
             }
             let target = UnsafeMutableBufferPointer(start: targetRows.pointer + row * classes, count: classes)
             switch targets {

@@ -111,7 +111,7 @@ extension Communicator {
 
     /// The error a rank that did not fail reports when others did.
     public func peerFailure(_ ranks: [Int], during what: String) -> DistillError {
-        DistillError("[peer_failed] rank\(ranks.count > 1 ? "s" : "") \(ranks.map(String.init).joined(separator: ", ")) of \(size) failed during \(what) (see its error); rank \(rank) stopped too")
+        DistillError(.peerFailed, "rank\(ranks.count > 1 ? "s" : "") \(ranks.map(String.init).joined(separator: ", ")) of \(size) failed during \(what) (see its error); rank \(rank) stopped too")
     }
 
     /// Whether every rank holds the same bytes (a fingerprint compared through one allreduce): for

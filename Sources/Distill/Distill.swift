@@ -31,13 +31,6 @@ import TinyViT
 // Sample ids are the dataset key table's ids; the image store's keys are strictly ascending, so the
 // key table (sorted the same way) maps id i to store image i — checked, not assumed (``SampleMap``).
 
-/// An error of the distillation pipeline: one line, naming the file when there is one.
-public struct DistillError: Error, CustomStringConvertible, Equatable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
-    public var description: String { message }
-}
-
 /// Model configurations by name ("5m", "11m", "21m") or from a JSON file (timm's keys).
 public enum ModelArchitecture {
     public static func configuration(_ spec: String, numClasses: Int? = nil) throws -> TinyViTConfiguration {
@@ -46,12 +39,12 @@ public enum ModelArchitecture {
             config = named
         } else {
             guard let data = FileManager.default.contents(atPath: spec) else {
-                throw DistillError("\(spec): [io] not a named architecture (5m, 11m, 21m) nor a readable JSON file")
+                throw DistillError(.io, "not a named architecture (5m, 11m, 21m) nor a readable JSON file", file: spec)
             }
-            do { config = try TinyViTConfiguration(json: data) } catch { throw DistillError("\(spec): [bad_config] \(error)") }
+            do { config = try TinyViTConfiguration(json: data) } catch { throw DistillError(.badConfig, "\(error)", file: spec) }
         }
         if let numClasses { config.numClasses = numClasses }
-        do { try config.validate() } catch { throw DistillError("\(spec): [bad_config] \(error)") }
+        do { try config.validate() } catch { throw DistillError(.badConfig, "\(error)", file: spec) }
         return config
     }
 
@@ -74,13 +67,13 @@ public struct SampleMap: Sendable {
         let storeKeys = store.keys()
         let table = try keys ?? KeyTable(sorting: storeKeys)
         guard table.count == storeKeys.count else {
-            throw DistillError("\(store.path): [mismatch] the store holds \(storeKeys.count) images, the key table \(table.count) keys")
+            throw DistillError(.mismatch, "the store holds \(storeKeys.count) images, the key table \(table.count) keys", file: store.path)
         }
         var toStore = [Int](repeating: -1, count: table.count)
         var toSample = [UInt32](repeating: 0, count: storeKeys.count)
         for (i, key) in storeKeys.enumerated() {
             guard let id = table.id(of: key) else {
-                throw DistillError("\(store.path): [mismatch] image key \(key) is not in the dataset's key table")
+                throw DistillError(.mismatch, "image key \(key) is not in the dataset's key table", file: store.path)
             }
             toStore[Int(id)] = i
             toSample[i] = id
@@ -139,7 +132,7 @@ public enum ImagePreparation {
         var partner: RGBImage?
         if let mix = parameters.mix {
             guard Int(mix.partner) < map.storeIndex.count else {
-                throw DistillError("\(store.path): [mismatch] mix partner \(mix.partner) is not a sample of the store")
+                throw DistillError(.mismatch, "mix partner \(mix.partner) is not a sample of the store", file: store.path)
             }
             partner = try store.image(at: map.storeIndex[Int(mix.partner)])
         }

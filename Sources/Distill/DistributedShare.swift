@@ -12,7 +12,7 @@ public struct DistributedShare: Sendable, Equatable {
     /// The share of rank `rank` of `ranks`; throws an `invalid_argument` error when `rank` is not in 0..<ranks.
     public init(rank: Int, ranks: Int) throws {
         guard ranks >= 1, (0..<ranks).contains(rank) else {
-            throw DistillError("[invalid_argument] rank \(rank) is not one of 0..<\(ranks)")
+            throw DistillError(.invalidArgument, "rank \(rank) is not one of 0..<\(ranks)")
         }
         self.rank = rank
         self.ranks = ranks

@@ -45,7 +45,7 @@ public final class ExternalTeacher: TeacherModel {
         process.standardInput = input
         process.standardOutput = output
         do { try process.run() } catch {
-            throw DistillError("[teacher] cannot start the external teacher `\(command)`: \(error.localizedDescription)")
+            throw DistillError(.teacher, "cannot start the external teacher `\(command)`: \(error.localizedDescription)")
         }
     }
 
@@ -63,19 +63,19 @@ public final class ExternalTeacher: TeacherModel {
     /// Sends one batch (N, 3, H, W) and waits for its logits (N, classes); throws a `teacher` error when the process
     /// has exited, answers otherwise than `ok`, or writes an array of the wrong shape.
     public func logits(_ images: Tensor) throws -> Tensor {
-        guard batch >= 0 else { throw DistillError("[teacher] the external teacher is closed") }
+        guard batch >= 0 else { throw DistillError(.teacher, "the external teacher is closed") }
         let inPath = directory + "/batch\(batch).npy", outPath = directory + "/logits\(batch).npy"
         batch += 1
         try NPY.write(images, to: URL(fileURLWithPath: inPath))
-        guard process.isRunning else { throw DistillError("[teacher] the external teacher `\(command)` exited (status \(process.terminationStatus))") }
+        guard process.isRunning else { throw DistillError(.teacher, "the external teacher `\(command)` exited (status \(process.terminationStatus))") }
         do {
             try input.fileHandleForWriting.write(contentsOf: Data("\(inPath) \(outPath)\n".utf8))
         } catch {
-            throw DistillError("[teacher] cannot write to the external teacher `\(command)`: \(error.localizedDescription)")
+            throw DistillError(.teacher, "cannot write to the external teacher `\(command)`: \(error.localizedDescription)")
         }
         let line = try readLine()
         guard line.trimmingCharacters(in: .whitespaces) == "ok" else {
-            throw DistillError("[teacher] the external teacher `\(command)` answered \"\(line)\" instead of ok")
+            throw DistillError(.teacher, "the external teacher `\(command)` answered \"\(line)\" instead of ok")
         }
         let logits = try NPY.read(URL(fileURLWithPath: outPath))
         try? FileManager.default.removeItem(atPath: inPath)
@@ -92,7 +92,7 @@ public final class ExternalTeacher: TeacherModel {
             }
             let chunk = output.fileHandleForReading.availableData
             guard !chunk.isEmpty else {
-                throw DistillError("[teacher] the external teacher `\(command)` closed its output without answering")
+                throw DistillError(.teacher, "the external teacher `\(command)` closed its output without answering")
             }
             pendingOutput.append(chunk)
         }

@@ -17,16 +17,16 @@ public struct MicroBatches: Sendable, Equatable {
     /// the global batch does not split into `ranks × accumulate` equal micro-batches, or a micro-batch would hold fewer
     /// than 2 images (BatchNorm needs 2).
     public init(globalBatch: Int, ranks: Int, rank: Int, accumulate: Int) throws {
-        guard accumulate >= 1 else { throw DistillError("[invalid_argument] --accumulate must be ≥ 1, got \(accumulate)") }
+        guard accumulate >= 1 else { throw DistillError(.invalidArgument, "--accumulate must be ≥ 1, got \(accumulate)") }
         guard ranks >= 1, (0..<ranks).contains(rank) else {
-            throw DistillError("[invalid_argument] rank \(rank) is not one of 0..<\(ranks)")
+            throw DistillError(.invalidArgument, "rank \(rank) is not one of 0..<\(ranks)")
         }
         let parts = ranks * accumulate
         guard globalBatch % parts == 0 else {
-            throw DistillError("[invalid_argument] the batch of \(globalBatch) does not split into \(ranks) rank\(ranks > 1 ? "s" : "") × \(accumulate) micro-batch\(accumulate > 1 ? "es" : "") of equal size")
+            throw DistillError(.invalidArgument, "the batch of \(globalBatch) does not split into \(ranks) rank\(ranks > 1 ? "s" : "") × \(accumulate) micro-batch\(accumulate > 1 ? "es" : "") of equal size")
         }
         guard globalBatch / parts >= 2 else {
-            throw DistillError("[invalid_argument] the batch of \(globalBatch) split into \(ranks) rank\(ranks > 1 ? "s" : "") × \(accumulate) micro-batch\(accumulate > 1 ? "es" : "") leaves \(globalBatch / parts) image\(globalBatch / parts == 1 ? "" : "s") per micro-batch; BatchNorm needs at least 2")
+            throw DistillError(.invalidArgument, "the batch of \(globalBatch) split into \(ranks) rank\(ranks > 1 ? "s" : "") × \(accumulate) micro-batch\(accumulate > 1 ? "es" : "") leaves \(globalBatch / parts) image\(globalBatch / parts == 1 ? "" : "s") per micro-batch; BatchNorm needs at least 2")
         }
         self.globalBatch = globalBatch
         self.ranks = ranks

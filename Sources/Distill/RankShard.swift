@@ -71,7 +71,7 @@ final class RankShard {
     func finish() throws {
         guard let writer else { return }
         guard records == order.count else {
-            throw DistillError("\(path): [internal] the shard holds \(records) of its \(order.count) records at the end of the epoch")
+            throw DistillError(.internal, "the shard holds \(records) of its \(order.count) records at the end of the epoch", file: path)
         }
         try dataset.finish(writer)
         self.writer = nil

@@ -35,7 +35,7 @@ struct HardLabels {
         func label(_ i: Int) throws -> Int {
             let l = try store.label(at: i)
             guard (0..<classes).contains(l) else {
-                throw DistillError("\(store.path): [no_label] image \(i) (\(try store.key(at: i))) has no label in 0..<\(classes)")
+                throw DistillError(.noLabel, "image \(i) (\(try store.key(at: i))) has no label in 0..<\(classes)", file: store.path)
             }
             return l
         }
@@ -59,7 +59,7 @@ struct OnlineTargets {
         let n = images.shape[0], classes = teacher.numClasses
         let logits = try teacher.logits(images)
         guard logits.shape == [n, classes], targets.shape == [n, classes] else {
-            throw DistillError("[teacher] the teacher returned logits of shape \(logits.shape) for \(n) images of \(classes) classes")
+            throw DistillError(.teacher, "the teacher returned logits of shape \(logits.shape) for \(n) images of \(classes) classes")
         }
         let probabilities = Probabilities.softmax(logits.buffer, classes: classes)
         try probabilities.withUnsafeBufferPointer { p in

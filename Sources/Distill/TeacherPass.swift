@@ -47,15 +47,8 @@ public enum TeacherPass {
                     resume: Bool = false, keyTableVersion: Int = KeyTable.defaultVersion) {
             self.epochs = epochs; self.k = k; self.seed = seed; self.batchSize = batchSize; self.recipe = recipe
             self.heldOutFraction = heldOutFraction; self.validationFraction = validationFraction
-            self.recordsPerBlock = recordsPerBlock ?? Self.recordsPerBlock(k: k)
+            self.recordsPerBlock = recordsPerBlock ?? ShardSchema.defaultRecordsPerBlock(k: k)
             self.resume = resume; self.keyTableVersion = keyTableVersion
-        }
-
-        /// The largest power of two R with R·K ≤ 16,384: a block of ~16k entries, whatever K.
-        static func recordsPerBlock(k: Int) -> Int {
-            var r = 1
-            while r * 2 * max(k, 1) <= 16_384 && r * 2 <= ShardSchema.maxRecordsPerBlock { r *= 2 }
-            return r
         }
     }
 
@@ -171,13 +164,13 @@ public enum TeacherPass {
                               identity: TeacherIdentity, rank: Int, worldSize: Int) throws -> (DatasetWriter, Plan) {
         let config = (numClasses: teacher.numClasses, imageSize: teacher.imageSize)
         let size = config.imageSize
-        guard options.epochs >= 1 else { throw DistillError("[invalid_argument] epochs must be ≥ 1") }
-        guard options.batchSize >= 1 else { throw DistillError("[invalid_argument] batch must be ≥ 1") }
+        guard options.epochs >= 1 else { throw DistillError(.invalidArgument, "epochs must be ≥ 1") }
+        guard options.batchSize >= 1 else { throw DistillError(.invalidArgument, "batch must be ≥ 1") }
         guard (1...min(config.numClasses, ShardSchema.maxK)).contains(options.k) else {
-            throw DistillError("[invalid_argument] k must be in 1...\(min(config.numClasses, ShardSchema.maxK)), got \(options.k)")
+            throw DistillError(.invalidArgument, "k must be in 1...\(min(config.numClasses, ShardSchema.maxK)), got \(options.k)")
         }
         if store.classCount > 0, store.classCount != config.numClasses {
-            throw DistillError("\(store.path): [mismatch] the store has \(store.classCount) classes, the teacher \(config.numClasses)")
+            throw DistillError(.mismatch, "the store has \(store.classCount) classes, the teacher \(config.numClasses)", file: store.path)
         }
         let map = try SampleMap(store: store)
         let split = DataSplit(store: store, heldOutFraction: options.heldOutFraction, validationFraction: options.validationFraction)
@@ -231,7 +224,7 @@ public enum TeacherPass {
         }
         let logits = try teacher.logits(images)
         guard logits.shape == [rows, classes] else {
-            throw DistillError("[teacher] the teacher returned logits of shape \(logits.shape) for \(rows) images of \(classes) classes")
+            throw DistillError(.teacher, "the teacher returned logits of shape \(logits.shape) for \(rows) images of \(classes) classes")
         }
         let probabilities = Probabilities.softmax(UnsafeBufferPointer(rebasing: logits.buffer[0..<(batch.count * classes)]), classes: classes)
         return probabilities.withUnsafeBufferPointer { p in

@@ -64,29 +64,29 @@ struct TeacherPassFolder {
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
-            throw DistillError("\(directory): [io] cannot create the folder: \(error.localizedDescription)")
+            throw DistillError(.io, "cannot create the folder: \(error.localizedDescription)", file: directory)
         }
         let stored = try PassRecord.read(directory: directory)
         guard resume else {
             if stored != nil {
-                throw DistillError("\(directory): [usage] the folder holds a teacher pass (pass.json); continue it with --resume, or write to another folder")
+                throw DistillError(.usage, "the folder holds a teacher pass (pass.json); continue it with --resume, or write to another folder", file: directory)
             }
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             if let other = names.sorted().first(where: { $0 == DatasetManifest.fileName || $0.contains(".tshard") }) {
-                throw DistillError("\(directory): [usage] the folder already holds a dataset (\(other)); write the pass to an empty folder")
+                throw DistillError(.usage, "the folder already holds a dataset (\(other)); write the pass to an empty folder", file: directory)
             }
             try record.write(directory: directory)
             return TeacherPassFolder(directory: directory, record: record)
         }
         guard let stored else {
-            throw DistillError("\(directory): [mismatch] not a teacher pass folder (no \(PassRecord.fileName)); --resume continues a pass this tool started")
+            throw DistillError(.mismatch, "not a teacher pass folder (no \(PassRecord.fileName)); --resume continues a pass this tool started", file: directory)
         }
         if let difference = record.fingerprintDifference(from: stored) {
-            throw DistillError("\(directory): [mismatch] the folder holds another pass: \(difference)")
+            throw DistillError(.mismatch, "the folder holds another pass: \(difference)", file: directory)
         }
         let committed = (try? DatasetManifest.read(directory: directory)).map { Set($0.shards.map(\.epoch)).count } ?? 0
         guard record.epochs >= committed else {
-            throw DistillError("\(directory): [mismatch] the pass has committed \(committed) epochs; --epochs \(record.epochs) would drop some")
+            throw DistillError(.mismatch, "the pass has committed \(committed) epochs; --epochs \(record.epochs) would drop some", file: directory)
         }
         if record.epochs != stored.epochs { try record.write(directory: directory) }
         return TeacherPassFolder(directory: directory, record: record)
@@ -96,10 +96,10 @@ struct TeacherPassFolder {
     static func checkKeyTable(directory: String, expected: DatasetManifest.FileEntry) throws {
         let path = directory + "/" + DatasetManifest.keysFileName
         guard let file = try? MappedFile(path: path) else {
-            throw DistillError("\(path): [mismatch] the pass's key table is missing")
+            throw DistillError(.mismatch, "the pass's key table is missing", file: path)
         }
         guard file.bytes.count == expected.bytes, CRC32.hex(CRC32.checksum(file.bytes)) == expected.crc32 else {
-            throw DistillError("\(path): [mismatch] the key table is not this pass's (\(file.bytes.count) bytes; this run's has \(expected.bytes), crc32 \(expected.crc32))")
+            throw DistillError(.mismatch, "the key table is not this pass's (\(file.bytes.count) bytes; this run's has \(expected.bytes), crc32 \(expected.crc32))", file: path)
         }
     }
 
@@ -108,11 +108,15 @@ struct TeacherPassFolder {
     static func checkFinished(path: String, schema: ShardSchema) throws {
         let report = ShardVerifier(maxProblems: 1, depth: .checksums, threads: 1).verifyShard(path: path)
         if let problem = report.problems.first {
-            throw DistillError("\(problem.description) (a finished shard of the pass is damaged; it is kept as it is: verify and repair or remove it)")
+            // The verifier's own error (its spec code and place), with what the pass does about it.
+            throw ShardError(ShardErrorCode(rawValue: problem.code) ?? .io,
+                             problem.message + " (a finished shard of the pass is damaged; it is kept as it is: verify and repair or remove it)",
+                             at: ShardLocation(file: problem.file, block: problem.block, record: problem.record,
+                                               sampleID: problem.sampleID, sampleKey: problem.sampleKey))
         }
         let reader = try ShardReader(path: path)
         guard reader.schema == schema else {
-            throw DistillError("\(path): [mismatch] the finished shard's header is not this pass's")
+            throw DistillError(.mismatch, "the finished shard's header is not this pass's", file: path)
         }
     }
 }

@@ -134,12 +134,12 @@ extension Trainer {
         var state = Fingerprint()
         state.add("\(options)|\(sourceIdentity)|\(model.configuration)|\(completedEpochs)|\(stepInEpoch)|\(step)")
         if !communicator.allAgree(on: state.value) {
-            throw AgreedFailure(underlying: DistillError("[mismatch] the \(communicator.size) ranks were started with different options, sources or checkpoints; start every rank with the same command"))
+            throw AgreedFailure(underlying: DistillError(.mismatch, "the \(communicator.size) ranks were started with different options, sources or checkpoints; start every rank with the same command"))
         }
         var weights = Fingerprint()
         for p in model.parameters { weights.add(UnsafeRawBufferPointer(p.value.buffer)) }
         if !communicator.allAgree(on: weights.value) {
-            throw AgreedFailure(underlying: DistillError("[diverged] the ranks hold different weights at step \(step) (rank \(communicator.rank)'s fingerprint \(String(weights.value, radix: 16))); the run cannot continue"))
+            throw AgreedFailure(underlying: DistillError(.diverged, "the ranks hold different weights at step \(step) (rank \(communicator.rank)'s fingerprint \(String(weights.value, radix: 16))); the run cannot continue"))
         }
     }
 }

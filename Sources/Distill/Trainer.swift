@@ -66,12 +66,16 @@ public final class Trainer {
     /// Synchronised BatchNorm's sums over ranks (nil unless `options.syncBatchNorm` with several ranks).
     let batchNormReducer: RankBatchNormReducer?
 
+    /// A trainer of a student of `configuration` on `store`, starting fresh in `runDirectory`
+    /// or, with `resume`, from the run folder's checkpoint; `excluded` store indices are never trained on, and
+    /// `evaluationStore` replaces the held-out split for evaluation. Throws ``DistillError`` when the options,
+    /// stores, teacher and student disagree (class counts, view size, too few samples for one batch).
     public init(store: ImageStore, views: ViewSource, targets: TargetSource, configuration: TinyViTConfiguration,
                 options: TrainOptions, runDirectory: String, resume: Bool = false,
                 communicator: Communicator = SingleProcess(), excluding excluded: Set<Int> = [],
                 evaluationStore: ImageStore? = nil) throws {
         guard options.epochs >= 1, options.batchSize >= 2 else {
-            throw DistillError("[invalid_argument] epochs must be ≥ 1 and batch ≥ 2 (BatchNorm needs two images)")
+            throw DistillError(.invalidArgument, "epochs must be ≥ 1 and batch ≥ 2 (BatchNorm needs two images)")
         }
         microBatches = try MicroBatches(globalBatch: options.batchSize, ranks: communicator.size, rank: communicator.rank,
                                         accumulate: options.accumulate)
@@ -80,15 +84,15 @@ public final class Trainer {
         config.dropPathRate = options.dropPath
         try config.validate()
         if store.classCount > 0, store.classCount != config.numClasses {
-            throw DistillError("\(store.path): [mismatch] the store has \(store.classCount) classes, the model \(config.numClasses)")
+            throw DistillError(.mismatch, "the store has \(store.classCount) classes, the model \(config.numClasses)", file: store.path)
         }
         self.store = store
         if let evaluationStore {
             guard evaluationStore.classCount == config.numClasses else {
-                throw DistillError("\(evaluationStore.path): [mismatch] the evaluation store has \(evaluationStore.classCount) classes, the model \(config.numClasses)")
+                throw DistillError(.mismatch, "the evaluation store has \(evaluationStore.classCount) classes, the model \(config.numClasses)", file: evaluationStore.path)
             }
             guard store.classNames.isEmpty || evaluationStore.classNames.isEmpty || store.classNames == evaluationStore.classNames else {
-                throw DistillError("\(evaluationStore.path): [mismatch] the evaluation store names its classes \(evaluationStore.classNames.prefix(3).joined(separator: ", "))…, the training store \(store.classNames.prefix(3).joined(separator: ", "))…")
+                throw DistillError(.mismatch, "the evaluation store names its classes \(evaluationStore.classNames.prefix(3).joined(separator: ", "))…, the training store \(store.classNames.prefix(3).joined(separator: ", "))…", file: evaluationStore.path)
             }
         }
         self.evaluationStore = evaluationStore
@@ -105,19 +109,19 @@ public final class Trainer {
             map = try SampleMap(store: store, keys: dataset.keys.loadAll())
         case .recipe:
             if case .storedSoftLabels = targets {
-                throw DistillError("[usage] stored soft labels need replayed shards, not views drawn from a recipe")
+                throw DistillError(.usage, "stored soft labels need replayed shards, not views drawn from a recipe")
             }
             map = try SampleMap(store: store)
         }
         if case let .onlineTeacher(teacher, name, k) = targets {
             guard teacher.numClasses == config.numClasses else {
-                throw DistillError("\(name): [mismatch] the teacher has \(teacher.numClasses) classes, the student \(config.numClasses)")
+                throw DistillError(.mismatch, "the teacher has \(teacher.numClasses) classes, the student \(config.numClasses)", file: name)
             }
             guard teacher.imageSize == size else {
-                throw DistillError("\(name): [mismatch] the teacher takes \(teacher.imageSize) px views, the student \(size) px")
+                throw DistillError(.mismatch, "the teacher takes \(teacher.imageSize) px views, the student \(size) px", file: name)
             }
             if let k, !(1...min(config.numClasses, ShardSchema.maxK)).contains(k) {
-                throw DistillError("[invalid_argument] teacher k must be in 1...\(min(config.numClasses, ShardSchema.maxK)), got \(k)")
+                throw DistillError(.invalidArgument, "teacher k must be in 1...\(min(config.numClasses, ShardSchema.maxK)), got \(k)")
             }
         }
         planner = try ViewPlanner(source: views, store: store, map: map, split: split, size: size, excluded: excluded)
@@ -134,7 +138,7 @@ public final class Trainer {
         let firstPlan = try planner.streams(epoch: 0, order: options.order, slicing: microBatches, seed: options.seed)
         stepsPerEpoch = firstPlan.steps
         guard stepsPerEpoch >= 1 else {
-            throw DistillError("[invalid_argument] an epoch has too few training samples for one batch of \(options.batchSize)")
+            throw DistillError(.invalidArgument, "an epoch has too few training samples for one batch of \(options.batchSize)")
         }
         if resume {
             try loadCheckpoint()
@@ -145,17 +149,17 @@ public final class Trainer {
 
     private static func check(_ dataset: ShardDataset, classes: Int, size: Int) throws {
         guard dataset.manifest.classes == classes else {
-            throw DistillError("\(dataset.directory): [mismatch] the shards have \(dataset.manifest.classes) classes, the model \(classes)")
+            throw DistillError(.mismatch, "the shards have \(dataset.manifest.classes) classes, the model \(classes)", file: dataset.directory)
         }
         for reader in dataset.shards {
             guard case let .params(h, w) = reader.schema.augmentation else {
-                throw DistillError("\(reader.path): [mismatch] records carry no augmentation parameters (kind \(reader.schema.augmentation.name))")
+                throw DistillError(.mismatch, "records carry no augmentation parameters (kind \(reader.schema.augmentation.name))", file: reader.path)
             }
             guard h == size, w == size else {
-                throw DistillError("\(reader.path): [mismatch] parameters are for \(h)x\(w) outputs, the model takes \(size)x\(size)")
+                throw DistillError(.mismatch, "parameters are for \(h)x\(w) outputs, the model takes \(size)x\(size)", file: reader.path)
             }
         }
-        guard !dataset.epochs.isEmpty else { throw DistillError("\(dataset.directory): [empty] the dataset has no shards") }
+        guard !dataset.epochs.isEmpty else { throw DistillError(.empty, "the dataset has no shards", file: dataset.directory) }
     }
 
     /// Identifies views and targets in a checkpoint.
@@ -184,7 +188,7 @@ public final class Trainer {
 
     /// Stage 1: the next batch's views and targets (prepared in the background; an online teacher runs here).
     func prepareBatch() throws -> Batch {
-        guard let pipeline else { throw DistillError("[internal] no batch pipeline") }
+        guard let pipeline else { throw DistillError(.internal, "no batch pipeline") }
         let t0 = Date()
         let batch = try pipeline.next()
         let t1 = Date()

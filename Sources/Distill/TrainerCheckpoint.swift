@@ -56,29 +56,29 @@ extension Trainer {
         }
         let path = directory + "/state.json"
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw DistillError("\(path): [io] no checkpoint to resume from")
+            throw DistillError(.io, "no checkpoint to resume from", file: path)
         }
         let state: CheckpointState
         do { state = try JSONDecoder().decode(CheckpointState.self, from: data) } catch {
-            throw DistillError("\(path): [bad_checkpoint] not a checkpoint state of this version")
+            throw DistillError(.badCheckpoint, "not a checkpoint state of this version", file: path)
         }
         guard state.configuration == model.configuration else {
-            throw DistillError("\(path): [mismatch] the checkpoint is of another architecture")
+            throw DistillError(.mismatch, "the checkpoint is of another architecture", file: path)
         }
         guard state.options == options else {
-            throw DistillError("\(path): [mismatch] the checkpoint was trained with other options; resume with the same ones")
+            throw DistillError(.mismatch, "the checkpoint was trained with other options; resume with the same ones", file: path)
         }
         guard (state.ranks ?? 1) == communicator.size else {
             let ranks = state.ranks ?? 1
-            throw DistillError("\(path): [mismatch] the checkpoint was written by a run of \(ranks) process\(ranks == 1 ? "" : "es"), this one has \(communicator.size); resume with the same number (\(ranks == 1 ? "without mpirun" : "mpirun -np \(ranks)"))")
+            throw DistillError(.mismatch, "the checkpoint was written by a run of \(ranks) process\(ranks == 1 ? "" : "es"), this one has \(communicator.size); resume with the same number (\(ranks == 1 ? "without mpirun" : "mpirun -np \(ranks)"))", file: path)
         }
         guard state.source == sourceIdentity else {
-            throw DistillError("\(path): [mismatch] the checkpoint was trained from \(state.source), not \(sourceIdentity)")
+            throw DistillError(.mismatch, "the checkpoint was trained from \(state.source), not \(sourceIdentity)", file: path)
         }
         guard state.completedEpochs >= 0, state.completedEpochs <= options.epochs, state.stepInEpoch >= 0,
               state.stepInEpoch < stepsPerEpoch, state.step == state.completedEpochs * stepsPerEpoch + state.stepInEpoch,
               state.rows.count == state.step else {
-            throw DistillError("\(path): [bad_checkpoint] inconsistent position (epoch \(state.completedEpochs), batch \(state.stepInEpoch), step \(state.step))")
+            throw DistillError(.badCheckpoint, "inconsistent position (epoch \(state.completedEpochs), batch \(state.stepInEpoch), step \(state.step))", file: path)
         }
         let weights = directory + "/model.safetensors"
         try model.load(contentsOf: URL(fileURLWithPath: weights))

@@ -113,8 +113,8 @@ final class ViewPlanner: @unchecked Sendable {
         if let record = try? PassRecord.read(directory: dataset.directory), record.epochs > stored {
             pass = "; its teacher pass is asked for \(record.epochs) and has committed \(stored) so far"
         }
-        throw DistillError("\(dataset.directory): [mismatch] the dataset holds \(stored) epoch\(stored == 1 ? "" : "s")\(pass); "
-                           + "training for \(epochs) needs --cycle-epochs to read the stored epochs again in order")
+        throw DistillError(.mismatch, "the dataset holds \(stored) epoch\(stored == 1 ? "" : "s")\(pass); "
+                           + "training for \(epochs) needs --cycle-epochs to read the stored epochs again in order", file: dataset.directory)
     }
 
     /// Training epoch `epoch`'s streams: the plan cut by `order` into the step's micro-batch streams.

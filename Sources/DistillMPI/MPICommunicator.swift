@@ -26,10 +26,10 @@ public final class MPICommunicator: Communicator {
     public init() throws {
         var provided: Int32 = 0
         let status = MPI_Init_thread(nil, nil, tinyshard_mpi_thread_serialized(), &provided)
-        guard status == tinyshard_mpi_success() else { throw DistillError("[mpi] MPI_Init_thread failed (error \(status))") }
+        guard status == tinyshard_mpi_success() else { throw DistillError(.mpi, "MPI_Init_thread failed (error \(status))") }
         guard provided >= tinyshard_mpi_thread_serialized() else {
             MPI_Finalize()
-            throw DistillError("[mpi] the MPI library gives thread level \(provided); TinyShard needs MPI_THREAD_SERIALIZED")
+            throw DistillError(.mpi, "the MPI library gives thread level \(provided); TinyShard needs MPI_THREAD_SERIALIZED")
         }
         var r: Int32 = 0, s: Int32 = 0
         MPI_Comm_rank(tinyshard_mpi_comm_world(), &r)

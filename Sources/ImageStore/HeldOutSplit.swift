@@ -1,3 +1,5 @@
+import ShardFormat
+
 /// A deterministic train / held-out split, so every run (teacher, student, hard-label baseline) and every
 /// restart evaluates on the same images.
 ///
@@ -39,11 +41,7 @@ public struct HeldOutSplit: Sendable, Equatable {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01B3
         }
-        var z = hash ^ salt
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Double(z >> 11) * 0x1p-53
+        return Double(Mix64.mix(hash ^ salt) >> 11) * 0x1p-53
     }
 }
 

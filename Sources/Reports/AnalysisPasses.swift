@@ -55,7 +55,7 @@ struct FirstPass {
             records += 1
             guard let labels else { continue }
             let label = labels[Int(id)]
-            guard label >= 0 else { throw DistillError("[no_label] sample \(id) has no label in the image store") }
+            guard label >= 0 else { throw DistillError(.noLabel, "sample \(id) has no label in the image store") }
             let top1 = indices[base] == label
             var topN = false
             for j in 0..<n where indices[base + j] == label { topN = true }

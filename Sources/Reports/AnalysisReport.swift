@@ -10,7 +10,7 @@ public enum AnalysisReport {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         } catch {
-            throw DistillError("\(folder): [io] cannot create the folder: \(error.localizedDescription)")
+            throw DistillError(.io, "cannot create the folder: \(error.localizedDescription)", file: folder)
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -25,7 +25,7 @@ public enum AnalysisReport {
 
     private static func write(_ data: Data, to path: String) throws {
         do { try data.write(to: URL(fileURLWithPath: path)) } catch {
-            throw DistillError("\(path): [io] cannot write: \(error.localizedDescription)")
+            throw DistillError(.io, "cannot write: \(error.localizedDescription)", file: path)
         }
     }
 

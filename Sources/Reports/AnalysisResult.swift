@@ -228,7 +228,7 @@ enum TopKBytes {
         return try (1...dataset.manifest.k).map { k in
             var schema = first.schema
             schema.k = k
-            schema.recordsPerBlock = TeacherPass.Options(epochs: 1, k: k).recordsPerBlock
+            schema.recordsPerBlock = ShardSchema.defaultRecordsPerBlock(k: k)
             let writer = try ShardWriter(path: folder + "/k\(k).tshard", schema: schema)
             for record in records {
                 try writer.append(sampleID: record.sampleID, indices: Array(record.indices.prefix(k)),

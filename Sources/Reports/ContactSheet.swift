@@ -17,7 +17,7 @@ public enum ContactSheet {
     /// the key, then `top` lines "class value", with `classNames[class]` when the store names classes.
     public static func draw(_ records: [RenderedRecord], columns: Int = 0, top: Int = 3,
                             classNames: [String] = []) throws -> RGBImage {
-        guard let first = records.first else { throw DistillError("[invalid-argument] a contact sheet needs at least one record") }
+        guard let first = records.first else { throw DistillError(.invalidArgument, "a contact sheet needs at least one record") }
         let side = max(first.image.width, first.image.height)
         let zoom = max(1, 96 / side)
         let imageWidth = first.image.width * zoom, imageHeight = first.image.height * zoom
@@ -29,7 +29,7 @@ public enum ContactSheet {
         var sheet = try RGBImage(width: columns * cellWidth + padding, height: rows * cellHeight + padding, fill: background)
         for (n, record) in records.enumerated() {
             guard record.image.width * zoom == imageWidth, record.image.height * zoom == imageHeight else {
-                throw DistillError("[invalid-argument] record \(record.ordinal) is \(record.image.width)x\(record.image.height), the sheet's views are \(first.image.width)x\(first.image.height)")
+                throw DistillError(.invalidArgument, "record \(record.ordinal) is \(record.image.width)x\(record.image.height), the sheet's views are \(first.image.width)x\(first.image.height)")
             }
             let x0 = padding + (n % columns) * cellWidth, y0 = padding + (n / columns) * cellHeight
             blit(record.image, zoom: zoom, into: &sheet, x: x0, y: y0)

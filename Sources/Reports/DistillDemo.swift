@@ -87,87 +87,6 @@ public enum DistillDemo {
         public init() {}
     }
 
-    /// One k of the K sweep: the student on the stored top-k, and what storing only the top k costs.
-    public struct KPoint: Sendable {
-        public var k: Int
-        public var student: StudentResult
-        /// Bytes per record of this format storing the top k (Spec/ANALYZE.md 3); nil when not measured.
-        public var bytesPerRecord: Double?
-    }
-
-    /// Students without the hard samples, next to the same students with them (``Result/hard``, ``Result/shards``).
-    public struct HardSampleStudy: Sendable {
-        public var threshold: Double
-        /// Training images left out, and their share of the images with records.
-        public var excluded: Int
-        public var share: Double
-        public var hardWithout: StudentResult
-        public var shardsWithout: StudentResult
-    }
-
-    /// What the stored teacher knows (``PassAnalysis``), in brief.
-    public struct AnalysisSummary: Sendable {
-        /// Share of records whose top-1 is the label, and whose top-n (n = min(5, K)) holds it.
-        public var agreementTop1: Double
-        public var agreementTopN: Double
-        public var n: Int
-        public var hardThreshold: Double
-        public var hardImageShare: Double
-        public var hardImages: Int
-        public var massByK: [AnalysisResult.MassRow]
-        /// Pearson correlation between the teacher's class correlations and each student's ("hard", "shards").
-        public var similarity: [String: Double]
-    }
-
-    /// One student's outcome and cost.
-    public struct StudentResult: Sendable {
-        public var evaluation: Evaluation
-        /// Training wall seconds (evaluation excluded) and process CPU seconds over the run.
-        public var trainSeconds: Double
-        public var cpuSeconds: Double
-        public var imagesPerSecond: Double
-        /// The online teacher's share of step time (0 for the others).
-        public var teacherShare: Double
-        /// (training seconds, evaluation top-1) after each evaluated epoch.
-        public var curve: [(seconds: Double, top1: Double)]
-    }
-
-    public struct Result: Sendable {
-        /// The digits CSV or the image store.
-        public var images: String
-        public var seed: UInt64
-        public var validation: Bool
-        /// What the models are evaluated on: "held-out", "validation" or "test" (``Options/evaluationImages``).
-        public var split: String
-        /// The test store (``Options/evaluationImages``).
-        public var evaluationImages: String?
-        /// The teacher was loaded from ``Options/teacherCache`` (its fingerprint's folder), not trained now.
-        public var teacherCached: String?
-        /// The K sweep, ascending k (empty without one).
-        public var kSweep: [KPoint] = []
-        public var hardSamples: HardSampleStudy?
-        public var analysis: AnalysisSummary?
-        public var teacher: Evaluation
-        /// The given teacher's weights (``Options/teacherWeights``); nil when the job trained its teacher.
-        public var teacherWeights: String?
-        public var teacherParameters: Int
-        public var teacherMACs: Int
-        public var teacherTrainSeconds: Double
-        public var studentParameters: Int
-        public var studentMACs: Int
-        public var hard: StudentResult
-        public var online: StudentResult
-        public var shards: StudentResult
-        public var bytesPerRecord: Double
-        public var records: Int
-        /// The stored top-k the shards student trains on; ``passK`` the pass stored.
-        public var k: Int
-        public var passK: Int
-        public var verifiedClean: Bool
-        /// Wall seconds by stage.
-        public var seconds: [String: Double]
-    }
-
     /// Runs the job on the digits for `options.seed` in `dir`.
     public static func run(digitsCSV: String, outputDirectory dir: String, options: Options,
                            log: (String) -> Void = { print($0) },
@@ -198,17 +117,17 @@ public enum DistillDemo {
         let testStore = try options.evaluationImages.map { try matchingStore($0, to: store, what: "evaluation") }
         if testStore != nil {
             guard options.validationFraction == 0 else {
-                throw DistillError("[usage] a validation split and a test store are two evaluations: give one")
+                throw DistillError(.usage, "a validation split and a test store are two evaluations: give one")
             }
             options.heldOutFraction = 0
         }
         let split = testStore != nil ? "test" : options.validationFraction > 0 ? "validation" : "held-out"
         let passK = max(options.k, options.kSweep.max() ?? 0)
         guard options.kSweep.allSatisfy({ $0 >= 1 }), options.k >= 1, passK <= store.classCount else {
-            throw DistillError("[invalid_argument] every k must be in 1...\(store.classCount) (the classes), got \(([options.k] + options.kSweep).map(String.init).joined(separator: ", "))")
+            throw DistillError(.invalidArgument, "every k must be in 1...\(store.classCount) (the classes), got \(([options.k] + options.kSweep).map(String.init).joined(separator: ", "))")
         }
         if let share = options.hardSampleShare, !(share > 0 && share <= 1) {
-            throw DistillError("[invalid_argument] the hard-sample share must be in (0, 1], got \(share)")
+            throw DistillError(.invalidArgument, "the hard-sample share must be in (0, 1], got \(share)")
         }
         try ModelArchitecture.write(options.teacher, to: dir + "/teacher-arch.json")
         try ModelArchitecture.write(options.student, to: dir + "/student-arch.json")
@@ -230,7 +149,7 @@ public enum DistillDemo {
         if let weights = options.teacherWeights {
             teacher = try TinyViT(options.teacher)
             do { try teacher.load(contentsOf: URL(fileURLWithPath: weights)) } catch {
-                throw DistillError("\(weights): [bad_weights] not weights of the teacher architecture: \(error)")
+                throw DistillError(.badWeights, "not weights of the teacher architecture: \(error)", file: weights)
             }
             teacherEval = try timed("teacher evaluation") { try evaluate(teacher) }
             log(String(format: "teacher (%d params, given weights %@): %@ top-1 %.2f%%", teacher.parameterCount, weights, split,
@@ -264,7 +183,7 @@ public enum DistillDemo {
                 let teacherSummary = try timed("teacher training") {
                     try teacherTrainer.run(evaluateEvery: 0) { progress?("teacher", $0) }
                 }
-                guard let evaluation = teacherSummary.lastEvaluation else { throw DistillError("[internal] the teacher was not evaluated") }
+                guard let evaluation = teacherSummary.lastEvaluation else { throw DistillError(.internal, "the teacher was not evaluated") }
                 teacher = teacherTrainer.model
                 teacherEval = evaluation
                 // A teacher of another store without a test store was evaluated on its own held-out split: the students' is the one.
@@ -312,7 +231,7 @@ public enum DistillDemo {
             let summary = try timed("student " + name) {
                 try trainer.run(evaluateEvery: evaluateEvery) { progress?("student (\(name))", $0) }
             }
-            guard let evaluation = summary.lastEvaluation else { throw DistillError("[internal] student \(name) was not evaluated") }
+            guard let evaluation = summary.lastEvaluation else { throw DistillError(.internal, "student \(name) was not evaluated") }
             let curve = summary.rows.compactMap { row in row.top1.flatMap { t in row.trainSeconds.map { ($0, t) } } }
             let images = Double(summary.steps * options.batchSize)
             log(String(format: "student (%@): %@ top-1 %.2f%%, %.1f s training", name, split, evaluation.top1 * 100, summary.trainSeconds))
@@ -381,10 +300,10 @@ public enum DistillDemo {
     static func matchingStore(_ path: String, to reference: ImageStore, what: String) throws -> ImageStore {
         let other = try labelledStore(path)
         guard other.classCount == reference.classCount else {
-            throw DistillError("\(path): [mismatch] the \(what) store has \(other.classCount) classes, the training store \(reference.path) \(reference.classCount)")
+            throw DistillError(.mismatch, "the \(what) store has \(other.classCount) classes, the training store \(reference.path) \(reference.classCount)", file: path)
         }
         guard reference.classNames.isEmpty || other.classNames.isEmpty || reference.classNames == other.classNames else {
-            throw DistillError("\(path): [mismatch] the \(what) store names its classes \(other.classNames.prefix(3).joined(separator: ", "))…, the training store \(reference.classNames.prefix(3).joined(separator: ", "))…")
+            throw DistillError(.mismatch, "the \(what) store names its classes \(other.classNames.prefix(3).joined(separator: ", "))…, the training store \(reference.classNames.prefix(3).joined(separator: ", "))…", file: path)
         }
         return other
     }
@@ -393,10 +312,10 @@ public enum DistillDemo {
     static func labelledStore(_ path: String) throws -> ImageStore {
         let store = try ImageStore(path: path)
         guard store.classCount >= 2 else {
-            throw DistillError("\(path): [usage] the store has \(store.classCount) classes; the main job needs labelled images of at least 2 classes")
+            throw DistillError(.usage, "the store has \(store.classCount) classes; the main job needs labelled images of at least 2 classes", file: path)
         }
         if let i = store.labels().firstIndex(where: { $0 < 0 }) {
-            throw DistillError("\(path): image \(i) (key \(try store.key(at: i))): [no_label] the main job needs a label on every image")
+            throw DistillError(.noLabel, "the main job needs a label on every image", file: path, item: "image \(i) (key \(try store.key(at: i)))")
         }
         return store
     }

@@ -49,10 +49,10 @@ public enum FashionMNIST {
     public static func prepare(source: String = packageDirectory, cache: String, studentImages: Int = studentImages,
                                log: (String) -> Void = { print($0) }) throws -> Stores {
         for file in files where !FileManager.default.fileExists(atPath: source + "/" + file) {
-            throw DistillError("\(source)/\(file): [missing] Fashion-MNIST is not installed: apt-get install -y dataset-fashion-mnist (Tools/setup.sh installs it)")
+            throw DistillError(.missing, "Fashion-MNIST is not installed: apt-get install -y dataset-fashion-mnist (Tools/setup.sh installs it)", file: "\(source)/\(file)")
         }
         do { try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true) } catch {
-            throw DistillError("\(cache): [io] cannot create the cache folder: \(error.localizedDescription)")
+            throw DistillError(.io, "cannot create the cache folder: \(error.localizedDescription)", file: cache)
         }
         let stores = Stores(students: cache + "/fashion-train-first\(studentImages).tsimg", teacher: cache + "/fashion-train-rest.tsimg",
                             test: cache + "/fashion-t10k.tsimg")
@@ -83,10 +83,10 @@ public enum FashionMNIST {
             try importStore(files[0], files[1], to: stores.teacher, skip: studentImages, limit: nil)
             try importStore(files[2], files[3], to: stores.test, skip: 0, limit: nil)
         } catch let error as DistillError { throw error } catch {
-            throw DistillError("\(cache): [import] \(error)")
+            throw DistillError(.import, "\(error)", file: cache)
         }
         do { try stampData.write(to: URL(fileURLWithPath: stampPath), options: .atomic) } catch {
-            throw DistillError("\(stampPath): [io] cannot write: \(error.localizedDescription)")
+            throw DistillError(.io, "cannot write: \(error.localizedDescription)", file: stampPath)
         }
         return stores
     }

@@ -46,21 +46,21 @@ public struct PassAnalysis {
         k = dataset.manifest.k
         self.options = options
         for shard in dataset.shards where shard.schema.valueKind != .probability || !shard.schema.sorted {
-            throw DistillError("\(shard.path): [invalid-argument] analyze reads sorted probability shards; this one stores "
-                               + (shard.schema.valueKind != .probability ? "logits" : "unsorted values"))
+            throw DistillError(.invalidArgument, "analyze reads sorted probability shards; this one stores "
+                               + (shard.schema.valueKind != .probability ? "logits" : "unsorted values"), file: shard.path)
         }
         guard let store else {
             labels = nil
             return
         }
         guard store.classCount == 0 || store.classCount == classes else {
-            throw DistillError("\(store.path): [mismatch] the store has \(store.classCount) classes, the shards \(classes)")
+            throw DistillError(.mismatch, "the store has \(store.classCount) classes, the shards \(classes)", file: store.path)
         }
         var labels = [Int32](repeating: -1, count: dataset.keys.count)
         let table = try dataset.keys.loadAll()
         for id in 0..<table.count {
             guard let index = store.index(ofKey: table.key(id)) else {
-                throw DistillError("\(store.path): [mismatch] the store has no image with the dataset's key '\(table.key(id))'")
+                throw DistillError(.mismatch, "the store has no image with the dataset's key '\(table.key(id))'", file: store.path)
             }
             labels[id] = Int32(try store.label(at: index))
         }
@@ -103,7 +103,7 @@ public struct PassAnalysis {
 
     /// The hard images' keys (Spec/ANALYZE.md 2), from the first pass alone: what `train --exclude-hard` leaves out.
     public func hardSampleKeys(progress: ((Int, Int) -> Void)? = nil) throws -> [String] {
-        guard labels != nil else { throw DistillError("[usage] hard samples need the image store's labels") }
+        guard labels != nil else { throw DistillError(.usage, "hard samples need the image store's labels") }
         let total = recordCount
         var first = FirstPass(classes: classes, k: k, keys: dataset.keys.count, epochs: dataset.epochs, labels: labels)
         try forEachBlock({ epoch, _, ids, indices, values in try first.add(epoch: epoch, ids: ids, indices: indices, values: values) },

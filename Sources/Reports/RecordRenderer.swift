@@ -42,13 +42,13 @@ public final class RecordRenderer {
     /// The record of `key` in `epoch` (the lowest rank's, when several shards hold it).
     public func render(epoch: Int, key: String) throws -> RenderedRecord {
         guard dataset.epochs.contains(epoch) else {
-            throw DistillError("\(dataset.directory): [invalid-argument] the dataset has no epoch \(epoch) (epochs \(dataset.epochs.map(String.init).joined(separator: ", ")))")
+            throw DistillError(.invalidArgument, "the dataset has no epoch \(epoch) (epochs \(dataset.epochs.map(String.init).joined(separator: ", ")))", file: dataset.directory)
         }
         guard try dataset.keys.id(of: key) != nil else {
-            throw DistillError("\(dataset.directory): [invalid-argument] no sample has the key '\(key)'")
+            throw DistillError(.invalidArgument, "no sample has the key '\(key)'", file: dataset.directory)
         }
         guard let (shard, ordinal) = try dataset.locate(epoch: epoch, key: key) else {
-            throw DistillError("\(dataset.directory): [missing-sample] key '\(key)' has no record in epoch \(epoch)")
+            throw DistillError(.missingSample, "key '\(key)' has no record in epoch \(epoch)", file: dataset.directory)
         }
         return try render(shard: shard, ordinal: ordinal)
     }
@@ -72,7 +72,7 @@ public final class RecordRenderer {
 
     private func render(shard: ShardReader, ordinal: Int, cursor: ShardCursor) throws -> RenderedRecord {
         guard case let .params(height, width) = shard.schema.augmentation else {
-            throw DistillError("\(shard.path): [invalid-argument] records carry no augmentation parameters (kind \(shard.schema.augmentation.name)); only a teacher pass's params shards can be rendered")
+            throw DistillError(.invalidArgument, "records carry no augmentation parameters (kind \(shard.schema.augmentation.name)); only a teacher pass's params shards can be rendered", file: shard.path)
         }
         let record: ShardRecord
         let parameters: AugmentationParameters
@@ -89,13 +89,13 @@ public final class RecordRenderer {
         }
         let id = Int(record.sampleID)
         guard id < map.storeIndex.count, map.storeIndex[id] >= 0 else {
-            throw DistillError("\(shard.path): record \(ordinal): [invalid-argument] sample id \(id) is not an image of \(store.path)")
+            throw DistillError(.invalidArgument, "sample id \(id) is not an image of \(store.path)", file: shard.path, item: "record \(ordinal)")
         }
         let index = map.storeIndex[id]
         var partner: RGBImage?
         if let mix = parameters.mix {
             guard Int(mix.partner) < map.storeIndex.count else {
-                throw DistillError("\(shard.path): record \(ordinal): [invalid-argument] mix partner \(mix.partner) is not a sample of \(store.path)")
+                throw DistillError(.invalidArgument, "mix partner \(mix.partner) is not a sample of \(store.path)", file: shard.path, item: "record \(ordinal)")
             }
             partner = try store.image(at: map.storeIndex[Int(mix.partner)])
         }
@@ -104,7 +104,7 @@ public final class RecordRenderer {
             image = try Augmenter(outputWidth: width, outputHeight: height)
                 .render(parameters, source: try store.image(at: index), partner: partner)
         } catch let error as AugmentError {
-            throw DistillError("\(shard.path): record \(ordinal) (key \((try? dataset.keys.key(id)) ?? "?")): [mismatch] \(error)")
+            throw DistillError(.mismatch, "\(error)", file: shard.path, item: "record \(ordinal) (key \((try? dataset.keys.key(id)) ?? "?"))")
         }
         return RenderedRecord(key: try dataset.keys.key(id), sampleID: record.sampleID, epoch: shard.schema.epoch,
                               rank: shard.schema.rank, ordinal: ordinal, image: image,

@@ -16,11 +16,11 @@ public enum StudentCorrelation {
         let dataset = analysis.dataset
         let size = model.configuration.imageSize
         guard model.configuration.numClasses == dataset.manifest.classes else {
-            throw DistillError("[mismatch] the student has \(model.configuration.numClasses) classes, the shards \(dataset.manifest.classes)")
+            throw DistillError(.mismatch, "the student has \(model.configuration.numClasses) classes, the shards \(dataset.manifest.classes)")
         }
         for shard in dataset.shards {
             guard case let .params(h, w) = shard.schema.augmentation, h == size, w == size else {
-                throw DistillError("\(shard.path): [mismatch] records carry no replayable \(size)x\(size) views (augmentation \(shard.schema.augmentation)); a student's correlation needs them")
+                throw DistillError(.mismatch, "records carry no replayable \(size)x\(size) views (augmentation \(shard.schema.augmentation)); a student's correlation needs them", file: shard.path)
             }
         }
         let map = try SampleMap(store: store, keys: dataset.keys.loadAll())

@@ -79,7 +79,7 @@ enum TeacherCache {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             do { try encoder.encode(record).write(to: URL(fileURLWithPath: recordPath), options: .atomic) } catch {
-                throw DistillError("\(recordPath): [io] cannot write the teacher's fingerprint: \(error.localizedDescription)")
+                throw DistillError(.io, "cannot write the teacher's fingerprint: \(error.localizedDescription)", file: recordPath)
             }
         }
     }
@@ -97,7 +97,7 @@ enum TeacherCache {
         let fingerprint = fingerprint(store: store, configuration: configuration, options: options, recipe: recipe)
         let folder = cache + "/teacher-" + fingerprint.hash.prefix(16)
         do { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) } catch {
-            throw DistillError("\(folder): [io] cannot create the teacher cache: \(error.localizedDescription)")
+            throw DistillError(.io, "cannot create the teacher cache: \(error.localizedDescription)", file: folder)
         }
         return Entry(folder: folder, fingerprint: fingerprint)
     }

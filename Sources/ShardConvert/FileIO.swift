@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ShardFormat
 
 /// A source file read front to back in chunks, so that a converter's memory does not grow with it.
 /// Errors name the file.
@@ -93,14 +94,8 @@ final class OutputFile {
 
     private func flush() throws {
         try buffer.withUnsafeBytes { bytes in
-            var done = 0
-            while done < bytes.count {
-                let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw ConversionError.io("cannot write: \(String(cString: strerror(errno)))", file: path)
-                }
-                done += n
+            guard FileDescriptorIO.writeAll(bytes, to: fd) else {
+                throw ConversionError.io("cannot write: \(String(cString: strerror(errno)))", file: path)
             }
         }
         buffer.removeAll(keepingCapacity: true)

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ShardFormat
 
 /// A small, fast, seeded random number generator (SplitMix64) with the few distributions the demo
 /// needs. The same seed gives the same numbers on every machine, so demo datasets are reproducible.
@@ -14,13 +15,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     public init(seed: UInt64) { state = seed }
 
     /// The next 64 random bits (SplitMix64).
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { Mix64.next(&state) }
 
     /// Uniform in [0, 1), 53 random bits.
     public mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }

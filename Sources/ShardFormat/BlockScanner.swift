@@ -83,14 +83,12 @@ struct BlockScanner {
         let r = schema.recordsPerBlock
         while position + BlockLayout.headerSize <= end {
             if file[position] == 0x54, file[position + 1] == 0x53, file[position + 2] == 0x42, file[position + 3] == 0x4B {
-                let header = UnsafeRawBufferPointer(rebasing: file[position..<(position + BlockLayout.headerSize)])
-                let count = Int(header.u32(at: 4))
-                let first = header.u64(at: 8)
-                let payload = Int(header.u32(at: 16))
-                if CRC32.checksum(UnsafeRawBufferPointer(rebasing: header[0..<28])) == header.u32(at: 28), header.u32(at: 24) == 0,
-                   (1...r).contains(count), first % UInt64(r) == 0, first <= UInt64(Int.max / 2),
-                   payload <= end - position - BlockLayout.headerSize {
-                    out.append(Candidate(offset: position, payloadLength: payload, payloadCRC: header.u32(at: 20)))
+                // The block header's own checks (magic, checksum, reserved field, count ≥ 1, first ordinal in
+                // range), then those of this shard: at most R records, starting at a multiple of R, inside the file.
+                if let header = try? BlockHeader(UnsafeRawBufferPointer(rebasing: file[position..<(position + BlockLayout.headerSize)])),
+                   header.count <= r, header.firstOrdinal % r == 0,
+                   header.payloadLength <= end - position - BlockLayout.headerSize {
+                    out.append(Candidate(offset: position, payloadLength: header.payloadLength, payloadCRC: header.payloadCRC))
                 }
             }
             position += 1

@@ -121,20 +121,39 @@ struct KeyRules {
         try self.key(key)
     }
 
-    private mutating func key(_ key: UnsafeRawBufferPointer) throws {
-        let i = count
-        guard !key.isEmpty else { throw ShardError(.badKeys, "key \(i) is empty") }
-        guard memchr(key.baseAddress!, 0x0D, key.count) == nil, memchr(key.baseAddress!, 0, key.count) == nil else { throw ShardError(.badKeys, "key \(i) holds a CR or NUL byte") }
-        guard UTF8Check.isValid(key) else { throw ShardError(.badKeys, "key \(i) is not valid UTF-8") }
-        if i > 0 {
-            let ascending = previous.withUnsafeBytes { KeyTable.bytesPrecede($0, key) }
-            guard ascending else {
-                throw ShardError(.badKeys, "key \(i) '\(String(decoding: key, as: UTF8.self))' does not sort after key \(i - 1)")
-            }
+    /// Checks a whole buffer of `\n`-terminated keys in place — no copy of each key to compare the next with,
+    /// as ``feed(_:)`` must make across chunks — and appends where each key after the first starts (the byte
+    /// after each `\n`) to `starts`. Bytes after the last `\n` are kept for ``finish()`` to refuse.
+    mutating func feedWhole(_ all: UnsafeRawBufferPointer, starts: inout [UInt32]) throws {
+        precondition(count == 0 && partial.isEmpty, "feedWhole starts a fresh scan")
+        var at = 0
+        var previous: UnsafeRawBufferPointer?
+        while let newline = KeyRules.newline(in: all, from: at) {
+            let key = UnsafeRawBufferPointer(rebasing: all[at..<newline])
+            try Self.check(key, index: count, after: previous)
+            count += 1
+            previous = key
+            starts.append(UInt32(newline + 1))
+            at = newline + 1
         }
+        if at < all.count { partial.append(contentsOf: all[at...]) }
+    }
+
+    private mutating func key(_ key: UnsafeRawBufferPointer) throws {
+        try previous.withUnsafeBytes { previous in try Self.check(key, index: count, after: count > 0 ? previous : nil) }
         previous.removeAll(keepingCapacity: true)
         previous.append(contentsOf: key)
         count += 1
+    }
+
+    /// Key `index`'s rules, given the key before it (nil for the first).
+    private static func check(_ key: UnsafeRawBufferPointer, index i: Int, after previous: UnsafeRawBufferPointer?) throws {
+        guard !key.isEmpty else { throw ShardError(.badKeys, "key \(i) is empty") }
+        guard memchr(key.baseAddress!, 0x0D, key.count) == nil, memchr(key.baseAddress!, 0, key.count) == nil else { throw ShardError(.badKeys, "key \(i) holds a CR or NUL byte") }
+        guard UTF8Check.isValid(key) else { throw ShardError(.badKeys, "key \(i) is not valid UTF-8") }
+        if let previous, !KeyTable.bytesPrecede(previous, key) {
+            throw ShardError(.badKeys, "key \(i) '\(String(decoding: key, as: UTF8.self))' does not sort after key \(i - 1)")
+        }
     }
 }
 

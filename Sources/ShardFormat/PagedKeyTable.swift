@@ -180,14 +180,7 @@ enum PagedKeyTable {
         starts.reserveCapacity(head.keys(inPage: g) + 1)
         var rules = KeyRules()
         do {
-            try text.withUnsafeBytes { all in
-                try rules.feed(all)
-                var at = 0
-                while let newline = KeyRules.newline(in: all, from: at) {
-                    starts.append(UInt32(newline + 1))
-                    at = newline + 1
-                }
-            }
+            try text.withUnsafeBytes { try rules.feedWhole($0, starts: &starts) }
             try rules.finish()
         } catch let error as ShardError {
             throw fail(error.message)

@@ -125,17 +125,3 @@ public struct RecordOrder: Sendable, Equatable {
         return (0..<count).sorted { keys[$0] != keys[$1] ? keys[$0] < keys[$1] : $0 < $1 }
     }
 }
-
-/// SplitMix64's finaliser and increment (Spec/FORMAT.md 4): the spec's one mixer.
-public enum Mix64 {
-    /// SplitMix64's increment, 0x9E3779B97F4A7C15 (2^64 divided by the golden ratio).
-    public static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
-
-    /// SplitMix64's finaliser: a bijection of UInt64 that spreads every input bit over the output.
-    public static func mix(_ value: UInt64) -> UInt64 {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -40,7 +40,7 @@ struct Analyze: ParsableCommand {
 
     func run() throws {
         let store = try images.map { path in try DistillCLI.run { try ImageStore(path: path, pixelCheck: .never) } }
-        let bar = DistillCLI.Bar()
+        let bar = ProgressBar()
         var options = PassAnalysis.Options()
         options.hardShare = hardShare
         let (analysis, result) = try DistillCLI.run { () throws -> (PassAnalysis, AnalysisResult) in

@@ -149,7 +149,7 @@ struct DistillDemo: ParsableCommand {
         } else {
             seedList = [seed]
         }
-        let bar = DistillCLI.Bar()
+        let bar = ProgressBar()
         let start = Date()
         var results: [Reports.DistillDemo.Result] = []
         for s in seedList {

@@ -83,7 +83,7 @@ struct ImagesImport: ParsableCommand {
         let storeEncoding: StoreEncoding = encoding == .raw ? .raw : .jpeg(
             quality: jpegQuality ?? 90, subsampling: jpegSubsampling.flatMap(ChromaSubsampling.init(rawValue:)) ?? .s420)
         let options = ImportOptions(maxSide: maxSide, encoding: storeEncoding, strict: strict, threads: threads)
-        let bar = DistillCLI.Bar()
+        let bar = ProgressBar()
         let start = Date()
         let summary = try DistillCLI.run { () throws -> ImportSummary in
             let progress = { (done: Int, total: Int) in
@@ -275,7 +275,7 @@ struct ImagesVerify: ParsableCommand {
             throw CLIFailure(file: store, code: "io", "no such file")
         }
         guard !isFolder.boolValue else { throw CLIFailure(file: store, code: "io", "is a folder, not an image store") }
-        let bar = DistillCLI.Bar()
+        let bar = ProgressBar()
         let start = Date()
         let report = ImageStoreVerifier(maxProblems: maxProblems, threads: threads).verify(path: store) { done, total in
             bar.draw(Double(done) / Double(max(total, 1)), "verify \(done)/\(total) images")

@@ -61,22 +61,6 @@ enum DistillCLI {
             return config
         }
     }
-
-    /// A one-line bar on stderr when it is a terminal (and, under mpirun, on rank 0 only).
-    final class Bar {
-        private let enabled: Bool
-        init(enabled: Bool = true) { self.enabled = enabled && isatty(STDERR_FILENO) == 1 }
-        private var last = 0.0
-        func draw(_ fraction: Double, _ text: String, force: Bool = false) {
-            guard enabled else { return }
-            let now = Date().timeIntervalSinceReferenceDate
-            guard force || now - last >= 0.1 else { return }
-            last = now
-            let width = 30, filled = Int(min(1, max(0, fraction)) * Double(width))
-            fputs("\r\u{1B}[2K[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "] " + text, stderr)
-        }
-        func finish() { if enabled { fputs("\r\u{1B}[2K", stderr) } }
-    }
 }
 
 /// `tinyshard teacher`: the teacher pass.
@@ -130,7 +114,7 @@ struct Teacher: ParsableCommand {
         }
         // Usage errors above end every rank alike before MPI starts; from here on, ranks agree on errors.
         let ranks = try DistillCLI.run { try Ranks.communicator() }
-        let bar = DistillCLI.Bar(enabled: ranks.rank == 0)
+        let bar = ProgressBar(enabled: ranks.rank == 0)
         let stop = StopRequest()
         let signals = SignalStop(stop, alsoOn: [SIGUSR1])
         let (teacher, identity) = try ranks.agreeing("loading the teacher") { () throws -> (any TeacherModel, TeacherIdentity) in

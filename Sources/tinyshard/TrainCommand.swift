@@ -134,7 +134,7 @@ struct Train: ParsableCommand {
             throw CLIFailure("[usage] --sync-batchnorm synchronises BatchNorm across the ranks of an mpirun job; this process runs alone")
         }
         let rankZero = ranks.rank == 0
-        let bar = DistillCLI.Bar(enabled: rankZero)
+        let bar = ProgressBar(enabled: rankZero)
         let stop = StopRequest()
         let signals = SignalStop(stop, alsoOn: ranks.size > 1 ? [SIGUSR1] : [])
         let trainer = try ranks.agreeing("setting up training") { try DistillCLI.run { () throws -> Trainer in

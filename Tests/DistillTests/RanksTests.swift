@@ -41,7 +41,7 @@ final class RanksTests: XCTestCase {
         XCTAssertEqual(rank1.perStep, single.perStep)
         for bad in [(15, 2, 1), (8, 2, 4), (16, 1, 0)] {
             XCTAssertThrowsError(try MicroBatches(globalBatch: bad.0, ranks: bad.1, rank: 0, accumulate: bad.2)) { error in
-                XCTAssertTrue("\(error)".hasPrefix("[invalid_argument]"), "\(error)")
+                XCTAssertTrue("\(error)".hasPrefix("[invalid-argument]"), "\(error)")
             }
         }
     }
@@ -72,8 +72,8 @@ final class RanksTests: XCTestCase {
         XCTAssertEqual(one.agree(RankStatus(failed: true, stopRequested: true), sums: [2.5]),
                        AgreedStatus(failedRanks: [0], stop: true, sums: [2.5]))
         XCTAssertTrue(one.allAgree(on: 42))
-        XCTAssertThrowsError(try one.agreeing("x") { throw DistillError("[io] mine") }) { error in
-            XCTAssertEqual(error as? DistillError, DistillError("[io] mine"), "one process: the error itself, not wrapped")
+        XCTAssertThrowsError(try one.agreeing("x") { throw DistillError(.io, "mine") }) { error in
+            XCTAssertEqual(error as? DistillError, DistillError(.io, "mine"), "one process: the error itself, not wrapped")
         }
         var a = Fingerprint(), b = Fingerprint()
         a.add("weights 1"); b.add("weights 2")

@@ -18,7 +18,8 @@ keys    every key of the official epoch's keys files (read before the clock star
 rows    dense float32 rows of epoch 0, K and C from the dataset, in batches of 256 into a reused buffer:
         in the record-order sampler's order (rank 0 of 8, window 4; Spec/RECORD-ORDER.md) and in random
         order, next to the official layout's numpy reader (Tools/python/official_numpy_reader.py) in random
-        order, interleaved in rounds in this one process (medians of the rounds).
+        order, interleaved in rounds in this one process (medians of the rounds); and the fill ceiling: rows/s
+        of only writing one value into every float of the batch, a bound no dense reader can pass.
 """
 
 import argparse
@@ -178,15 +179,26 @@ def probe_rows(folder, epoch_folder, seconds, rounds):
             np.stack([official.dense(key, classes) for key in batch])
         return BATCH * len(names) / (time.perf_counter() - begin)
 
+    def fill_ceiling():
+        # Only writing the batch: one scalar into every float of BATCH dense rows. No reader can hand out
+        # dense rows faster than memory takes these writes (C = 21,841: 87 KB a row).
+        done, begin = 0, time.perf_counter()
+        while time.perf_counter() - begin < min(seconds, 1.0):
+            out.fill(0.5)
+            done += BATCH
+        return done / (time.perf_counter() - begin)
+
     random_ours([rng.choice(ids, BATCH, replace=False) for _ in range(4)])        # the slab at its steady state
-    ordered, ours, theirs = [], [], []
+    ordered, ours, theirs, ceiling = [], [], [], []
     for _ in range(rounds):
+        ceiling.append(fill_ceiling())
         ordered.append(record_order())
         picks = [rng.choice(ids, BATCH, replace=False) for _ in range(8)]
         names = [[keys[i] for i in pick.tolist()] for pick in picks]
         ours.append(random_ours(picks))
         theirs.append(random_official(names))
-    return {"record_order_dense_rows_per_s": float(np.median(ordered)),
+    return {"dense_fill_ceiling_rows_per_s": float(np.median(ceiling)),
+            "record_order_dense_rows_per_s": float(np.median(ordered)),
             "random_dense_rows_per_s": float(np.median(ours)),
             "official_random_dense_rows_per_s": float(np.median(theirs)),
             "random_vs_official": float(np.median(ours) / np.median(theirs)),

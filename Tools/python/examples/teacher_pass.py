@@ -46,6 +46,7 @@ from tinyshard.sampler import AugmentationSampler, Recipe
 from tinyshard.split import held_out_split
 from tinyshard.torch import PassError, ShareSampler, TeacherPassWriter, model_sha256
 from tinyshard.torch.teacher import file_sha256
+from tinyshard.format import default_records_per_block
 
 
 class TeacherViews(Dataset):
@@ -73,12 +74,6 @@ class TeacherViews(Dataset):
         return torch.from_numpy(view), sample, torch.frombuffer(bytearray(code), dtype=torch.uint8)
 
 
-def default_records_per_block(k):
-    """The largest power of two R with R·K <= 16,384 (what both writers of this project pick, FORMAT.md 1.1)."""
-    r = 1
-    while r * 2 * k <= 16384 and r * 2 <= 65536:
-        r *= 2
-    return r
 
 
 def images_line(store):

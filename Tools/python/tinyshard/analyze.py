@@ -55,10 +55,7 @@ class AnalyzeError(ValueError):
         super().__init__(f"{file}: [{code}] {message}" if file else f"[{code}] {message}")
 
 
-def records_per_block(k):
-    """This project's writers' block size for K = k (FORMAT.md 1.1): the largest power of two R with
-    R·k ≤ 16,384."""
-    return 1 << (16_384 // k).bit_length() - 1
+records_per_block = F.default_records_per_block
 
 
 @dataclasses.dataclass

@@ -54,7 +54,7 @@ def official_ranks(epoch_folder, k):
     return sorted(ranks, key=lambda item: item[0])
 
 
-def convert_official(source, target, classes, records_per_block=1024, teacher="unknown",
+def convert_official(source, target, classes, records_per_block=None, teacher="unknown",
                      key_table_version=DEFAULT_VERSION):
     """Write a dataset (keys.tsk, one shard per epoch and rank, manifest.json) into `target`."""
     epochs = [(epoch, k, official_ranks(path, k)) for epoch, k, path in official_epochs(source)]

@@ -4,6 +4,7 @@ Everything here is pure packing/unpacking: no file access. Each parser checks ex
 the structure it parses and raises ShardError with the code the spec gives for that rule.
 """
 
+import functools
 import json
 import math
 import re
@@ -66,6 +67,7 @@ def index_width(classes):
     return 1 if classes <= 1 << 8 else 2 if classes <= 1 << 16 else 3
 
 
+@functools.lru_cache(maxsize=None)
 def order_bytes(k):
     """L of section 3.5: bytes of an order number, ceil(bitlength(K! - 1) / 8)."""
     return ((math.factorial(k) - 1).bit_length() + 7) // 8
@@ -78,6 +80,17 @@ def probability_sum_bound(k):
 
 # --------------------------------------------------------------------------------------------
 # Header JSON
+
+
+def default_records_per_block(k):
+    """This project's block size for K = k (FORMAT.md 1.1, Swift's `ShardSchema.defaultRecordsPerBlock(k:)`):
+    the largest power of two R with R·k ≤ 16,384 (K = 100 → 128, K = 10 → 1,024, K = 1 → 16,384). A block
+    is what a random read decodes; keeping R·K constant keeps that work the same for every K."""
+    k = max(int(k), 1)
+    r = 1
+    while r * 2 * k <= 16_384:
+        r *= 2
+    return r
 
 
 @dataclass(frozen=True)

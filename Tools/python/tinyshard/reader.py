@@ -14,9 +14,9 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from .codec import decode_block, decode_records, from_planes, record_bytes
+from .codec import decode_block, decode_records, record_bytes
 from .errors import ShardError
-from .layout import parse_layout, read_block, read_block_ids
+from .layout import parse_layout, read_block, shard_sample_ids
 
 Record = namedtuple("Record", "sample_id aug indices values")
 Record.__doc__ = """One record in stored order: sample id (int), augmentation code (bytes),
@@ -165,16 +165,10 @@ class ShardReader:
         """All sample ids in ordinal order, from the sample-id sections only (FORMAT.md 1.3: each block's
         frame, payload checksum and sample-id section are checked; its other sections when a record of it
         is read, as the Swift reader does)."""
-        if len(self) == 0:
-            return np.zeros(0, dtype=np.uint32)
-        parts = []
-        for b in range(self.layout.blocks):
-            try:
-                n, data = read_block_ids(self._buf, self.layout, b)
-            except ShardError as exc:
-                raise exc.located(file=self.path) from None
-            parts.append(from_planes(data, 4, n))
-        return np.concatenate(parts)
+        try:
+            return shard_sample_ids(self._buf, self.layout)
+        except ShardError as exc:
+            raise exc.located(file=self.path) from None
 
     def find(self, sample_id):
         """Ordinal of `sample_id` in this shard, or None. The table (ids sorted, with their

@@ -52,12 +52,13 @@ class ShardWriter:
 
     def __init__(self, path, classes, k, value_kind="probability", temperature=1.0, sorted=True,
                  augmentation_kind="none", output_size=None, epoch=0, rank=0,
-                 records_per_block=1024, provenance=None, resume=False, expected_ids=None):
+                 records_per_block=None, provenance=None, resume=False, expected_ids=None):
         self.header = F.Header(
             classes=classes, k=k, value_kind=value_kind, temperature=temperature, sorted=sorted,
             augmentation_kind=augmentation_kind,
             output_size=tuple(output_size) if output_size is not None else None,
-            epoch=epoch, rank=rank, records_per_block=records_per_block,
+            epoch=epoch, rank=rank,
+            records_per_block=records_per_block or F.default_records_per_block(k),
             provenance=dict(provenance or {})).validate()
         self.path = os.fspath(path)
         self._temp_path = partial_path(self.path)

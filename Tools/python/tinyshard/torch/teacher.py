@@ -321,7 +321,7 @@ class TeacherPassWriter:
     key_table_version. resume=True continues the pass in `folder` (PASS.md 5) and refuses any other."""
 
     def __init__(self, folder, keys, classes, k, output_size=None, augmentation_kind=None,
-                 temperature=1.0, records_per_block=1024, provenance=None, rank=None,
+                 temperature=1.0, records_per_block=None, provenance=None, rank=None,
                  world_size=None, epochs=None, batch_size=None, fingerprint=None, resume=False):
         self.folder = os.fspath(folder)
         self.rank, self.world_size = _rank_and_world(rank, world_size)
@@ -329,7 +329,7 @@ class TeacherPassWriter:
         self.augmentation_kind = augmentation_kind or ("params" if output_size is not None else "none")
         self.output_size = tuple(output_size) if output_size is not None else None
         self.temperature = float(temperature)
-        self.records_per_block = int(records_per_block)
+        self.records_per_block = int(records_per_block or F.default_records_per_block(k))
         self.epochs = None if epochs is None else int(epochs)
         self.batch_size = None if batch_size is None else int(batch_size)
         self.resume = bool(resume)

@@ -1,58 +1,3 @@
-/// The block layout of Spec/FORMAT.md sections 1.2 and 3: column sections built from records (writer
-/// side) and decoded back into columns (reader side).
-enum BlockLayout {
-    static let magic: [UInt8] = Array("TSBK".utf8)
-    static let headerSize = 32
-    static let sectionHeaderSize = 12
-    static let sectionCount = 5
-
-    /// Decoded section lengths for n records, in section order.
-    static func decodedLengths(records n: Int, schema: ShardSchema) -> [Int] {
-        [4 * n, schema.augmentation.codeSize * n, 2 * n * schema.k, schema.indexWidth * n * schema.k,
-         schema.orderLength * n]
-    }
-}
-
-extension BlockLayout {
-    /// The sample ids of a block whose frame already passed ``DecodedBlock/decode``: only the first
-    /// section is read (and inflated), into `ids` (n values). What the verifier's duplicate pass uses.
-    static func sampleIDs(ofBlock bytes: UnsafeRawBufferPointer, into ids: inout [UInt32], scratch: inout [UInt8]) throws {
-        var reader = ByteReader(bytes, offset: headerSize, failure: .badSection)
-        let n = Int(bytes.u32(at: 4))
-        let codec = try reader.u8()
-        _ = try reader.bytes(3)
-        let stored = Int(try reader.u32())
-        let decoded = Int(try reader.u32())
-        let section = try reader.bytes(stored)
-        guard decoded == 4 * n else { throw ShardError(.badSection, "sample-id section length changed") }
-        if ids.count != n { ids = [UInt32](repeating: 0, count: n) }
-        if codec == 0 {
-            ids.withUnsafeMutableBufferPointer { BytePlanes.join(section, width: 4, into: $0) }
-            return
-        }
-        if scratch.count < decoded { scratch = [UInt8](repeating: 0, count: decoded) }
-        let ok = scratch.withUnsafeMutableBytes { Zlib.decompress(section, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<decoded])) }
-        guard ok else { throw ShardError(.badSection, "sample-id section does not inflate") }
-        scratch.withUnsafeBytes { planes in
-            ids.withUnsafeMutableBufferPointer { BytePlanes.join(UnsafeRawBufferPointer(rebasing: planes[0..<decoded]), width: 4, into: $0) }
-        }
-    }
-}
-
-/// The byte-plane transform: byte 0 of every value, then byte 1 of every value, and so on.
-enum BytePlanes {
-    /// Reassembles `output.count` values of `width` bytes from their planes.
-    static func join<T: FixedWidthInteger>(_ planes: UnsafeRawBufferPointer, width: Int, into output: UnsafeMutableBufferPointer<T>) {
-        let n = output.count
-        for i in 0..<n { output[i] = T(planes[i]) }
-        for plane in 1..<max(width, 1) {
-            let shift = T(8 * plane)
-            let base = plane * n
-            for i in 0..<n { output[i] |= T(planes[base + i]) << shift }
-        }
-    }
-}
-
 /// One block decoded into columns. Reused across blocks by a cursor to avoid reallocation.
 final class DecodedBlock {
     let schema: ShardSchema
@@ -78,9 +23,9 @@ final class DecodedBlock {
     /// K! − 1 in L bytes: the bound every order number is checked against when its block is decoded.
     private lazy var largestOrderNumber: [UInt8] = OrderNumber.largest(k: schema.k)
     /// Per record: ``indexOutOfRange`` / ``badOrder`` found while decoding the columns.
-    private var recordFlags: [UInt8] = []
-    private static let indexOutOfRange: UInt8 = 1
-    private static let badOrder: UInt8 = 2
+    private(set) var recordFlags: [UInt8] = []
+    static let indexOutOfRange: UInt8 = 1
+    static let badOrder: UInt8 = 2
     /// One inflate buffer per section: all five are framed and inflated before any record is decoded.
     /// Raw allocations (freed in deinit) so that the views handed out stay valid while the others grow.
     private var scratch: [UnsafeMutableRawBufferPointer] = Array(repeating: UnsafeMutableRawBufferPointer(start: nil, count: 0),
@@ -91,7 +36,7 @@ final class DecodedBlock {
     }
     private var words: [UInt32] = []
     /// Per record, its largest class index (for the `index-out-of-range` message).
-    private var lastIndex: [Int64] = []
+    private(set) var lastIndex: [Int64] = []
     /// The verifier's mode: values and the rules are decoded, but not the stored entry order or the
     /// sorted indices, which no rule needs (a K = 256, R = 65,536 block then takes ~100 MB, not ~270).
     let checkOnly: Bool
@@ -321,104 +266,5 @@ final class DecodedBlock {
             if !decoded { for j in 0..<k { out[j] = UInt8(truncatingIfNeeded: j) } }
         }
         ranksDecoded[i] = true
-    }
-
-    /// The first rule record `i` of this block breaks, or nil. Within a record the rules are checked in
-    /// section order (Spec §1.4): augmentation code, values (`bad-value` before `not-sorted`), class
-    /// indices, order number.
-    func recordProblem(_ i: Int) -> ShardError? {
-        let k = schema.k
-        if case let .params(h, w) = schema.augmentation {
-            let size = AugmentationParameters.encodedSize
-            do {
-                _ = try augmentation.withUnsafeBytes {
-                    try AugmentationParameters(code: UnsafeRawBufferPointer(rebasing: $0[(i * size)..<((i + 1) * size)]),
-                                               outputHeight: h, outputWidth: w)
-                }
-            } catch let error as ShardError {
-                return error
-            } catch {
-                return ShardError(.badAugmentation, "\(error)")
-            }
-        }
-        let problem: ShardError? = values.withUnsafeBufferPointer {
-            RecordRules.checkValues(UnsafeBufferPointer(rebasing: $0[(i * k)..<((i + 1) * k)]), schema: schema)
-        }
-        if let problem { return problem }
-        if recordFlags[i] & Self.indexOutOfRange != 0 {
-            return ShardError(.indexOutOfRange, "class index \(lastIndex[i]) is not below \(schema.classes)")
-        }
-        if recordFlags[i] & Self.badOrder != 0 {
-            return ShardError(.badOrder, "order number is not below \(k)!")
-        }
-        return nil
-    }
-
-    /// Calls `body` with each record that breaks a rule and its first problem (``recordProblem(_:)``), in
-    /// record order, until `body` returns false.
-    func forEachRecordProblem(_ body: (Int, ShardError) -> Bool) {
-        if case .params = schema.augmentation {  // every record's code must be decoded
-            for i in 0..<count {
-                if let problem = recordProblem(i), !body(i, problem) { return }
-            }
-            return
-        }
-        for i in recordsFailingFastChecks() {
-            if let problem = recordProblem(i), !body(i, problem) { return }
-        }
-    }
-
-    /// The first record that breaks a rule and its problem, or nil: the reader's check of a block.
-    func firstRecordProblem() -> (record: Int, problem: ShardError)? {
-        var first: (record: Int, problem: ShardError)?
-        forEachRecordProblem { first = ($0, $1); return false }
-        return first
-    }
-
-    /// Records with a flag or values that fail, found without reading the class's properties per record
-    /// (a valid shard of 40 M records per MiB spends its verification here); usually none.
-    private func recordsFailingFastChecks() -> [Int] {
-        let schema = self.schema
-        let k = schema.k
-        var failing: [Int] = []
-        values.withUnsafeBufferPointer { values in
-            recordFlags.withUnsafeBufferPointer { flags in
-                for i in 0..<count where flags[i] != 0
-                    || RecordRules.checkValues(UnsafeBufferPointer(rebasing: values[(i * k)..<((i + 1) * k)]), schema: schema) != nil {
-                    failing.append(i)
-                }
-            }
-        }
-        return failing
-    }
-
-    func location(ofRecord i: Int) -> ShardLocation {
-        ShardLocation(block: index, record: firstOrdinal + i, sampleID: sampleIDs[i])
-    }
-}
-
-/// A parsed block header, checked against its own CRC.
-struct BlockHeader {
-    var count: Int
-    var firstOrdinal: Int
-    var payloadLength: Int
-    var payloadCRC: UInt32
-
-    init(_ bytes: UnsafeRawBufferPointer) throws {
-        guard bytes.count >= BlockLayout.headerSize else {
-            throw ShardError(.blockStructure, "block is shorter than its 32-byte header")
-        }
-        guard bytes.prefix(4).elementsEqual(BlockLayout.magic) else { throw ShardError(.blockStructure, "block magic is not TSBK") }
-        guard CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<28])) == bytes.u32(at: 28) else {
-            throw ShardError(.blockCRC, "block header checksum mismatch")
-        }
-        guard bytes.u32(at: 24) == 0 else { throw ShardError(.blockStructure, "reserved block header field is not 0") }
-        count = Int(bytes.u32(at: 4))
-        let first = bytes.u64(at: 8)
-        guard first <= UInt64(Int.max / 2) else { throw ShardError(.blockStructure, "first ordinal \(first) is out of range") }
-        firstOrdinal = Int(first)
-        payloadLength = Int(bytes.u32(at: 16))
-        payloadCRC = bytes.u32(at: 20)
-        guard count >= 1 else { throw ShardError(.blockStructure, "block holds no records") }
     }
 }
