@@ -11,7 +11,7 @@ its steps after the first two (oneDNN and the buffer pool warm up there) and ove
 
 The student is TinyViT-5M with 1000 classes at --size px on synthetic images (uniform noise, labels
 0..999), hard labels, views drawn from the tinyvit recipe (RandomResizedCrop + flip + RandAugment): the
-README's train-step table's model and batch. Needs numpy, mpirun (Open MPI) and the release binary.
+train-step table's model and batch (docs/benchmarks.md; results in docs/distributed.md). Needs numpy, mpirun (Open MPI) and the release binary.
 """
 import argparse
 import json

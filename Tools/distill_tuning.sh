@@ -11,7 +11,7 @@
 # Students replay the pass's views (`--shards`), which equals drawing them from the recipe with the
 # pass's seed (DistillTests prove it), so both see identical views.
 #
-# The grid behind the README's "How the main job was tuned" (OMP_NUM_THREADS=1: one core per run, two
+# The grid behind docs/results.md's "How the main job was tuned" (OMP_NUM_THREADS=1: one core per run, two
 # runs side by side; results do not depend on the thread count — checked on repeated cells):
 #   SEEDS=0 TEACHER_ARCH=teacher RECIPES="digits-ra strong digits-ra-mix" STUDENT_ARCHS="s69k s12k" LRS=4e-3 $0 A
 #   SEEDS="0 1" TEACHER_ARCH=t11m TEACHER_EPOCHS=40 TEACHER_RECIPES=digits-ra RECIPES="digits-ra strong digits-ra-mix" LRS=4e-3 $0 B

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Claim 1 of issue 8 on Fashion-MNIST: does a student trained from stored teacher labels beat the same
-# student trained on hard labels when the teacher is clearly stronger? (README, "Where stored labels beat
+# student trained on hard labels when the teacher is clearly stronger? (docs/results.md, "Where stored labels beat
 # hard labels: Fashion-MNIST".) Every tuning run trains and evaluates with `--validation 0.2`: validation =
 # key hash in [0.2, 0.4), training = hash >= 0.4; the held-out split (hash < 0.2) is neither trained on nor
 # evaluated on until the `final` stage, which runs the chosen options once per seed with `distill-demo`.
@@ -13,7 +13,7 @@
 # The final study needs none of the stages below: `tinyshard distill-demo --dataset fashion-mnist` imports the
 # stores (cached in ~/.cache/tinyshard/fashion-mnist), trains the teacher on the other 45,000 once (cached under
 # its fingerprint), and evaluates every model on the official 10,000 test images. The stages below are the
-# tuning grid (validation split only) behind the README's choices.
+# tuning grid (validation split only) behind the choices in docs/results.md.
 #
 # Data: Debian's dataset-fashion-mnist (apt-get install -y dataset-fashion-mnist), the first $LIMIT of the
 # 60,000 training images (default 15,000: 3,000 held out by key hash, 12,000 to train on; 9,000 / 3,000
@@ -35,7 +35,7 @@
 #
 # Runs are deterministic (same seed, same accuracy, with one thread or two). Run with
 #   OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive nice -n 10 Tools/fashion_study.sh ...
-# The grid behind the README (OUT=/tmp/fm) is Tools/fashion_study_results.tsv: invocations of this script
+# The grid behind docs/results.md (OUT=/tmp/fm) is Tools/fashion_study_results.tsv: invocations of this script
 # that varied STUDENT_ARCHS, LRS, EPOCHS, TEACHER_EPOCHS, TEACHER_LR, TEACHER_RECIPES, RECIPES and
 # TEACHER_DATA; each row records the values it ran with and its validation top-1 (teacher-rest rows: the
 # top-1 on the rest's own held-out tenth).

@@ -40,7 +40,7 @@ public enum TeacherPass {
         /// The key table version written (2 by default; 1 for readers of spec revision 1.1).
         public var keyTableVersion: Int
 
-        /// `recordsPerBlock` nil: the largest power of two R with R·K ≤ 16,384 (Spec/FORMAT.md 1.1).
+        /// `recordsPerBlock` nil: the largest power of two R with R·K ≤ 2,048 (Spec/FORMAT.md 1.1).
         public init(epochs: Int, k: Int, seed: UInt64 = 0, batchSize: Int = 32,
                     recipe: NamedRecipe = NamedRecipe(name: "tinyvit", recipe: .tinyViT),
                     heldOutFraction: Double = 0.2, validationFraction: Double = 0, recordsPerBlock: Int? = nil,

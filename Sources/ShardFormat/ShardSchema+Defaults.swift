@@ -1,17 +1,17 @@
 extension ShardSchema {
     /// Entries per block (R·K) the default block size aims at.
-    static let defaultEntriesPerBlock = 16_384
+    static let defaultEntriesPerBlock = 2_048
 
     /// The default records per block for K entries per record: the largest power of two R with
-    /// R·K ≤ 16,384 (K = 100 → 128, K = 10 → 1024, K = 5 → 2048, K = 1 → 16,384).
+    /// R·K ≤ 2,048 (K = 100 → 16, K = 10 → 128, K = 5 → 256, K = 1 → 2,048).
     ///
     /// A block is what a reader decodes to return one record, so smaller blocks make random access
-    /// cheaper, while zlib needs enough bytes per section to pay off. Measured with this writer on
-    /// official-layout teacher data (Tools/scale/make_official.py, 10^6 records): at K = 100 (C = 21,841),
-    /// R = 128 is 0.55% larger than R = 1024 (283.2 vs 281.7 bytes/record) and a random read decodes 8x
-    /// fewer entries; at K = 10 (C = 1,000 and 21,841), R = 1024 is within 0.4% of R = 2048, while
-    /// R = 128 would be 4–6% larger.
-    /// Keeping R·K near 16,384 keeps the work of one random read about the same for every K.
+    /// cheaper, while zlib needs enough bytes per section to pay off. Measured on official-layout teacher
+    /// data (docs/measured-design.md, 2026-12-06): at K = 100, R = 16 is 5% larger than R = 128 (293.0 vs
+    /// 278.4 bytes/record) and reads random rows 6× faster in Swift and 2.7–3.9× in Python; at K = 10,
+    /// R = 128 is 4.5% larger than R = 1,024 and reads random rows 4.5× faster. Reading in record order
+    /// decodes each block once whatever R is, so it barely changes. Keeping R·K constant keeps the work of
+    /// one random read about the same for every K.
     ///
     /// A K below 1 counts as 1.
     public static func defaultRecordsPerBlock(k: Int) -> Int {

@@ -130,7 +130,7 @@ struct ConvertNpy: ParsableCommand {
 
 /// The `--records-per-block` default, in the help of both converters.
 enum RecordsPerBlockHelp {
-    static let defaultRule = "Default: the largest power of two R with R × K ≤ 16,384 (K = 100: 128, K = 10: 1024, K = 1: 16,384)."
+    static let defaultRule = "Default: the largest power of two R with R × K ≤ 2,048 (K = 100: 16, K = 10: 128, K = 1: 2,048)."
 }
 
 enum ConvertReport {

@@ -99,7 +99,7 @@ struct Teacher: ParsableCommand {
     @Option(help: "Held-out fraction (by key hash) left out of the shards.") var heldOut = 0.2
     @Option(help: "Validation fraction (by key hash, after the held-out part) also left out (for tuning).") var validation = 0.0
     @Option(help: "The augmentation recipe: a preset (tinyvit, tinyvit-mix, digits) or a recipe JSON file.") var recipe = "tinyvit"
-    @Option(help: "Records per block (default: the largest power of two R with R·K ≤ 16,384).") var recordsPerBlock: Int?
+    @Option(help: "Records per block (default: the largest power of two R with R·K ≤ 2,048).") var recordsPerBlock: Int?
     @Flag(help: "Continue the pass in --out (after a crash or a stop), or add epochs to a finished one.") var resume = false
 
     func run() throws {

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""What a PyTorch training loop gets from tinyshard, measured in one run (README's PyTorch tables).
+"""What a PyTorch training loop gets from tinyshard, measured in one run (docs/benchmarks.md and docs/distributed.md).
 
     .venv/bin/python Tools/python/bench_loader.py [--seconds S] [--rounds N] [--work DIR] [--no-ddp]
                                                   [--only dense|replay|ddp]

@@ -97,7 +97,7 @@ def main():
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--records-per-block", type=int,
-                        help="records per shard block (default: the largest power of two R with R*K <= 16384)")
+                        help="records per shard block (default: the largest power of two R with R*K <= 2048)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers per rank")
     parser.add_argument("--seed", type=int, default=0, help="run seed of parameters, sample order and a "
                         "teacher without --checkpoint")

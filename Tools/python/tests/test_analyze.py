@@ -299,7 +299,7 @@ def test_bytes_per_record_are_the_writers(labelled):
             for r in records:
                 writer.append(r.sample_id, r.indices[:k], r.values[:k], r.aug)
         assert ours[k - 1] == os.path.getsize(path) / 50
-    assert [records_per_block(k) for k in (1, 10, 100, 3)] == [16384, 1024, 128, 4096]
+    assert [records_per_block(k) for k in (1, 10, 100, 3)] == [2048, 128, 16, 512]
 
 
 def test_refusals_are_one_line_naming_the_file_or_key(tmp_path, labelled):

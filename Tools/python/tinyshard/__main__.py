@@ -157,7 +157,7 @@ def build_parser():
     p.add_argument("target")
     p.add_argument("--classes", type=int, required=True)
     p.add_argument("--records-per-block", type=int, default=None,
-                   help="records per block (default: the largest power of two R with R·K ≤ 16,384, FORMAT.md 1.1)")
+                   help="records per block (default: the largest power of two R with R·K ≤ 2,048, FORMAT.md 1.1)")
     p.add_argument("--key-table-version", type=int, choices=(1, 2), default=DEFAULT_VERSION,
                    help="2 (paged, FORMAT.md 5.2); 1 for revision-1.1 readers")
     p.set_defaults(run=cmd_convert)

@@ -84,11 +84,11 @@ def probability_sum_bound(k):
 
 def default_records_per_block(k):
     """This project's block size for K = k (FORMAT.md 1.1, Swift's `ShardSchema.defaultRecordsPerBlock(k:)`):
-    the largest power of two R with R·k ≤ 16,384 (K = 100 → 128, K = 10 → 1,024, K = 1 → 16,384). A block
+    the largest power of two R with R·k ≤ 2,048 (K = 100 → 16, K = 10 → 128, K = 1 → 2,048). A block
     is what a random read decodes; keeping R·K constant keeps that work the same for every K."""
     k = max(int(k), 1)
     r = 1
-    while r * 2 * k <= 16_384:
+    while r * 2 * k <= 2_048:
         r *= 2
     return r
 
