@@ -9,6 +9,7 @@ public enum AugmentError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A source or output size the parameter grid cannot express (sizes are u16 in Spec/FORMAT.md §4).
     case outOfRange(String)
 
+    /// The case's sentence after `bad image:`, `parameters do not fit the image:` or `out of range:`.
     public var description: String {
         switch self {
         case .badImage(let message): return "bad image: \(message)"

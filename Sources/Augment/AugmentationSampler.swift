@@ -1,6 +1,6 @@
 import ShardFormat
 
-/// Draws ``AugmentationParameters`` on the grid of Spec/FORMAT.md section 4, deterministically from
+/// Draws `AugmentationParameters` on the grid of Spec/FORMAT.md section 4, deterministically from
 /// (run seed, epoch, sample id): a teacher pass, a student run and a restarted run all get the same
 /// parameters for the same sample, whichever worker asks and in whatever order.
 ///
@@ -15,9 +15,13 @@ public struct AugmentationSampler: Sendable {
         case crop = 1, flip, randAugment, erase, mix
     }
 
+    /// The run's seed: the same seed gives the same parameters for every (epoch, sample).
     public let runSeed: UInt64
+    /// What is drawn.
     public let recipe: AugmentationRecipe
+    /// Width of the training view in pixels (1...65535).
     public let outputWidth: Int
+    /// Height of the training view in pixels (1...65535).
     public let outputHeight: Int
 
     /// Throws when the output size is not 1...65535 on each side (the grid stores boxes as u16).

@@ -8,7 +8,9 @@ import ShardFormat
 /// ``renderNormalized(_:source:into:)`` produces timm's float domain, where erasing noise and mixing are
 /// exact (see ``ErasingNoise``).
 public struct Augmenter: Sendable {
+    /// Width of the rendered view in pixels.
     public var outputWidth: Int
+    /// Height of the rendered view in pixels.
     public var outputHeight: Int
     /// TinyViT: bicubic.
     public var interpolation: ResizeInterpolation
@@ -16,8 +18,10 @@ public struct Augmenter: Sendable {
     public var fill: (UInt8, UInt8, UInt8)
     /// Normalisation of the float output, and of the uint8 erase mapping (ImageNet's by default).
     public var mean: [Float] = ErasingNoise.mean
+    /// Per-channel standard deviation, with ``mean``.
     public var std: [Float] = ErasingNoise.std
 
+    /// An augmenter rendering views of `outputWidth` × `outputHeight` pixels with ImageNet normalisation.
     public init(outputWidth: Int, outputHeight: Int, interpolation: ResizeInterpolation = .bicubic,
                 fill: (UInt8, UInt8, UInt8) = ImageOperation.defaultFill) {
         self.outputWidth = outputWidth

@@ -19,14 +19,18 @@ import ShardFormat
 /// with `mix64` and G = 0x9E3779B97F4A7C15 as in ``SampleRandom`` (wrapping 64-bit arithmetic), rounded
 /// to float32.
 ///
-/// In the uint8 domain (``erase(_:box:seed:)``), channel c gets `(z · std_c + mean_c) · 255` with
+/// In the uint8 domain (`erase(_:box:seed:)`), channel c gets `(z · std_c + mean_c) · 255` with
 /// ImageNet's mean and std, rounded and clamped to 0...255: the pixel that normalises back to z, up to
 /// that rounding and clamping (|z| beyond ~2 sigma clips at 0 or 255). A trainer that normalises to float
 /// should use ``normalizedValue(seed:index:)`` instead and gets timm's values exactly.
 public enum ErasingNoise {
+    /// ImageNet's per-channel mean (R, G, B), as torchvision normalises.
     public static let mean: [Float] = [0.485, 0.456, 0.406]
+    /// ImageNet's per-channel standard deviation (R, G, B).
     public static let std: [Float] = [0.229, 0.224, 0.225]
 
+    /// Value `index` (k = c·h·w + y·w + x) of the erase noise of `seed`, in the normalised domain where
+    /// timm fills the box.
     public static func normalizedValue(seed: UInt32, index: Int) -> Float {
         let pair = pairValues(key: key(seed), pair: UInt64(index / 2))
         return index % 2 == 0 ? pair.0 : pair.1

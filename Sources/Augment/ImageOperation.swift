@@ -2,11 +2,14 @@ import ShardFormat
 
 /// A RandAugment op with its concrete argument, as timm's op functions (`timm.data.auto_augment`) take it
 /// after the level-to-argument mapping: degrees, bits, thresholds, enhancement factors, shear factors,
-/// translation fractions. Tests compare these against timm/PIL outputs; ``RandAugmentOperation`` maps
-/// onto them with ``RandAugmentOperation/imageOperation``.
+/// translation fractions. Tests compare these against timm/PIL outputs; `RandAugmentOperation` maps
+/// onto them with `RandAugmentOperation/imageOperation`.
 public enum ImageOperation: Sendable, Equatable {
+    /// PIL `ImageOps.autocontrast`: each channel stretched to 0...255.
     case autoContrast
+    /// PIL `ImageOps.equalize`: each channel's histogram equalised.
     case equalize
+    /// PIL `ImageOps.invert`: 255 − v.
     case invert
     /// Counter-clockwise degrees, about the image centre (PIL `Image.rotate`).
     case rotate(degrees: Double)
@@ -18,8 +21,11 @@ public enum ImageOperation: Sendable, Equatable {
     case solarizeAdd(add: Int, threshold: Int)
     /// PIL `ImageEnhance` factors: 0 gives the degenerate image, 1 the original.
     case color(factor: Double)
+    /// PIL `ImageEnhance.Contrast`: 0 gives flat grey at the mean, 1 the original.
     case contrast(factor: Double)
+    /// PIL `ImageEnhance.Brightness`: 0 gives black, 1 the original.
     case brightness(factor: Double)
+    /// PIL `ImageEnhance.Sharpness`: 0 gives the smoothed image, 1 the original.
     case sharpness(factor: Double)
     /// PIL affine `(1, factor, 0, 0, 1, 0)`.
     case shearX(factor: Double)
@@ -27,6 +33,7 @@ public enum ImageOperation: Sendable, Equatable {
     case shearY(factor: Double)
     /// Shift by `fraction × width` pixels: PIL affine `(1, 0, fraction·W, 0, 1, 0)`.
     case translateXRelative(fraction: Double)
+    /// Shift by `fraction × height` pixels: PIL affine `(1, 0, 0, 0, 1, fraction·H)`.
     case translateYRelative(fraction: Double)
 }
 

@@ -4,7 +4,9 @@
 /// reads and writes, and what a teacher or student batch is built from. It is a plain value (copy on
 /// write through the array), so ops can be chained without aliasing surprises.
 public struct RGBImage: Sendable, Equatable, Hashable {
+    /// Width in pixels.
     public let width: Int
+    /// Height in pixels.
     public let height: Int
     /// `width * height * 3` bytes.
     public var pixels: [UInt8]
@@ -55,6 +57,7 @@ public struct RGBImage: Sendable, Equatable, Hashable {
         self.pixels = pixels
     }
 
+    /// `width * height * 3`.
     public var byteCount: Int { width * height * 3 }
 
     /// The pixel at (x, y) as (R, G, B).

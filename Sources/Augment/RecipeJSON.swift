@@ -4,18 +4,25 @@ import ShardFormat
 
 /// A recipe that does not parse or holds a value the sampler cannot use: one line naming the file and key.
 public struct RecipeError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The recipe file's path (or the preset's name).
     public var file: String
     /// Dotted path of the offending key (`crop.scale`), empty for the whole document.
     public var key: String
+    /// One sentence for a person.
     public var message: String
+    /// An error about `key` of `file`.
     public init(file: String, key: String, _ message: String) { self.file = file; self.key = key; self.message = message }
+    /// `file: [bad_recipe] key K: message`.
     public var description: String { "\(file): [bad_recipe] " + (key.isEmpty ? "" : "key \(key): ") + message }
 }
 
 /// A recipe with the name runs and shard provenance know it by: a preset's name or a recipe file's path.
 public struct NamedRecipe: Sendable, Equatable {
+    /// The preset's name or the recipe file's path, as recorded in provenance.
     public var name: String
+    /// The recipe itself.
     public var recipe: AugmentationRecipe
+    /// A recipe known as `name`.
     public init(name: String, recipe: AugmentationRecipe) { self.name = name; self.recipe = recipe }
 
     /// `spec` is a preset name (`tinyvit`, `tinyvit-mix`, `digits`) or a recipe JSON file.
@@ -34,6 +41,7 @@ public struct NamedRecipe: Sendable, Equatable {
         return NamedRecipe(name: spec, recipe: try AugmentationRecipe(json: Data(file.bytes), file: spec))
     }
 
+    /// The largest recipe file read (1 MiB); a larger one is an error, not a long parse.
     public static let maxFileBytes = 1 << 20
 
     /// The hash recorded in shard provenance: SHA-256 of the canonical JSON.

@@ -34,6 +34,9 @@ public enum ResizeInterpolation: Sendable, Equatable {
 /// made that way, and it agrees with them to ~1e-4 grey levels, where torch's fixed-point uint8 kernel
 /// (which rounds between the passes) differs from them by ~0.2.
 public enum ResizedCrop {
+    /// Crops `box` (in source pixels) and resizes it to `outputWidth` × `outputHeight`; throws
+    /// ``AugmentError/mismatch(_:)`` for a box not inside the image and ``AugmentError/outOfRange(_:)`` for an empty
+    /// output.
     public static func apply(_ image: RGBImage, box: PixelBox, outputWidth: Int, outputHeight: Int,
                              interpolation: ResizeInterpolation = .bicubic) throws -> RGBImage {
         guard box.width >= 1, box.height >= 1, Int(box.x) + Int(box.width) <= image.width,

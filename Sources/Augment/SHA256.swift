@@ -19,6 +19,7 @@ public struct SHA256 {
     private var length: UInt64 = 0
     private var schedule = [UInt32](repeating: 0, count: 64)
 
+    /// A hasher with nothing fed.
     public init() {}
 
     /// The digest of `bytes` as 64 lowercase hex digits.
@@ -26,6 +27,7 @@ public struct SHA256 {
         hexDigits(digest(bytes))
     }
 
+    /// The 32-byte digest of `bytes`.
     public static func digest<Bytes: Collection>(_ bytes: Bytes) -> [UInt8] where Bytes.Element == UInt8 {
         var hasher = SHA256()
         hasher.update(Array(bytes))
@@ -57,6 +59,7 @@ public struct SHA256 {
         pending.append(contentsOf: bytes[at...])
     }
 
+    /// Feeds `bytes`.
     public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
     /// The digest of everything fed (the hasher is spent).

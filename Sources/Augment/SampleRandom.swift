@@ -15,9 +15,10 @@ import ShardFormat
 /// the recipe (crop, flip, RandAugment, erase, mix) has its own stream, so changing one part of a recipe
 /// does not shift the random numbers of another. Spec/SAMPLER.md 2 states every draw exactly.
 public struct SampleRandom: Sendable {
+    /// G, SplitMix64's increment 0x9E3779B97F4A7C15 (the format's `Mix64.golden`).
     public static let golden: UInt64 = Mix64.golden
 
-    /// The SplitMix64 output function (a bijective 64-bit mixer): the format's ``Mix64/mix(_:)``.
+    /// The SplitMix64 output function (a bijective 64-bit mixer): the format's `Mix64.mix(_:)`.
     @inline(__always)
     public static func mix64(_ value: UInt64) -> UInt64 { Mix64.mix(value) }
 
@@ -29,16 +30,20 @@ public struct SampleRandom: Sendable {
         return mix64(position &+ UInt64(stream) &* 0xD1B5_4A32_D192_ED03)
     }
 
+    /// The stream's key; draw n is `mix64(key + n·G)`.
     public let key: UInt64
     /// Draws made so far; the next draw uses counter + 1.
     public private(set) var counter: UInt64 = 0
 
+    /// The stream with key `key`, before its first draw.
     public init(key: UInt64) { self.key = key }
 
+    /// The stream of (`seed`, `epoch`, `sample`, `stream`), see ``key(seed:epoch:sample:stream:)``.
     public init(seed: UInt64, epoch: UInt32, sample: UInt32, stream: UInt32) {
         self.init(key: Self.key(seed: seed, epoch: epoch, sample: sample, stream: stream))
     }
 
+    /// The next 64 random bits: `mix64(key + counter·G)` after incrementing the counter.
     @inline(__always)
     public mutating func next() -> UInt64 {
         counter &+= 1

@@ -7,13 +7,16 @@ import Foundation
 /// in its own target (`DistillMPI`), so that this library (and everything below it) never links an MPI
 /// library. Every call is collective: each rank must make the same calls in the same order with the same
 /// counts, from one thread at a time. Transport failures are fatal inside the implementation (MPI aborts
-/// the job); input errors are agreed on with ``agree(_:)`` and thrown on every rank.
+/// the job); input errors are agreed on with `agree(_:)` and thrown on every rank.
 public protocol Communicator: AnyObject {
+    /// This process's rank, 0..<``size``.
     var rank: Int { get }
+    /// The number of ranks (processes) in the job.
     var size: Int { get }
     /// Element-wise sum over ranks, in place. Every rank gets bit-identical results (parameters updated
     /// from them must stay identical across ranks).
     func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>)
+    /// Element-wise sum over ranks, in place, in double precision (bit-identical on every rank).
     func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>)
     /// Every rank's `values` become rank `root`'s.
     func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int)
@@ -21,11 +24,17 @@ public protocol Communicator: AnyObject {
 
 /// One process: rank 0 of 1; every collective is a no-op.
 public final class SingleProcess: Communicator {
+    /// The one-process communicator.
     public init() {}
+    /// Always 0.
     public var rank: Int { 0 }
+    /// Always 1.
     public var size: Int { 1 }
+    /// Leaves `values` as they are: the sum over one rank.
     public func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) {}
+    /// Leaves `values` as they are: the sum over one rank.
     public func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) {}
+    /// Leaves `values` as they are: this rank is the root.
     public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int) {}
 }
 
@@ -35,12 +44,14 @@ public struct RankStatus: Sendable, Equatable {
     public var failed = false
     /// This rank was asked to stop (a signal).
     public var stopRequested = false
+    /// This rank's status at an agreement point.
     public init(failed: Bool = false, stopRequested: Bool = false) {
         self.failed = failed
         self.stopRequested = stopRequested
     }
 }
 
+/// What all ranks decided at an agreement point: the same value on every rank.
 public struct AgreedStatus: Sendable, Equatable {
     /// Ranks that failed, ascending.
     public var failedRanks: [Int]
@@ -51,13 +62,15 @@ public struct AgreedStatus: Sendable, Equatable {
 }
 
 /// An error every rank of a run knows about (it was agreed at an agreement point): each rank can leave
-/// cleanly — the rank that hit it with its own error, the others with ``peerFailure(_:)``. An error that
+/// cleanly — the rank that hit it with its own error, the others with `peerFailure(_:)`. An error that
 /// escapes a distributed command without being agreed must abort the whole job instead, because the
 /// other ranks may be waiting in a collective for this one.
 public struct AgreedFailure: Error, CustomStringConvertible {
     /// This rank's own error, or a note that other ranks failed.
     public var underlying: Error
+    /// Wraps `underlying`, an error every rank has agreed on.
     public init(underlying: Error) { self.underlying = underlying }
+    /// The underlying error's description.
     public var description: String { String(describing: underlying) }
 }
 
@@ -123,8 +136,11 @@ extension Communicator {
 /// FNV-1a over 8-byte words (then the tail bytes), for ``Communicator/allAgree(on:)``: not a
 /// cryptographic hash, a cheap check that ranks hold the same bytes (20 MB of weights in a few ms).
 public struct Fingerprint {
+    /// The 64-bit hash so far (FNV-1a's offset basis before anything is added).
     public private(set) var value: UInt64 = 0xCBF2_9CE4_8422_2325
+    /// An empty fingerprint.
     public init() {}
+    /// Adds `bytes`, 8 at a time with the tail byte by byte; the order of the calls matters.
     public mutating func add(_ bytes: UnsafeRawBufferPointer) {
         var h = value
         let words = bytes.count / 8
@@ -132,6 +148,7 @@ public struct Fingerprint {
         for b in bytes[(8 * words)...] { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
         value = h
     }
+    /// Adds the UTF-8 bytes of `text`.
     public mutating func add(_ text: String) { var t = text; t.withUTF8 { add(UnsafeRawBufferPointer($0)) } }
 }
 

@@ -1,6 +1,6 @@
 import ImageStore
 
-/// Which store images a run trains on and which it evaluates on, by key hash (``HeldOutSplit/unitHash``),
+/// Which store images a run trains on and which it evaluates on, by key hash (`HeldOutSplit/unitHash`),
 /// so that the teacher, its pass and every student agree without sharing any file.
 ///
 /// With u = unitHash(key): u < heldOut is the held-out split, the only one results are reported on.
@@ -10,9 +10,13 @@ import ImageStore
 public struct DataSplit: Sendable, Equatable {
     /// Store indices, ascending.
     public var train: [Int]
+    /// Store indices evaluated on, ascending: the validation split when there is one, else the held-out split.
     public var evaluation: [Int]
+    /// True when ``evaluation`` is the validation split (`validationFraction` > 0).
     public var isValidation: Bool
 
+    /// Splits every image of `store` by the hash of its key: held out below `heldOutFraction`, validation in the next
+    /// `validationFraction`, training above (both fractions in [0, 1]).
     public init(store: ImageStore, heldOutFraction: Double, validationFraction: Double = 0) {
         train = []; evaluation = []
         isValidation = validationFraction > 0

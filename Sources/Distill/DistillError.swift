@@ -1,6 +1,6 @@
 /// The codes of the distillation pipeline's errors. Their raw values are the codes as printed between
 /// brackets (`FILE: [code] message`), so the CLI's output and the tests that match it name problems the
-/// same way; `invalid-argument` is spelled as the format's ``ShardErrorCode/invalidArgument``.
+/// same way; `invalid-argument` is spelled as the format's `ShardErrorCode.invalidArgument`.
 public enum DistillErrorCode: String, Sendable, CaseIterable, Codable {
     /// A file or folder that cannot be read, written or created.
     case io

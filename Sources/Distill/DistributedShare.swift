@@ -4,9 +4,12 @@
 /// gets the same count, so ranks take the same number of batches; the padded items are duplicates, which
 /// the format allows across shards of one epoch (Spec/FORMAT.md section 2: lookup then uses the lowest rank).
 public struct DistributedShare: Sendable, Equatable {
+    /// This rank, 0..<``ranks``.
     public let rank: Int
+    /// The number of ranks, at least 1.
     public let ranks: Int
 
+    /// The share of rank `rank` of `ranks`; throws an `invalid_argument` error when `rank` is not in 0..<ranks.
     public init(rank: Int, ranks: Int) throws {
         guard ranks >= 1, (0..<ranks).contains(rank) else {
             throw DistillError(.invalidArgument, "rank \(rank) is not one of 0..<\(ranks)")

@@ -15,6 +15,7 @@ public enum SampleOrder: Codable, Sendable, Equatable, CustomStringConvertible {
     /// like one process's batch), at the cost of every rank decoding every block.
     case batchwise
 
+    /// One line for logs and run summaries, e.g. `record order, shuffle window 4`.
     public var description: String {
         switch self {
         case let .record(window): return window == 0 ? "record order (stored order, no window)" : "record order, shuffle window \(window)"

@@ -15,8 +15,11 @@ import Tensor
 ///     np.save(dst, model(np.load(src)).astype(np.float32)); print("ok", flush=True)
 /// ```
 public final class ExternalTeacher: TeacherModel {
+    /// The shell command, run as `/bin/sh -c command`.
     public let command: String
+    /// The classes of the logits the command must return.
     public let numClasses: Int
+    /// The side in pixels of the square images it is given.
     public let imageSize: Int
     private let process = Process()
     private let input = Pipe()
@@ -25,6 +28,7 @@ public final class ExternalTeacher: TeacherModel {
     private var batch = 0
     private var pendingOutput = Data()
 
+    /// Starts the command (once) with a temporary folder for the batches; throws when it cannot be started.
     public init(command: String, numClasses: Int, imageSize: Int) throws {
         self.command = command
         self.numClasses = numClasses
@@ -56,6 +60,8 @@ public final class ExternalTeacher: TeacherModel {
         batch = -1
     }
 
+    /// Sends one batch (N, 3, H, W) and waits for its logits (N, classes); throws a `teacher` error when the process
+    /// has exited, answers otherwise than `ok`, or writes an array of the wrong shape.
     public func logits(_ images: Tensor) throws -> Tensor {
         guard batch >= 0 else { throw DistillError(.teacher, "the external teacher is closed") }
         let inPath = directory + "/batch\(batch).npy", outPath = directory + "/logits\(batch).npy"

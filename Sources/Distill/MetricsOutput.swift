@@ -2,6 +2,8 @@ import Foundation
 
 /// The metrics CSV and an SVG plot of the loss and held-out accuracy curves.
 public enum MetricsOutput {
+    /// The metrics CSV: header `epoch,step,loss,lr,img_per_s,eval_top1,eval_top5`, one line per row, empty fields where
+    /// a row has no evaluation.
     public static func csv(_ rows: [MetricsRow]) -> String {
         var out = "epoch,step,loss,lr,img_per_s,eval_top1,eval_top5\n"
         for r in rows {

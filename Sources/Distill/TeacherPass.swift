@@ -15,10 +15,15 @@ public enum TeacherPass {
     /// The writer version in a pass's fingerprint: another version may encode the same records differently.
     public static let writerVersion = "0.2.0"
 
+    /// What a pass computes and how it writes it; recorded in `pass.json`, so a resume must pass the same values.
     public struct Options: Sendable {
+        /// Epochs of augmented views to compute.
         public var epochs: Int
+        /// K, the top probabilities stored per record.
         public var k: Int
+        /// The augmentation seed: a student run with the same seed and recipe draws the same views.
         public var seed: UInt64
+        /// Images per teacher forward (per rank).
         public var batchSize: Int
         /// Recorded in the shards' provenance by name and SHA-256 of its canonical JSON.
         public var recipe: NamedRecipe
@@ -26,10 +31,13 @@ public enum TeacherPass {
         /// evaluation split of every run); with `validationFraction` > 0 the validation split is left out
         /// too (``DataSplit``).
         public var heldOutFraction: Double
+        /// The share of keys after the held-out split that forms the validation split, also left out; 0 for none.
         public var validationFraction: Double
+        /// R, records per block of every shard.
         public var recordsPerBlock: Int
         /// Continue the pass in the output folder (Spec/PASS.md 5) instead of starting one.
         public var resume: Bool
+        /// The key table version written (2 by default; 1 for readers of spec revision 1.1).
         public var keyTableVersion: Int
 
         /// `recordsPerBlock` nil: the largest power of two R with R·K ≤ 2,048 (Spec/FORMAT.md 1.1).
@@ -44,6 +52,7 @@ public enum TeacherPass {
         }
     }
 
+    /// What a pass (or the part of it this run did) wrote.
     public struct Summary: Sendable {
         /// The manifest as last committed (nil when no epoch is finished yet).
         public var manifest: DatasetManifest?
@@ -51,12 +60,15 @@ public enum TeacherPass {
         public var records: Int
         /// Records this run computed (the rest were kept from an interrupted run).
         public var computedRecords: Int
+        /// Bytes of the shards written.
         public var shardBytes: Int
+        /// Wall seconds of this run.
         public var seconds: Double
         /// Epochs finished by every rank and listed in the manifest.
         public var committedEpochs: Int
         /// The run stopped on a request before the pass was done; `--resume` continues it.
         public var interrupted: Bool
+        /// Shard bytes per record (0 when nothing was written).
         public var bytesPerRecord: Double { records > 0 ? Double(shardBytes) / Double(records) : 0 }
     }
 
@@ -81,7 +93,7 @@ public enum TeacherPass {
     /// single-process pass writes. Ranks agree after every batch (one tiny allreduce): an error on one rank
     /// stops all of them at the next batch with an ``AgreedFailure``, and a stop request on any rank stops all
     /// of them after the same batch. After each epoch, rank 0 checks the other ranks' files
-    /// (``DatasetWriter/adoptShard(epoch:rank:)``) and commits the manifest. The output folder must be shared
+    /// (`DatasetWriter/adoptShard(epoch:rank:)`) and commits the manifest. The output folder must be shared
     /// by the ranks (one host, or a shared file system).
     public static func run(store: ImageStore, teacher: any TeacherModel, outputDirectory: String, options: Options,
                            identity: TeacherIdentity, communicator comm: Communicator = SingleProcess(),

@@ -7,8 +7,11 @@ import TinyViT
 /// Who the teacher of a pass is, for its fingerprint: a name and the SHA-256 of its weights (or, for an
 /// external teacher, of its command).
 public struct TeacherIdentity: Sendable, Equatable {
+    /// The teacher's name, e.g. `tinyvit-5m` or `external`.
     public var name: String
+    /// SHA-256 of the teacher's weights file (or of the external command), 64 hex digits.
     public var sha256: String
+    /// An identity of `name` with digest `sha256`.
     public init(name: String, sha256: String) {
         self.name = name
         self.sha256 = sha256

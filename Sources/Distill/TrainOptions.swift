@@ -5,23 +5,32 @@ import Glibc
 
 /// The hyper-parameters of one training run (checkpointed: a resume must use the same ones).
 public struct TrainOptions: Codable, Sendable, Equatable {
+    /// Epochs to train.
     public var epochs: Int
+    /// Images per optimiser step over all ranks (the global batch).
     public var batchSize: Int
+    /// Peak learning rate of AdamW, after warmup.
     public var learningRate: Float
+    /// The learning rate the cosine schedule decays to.
     public var minLearningRate: Float
+    /// Epochs of linear warmup (fractions allowed; converted to steps).
     public var warmupEpochs: Double
+    /// AdamW's decoupled weight decay.
     public var weightDecay: Float
     /// Gradient-norm clip; nil for none.
     public var clip: Float?
+    /// Stochastic depth (drop path) rate of the student, 0 for none (TinyViT's `drop_path_rate`).
     public var dropPath: Float
     /// Layer-wise learning-rate decay; 1 for none.
     public var layerDecay: Float
+    /// The run's seed: the student's initialisation, the epoch orders and the drop-path draws derive from it.
     public var seed: UInt64
     /// The held-out split (by key hash, ``DataSplit``): never trained on, never used to choose anything.
     public var heldOutFraction: Double
     /// > 0: evaluate on this validation part of the training split instead of the held-out split (and
     /// train without it) — for choosing hyper-parameters.
     public var validationFraction: Double
+    /// Images per evaluation forward.
     public var evalBatchSize: Int
     /// Micro-batches per optimiser step in each process: `batchSize` is always the global batch of one step,
     /// split into ranks × accumulate micro-batches of equal size, in order (``MicroBatches``); gradients
@@ -36,6 +45,7 @@ public struct TrainOptions: Codable, Sendable, Equatable {
     /// stored epoch e mod S); without it, such a run is refused naming the stored count.
     public var cycleEpochs: Bool
 
+    /// Options with the CLI's defaults.
     public init(epochs: Int = 10, batchSize: Int = 32, learningRate: Float = 1e-3, minLearningRate: Float = 1e-5,
                 warmupEpochs: Double = 1, weightDecay: Float = 0.05, clip: Float? = 5, dropPath: Float = 0,
                 layerDecay: Float = 1, seed: UInt64 = 0, heldOutFraction: Double = 0.2, validationFraction: Double = 0,
@@ -76,45 +86,66 @@ public struct TrainOptions: Codable, Sendable, Equatable {
 
 /// One row of the metrics: a training step, with the evaluation filled in on an evaluated epoch's last step.
 public struct MetricsRow: Codable, Sendable, Equatable {
+    /// The epoch the step belongs to (0-based).
     public var epoch: Int
+    /// The optimiser step, counted over the whole run.
     public var step: Int
+    /// The step's training loss (the mean of its micro-batches' mean losses).
     public var loss: Float
+    /// The learning rate the step used.
     public var learningRate: Float
+    /// Training throughput of the step, images per second over all ranks.
     public var imagesPerSecond: Double
+    /// Top-1 accuracy on the evaluation split, 0...1, on evaluated rows.
     public var top1: Double?
+    /// Top-5 accuracy on the evaluation split, 0...1, on evaluated rows.
     public var top5: Double?
     /// Training wall seconds up to this evaluation (evaluation time excluded), on evaluated rows.
     public var trainSeconds: Double?
 }
 
+/// Accuracy on an evaluation split.
 public struct Evaluation: Sendable, Equatable {
+    /// Fraction of images whose label is the top prediction, 0...1.
     public var top1: Double
+    /// Fraction of images whose label is among the top 5 predictions, 0...1.
     public var top5: Double
+    /// Images evaluated.
     public var count: Int
 }
 
 /// What a run reports when it stops.
 public struct TrainSummary: Sendable {
+    /// Epochs finished, over all invocations.
     public var completedEpochs: Int
+    /// Optimiser steps done, over all invocations.
     public var steps: Int
+    /// The last evaluation, if any epoch was evaluated.
     public var lastEvaluation: Evaluation?
+    /// Every metrics row, over all invocations.
     public var rows: [MetricsRow]
     /// Seconds the steps waited for a prepared batch; seconds spent preparing on the background thread
     /// (decode, augment, stored labels); seconds in the online teacher's forward; seconds in the student's
     /// forward/backward/update. All of this invocation only.
     public var waitSeconds: Double
+    /// Seconds preparing batches on the background thread (see ``waitSeconds``).
     public var prepareSeconds: Double
+    /// Seconds in the online teacher's forward (see ``waitSeconds``).
     public var teacherSeconds: Double
+    /// Seconds in the student's forward, backward and update (see ``waitSeconds``).
     public var computeSeconds: Double
     /// Seconds at the per-step agreement point (a tiny allreduce: waiting there is waiting for the slowest
     /// rank) and in the gradient allreduce (plus synchronised BatchNorm's sums); 0 for one process.
     public var syncSeconds: Double = 0
+    /// Seconds in the gradient allreduce and synchronised BatchNorm's sums (see ``syncSeconds``).
     public var allreduceSeconds: Double = 0
     /// Processes (ranks) and micro-batches per rank of the run.
     public var ranks: Int = 1
+    /// Micro-batches per rank per step.
     public var accumulate: Int = 1
     /// Wall seconds of training in this invocation, evaluation excluded; seconds evaluating.
     public var trainSeconds: Double
+    /// Wall seconds evaluating (see ``trainSeconds``).
     public var evaluationSeconds: Double
     /// Process CPU seconds (all threads) of this invocation, evaluations excluded.
     public var cpuSeconds: Double
@@ -133,12 +164,19 @@ public struct TrainSummary: Sendable {
 
 /// Progress after each step.
 public struct TrainProgress: Sendable {
+    /// The current epoch (0-based).
     public var epoch: Int
+    /// Epochs the run trains for.
     public var epochs: Int
+    /// Steps done in the current epoch.
     public var stepInEpoch: Int
+    /// Optimiser steps per epoch.
     public var stepsPerEpoch: Int
+    /// The step's loss.
     public var loss: Float
+    /// The step's learning rate.
     public var learningRate: Float
+    /// Images per second of the step, over all ranks.
     public var imagesPerSecond: Double
 }
 
@@ -146,8 +184,11 @@ public struct TrainProgress: Sendable {
 public final class StopRequest: @unchecked Sendable {
     private let lock = NSLock()
     private var requested = false
+    /// No stop requested yet.
     public init() {}
+    /// Asks the run to stop after its current step (thread-safe; callable from a signal-handling queue).
     public func request() { lock.lock(); requested = true; lock.unlock() }
+    /// True once ``request()`` was called.
     public var isRequested: Bool { lock.lock(); defer { lock.unlock() }; return requested }
 }
 

@@ -9,9 +9,9 @@ import TinyViT
 /// writes a run folder: `config.json`, `checkpoint/{model,optimizer}.safetensors` + `checkpoint/state.json`
 /// (after every epoch, and mid-epoch when stopped), `model.safetensors` (final), `metrics.csv`, `curves.svg`.
 ///
-/// One optimiser step is three separate stages — ``prepareBatch()`` (views and targets, including the
-/// online teacher), ``forwardBackward(_:micro:)`` and ``update()`` — with gradient accumulation and data
-/// parallelism between them (``gradientStep(stop:)``, Trainer+Ranks.swift): `options.batchSize` is the global
+/// One optimiser step is three separate stages — `prepareBatch()` (views and targets, including the
+/// online teacher), `forwardBackward(_:micro:)` and `update()` — with gradient accumulation and data
+/// parallelism between them (`gradientStep(stop:)`, Trainer+Ranks.swift): `options.batchSize` is the global
 /// batch of one step, cut into ranks × `options.accumulate` micro-batches (``MicroBatches``).
 ///
 /// With several ranks (a ``Communicator``), every rank runs its own Trainer on its micro-batches; the
@@ -20,24 +20,37 @@ import TinyViT
 /// every step on failures and stop requests, so an error or a signal on one rank stops all of them at
 /// the same step (``AgreedFailure``; a stop writes the usual resumable checkpoint).
 public final class Trainer {
+    /// The images trained on (and evaluated on, unless a separate evaluation store was given).
     public let store: ImageStore
+    /// Where the augmented views come from (stored parameters or the recipe).
     public let views: ViewSource
+    /// Where the soft (or hard) targets come from.
     public let targets: TargetSource
+    /// The run's hyper-parameters (checkpointed).
     public let options: TrainOptions
+    /// The run folder (config, checkpoints, metrics, model); rank 0 alone writes it.
     public let runDirectory: String
+    /// The student being trained.
     public let model: TinyViT
+    /// The student's optimiser.
     public let optimizer: AdamW
+    /// Which store images are trained and evaluated on.
     public let split: DataSplit
+    /// The ranks this trainer runs with (``SingleProcess`` for one).
     public let communicator: Communicator
     /// This rank's micro-batches of each step.
     public let microBatches: MicroBatches
     /// Position: epochs done, batches done in the current epoch, optimiser steps done.
     public internal(set) var completedEpochs = 0
+    /// Batches done in the current epoch.
     public internal(set) var stepInEpoch = 0
+    /// Optimiser steps done over the whole run.
     public internal(set) var step = 0
+    /// Every metrics row so far (checkpointed).
     public internal(set) var rows: [MetricsRow] = []
     /// Training wall seconds over all invocations (evaluation excluded), checkpointed.
     public internal(set) var trainSeconds = 0.0
+    /// Optimiser steps per epoch, from the first epoch's plan of streams.
     public private(set) var stepsPerEpoch: Int
     /// A separate store evaluated instead of the held-out split.
     let evaluationStore: ImageStore?
@@ -53,6 +66,10 @@ public final class Trainer {
     /// Synchronised BatchNorm's sums over ranks (nil unless `options.syncBatchNorm` with several ranks).
     let batchNormReducer: RankBatchNormReducer?
 
+    /// A trainer of a student of `configuration` on `store`, starting fresh in `runDirectory`
+    /// or, with `resume`, from the run folder's checkpoint; `excluded` store indices are never trained on, and
+    /// `evaluationStore` replaces the held-out split for evaluation. Throws ``DistillError`` when the options,
+    /// stores, teacher and student disagree (class counts, view size, too few samples for one batch).
     public init(store: ImageStore, views: ViewSource, targets: TargetSource, configuration: TinyViTConfiguration,
                 options: TrainOptions, runDirectory: String, resume: Bool = false,
                 communicator: Communicator = SingleProcess(), excluding excluded: Set<Int> = [],
@@ -152,6 +169,7 @@ public final class Trainer {
         return views.identity + "|" + targets.identity + exclusion
     }
 
+    /// Warmup then cosine decay over the run's steps, from the options.
     public var schedule: LearningRateSchedule {
         LearningRateSchedule(base: options.learningRate, minimum: options.minLearningRate,
                              warmupSteps: Int((options.warmupEpochs * Double(stepsPerEpoch)).rounded()),

@@ -26,11 +26,14 @@ public enum ViewSource {
 /// store (source sizes) and the training split (mix partners are drawn from training samples only, so a
 /// held-out or validation image is never pasted into a training view).
 public struct RecipeViews: Sendable {
+    /// The sampler that draws each view's parameters.
     public let sampler: AugmentationSampler
     let store: ImageStore
     let map: SampleMap
     let partners: [UInt32]
 
+    /// Views of `size` × `size` pixels drawn by `recipe` with `seed`, mix partners drawn from `trainIndices` only;
+    /// throws when the size is outside 1...65535.
     public init(recipe: AugmentationRecipe, seed: UInt64, size: Int, store: ImageStore, map: SampleMap, trainIndices: [Int]) throws {
         sampler = try AugmentationSampler(runSeed: seed, recipe: recipe, outputWidth: size, outputHeight: size)
         self.store = store

@@ -2,14 +2,16 @@ import CMPI
 import Distill
 import Foundation
 
-/// Distill's ``Communicator`` over MPI (Open MPI's `MPI_COMM_WORLD`), for processes started by `mpirun`.
+/// Distill's `Communicator` over MPI (Open MPI's `MPI_COMM_WORLD`), for processes started by `mpirun`.
 ///
 /// This target is the only one that links libmpi; the libraries (ShardFormat … Distill) stay free of it.
 /// MPI is initialised with `MPI_THREAD_SERIALIZED` (the trainer calls it from its own thread while batch
 /// preparation runs on another that never calls MPI). Transport errors keep MPI's default handler
 /// (`MPI_ERRORS_ARE_FATAL`: the whole job aborts), so the collectives do not throw.
 public final class MPICommunicator: Communicator {
+    /// This process's rank in `MPI_COMM_WORLD`.
     public let rank: Int
+    /// The number of processes in `MPI_COMM_WORLD`.
     public let size: Int
     private var finalized = false
 
@@ -39,6 +41,7 @@ public final class MPICommunicator: Communicator {
     /// MPI counts are 32-bit: larger buffers go in chunks.
     private static let chunk = 1 << 30
 
+    /// `MPI_Allreduce` with `MPI_SUM`, in place, in chunks of at most 2^30 elements.
     public func allreduceSum(_ values: UnsafeMutableBufferPointer<Float>) {
         forChunks(values.count) { start, count in
             _ = MPI_Allreduce(tinyshard_mpi_in_place(), values.baseAddress! + start, Int32(count), tinyshard_mpi_float(),
@@ -46,6 +49,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// `MPI_Allreduce` with `MPI_SUM` on doubles, in place, in chunks of at most 2^30 elements.
     public func allreduceSum(_ values: UnsafeMutableBufferPointer<Double>) {
         forChunks(values.count) { start, count in
             _ = MPI_Allreduce(tinyshard_mpi_in_place(), values.baseAddress! + start, Int32(count), tinyshard_mpi_double(),
@@ -53,6 +57,7 @@ public final class MPICommunicator: Communicator {
         }
     }
 
+    /// `MPI_Bcast` from `root`, in chunks of at most 2^30 elements.
     public func broadcast(_ values: UnsafeMutableBufferPointer<Float>, root: Int) {
         forChunks(values.count) { start, count in
             _ = MPI_Bcast(values.baseAddress! + start, Int32(count), tinyshard_mpi_float(), Int32(root), tinyshard_mpi_comm_world())

@@ -8,12 +8,18 @@ import Augment
 /// step smooths it later). Keys are `digits_00000`, `digits_00001`, … in row order, which is also byte
 /// order, so image i of the store is row i.
 public enum DigitsImport {
+    /// The class names `0` ... `9`: label i is digit i.
     public static let classNames = (0...9).map(String.init)
+    /// The CSV's images are 8 × 8 pixels (before upscaling).
     public static let side = 8
 
+    /// One row of the CSV as an image.
     public struct Digit: Sendable, Equatable {
+        /// `digits_NNNNN`, the row number zero-padded to 5 places.
         public var key: String
+        /// The digit, 0...9.
         public var label: Int
+        /// The image (grey in R = G = B), upscaled as asked.
         public var image: RGBImage
     }
 

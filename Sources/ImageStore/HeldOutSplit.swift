@@ -10,8 +10,11 @@ import ShardFormat
 public struct HeldOutSplit: Sendable, Equatable {
     /// Image indices, ascending.
     public var train: [Int]
+    /// Image indices held out for evaluation, ascending.
     public var heldOut: [Int]
 
+    /// Holds out the images whose key hashes (with `salt`) below `heldOutFraction` in [0, 1): about that fraction, and
+    /// an image's side depends on its key alone.
     public static func byKeyHash(_ keys: [String], heldOutFraction: Double, salt: UInt64 = 0) -> HeldOutSplit {
         var split = HeldOutSplit(train: [], heldOut: [])
         for (index, key) in keys.enumerated() {
@@ -20,6 +23,8 @@ public struct HeldOutSplit: Sendable, Equatable {
         return split
     }
 
+    /// Holds out every `period`-th of `count` images starting at `offset` (a period below 1 counts as 1; the offset is
+    /// taken modulo the period).
     public static func byIndex(count: Int, period: Int, offset: Int = 0) -> HeldOutSplit {
         var split = HeldOutSplit(train: [], heldOut: [])
         let p = max(period, 1)

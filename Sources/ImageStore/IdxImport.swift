@@ -24,10 +24,15 @@ public enum IdxImport {
 
     /// An IDX file's magic and dimensions.
     public struct Header: Sendable, Equatable {
+        /// The element-type code of the magic (0x08: unsigned byte, the only one imported).
         public var elementType: UInt8
+        /// The dimensions, each from a big-endian UInt32 (`[N, rows, columns]` for images, `[N]` for labels).
         public var dimensions: [Int]
     }
 
+    /// Imports images skip ..< skip + limit of the IDX `images` file (gzip'ed or plain), with labels from `labels` when
+    /// given, into a new store at `storePath`; `progress` gets (done, total). Throws ``ImageStoreError`` (`bad-input`
+    /// naming the file and image for anything the headers or data get wrong).
     @discardableResult
     public static func importStore(images imagesPath: String, labels labelsPath: String? = nil, to storePath: String,
                                    keyPrefix: String = "idx", classNames: [String] = [], skip: Int = 0, limit: Int? = nil,

@@ -3,6 +3,8 @@ import Augment
 
 /// Decodes an image file by its content (PNG or JPEG signature), whatever its extension says.
 public enum ImageDecoding {
+    /// Decodes a PNG or JPEG (by its signature) to 8-bit RGB; throws ``ImageStoreError`` `bad-input` naming `name` for
+    /// any other content or a damaged file.
     public static func decode(_ data: UnsafeRawBufferPointer, name: String) throws -> RGBImage {
         if data.count >= 8, Array(data.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] {
             return try PNGCodec.decode(data, name: name)

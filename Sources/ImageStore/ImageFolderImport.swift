@@ -9,13 +9,17 @@ import Augment
 /// in key byte order (which can differ from torchvision's class-by-class order when a class name is a
 /// prefix of another, e.g. `a` and `a-b`; labels are unaffected).
 public enum ImageFolderImport {
+    /// The file extensions imported, compared in lower case.
     public static let extensions: Set<String> = ["png", "jpg", "jpeg"]
 
+    /// What a folder holds: its classes and image files, before anything is decoded.
     public struct Listing: Sendable, Equatable {
+        /// The class folders' names, sorted; label i is name i.
         public var classNames: [String]
         /// (key, label) in key byte order.
         public var files: [(key: String, label: Int)]
 
+        /// Equal when the class names and every (key, label) pair are.
         public static func == (a: Listing, b: Listing) -> Bool {
             a.classNames == b.classNames && a.files.elementsEqual(b.files, by: { $0.key == $1.key && $0.label == $1.label })
         }

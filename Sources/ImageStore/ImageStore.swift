@@ -22,13 +22,17 @@ public final class ImageStore: @unchecked Sendable {
         case never
     }
 
+    /// The store's path, as opened.
     public let path: String
     /// Raw pixels (version 1) or JPEG (version 2).
     public let kind: StoreKind
+    /// N, the number of images; indices run 0..<N.
     public let count: Int
+    /// C, the number of classes; labels are −1 (none) or 0..<C.
     public let classCount: Int
     /// Label i's name, or empty when the store has no names.
     public let classNames: [String]
+    /// When pixel CRCs are checked.
     public let pixelCheck: PixelCheck
     /// The header's CRC-32 of the metadata (every image's size and pixel CRC, the keys, the class names): a
     /// fingerprint of the store's content that costs nothing to read (a teacher pass records it).
@@ -37,6 +41,8 @@ public final class ImageStore: @unchecked Sendable {
     private let indexOffset: Int
     private let keysOffset: Int
 
+    /// Maps the store at `path` and checks its header, index, keys and class names (not the image bytes); throws
+    /// ``ImageStoreError`` with the spec's code (`io`, `bad-magic`, `incomplete`, `size-mismatch`, ...).
     public init(path: String, pixelCheck: PixelCheck = .onRead) throws {
         self.path = path
         self.pixelCheck = pixelCheck
@@ -60,6 +66,7 @@ public final class ImageStore: @unchecked Sendable {
 
     // MARK: Per-image metadata
 
+    /// The key of image `index`; throws `invalid-argument` outside 0..<``count``.
     public func key(at index: Int) throws -> String {
         try check(index)
         return String(decoding: keyBytes(index), as: UTF8.self)
@@ -71,6 +78,8 @@ public final class ImageStore: @unchecked Sendable {
         return Int(entry(index).le(12, as: Int32.self))
     }
 
+    /// The size in pixels of image `index`, from the index (no decoding); throws `invalid-argument` outside
+    /// 0..<``count``.
     public func size(at index: Int) throws -> (width: Int, height: Int) {
         try check(index)
         let e = entry(index)

@@ -5,25 +5,33 @@ import Foundation
 /// not stop at the first bad image: it lists each one (up to a limit), so a person sees how much of a
 /// store is damaged.
 public struct ImageStoreVerifier: Sendable {
+    /// Stop listing problems after this many (the rest are counted in ``Report/omittedProblems``).
     public var maxProblems: Int
+    /// Threads that check images at once (at least 1; never more than the store's images).
     public var threads: Int
 
+    /// A verifier listing at most `maxProblems` problems, on `threads` threads.
     public init(maxProblems: Int = 100, threads: Int = 1) {
         self.maxProblems = maxProblems
         self.threads = threads
     }
 
+    /// What a verification found.
     public struct Report: Sendable {
+        /// The store checked.
         public var path: String
         /// Nil when the store could not be opened (then `problems` holds that one error).
         public var kind: StoreKind?
+        /// N, the images checked (0 when the store did not open).
         public var images: Int
+        /// The file's size in bytes.
         public var bytes: Int
         /// In image order; the open error alone when the store does not open.
         public var problems: [ImageStoreError]
         /// Bad images past `maxProblems`.
         public var omittedProblems: Int
 
+        /// True when nothing at all was found.
         public var isClean: Bool { problems.isEmpty && omittedProblems == 0 }
     }
 

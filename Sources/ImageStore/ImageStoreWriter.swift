@@ -13,9 +13,13 @@ import ShardFormat
 /// a version-2.0 store of one JPEG per image, each stream checked against the spec's structural rules and
 /// bounds before it is appended, so the writer never makes a store its readers reject.
 public final class ImageStoreWriter {
+    /// The final path; the bytes go to `path + ".partial"` until the store is finished.
     public let path: String
+    /// The class names written (empty for a store without names).
     public let classNames: [String]
+    /// C: labels appended must be −1 or below it.
     public let classCount: Int
+    /// How each appended image is stored (raw pixels, or JPEG at a quality).
     public let encoding: StoreEncoding
     private let file: AtomicFileOutput
     private var entries: [StoreLayout.Entry] = []
@@ -23,7 +27,9 @@ public final class ImageStoreWriter {
     private var lastKey: [UInt8]?
     private var finished = false
 
+    /// Creates the store's temporary file `path + ".partial"`; the store appears at `path` when finished.
     /// - Parameters:
+    ///   - path: where the finished store goes.
     ///   - classNames: names of the classes, label i ↔ name i (may be empty).
     ///   - classCount: number of classes when there are no names (labels must be < it); ignored when
     ///     names are given. 0 means the images carry no labels (every label must be −1).
@@ -54,6 +60,7 @@ public final class ImageStoreWriter {
         }
     }
 
+    /// Images appended so far.
     public var count: Int { entries.count }
 
     /// Appends one image (encoded as the store's encoding says). `label` is a class index below the class

@@ -5,7 +5,7 @@ import ShardFormat
 /// ratio (Spec/IMAGESTORE.md section 7). Smaller images are left alone — enlarging adds bytes, not
 /// information.
 ///
-/// The filter is the antialiased bicubic of ``ResizedCrop`` (PIL's and torchvision's `antialias=True`,
+/// The filter is the antialiased bicubic of `ResizedCrop` (PIL's and torchvision's `antialias=True`,
 /// a = −0.5) over the whole image: the filter the training crop uses, already checked against
 /// torchvision, and when shrinking it averages every source pixel, so there is no aliasing.
 public enum MaxSideResize {

@@ -6,6 +6,9 @@ import Augment
 /// `<prefix>_<index>` zero-padded to a common width (at least 5 digits) so that byte order is index
 /// order and image i of the store is row i of the array.
 public enum NpyImport {
+    /// Imports the uint8 `.npy` array `images` (`[N, H, W, 3]` or `[N, H, W]`), with labels from `labels` when given,
+    /// into a new store at `storePath`; `progress` gets (done, total). Throws ``ImageStoreError`` `bad-input` naming
+    /// the file for a wrong dtype, shape or label count.
     @discardableResult
     public static func importStore(images imagesPath: String, labels labelsPath: String? = nil, to storePath: String,
                                    keyPrefix: String = "npy", classNames: [String] = [],

@@ -1,7 +1,10 @@
 /// Why a `.npy` file cannot be read; callers wrap it in their own error type with the file name.
 public struct NpyFormatError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, without the file name.
     public var message: String
+    /// An error saying `message`.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 
@@ -13,15 +16,18 @@ public struct NpyFormatError: Error, Sendable, Equatable, CustomStringConvertibl
 /// Cost is bounded by the header: its length field is capped at ``maxHeaderLength`` and the shape's
 /// element count must fit 62 bits.
 public struct NpyHeader: Sendable, Equatable {
+    /// The 6 bytes a `.npy` file starts with: `\x93NUMPY`.
     public static let magic: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59]  // \x93NUMPY
     /// numpy itself refuses headers above 10 KiB by default; a generous cap keeps a hostile length cheap.
     public static let maxHeaderLength = 1 << 20
 
     /// The dtype string as numpy writes it, e.g. `<f4`, `|u1`.
     public var descr: String
+    /// The array's dimensions, C order (`fortran_order` False is required); empty for a 0-d array.
     public var shape: [Int]
     /// Where the array data starts in the file.
     public var dataOffset: Int
+    /// The format's major version: 1, 2 or 3 (2 and 3 have a 4-byte header length).
     public var majorVersion: Int
 
     /// Elements in the array: the product of the shape (1 for a 0-d array).
@@ -30,6 +36,7 @@ public struct NpyHeader: Sendable, Equatable {
     /// Bytes per element of the little-endian / byte-sized dtypes this project reads, or nil.
     public var itemSize: Int? { Self.itemSizes[descr] }
 
+    /// Bytes the data must hold: `itemSize × count`; nil for a dtype this project does not read.
     public var dataBytes: Int? { itemSize.map { $0 * count } }
 
     static let itemSizes: [String: Int] = [
@@ -37,6 +44,7 @@ public struct NpyHeader: Sendable, Equatable {
         "<u4": 4, "<i4": 4, "<f4": 4, "<u8": 8, "<i8": 8, "<f8": 8,
     ]
 
+    /// A header with these fields, as the parser returns it.
     public init(descr: String, shape: [Int], dataOffset: Int, majorVersion: Int) {
         self.descr = descr
         self.shape = shape

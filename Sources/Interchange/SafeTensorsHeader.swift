@@ -1,7 +1,10 @@
 /// Why a safetensors file cannot be read; callers wrap it with the file name.
 public struct SafeTensorsFormatError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What is wrong, without the file name.
     public var message: String
+    /// An error saying `message`.
     public init(_ message: String) { self.message = message }
+    /// The message.
     public var description: String { message }
 }
 
@@ -12,20 +15,28 @@ public struct SafeTensorsFormatError: Error, Sendable, Equatable, CustomStringCo
 /// data exactly (no holes, no overlaps), and each range must hold exactly shape × dtype size bytes.
 /// The one safetensors parser of the project; cost is linear in the header, which is capped at 100 MB.
 public struct SafeTensorsHeader: Sendable {
+    /// The largest header length accepted, in bytes (100 MB, as the safetensors library itself limits it).
     public static let maxHeaderLength = 100_000_000
 
+    /// One tensor of the file: name, dtype, shape and where its bytes are.
     public struct Entry: Sendable, Equatable {
+        /// The tensor's name (the header's key).
         public var name: String
+        /// The safetensors dtype string, e.g. `F32`, `F16`, `BF16`, `I64`.
         public var dtype: String
+        /// The tensor's dimensions; empty for a scalar.
         public var shape: [Int]
         /// Byte range inside the data (relative to ``SafeTensorsHeader/dataOffset``).
         public var begin: Int
+        /// End of the byte range (exclusive), relative to ``SafeTensorsHeader/dataOffset``.
         public var end: Int
+        /// Elements: the product of the shape (1 for a scalar).
         public var count: Int { shape.reduce(1, *) }
     }
 
     /// Entries in the header's order.
     public var entries: [Entry]
+    /// The optional `__metadata__` object: string keys to string values.
     public var metadata: [String: String]
     /// Where the data starts in the file (8 + N).
     public var dataOffset: Int
@@ -36,6 +47,8 @@ public struct SafeTensorsHeader: Sendable {
         "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8,
     ]
 
+    /// Parses the header of a whole safetensors file (`bytes` from its first byte) and checks every entry's dtype,
+    /// shape and byte range against the data; throws ``SafeTensorsFormatError``.
     public init(file bytes: UnsafeRawBufferPointer) throws {
         func fail(_ message: String) -> SafeTensorsFormatError { SafeTensorsFormatError(message) }
         guard bytes.count >= 8 else { throw fail("shorter than the 8-byte header length") }

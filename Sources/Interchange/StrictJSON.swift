@@ -25,6 +25,7 @@ public enum StrictJSON {
         return try parser.parseDocument()
     }
 
+    /// Parses `bytes` as one JSON document of the project's grammar; throws ``JSONSyntaxError``.
     public static func parse(_ bytes: [UInt8]) throws -> JSONDocument {
         try bytes.withUnsafeBytes { try parse($0) }
     }
@@ -32,19 +33,24 @@ public enum StrictJSON {
 
 /// Why a document is not JSON of the project's grammar, and the byte offset where that was found.
 public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// Byte offset (0-based) into the document where the problem was found.
     public var offset: Int
+    /// What is wrong there.
     public var reason: String
 
+    /// An error at byte `offset` saying `reason`.
     public init(offset: Int, _ reason: String) {
         self.offset = offset
         self.reason = reason
     }
 
+    /// `reason (at byte offset)`.
     public var description: String { "\(reason) (at byte \(offset))" }
 }
 
 /// The kinds of JSON value.
 public enum JSONKind: UInt8, Sendable {
+    /// One per JSON value type; a number's kind does not say integer or not (see ``JSONValue/isIntegerToken``).
     case null, bool, number, string, array, object
 }
 
@@ -71,6 +77,7 @@ public final class JSONDocument: @unchecked Sendable {
         self.nodes = nodes
     }
 
+    /// The document's top-level value.
     public var root: JSONValue { JSONValue(document: self, index: 0) }
 }
 
@@ -81,8 +88,11 @@ public struct JSONValue: @unchecked Sendable {
 
     var node: JSONDocument.Node { document.nodes[index] }
 
+    /// The value's kind.
     public var kind: JSONKind { node.kind }
+    /// True for `null`.
     public var isNull: Bool { kind == .null }
+    /// The boolean; nil for other kinds.
     public var bool: Bool? { kind == .bool ? node.flag == 1 : nil }
 
     /// The string, unescaped; nil for other kinds.

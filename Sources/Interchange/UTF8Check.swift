@@ -2,6 +2,7 @@
 /// the rule Python's decoder applies, so both implementations accept the same keys and names. Linear,
 /// with an 8-bytes-at-a-time ASCII fast path.
 public enum UTF8Check {
+    /// True when `bytes` is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
     public static func isValid(_ bytes: UnsafeRawBufferPointer) -> Bool {
         let n = bytes.count
         var i = 0

@@ -4,75 +4,124 @@ import ShardFormat
 
 /// What ``PassAnalysis`` found, in the shape of `analysis.json` (Spec/ANALYZE.md names every field's meaning).
 public struct AnalysisResult: Codable, Sendable {
+    /// How often the teacher's stored classes hold the label, over some records (Spec/ANALYZE.md 1).
     public struct Agreement: Codable, Sendable {
+        /// Records counted.
         public var records: Int
+        /// Share of them whose first stored class is the label, 0...1.
         public var top1: Double
+        /// Share of them whose first n stored classes hold the label, 0...1.
         public var topN: Double
     }
 
+    /// Agreement over one epoch's records.
     public struct EpochAgreement: Codable, Sendable {
+        /// The epoch.
         public var epoch: Int
+        /// Its agreement.
         public var agreement: Agreement
     }
 
+    /// Agreement over the records of one label.
     public struct ClassAgreement: Codable, Sendable {
+        /// The label (class index).
         public var label: Int
+        /// Its agreement.
         public var agreement: Agreement
     }
 
     /// Per image, over the images with records: mean shares and 10-bin histograms of top-1 and top-n shares.
     public struct ImageAgreement: Codable, Sendable {
+        /// Images with at least one record.
         public var images: Int
+        /// Mean over those images of the share of their records that are top-1.
         public var meanTop1Share: Double
+        /// Mean over those images of the share of their records that are top-n.
         public var meanTopNShare: Double
+        /// Images per bin ⌊10 · top-1 share⌋ (a share of 1 in bin 9).
         public var top1Histogram: [Int]
+        /// Images per bin ⌊10 · top-n share⌋ (a share of 1 in bin 9).
         public var topNHistogram: [Int]
     }
 
+    /// An image whose label is outside the teacher's top-n in at least the hard share of its records (Spec/ANALYZE.md
+    /// 2).
     public struct HardSample: Codable, Sendable {
+        /// The image's sample id.
         public var sampleID: UInt32
+        /// The image's key.
         public var key: String = ""
+        /// The image's label.
         public var label: Int
+        /// The image's records over all epochs.
         public var records: Int
+        /// Share of those records whose top-n misses the label, 0...1.
         public var missShare: Double
         /// The three candidate classes (Spec/ANALYZE.md 2), by mean stored value descending.
         public var topClasses: [Int]
+        /// The mean stored value of each of ``topClasses``, over the image's records (0 where absent).
         public var topMeans: [Double]
     }
 
+    /// The probability mass the top k keep (Spec/ANALYZE.md 3).
     public struct MassRow: Codable, Sendable {
+        /// k, 1...K.
         public var k: Int
+        /// Mean over records of the sum of the first k stored values.
         public var mean: Double
+        /// 10th percentile of that sum (from a 4,096-bin histogram).
         public var p10: Double
+        /// Median of that sum (from a 4,096-bin histogram).
         public var p50: Double
+        /// 90th percentile of that sum (from a 4,096-bin histogram).
         public var p90: Double
+        /// Mean of max(0, 1 − mass) / (C − k): what each unstored class gets.
         public var residual: Double
+        /// Bytes per record of a shard storing only the top k (writer-dependent; nil when not measured).
         public var bytesPerRecord: Double?
     }
 
+    /// Two classes and the Pearson correlation of their soft labels (Spec/ANALYZE.md 4).
     public struct Pair: Codable, Sendable {
+        /// The lower class index.
         public var a: Int
+        /// The higher class index.
         public var b: Int
+        /// corr_ab, −1...1.
         public var correlation: Double
     }
 
+    /// N, the records read over every epoch.
     public var records: Int
+    /// C, the dataset's classes.
     public var classes: Int
+    /// K, the entries stored per record.
     public var k: Int
     /// n of top-n (min(5, K)).
     public var n: Int
+    /// Agreement over every record (nil without the store's labels).
     public var overall: Agreement?
+    /// Agreement per epoch, ascending (empty without labels).
     public var perEpoch: [EpochAgreement]
+    /// Agreement per label, ascending (empty without labels).
     public var perClass: [ClassAgreement]
+    /// Per-image shares and histograms (nil without labels).
     public var perImage: ImageAgreement?
+    /// h: an image is hard when its top-n miss share is at least this.
     public var hardShareThreshold: Double
+    /// Hard images over images with records (nil without labels).
     public var hardImageShare: Double?
+    /// The hard images, by miss share descending, then key ascending.
     public var hardSamples: [HardSample]
+    /// One row per k = 1...K.
     public var massByK: [MassRow]
     /// Records used for the correlation: every `correlationStride`-th.
     public var correlationRecords: Int
+    /// m: 1 when every record is used, else ⌈N·K² / 2^31⌉.
     public var correlationStride: Int
+    /// The classes of the correlation matrix, ascending (all C when C ≤ 4,096).
     public var correlationClasses: [Int]
+    /// The 20 most correlated pairs, by correlation descending, then (a, b) ascending.
     public var topPairs: [Pair]
     /// Pearson correlation between the teacher's and a student's class correlations (i < j), when measured.
     public var studentSimilarity: Double?

@@ -5,7 +5,9 @@ import Augment
 /// library. Each glyph is five column bytes, bit 0 the top row; a character cell is 6×8 pixels (one
 /// column and one row of spacing). Characters outside ASCII 32...126 are drawn as a hollow box.
 public enum BitmapFont {
+    /// Glyph width in pixels at scale 1.
     public static let glyphWidth = 5
+    /// Glyph height in pixels at scale 1.
     public static let glyphHeight = 7
     /// Horizontal advance per character, pixels at scale 1.
     public static let advance = 6

@@ -5,8 +5,11 @@ import Foundation
 /// A grid of rendered records, each captioned with its key and top classes: a glance at what the
 /// teacher saw and said for many records at once.
 public enum ContactSheet {
+    /// The sheet's background colour (RGB), white.
     public static let background: (UInt8, UInt8, UInt8) = (255, 255, 255)
+    /// The captions' colour (RGB), near black.
     public static let ink: (UInt8, UInt8, UInt8) = (20, 20, 20)
+    /// Pixels between cells and around the sheet.
     public static let padding = 6
 
     /// Lays `records` out in `columns` columns (0: about a square grid). Views smaller than 96 pixels are

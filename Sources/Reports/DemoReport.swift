@@ -249,6 +249,7 @@ public enum DemoReport {
         ]) { a, _ in a }
     }
 
+    /// Writes `object` as pretty-printed JSON with sorted keys to `path`, atomically.
     public static func writeSummary(_ object: [String: Any], to path: String) throws {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try data.write(to: URL(fileURLWithPath: path), options: .atomic)

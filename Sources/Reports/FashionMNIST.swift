@@ -7,17 +7,19 @@ import ImageStore
 /// Debian's `dataset-fashion-mnist` are imported once into a cache folder — the students' store (the first
 /// 15,000 training images), the teacher's (the other 45,000, keys disjoint: `fashion_15000` on) and the test
 /// store (the official 10,000 t10k images) — and the teacher trained on the 45,000 is kept there under its
-/// fingerprint (``TeacherCache``), so that later runs and every seed reuse it. Every model is evaluated on the
+/// fingerprint (`TeacherCache`), so that later runs and every seed reuse it. Every model is evaluated on the
 /// official test set.
 public enum FashionMNIST {
     /// Where Debian's `dataset-fashion-mnist` puts the IDX files.
     public static let packageDirectory = "/usr/share/datasets/fashion-mnist"
+    /// The ten Fashion-MNIST class names; label i is name i.
     public static let classNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
     /// The students' store: this many of the 60,000 training images (the first ones); the teacher's: the rest.
     public static let studentImages = 15_000
     /// Clothes keep their class in a mirror: flip 0.5, crop 50–100% of the area, nothing else.
     public static let recipeJSON = #"{"horizontal_flip":0.5,"crop":{"scale":[0.5,1.0]},"rand_augment":null,"erasing":null,"mix":null}"#
 
+    /// The students' augmentation: ``recipeJSON`` as the recipe named `fashion`.
     public static var recipe: NamedRecipe {
         // The JSON above is valid (a test holds it to that).
         NamedRecipe(name: "fashion", recipe: try! AugmentationRecipe(json: Data(recipeJSON.utf8), file: "fashion"))
@@ -31,8 +33,11 @@ public enum FashionMNIST {
 
     /// The three stores in the cache.
     public struct Stores: Sendable, Equatable {
+        /// Path of the students' store (the first ``studentImages`` training images).
         public var students: String
+        /// Path of the teacher's store (the remaining training images).
         public var teacher: String
+        /// Path of the test store (the official 10,000 test images).
         public var test: String
     }
 

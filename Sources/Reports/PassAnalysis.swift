@@ -11,19 +11,28 @@ import ShardFormat
 /// record) and the values of the hard images' records. Memory is per key (a few bytes) and per class pair of
 /// the correlation matrix, never per record.
 public struct PassAnalysis {
+    /// What an analysis computes and how much it may spend.
     public struct Options: Sendable {
         /// Share of an image's records whose label is outside the teacher's top-n at which it is hard.
         public var hardShare: Double = 0.5
         /// Records whose top-k bytes are measured (Spec/ANALYZE.md 3).
         public var bytesSampleRecords = 16_384
+        /// The most N·K² terms the correlation sums may take; above it every m-th record is used (2^31, Spec/ANALYZE.md
+        /// 4).
         public var correlationBudget = 1 << 31
+        /// The most classes the correlation matrix keeps (the most frequent top-1 classes).
         public var maxCorrelationClasses = 4096
+        /// The most classes the heatmap shows.
         public var heatmapClasses = 100
+        /// The defaults of Spec/ANALYZE.md.
         public init() {}
     }
 
+    /// The dataset analysed.
     public let dataset: ShardDataset
+    /// C, the dataset's classes.
     public let classes: Int
+    /// K, the entries stored per record.
     public let k: Int
     /// Labels by sample id (-1: none), when a store was given.
     let labels: [Int32]?

@@ -6,10 +6,15 @@ import ShardFormat
 /// One stored record made visible: the view the teacher saw, re-rendered from the record's stored
 /// parameters on the store's image (and its mix partner's), with the record's top classes.
 public struct RenderedRecord: Sendable {
+    /// The sample's key.
     public var key: String
+    /// The sample id.
     public var sampleID: UInt32
+    /// The epoch of the record's shard.
     public var epoch: Int
+    /// The rank of the record's shard.
     public var rank: Int
+    /// The record's ordinal in its shard.
     public var ordinal: Int
     /// uint8 view (the Swift replay's `render`: erase noise mapped to uint8, mixup rounded).
     public var image: RGBImage
@@ -21,7 +26,9 @@ public struct RenderedRecord: Sendable {
 /// store they were drawn from: the debugging view of stored augmentations, and the reference the Python
 /// replay (`tinyshard.replay`) is tested against.
 public final class RecordRenderer {
+    /// The image store the dataset's views were drawn from.
     public let store: ImageStore
+    /// The dataset (with `params` augmentation) whose records are rendered.
     public let dataset: ShardDataset
     private let map: SampleMap
 
@@ -57,6 +64,8 @@ public final class RecordRenderer {
         return try ordinals.clamped(to: 0..<shard.recordCount).map { try render(shard: shard, ordinal: $0, cursor: cursor) }
     }
 
+    /// Renders record `ordinal` of `shard` with a cursor of its own; throws when the record, its image or its partner's
+    /// cannot be read, or its parameters do not fit the image.
     public func render(shard: ShardReader, ordinal: Int) throws -> RenderedRecord {
         try render(shard: shard, ordinal: ordinal, cursor: shard.makeCursor())
     }

@@ -8,6 +8,7 @@ public struct ConversionProgress: Sendable, Equatable {
     /// Records in all, when known.
     public var total: Int?
 
+    /// A progress report: `done` of `total` records (nil when unknown) in `stage`.
     public init(stage: String, done: Int, total: Int?) {
         self.stage = stage
         self.done = done

@@ -1,9 +1,14 @@
 /// What a conversion wrote.
 public struct ConversionSummary: Sendable, Equatable {
+    /// The dataset folder written.
     public var directory: String
+    /// C, the number of classes.
     public var classes: Int
+    /// K, the entries stored per record.
     public var k: Int
+    /// The epochs written, ascending.
     public var epochs: [Int]
+    /// Shard files written.
     public var shards: Int
     /// Keys in the dataset's key table.
     public var keys: Int
@@ -19,9 +24,12 @@ public struct ConversionSummary: Sendable, Equatable {
     public var keysInSeveralRanks: Int
     /// Bytes of the source's record data (and keys files, for the official layout).
     public var sourceBytes: Int
+    /// Bytes of the shards written.
     public var shardBytes: Int
+    /// Bytes of the key table written.
     public var keyTableBytes: Int
 
+    /// A summary with every count given.
     public init(directory: String, classes: Int, k: Int, epochs: [Int], shards: Int, keys: Int, recordsRead: Int,
                 recordsWritten: Int, duplicatesDropped: Int, keysInSeveralRanks: Int = 0, sourceBytes: Int, shardBytes: Int,
                 keyTableBytes: Int) {

@@ -5,14 +5,22 @@ public struct DemoOptions: Sendable {
     /// Records per shard. The demo has `recordsPerShard × ranks` images; each epoch shows every image
     /// once, split over the ranks.
     public var recordsPerShard: Int
+    /// Epochs to write; each gets its own augmentation draws.
     public var epochs: Int
+    /// Ranks per epoch: one shard each.
     public var ranks: Int
+    /// C, the synthetic teacher's classes.
     public var classes: Int
+    /// K, the entries stored per record (≤ `classes`).
     public var k: Int
+    /// R, records per block of every shard.
     public var recordsPerBlock: Int
+    /// Seed of every random draw: the same seed gives the same bytes.
     public var seed: UInt64
+    /// Side of the square training view in pixels (the `params` output size).
     public var outputSize: Int
 
+    /// Options with the defaults of `tinyshard demo`: 2 epochs × 2 ranks of 2000 records, 1000 classes, top-10.
     public init(recordsPerShard: Int = 2000, epochs: Int = 2, ranks: Int = 2, classes: Int = 1000, k: Int = 10,
                 recordsPerBlock: Int = 1024, seed: UInt64 = 0, outputSize: Int = 224) {
         self.recordsPerShard = recordsPerShard
@@ -30,6 +38,8 @@ public struct DemoOptions: Sendable {
 /// ``SyntheticAugmentation`` parameters (kind `params`), one shard per (epoch, rank). Deterministic:
 /// the same options give the same bytes.
 public enum DemoDataset {
+    /// Writes the demo dataset to the folder `output` (keys, shards, manifest) and returns what it wrote; throws
+    /// ``ConversionError`` or `ShardError` when the folder cannot be written.
     public static func write(to output: String, options: DemoOptions, progress: ProgressHandler? = nil) throws
         -> ConversionSummary
     {

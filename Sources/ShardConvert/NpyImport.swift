@@ -14,18 +14,26 @@ public struct NpyImportOptions: Sendable {
     public var outputs: String
     /// N keys, one per line, in row order.
     public var keys: String
+    /// Whether the rows are logits or probabilities.
     public var kind: NpyValueKind
     /// Softmax temperature for logits (recorded in the header for probabilities too).
     public var temperature: Double
+    /// K, the top entries kept per row (1...C).
     public var k: Int
+    /// How the rows' augmentation is stored; `.none` needs no `augmentationCodes`.
     public var augmentation: AugmentationKind
     /// uint8 [N, A] codes for the augmentation kind, or int32 [N] seeds for kind `seed`.
     public var augmentationCodes: String?
+    /// The epoch written into the shard's header and name.
     public var epoch: Int
+    /// The rank written into the shard's header and name.
     public var rank: Int
+    /// Written as provenance `teacher`.
     public var teacher: String?
+    /// R, records per block (default `ShardSchema/defaultRecordsPerBlock(k:)`).
     public var recordsPerBlock: Int
 
+    /// Options for `outputs` and `keys`; a nil `recordsPerBlock` takes the default for `k`.
     public init(outputs: String, keys: String, kind: NpyValueKind, temperature: Double = 1, k: Int,
                 augmentation: AugmentationKind = .none, augmentationCodes: String? = nil, epoch: Int = 0, rank: Int = 0,
                 teacher: String? = nil, recordsPerBlock: Int? = nil) {
@@ -47,6 +55,8 @@ public struct NpyImportOptions: Sendable {
 /// (largest first, ties by lower class index) and their probabilities. Rows are streamed a chunk at a
 /// time; memory holds the keys and one chunk.
 public enum NpyImporter {
+    /// Converts `options.outputs` into a dataset in the folder `output`; throws ``ConversionError`` for a file of the
+    /// wrong dtype or shape, a key count that differs from N, a repeated key or a value a shard cannot hold.
     public static func importDataset(_ options: NpyImportOptions, to output: String, progress: ProgressHandler? = nil) throws
         -> ConversionSummary
     {

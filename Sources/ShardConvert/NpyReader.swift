@@ -3,11 +3,14 @@ import Interchange
 /// A `.npy` file read row by row (a row is everything past the first axis), so that a large array is
 /// never held whole. The file size must match the header's shape exactly.
 public final class NpyReader {
+    /// The file's path, as opened.
     public let path: String
+    /// The parsed header.
     public let header: NpyHeader
     private let file: InputFile
     private var nextRow = 0
 
+    /// Opens `path` and checks its header, dtype and size; throws ``ConversionError`` naming the file otherwise.
     public init(path: String) throws {
         self.path = path
         file = try InputFile(path: path)
@@ -34,7 +37,9 @@ public final class NpyReader {
         }
     }
 
+    /// The array's dimensions.
     public var shape: [Int] { header.shape }
+    /// The element type (one of the four this project reads).
     public let dtype: NpyDType
     /// Size of the first axis (1 for a 0-d array).
     public var rows: Int { header.shape.first ?? 1 }

@@ -3,12 +3,17 @@ import ShardFormat
 
 /// What ``OfficialExporter`` wrote.
 public struct OfficialExportSummary: Sendable, Equatable {
+    /// The folder written.
     public var directory: String
+    /// K of the dataset (the `logits_top{K}` in the folder names).
     public var k: Int
+    /// The epochs written, ascending.
     public var epochs: [Int]
     /// (epoch, rank) pairs written, one keys and one values file each.
     public var ranks: Int
+    /// Records written over all files.
     public var records: Int
+    /// Bytes written over all files.
     public var bytes: Int
 }
 
@@ -18,6 +23,8 @@ public struct OfficialExportSummary: Sendable, Equatable {
 /// to the input, every rank's padded copies included (given keys files that end in a newline, as that
 /// writer makes them; a key repeated within one rank's file, which it never writes, was dropped).
 public enum OfficialExporter {
+    /// Writes the dataset at `path` into `output` in the official layout; throws ``ConversionError`` for a dataset
+    /// whose augmentation kind is not `seed` and `ShardError` for a damaged one.
     public static func export(dataset path: String, to output: String, progress: ProgressHandler? = nil) throws
         -> OfficialExportSummary
     {

@@ -6,11 +6,12 @@ public struct OfficialImportOptions: Sendable {
     public var classes: Int
     /// Written as provenance `teacher` ("unknown" when nil).
     public var teacher: String?
-    /// Records per block; nil: ``ShardSchema/defaultRecordsPerBlock(k:)`` for the files' K.
+    /// Records per block; nil: `ShardSchema/defaultRecordsPerBlock(k:)` for the files' K.
     public var recordsPerBlock: Int?
     /// Threads that sort keys and encode blocks (at least 1). The output does not depend on it.
     public var threads: Int
 
+    /// Options for a teacher of `classes` classes.
     public init(classes: Int, teacher: String? = nil, recordsPerBlock: Int? = nil, threads: Int = ShardWriter.defaultThreads) {
         self.classes = classes
         self.teacher = teacher
@@ -33,6 +34,8 @@ public struct OfficialImportOptions: Sendable {
 /// Memory holds the key table (the keys' bytes and 4 bytes per key), one keys file or two at a time with
 /// ~40 bytes per line while sorting, and a few blocks; never a `String` per key or a whole values file.
 public enum OfficialImporter {
+    /// Converts the official-layout folder `source` into a dataset in `output`; throws ``ConversionError`` for a folder
+    /// that is not of the layout, a values file of the wrong size, or a record a shard cannot hold.
     public static func importDataset(from source: String, to output: String, options: OfficialImportOptions,
                                      progress: ProgressHandler? = nil) throws -> ConversionSummary {
         let layout = try OfficialSource.discover(source)

@@ -9,8 +9,11 @@ import Foundation
 ///
 /// Probabilities are sorted descending (as `torch.topk` returns them).
 public enum OfficialLayout {
+    /// `logits_top{K}_epoch{E}`: one epoch's folder.
     public static func epochFolderName(k: Int, epoch: Int) -> String { "logits_top\(k)_epoch\(epoch)" }
+    /// `rank{R}-keys.txt`: one key per line, in record order.
     public static func keysFileName(rank: Int) -> String { "rank\(rank)-keys.txt" }
+    /// `rank{R}-values.bin`: the rank's records, one after another.
     public static func valuesFileName(rank: Int) -> String { "rank\(rank)-values.bin" }
 
     /// Bytes of one record: 4 + 2K + 2K.
@@ -39,14 +42,19 @@ public enum OfficialLayout {
 
 /// One rank's pair of files in an epoch folder.
 public struct OfficialRankFiles: Sendable, Equatable {
+    /// The rank in the file names.
     public var rank: Int
+    /// Path of `rank{R}-keys.txt`.
     public var keysPath: String
+    /// Path of `rank{R}-values.bin`.
     public var valuesPath: String
 }
 
 /// One `logits_top{K}_epoch{E}` folder.
 public struct OfficialEpochFolder: Sendable, Equatable {
+    /// E, from the folder name.
     public var epoch: Int
+    /// The folder's path.
     public var path: String
     /// Ascending by rank.
     public var ranks: [OfficialRankFiles]
@@ -54,7 +62,9 @@ public struct OfficialEpochFolder: Sendable, Equatable {
 
 /// The epochs, ranks and K found in an official-layout folder.
 public struct OfficialSource: Sendable, Equatable {
+    /// The folder that holds the epoch folders.
     public var directory: String
+    /// K, the same in every epoch folder's name.
     public var k: Int
     /// Ascending by epoch.
     public var epochs: [OfficialEpochFolder]

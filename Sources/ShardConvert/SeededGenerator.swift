@@ -11,13 +11,16 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
     private var state: UInt64
     private var spareNormal: Double?
 
+    /// A generator whose whole stream is fixed by `seed`.
     public init(seed: UInt64) { state = seed }
 
+    /// The next 64 random bits (SplitMix64).
     public mutating func next() -> UInt64 { Mix64.next(&state) }
 
     /// Uniform in [0, 1), 53 random bits.
     public mutating func uniform() -> Double { Double(next() >> 11) * 0x1p-53 }
 
+    /// Uniform in [`low`, `high`).
     public mutating func uniform(_ low: Double, _ high: Double) -> Double { low + (high - low) * uniform() }
 
     /// Uniform integer in `range` (tiny modulo bias is irrelevant for a demo).
@@ -25,6 +28,7 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         range.lowerBound + Int(next() % UInt64(range.upperBound - range.lowerBound + 1))
     }
 
+    /// True with probability `probability` (0 never, 1 always).
     public mutating func chance(_ probability: Double) -> Bool { uniform() < probability }
 
     /// Standard normal (Box–Muller, two values per draw).

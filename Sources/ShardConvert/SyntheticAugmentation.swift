@@ -5,14 +5,17 @@ import Darwin
 #endif
 import ShardFormat
 
-/// Draws ``AugmentationParameters`` the way the TinyViT training recipe does (timm's
+/// Draws `AugmentationParameters` the way the TinyViT training recipe does (timm's
 /// `rand-m9-mstd0.5-inc1` RandAugment, RandomResizedCrop, horizontal flip, random erasing with
 /// probability 0.25, mixup 0.8 / cutmix 1.0 switched half and half), on the spec's grid. For demo data
 /// and tests; a real teacher pass draws them in the augmentation library.
 public struct SyntheticAugmentation: Sendable {
+    /// Height of the training view in pixels.
     public var outputHeight: Int
+    /// Width of the training view in pixels.
     public var outputWidth: Int
 
+    /// Draws for views of `outputHeight` × `outputWidth` pixels (224 × 224 by default, TinyViT's input).
     public init(outputHeight: Int = 224, outputWidth: Int = 224) {
         self.outputHeight = outputHeight
         self.outputWidth = outputWidth

@@ -9,12 +9,15 @@ import Darwin
 /// of 2–40 neighbouring classes (class ids sorted by WordNet id put related classes side by side).
 /// A mixed image (mixup/cutmix) gets each image's boost weighted by its share λ.
 public struct SyntheticTeacher: Sendable {
+    /// C, the number of classes.
     public let classes: Int
+    /// K, the entries returned per image.
     public let k: Int
     private var logits: [Float]
     private var indices: [Int32]
     private var probabilities: [Double]
 
+    /// A teacher of `classes` classes giving its top `k` (1 ≤ k ≤ classes; traps otherwise).
     public init(classes: Int, k: Int) {
         precondition(classes >= 1 && k >= 1 && k <= classes)
         self.classes = classes

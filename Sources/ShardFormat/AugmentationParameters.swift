@@ -1,11 +1,16 @@
 /// A box in whole pixels: the grid torchvision draws RandomResizedCrop boxes on, and the grid of erasing
 /// and cutmix boxes.
 public struct PixelBox: Sendable, Equatable, Hashable {
+    /// Left edge, in pixels from the image's left side.
     public var x: UInt16
+    /// Top edge, in pixels from the image's top.
     public var y: UInt16
+    /// Width in pixels; the box lies inside its image (the validation rules check it).
     public var width: UInt16
+    /// Height in pixels; the box lies inside its image (the validation rules check it).
     public var height: UInt16
 
+    /// A box with its top-left corner at (`x`, `y`); nothing is checked until the parameters are validated.
     public init(x: UInt16, y: UInt16, width: UInt16, height: UInt16) {
         self.x = x
         self.y = y
@@ -20,6 +25,7 @@ public struct PixelBox: Sendable, Equatable, Hashable {
 
 /// timm's increasing RandAugment operations; raw values are the spec's op ids (section 4).
 public enum RandAugmentOp: UInt8, Sendable, CaseIterable {
+    /// The 15 ops, ids 0...14 in this order (the spec's table in section 4).
     case autoContrast = 0, equalize, invert, rotate, posterizeIncreasing, solarizeIncreasing, solarizeAdd,
          colorIncreasing, contrastIncreasing, brightnessIncreasing, sharpnessIncreasing, shearX, shearY,
          translateXRel, translateYRel
@@ -27,28 +33,35 @@ public enum RandAugmentOp: UInt8, Sendable, CaseIterable {
 
 /// One applied RandAugment op. The magnitude lives on a 0.01 grid so that it survives encoding exactly.
 public struct RandAugmentOperation: Sendable, Equatable, Hashable {
+    /// The largest `magnitudeHundredths` the encoding accepts: magnitude 10.
     public static let maxMagnitudeHundredths: UInt16 = 1000
 
+    /// Which of timm's increasing RandAugment operations was applied.
     public var op: RandAugmentOp
     /// Magnitude × 100, 0...1000 (timm's magnitude after Gaussian noise, clipped to [0, 10]).
     public var magnitudeHundredths: UInt16
     /// timm's random sign flip for signed ops.
     public var negate: Bool
 
+    /// One op at magnitude `magnitudeHundredths / 100`; `negate` flips the sign of the signed ops.
     public init(op: RandAugmentOp, magnitudeHundredths: UInt16, negate: Bool = false) {
         self.op = op
         self.magnitudeHundredths = magnitudeHundredths
         self.negate = negate
     }
 
+    /// The magnitude as timm uses it, 0...10 (`magnitudeHundredths / 100`).
     public var magnitude: Double { Double(magnitudeHundredths) / 100 }
 }
 
 /// Random erasing of one box, filled with per-pixel normal noise drawn from `noiseSeed`.
 public struct RandomErase: Sendable, Equatable, Hashable {
+    /// The erased box, in output pixels.
     public var box: PixelBox
+    /// Seed of the per-pixel normal noise that fills the box, so the erase can be replayed exactly.
     public var noiseSeed: UInt32
 
+    /// An erase of `box` filled with the noise of `noiseSeed`.
     public init(box: PixelBox, noiseSeed: UInt32) {
         self.box = box
         self.noiseSeed = noiseSeed
@@ -57,17 +70,24 @@ public struct RandomErase: Sendable, Equatable, Hashable {
 
 /// How one image was turned into a training view: crop, flip, RandAugment ops, erasing.
 public struct AugmentationView: Sendable, Equatable, Hashable {
+    /// The most RandAugment operations one view stores (the encoding's fixed slots).
     public static let maxOperations = 3
 
+    /// Width of the source image in pixels, before the crop.
     public var sourceWidth: UInt16
+    /// Height of the source image in pixels, before the crop.
     public var sourceHeight: UInt16
     /// RandomResizedCrop box in source pixels, resized to the shard's output size.
     public var crop: PixelBox
+    /// True when the cropped image was mirrored left to right (before the RandAugment ops).
     public var horizontalFlip: Bool
     /// Applied in order, after crop and flip; at most three.
     public var operations: [RandAugmentOperation]
+    /// The random erase applied last, if any.
     public var erase: RandomErase?
 
+    /// A view of a `sourceWidth` × `sourceHeight` image; call
+    /// ``AugmentationParameters/validate(outputHeight:outputWidth:)`` on the parameters that hold it before encoding.
     public init(sourceWidth: UInt16, sourceHeight: UInt16, crop: PixelBox, horizontalFlip: Bool = false,
                 operations: [RandAugmentOperation] = [], erase: RandomErase? = nil) {
         self.sourceWidth = sourceWidth
@@ -79,21 +99,28 @@ public struct AugmentationView: Sendable, Equatable, Hashable {
     }
 }
 
+/// How a record's image is mixed with its partner's (the mode byte of the spec's section 4; 0 means no mix).
 public enum MixMode: UInt8, Sendable {
+    /// λ · this image + (1 − λ) · the partner's.
     case mixup = 1
+    /// The partner's pixels pasted inside ``Mix/box``; λ is the share of this image that remains.
     case cutmix = 2
 }
 
 /// Mixup or cutmix with a partner sample, whose own view is part of the record.
 public struct Mix: Sendable, Equatable, Hashable {
+    /// Mixup or cutmix.
     public var mode: MixMode
     /// λ × 65535 as an integer (λ on a 1/65535 grid).
     public var lambdaCode: UInt16
+    /// The partner's sample id (in the dataset's key table).
     public var partner: UInt32
     /// The pasted box (cutmix only), in output pixels.
     public var box: PixelBox?
+    /// How the partner image was augmented before mixing (the same view rules apply).
     public var partnerView: AugmentationView
 
+    /// A mix with sample `partner` at λ = `lambdaCode / 65535`; `box` is the cutmix box (nil for mixup).
     public init(mode: MixMode, lambdaCode: UInt16, partner: UInt32, box: PixelBox? = nil,
                 partnerView: AugmentationView) {
         self.mode = mode
@@ -103,6 +130,7 @@ public struct Mix: Sendable, Equatable, Hashable {
         self.partnerView = partnerView
     }
 
+    /// λ in [0, 1], decoded from `lambdaCode / 65535`.
     public var lambda: Double { Double(lambdaCode) / 65535 }
 }
 
@@ -111,11 +139,15 @@ public struct Mix: Sendable, Equatable, Hashable {
 /// The 80-byte code of Spec/FORMAT.md section 4 is an invertible encoding of this type: every value of
 /// the type that passes ``validate(outputHeight:outputWidth:)`` encodes, and decoding gives it back.
 public struct AugmentationParameters: Sendable, Equatable, Hashable {
+    /// Bytes of one encoded `params` code (A in the spec): view 32, mix 16, partner view 32.
     public static let encodedSize = 80
 
+    /// The record's own view of its image.
     public var view: AugmentationView
+    /// The mix with a partner sample, if any (encoded as mode 0 when nil).
     public var mix: Mix?
 
+    /// Parameters of one record; nothing is checked until ``validate(outputHeight:outputWidth:)``.
     public init(view: AugmentationView, mix: Mix? = nil) {
         self.view = view
         self.mix = mix

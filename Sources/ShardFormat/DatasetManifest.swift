@@ -3,35 +3,57 @@ import Interchange
 
 /// `manifest.json` (Spec/FORMAT.md section 6): the dataset's files with their sizes and checksums.
 public struct DatasetManifest: Codable, Sendable, Equatable {
+    /// The manifest's name inside a dataset folder; written last, so its presence means the dataset is complete.
     public static let fileName = "manifest.json"
+    /// The key table's name inside a dataset folder.
     public static let keysFileName = "keys.tsk"
 
+    /// The key table's entry: `{"file", "count", "bytes", "crc32"}`.
     public struct FileEntry: Codable, Sendable, Equatable {
+        /// The file's name, relative to the dataset folder.
         public var file: String
+        /// The number of keys the table holds (M).
         public var count: Int
+        /// The file's size in bytes.
         public var bytes: Int
+        /// The file's CRC-32 as 8 lowercase hex digits.
         public var crc32: String
     }
 
+    /// One shard's entry; readers compare it with the shard's header and footer.
     public struct ShardEntry: Codable, Sendable, Equatable {
+        /// The shard's file name, relative to the dataset folder (`epochEEEE-rankRRR.tshard`).
         public var file: String
+        /// The epoch the shard's records belong to (equals its header's).
         public var epoch: Int
+        /// The rank that wrote the shard (equals its header's).
         public var rank: Int
+        /// N, the shard's record count (equals its footer's).
         public var records: Int
+        /// The shard's size in bytes.
         public var bytes: Int
+        /// The shard's CRC-32 as 8 lowercase hex digits.
         public var crc32: String
     }
 
+    /// Always `tinyshard-dataset`.
     public var format = "tinyshard-dataset"
+    /// The manifest version, 1.
     public var version = 1
+    /// C, the number of classes every shard shares.
     public var classes: Int
+    /// K, the entries per record every shard shares.
     public var k: Int
+    /// The key table that names every sample id.
     public var keys: FileEntry
+    /// Every shard of the dataset, any epoch and rank.
     public var shards: [ShardEntry]
 
     /// Largest manifest.json read (Spec §6): about 400,000 shard entries; keeps a hostile file's cost bounded.
     public static let maxBytes = 64 << 20
 
+    /// Reads and checks `directory/manifest.json`; throws ``ShardError`` (`io` when missing, `manifest-mismatch` when
+    /// larger than ``maxBytes`` or outside the spec's grammar and rules).
     public static func read(directory: String) throws -> DatasetManifest {
         let path = directory + "/" + fileName
         let location = ShardLocation(file: path)

@@ -1,7 +1,7 @@
 /// Spec/FORMAT.md section 7 for a top-K that is not (yet) in a shard — an online teacher's, so that
 /// training with the teacher in the loop and `--teacher-k K` gets exactly the row a stored record
 /// would give: the K float16 values in place, every other class the residual computed by the same
-/// ``softLabelResidual`` the reader's block decode uses.
+/// `softLabelResidual` the reader's block decode uses.
 public enum DenseSoftLabel {
     /// Fills `row` (one float per class) from `indices` and float16 `values` in stored order (sorted
     /// shards store them descending). Throws `invalid-argument` for mismatched counts, an index

@@ -11,7 +11,9 @@ import Darwin
 /// Public because every file this project writes (shards, key tables, manifests, image stores) is
 /// written this way.
 public final class AtomicFileOutput {
+    /// Where the file ends up after ``commit()``.
     public let finalPath: String
+    /// Where the bytes go until then: `finalPath + ".partial"`.
     public let temporaryPath: String
     private var fd: Int32
     private var buffer: [UInt8] = []
@@ -25,6 +27,7 @@ public final class AtomicFileOutput {
     public static func temporaryPath(for path: String) -> String { path + ".partial" }
 
     /// Creates (or truncates) `PATH.partial`; throws `ShardError` code `io` naming it when it cannot.
+    /// - Parameter path: the final path; nothing is written there before ``commit()``.
     /// - Parameter bufferBytes: appends smaller than this are gathered before a system call (for writers
     ///   of many small pieces, like one image at a time). 0, the default, writes each append at once, so
     ///   that everything appended before a crash is on disk for `recover` (shards append whole blocks).
@@ -65,6 +68,8 @@ public final class AtomicFileOutput {
         size = bytes
     }
 
+    /// Appends `bytes` (gathered in the buffer when smaller than its limit) and adds them to ``size`` and ``crc``;
+    /// throws ``ShardError`` code `io` when the write fails.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         crc = CRC32.checksum(bytes, continuing: crc)
         size += bytes.count
@@ -76,6 +81,7 @@ public final class AtomicFileOutput {
         }
     }
 
+    /// Appends `bytes`; see ``write(_:)-(UnsafeRawBufferPointer)``.
     public func write(_ bytes: [UInt8]) throws {
         try bytes.withUnsafeBytes { try write($0) }
     }

@@ -13,6 +13,7 @@ public struct KeyTable: Sendable {
     /// and memory is then D + 4·(M + 1) bytes, bounded by the file (Spec §5's ratio rule).
     private let starts: [UInt32]
 
+    /// M, the number of keys; sample ids run 0..<M.
     public var count: Int { starts.count - 1 }
 
     /// Appends the keys' text (each followed by a newline) to `buffer`.
@@ -79,6 +80,7 @@ public struct KeyTable: Sendable {
         self.starts = starts
     }
 
+    /// The key of sample id `id` (0..<``count``; traps outside).
     public func key(_ id: Int) -> String {
         String(decoding: text[Int(starts[id])..<(Int(starts[id + 1]) - 1)], as: UTF8.self)
     }
@@ -115,6 +117,7 @@ public struct KeyTable: Sendable {
         }
     }
 
+    /// Every key, in sample-id order (byte-wise ascending); builds M strings, so meant for small tables.
     public var keys: [String] { (0..<count).map(key) }
 
     /// The version this project writes (Spec/FORMAT.md 5.2); version 1 on request, for readers of revision 1.1.

@@ -10,7 +10,9 @@ import Darwin
 /// the usual mmap caveat. Shards are written under a temporary name and renamed, so a finished shard is
 /// never truncated in place by this project's writers.)
 public final class MappedFile: @unchecked Sendable {
+    /// The path the file was opened with.
     public let path: String
+    /// The whole file, read-only; valid while this object lives.
     public let bytes: UnsafeRawBufferPointer
     private let mapping: UnsafeMutableRawPointer?
 

@@ -9,11 +9,13 @@ import Foundation
 ///
 /// Thread-safe: a dataset is shared by loader threads.
 public final class MappedKeyTable: @unchecked Sendable {
+    /// The key table's path.
     public let path: String
     /// 1 or 2.
     public let version: Int
     /// M, the number of keys (from the head).
     public let count: Int
+    /// The file's size in bytes.
     public var fileSize: Int { file.bytes.count }
 
     private let file: MappedFile

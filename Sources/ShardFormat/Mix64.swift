@@ -4,6 +4,7 @@
 /// (ShardConvert's `SeededGenerator`) and the fuzzer all mix with it. (TinyViT's `SplitMix64`, below the
 /// format in the module graph, keeps its own copy.)
 public enum Mix64 {
+    /// SplitMix64's increment, 0x9E3779B97F4A7C15 (2^64 divided by the golden ratio).
     public static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
 
     /// The SplitMix64 output function (a bijective 64-bit mixer).

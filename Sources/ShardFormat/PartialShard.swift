@@ -18,6 +18,8 @@ public struct PartialShardPrefix: Sendable {
     public static let empty = PartialShardPrefix(blocks: [], records: 0, keptBytes: 0, sampleIDs: [])
 
     /// Scans `path` (a `.partial` file) against the pass's `schema` and order.
+    /// - Parameter path: the `.partial` file; a missing file gives an empty prefix.
+    /// - Parameter schema: the schema the pass writes that shard with; the file's header must equal it.
     /// - Parameter expectedSampleID: the sample id the pass's order puts at an ordinal (nil past its end).
     /// - Throws: ``ShardError`` `.manifestMismatch` naming the file when its header is whole but not the
     ///   pass's (the folder belongs to another pass); `io` when it cannot be read.
@@ -60,8 +62,10 @@ public struct PartialShardPrefix: Sendable {
 /// The tail a pass stopped by a signal leaves (Spec/PASS.md 4): the records of the block it had not completed,
 /// as a complete shard whose provenance says where they go.
 public enum ShardTail {
+    /// The provenance key whose value is the ordinal, in the complete shard, of the tail's first record.
     public static let provenanceKey = "tail_first_ordinal"
 
+    /// Where the tail of the shard at `path` is kept: `path + ".tail"`.
     public static func path(forShard path: String) -> String { path + ".tail" }
 
     /// Writes `records` (fewer than R, from ordinal `firstOrdinal`) as the tail of the shard at `shardPath`:

@@ -5,6 +5,7 @@ import Interchange
 /// everything that decides a record's bytes — so that a resumed pass can refuse to mix two passes in one
 /// folder. Written first, atomically; rewritten when epochs are added.
 public struct PassRecord: Sendable, Equatable {
+    /// The pass record's name inside a teacher-pass folder.
     public static let fileName = "pass.json"
     static let format = "tinyshard-teacher-pass"
 
@@ -13,6 +14,7 @@ public struct PassRecord: Sendable, Equatable {
     /// Every value a string; compared key by key on resume.
     public var fingerprint: [String: String]
 
+    /// A record of a pass planned for `epochs` epochs with the given fingerprint.
     public init(epochs: Int, fingerprint: [String: String]) {
         self.epochs = epochs
         self.fingerprint = fingerprint

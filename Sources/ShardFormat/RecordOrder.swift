@@ -5,9 +5,13 @@
 public struct RecordOrder: Sendable, Equatable {
     /// One shard of the epoch as the sampler sees it.
     public struct Shard: Sendable, Equatable {
+        /// The rank that wrote the shard.
         public var rank: Int
+        /// The shard's record count.
         public var records: Int
+        /// R, records per block (the last block may hold fewer).
         public var recordsPerBlock: Int
+        /// A shard as its header and footer describe it.
         public init(rank: Int, records: Int, recordsPerBlock: Int) {
             self.rank = rank
             self.records = records
@@ -17,8 +21,11 @@ public struct RecordOrder: Sendable, Equatable {
 
     /// One record: the position of its shard in ``shards`` (ascending rank) and its ordinal there.
     public struct Item: Sendable, Equatable {
+        /// Index into ``RecordOrder/shards``.
         public var shard: Int
+        /// The record's ordinal in that shard.
         public var ordinal: Int
+        /// The record at `ordinal` of shard number `shard`.
         public init(shard: Int, ordinal: Int) {
             self.shard = shard
             self.ordinal = ordinal
@@ -31,6 +38,7 @@ public struct RecordOrder: Sendable, Equatable {
     public let count: Int
     private let firstPosition: [Int]
 
+    /// The order of an epoch with these shards (any order; they are sorted by rank).
     public init(shards: [Shard]) {
         self.shards = shards.sorted { $0.rank < $1.rank }
         var first: [Int] = []

@@ -7,8 +7,11 @@ import Foundation
 /// ``ShardVerifier`` checks every byte. Immutable and thread-safe like ``ShardReader``: open it once and
 /// share it between data loader threads, each with its own ``ShardCursor``.
 public final class ShardDataset: @unchecked Sendable {
+    /// The dataset folder, as given.
     public let directory: String
+    /// The checked `manifest.json`.
     public let manifest: DatasetManifest
+    /// The key table, mapped: sample id ↔ key.
     public let keys: MappedKeyTable
     /// Shards in manifest order.
     public let shards: [ShardReader]
@@ -119,7 +122,9 @@ public final class ShardDataset: @unchecked Sendable {
 /// their shards without writing the file) and only write shards. The manifest writer then takes their
 /// shards in with ``adoptShard(epoch:rank:)``, which reads each file itself (DatasetWriter+Ranks.swift).
 public final class DatasetWriter {
+    /// The dataset folder being written.
     public let directory: String
+    /// The key table, written when the writer was created.
     public let keys: KeyTable
     /// The schema every shard shares; epoch and rank are set per shard.
     public let baseSchema: ShardSchema
@@ -128,7 +133,13 @@ public final class DatasetWriter {
     /// The zlib level of the shards this writer makes.
     public let compressionLevel: Int
 
+    /// Creates the dataset folder `directory` (if needed) and, unless `writesKeyTable` is false, writes the
+    /// key table into it.
     /// - Parameters:
+    ///   - directory: the dataset folder.
+    ///   - keys: every sample's key; sample ids are positions in it.
+    ///   - schema: the schema every shard shares (its epoch and rank are replaced per shard).
+    ///   - compressionLevel: zlib level 1...9 of the shards' sections.
     ///   - writesKeyTable: false for the other ranks of a distributed pass (rank 0 writes the table).
     ///   - keyTableVersion: 2 (Spec/FORMAT.md 5.2), or 1 for readers of revision 1.1.
     public init(directory: String, keys: KeyTable, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel,
@@ -160,6 +171,7 @@ public final class DatasetWriter {
     /// Whether the shard of (epoch, rank) is already listed for the manifest.
     public func holds(epoch: Int, rank: Int) -> Bool { entries.contains { $0.epoch == epoch && $0.rank == rank } }
 
+    /// The file name of the shard of (epoch, rank): `epoch0003-rank001.tshard`.
     public static func shardFileName(epoch: Int, rank: Int) -> String {
         String(format: "epoch%04d-rank%03d.tshard", epoch, rank)
     }

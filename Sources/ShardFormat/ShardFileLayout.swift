@@ -1,6 +1,8 @@
 /// The fixed parts of a shard file (Spec/FORMAT.md 1.1 and 1.3): preamble, header, index and footer.
 public enum ShardFileLayout {
+    /// The 8 bytes every shard starts with: `\x89TSH\r\n\x1a\n`.
     public static let magic: [UInt8] = [0x89, 0x54, 0x53, 0x48, 0x0D, 0x0A, 0x1A, 0x0A]
+    /// The major version readers accept; any other is `unsupported-version`.
     public static let majorVersion: UInt16 = 1
     /// 1: written under spec revision 1.1 (the tightened reading rules; no byte layout changed).
     public static let minorVersion: UInt16 = 1

@@ -2,12 +2,16 @@ import Foundation
 
 /// One record as stored: the teacher's entries in their original order.
 public struct ShardRecord: Sendable, Equatable {
+    /// The sample id: an index into the dataset's key table.
     public var sampleID: UInt32
     /// The augmentation code (A bytes; see ``AugmentationKind``).
     public var augmentation: [UInt8]
+    /// The K class indices, each in 0..<C, in the teacher's order.
     public var indices: [Int32]
+    /// The K values (probabilities or logits, see ``ShardSchema/valueKind``), in the same order as ``indices``.
     public var values: [Float16]
 
+    /// A record; `indices` and `values` must both hold K entries when it is written.
     public init(sampleID: UInt32, augmentation: [UInt8] = [], indices: [Int32], values: [Float16]) {
         self.sampleID = sampleID
         self.augmentation = augmentation
@@ -29,10 +33,15 @@ public struct ShardRecord: Sendable, Equatable {
 /// The reader is immutable and safe to share between threads; decoding goes through a ``ShardCursor``,
 /// one per thread, which keeps the last decoded block.
 public final class ShardReader: @unchecked Sendable {
+    /// The shard's path, as opened.
     public let path: String
+    /// The shard's header.
     public let schema: ShardSchema
+    /// N, the records in the shard (from its footer).
     public let recordCount: Int
+    /// The file's size in bytes.
     public var fileSize: Int { file.bytes.count }
+    /// The number of blocks (each of R records but the last).
     public var blockCount: Int { blocks.count }
 
     let file: MappedFile
@@ -41,8 +50,11 @@ public final class ShardReader: @unchecked Sendable {
     private let sampleTableLock = NSLock()
     private var sampleTable: SampleTable?
 
+    /// Opens the shard at `url.path`; see ``init(path:)``.
     public convenience init(url: URL) throws { try self.init(path: url.path) }
 
+    /// Maps the shard and checks its header, footer and index (not the blocks, which are checked when first decoded).
+    /// Throws ``ShardError`` located at `path` (`io`, `bad-magic`, `incomplete`, `bad-index`, ...).
     public init(path: String) throws {
         do {
             file = try MappedFile(path: path)
@@ -135,7 +147,9 @@ public final class ShardReader: @unchecked Sendable {
 /// stored order (the teacher pass's sampler order, which training replays); random access over a whole
 /// shard wants `cachedBlocks >= reader.blockCount`, at ~(12 + 11K) bytes per record of memory.
 public final class ShardCursor {
+    /// The shard this cursor decodes.
     public let reader: ShardReader
+    /// Decoded blocks kept (least recently used dropped first), at least 1.
     public let cachedBlocks: Int
     private var cache: [Int: DecodedBlock] = [:]
     private var lastUse: [Int: Int] = [:]

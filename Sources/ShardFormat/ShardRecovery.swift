@@ -1,8 +1,12 @@
 /// What `recover` kept and lost.
 public struct RecoveryReport: Sendable {
+    /// The damaged shard that was read.
     public var source: String
+    /// The new shard written.
     public var output: String
+    /// Blocks that passed every check and were copied.
     public var blocksRecovered = 0
+    /// Records in those blocks.
     public var recordsRecovered = 0
     /// Records the source's footer promised, when it had a valid one.
     public var recordsExpected: Int?

@@ -27,6 +27,7 @@ public enum AugmentationKind: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The header's `augmentation` value: `none`, `seed` or `params`.
     public var name: String {
         switch self {
         case .none: return "none"
@@ -35,6 +36,7 @@ public enum AugmentationKind: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The name, with the output size for `params` (`params v1, output 224x224`).
     public var description: String {
         if case let .params(h, w) = self { return "params v1, output \(h)x\(w)" }
         return name
@@ -43,26 +45,36 @@ public enum AugmentationKind: Sendable, Equatable, CustomStringConvertible {
 
 /// A shard's header: everything about its records that does not change from record to record.
 public struct ShardSchema: Sendable, Equatable {
+    /// The largest C a header may declare (2^24).
     public static let maxClasses = 1 << 24
+    /// The largest K a header may declare.
     public static let maxK = 256
+    /// The largest R a header may declare.
     public static let maxRecordsPerBlock = 65_536
 
     /// C, the number of classes.
     public var classes: Int
     /// K, the entries stored per record.
     public var k: Int
+    /// Whether the values are probabilities or logits.
     public var valueKind: ValueKind
     /// The softmax temperature the teacher used (1 when none).
     public var temperature: Double
     /// True when each record's values are non-increasing in stored order (top-K as `topk` returns it).
     public var sorted: Bool
+    /// How each record's augmentation is stored, and so A, its size.
     public var augmentation: AugmentationKind
+    /// The epoch the shard's records were made in.
     public var epoch: Int
+    /// The rank (worker) that wrote the shard.
     public var rank: Int
+    /// R, records per block: every block but the last holds exactly R.
     public var recordsPerBlock: Int
     /// Free-form strings: teacher, teacher_checksum, dataset_checksum, augmentation_code_version, writer.
     public var provenance: [String: String]
 
+    /// A schema; the limits (``maxClasses``, ``maxK``, ``maxRecordsPerBlock``, K ≤ C) are checked when a writer or
+    /// header uses it.
     public init(classes: Int, k: Int, valueKind: ValueKind = .probability, temperature: Double = 1,
                 sorted: Bool = true, augmentation: AugmentationKind = .none, epoch: Int = 0, rank: Int = 0,
                 recordsPerBlock: Int = 1024, provenance: [String: String] = [:]) {
@@ -142,7 +154,7 @@ extension ShardSchema {
         return try encoder.encode(header)
     }
 
-    /// Parses and validates header JSON by the spec's grammar (§1.1, ``StrictJSON``) and key rules;
+    /// Parses and validates header JSON by the spec's grammar (§1.1, Interchange's `StrictJSON`) and key rules;
     /// every failure is a `bad-header` error that names the key.
     public init(json: Data) throws {
         func fail(_ message: String) -> ShardError { ShardError(.badHeader, message) }

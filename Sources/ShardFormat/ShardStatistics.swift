@@ -8,8 +8,10 @@
 public struct ShardStatistics: Sendable, Equatable {
     /// The five sections of a block payload, in file order (Spec/FORMAT.md 1.2).
     public enum Section: Int, Sendable, CaseIterable, CustomStringConvertible {
+        /// The five sections, in payload order.
         case sampleIDs = 0, augmentation, values, indices, order
 
+        /// The section's name for tables: `sample ids`, `augmentation`, ...
         public var description: String {
             switch self {
             case .sampleIDs: return "sample ids"
@@ -30,6 +32,7 @@ public struct ShardStatistics: Sendable, Equatable {
         /// Blocks that store this section with zlib.
         public var zlibBlocks = 0
 
+        /// Zero bytes, zero blocks.
         public init() {}
 
         /// decoded / stored; 1 when the section is empty.
@@ -44,11 +47,15 @@ public struct ShardStatistics: Sendable, Equatable {
         }
     }
 
+    /// Shard files summed.
     public var files = 0
+    /// Records summed.
     public var records = 0
+    /// Blocks summed.
     public var blocks = 0
+    /// Bytes of the files summed (headers, index and footers included).
     public var fileBytes = 0
-    /// Indexed by ``Section/rawValue``; use the subscript.
+    /// Indexed by `Section.rawValue`; use the subscript.
     public private(set) var sections = [SectionSize](repeating: SectionSize(), count: Section.allCases.count)
     /// Preamble, header JSON and header CRC.
     public var headerBytes = 0
@@ -64,6 +71,7 @@ public struct ShardStatistics: Sendable, Equatable {
     /// All zero: the start of a sum over several shards.
     public init() {}
 
+    /// The sizes of one section, summed over the blocks.
     public subscript(section: Section) -> SectionSize {
         get { sections[section.rawValue] }
         set { sections[section.rawValue] = newValue }
@@ -79,6 +87,7 @@ public struct ShardStatistics: Sendable, Equatable {
         return sum
     }
 
+    /// Adds every count of `b` to `a` (to sum statistics over shards).
     public static func += (a: inout ShardStatistics, b: ShardStatistics) {
         a.files += b.files
         a.records += b.records

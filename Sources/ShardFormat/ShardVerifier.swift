@@ -2,12 +2,19 @@ import Foundation
 
 /// One problem a verifier found, with where it is.
 public struct ShardProblem: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// The error code, as ``ShardErrorCode`` raw values name it (`block-crc`, ...).
     public var code: String
+    /// The file's path, when known.
     public var file: String?
+    /// The block index inside the shard.
     public var block: Int?
+    /// The record's ordinal inside the shard.
     public var record: Int?
+    /// The record's sample id.
     public var sampleID: UInt32?
+    /// The sample's key, when the key table was read.
     public var sampleKey: String?
+    /// One sentence for a person.
     public var message: String
 
     init(_ error: ShardError) {
@@ -20,6 +27,7 @@ public struct ShardProblem: Sendable, Equatable, Codable, CustomStringConvertibl
         message = error.message
     }
 
+    /// One line, as ``ShardError/description`` writes it.
     public var description: String {
         ShardError(ShardErrorCode(rawValue: code) ?? .io, message,
                    at: ShardLocation(file: file, block: block, record: record, sampleID: sampleID, sampleKey: sampleKey)).description
@@ -28,15 +36,21 @@ public struct ShardProblem: Sendable, Equatable, Codable, CustomStringConvertibl
 
 /// What a verification found.
 public struct VerificationReport: Sendable {
+    /// Files checked.
     public var files = 0
+    /// Records checked.
     public var records = 0
+    /// Bytes of the files checked.
     public var bytes = 0
+    /// The problems found, at most the verifier's `maxProblems`.
     public var problems: [ShardProblem] = []
     /// Problems found past `maxProblems` and not listed.
     public var omittedProblems = 0
 
+    /// True when nothing at all was found.
     public var isClean: Bool { problems.isEmpty && omittedProblems == 0 }
 
+    /// An empty report.
     public init() {}
 }
 
@@ -54,10 +68,13 @@ public struct ShardVerifier: Sendable {
 
     /// Stop listing problems after this many (the count of the rest is still reported).
     public var maxProblems: Int
+    /// How much of each shard to check.
     public var depth: Depth
     /// Threads that decode blocks in `full` depth.
     public var threads: Int
 
+    /// A verifier listing at most `maxProblems` problems, at `depth`, with `threads` decoding threads (default: one per
+    /// core).
     public init(maxProblems: Int = 1000, depth: Depth = .full,
                 threads: Int = ProcessInfo.processInfo.activeProcessorCount) {
         self.maxProblems = maxProblems

@@ -2,9 +2,13 @@ import Foundation
 
 /// What a finished shard is, as the dataset manifest records it.
 public struct ShardFileInfo: Sendable, Equatable {
+    /// Where the shard was written (its final name).
     public var path: String
+    /// N, the records written.
     public var records: Int
+    /// The file's size in bytes.
     public var bytes: Int
+    /// The file's CRC-32.
     public var crc32: UInt32
 }
 
@@ -18,8 +22,11 @@ public struct ShardFileInfo: Sendable, Equatable {
 /// ``finish()``: a crash leaves no file under the final name, and `tinyshard recover` can salvage the
 /// complete blocks of the partial one.
 public final class ShardWriter {
+    /// The header written at the start of the shard.
     public let schema: ShardSchema
+    /// The final path; until the writer finishes, the bytes are at `path + ".partial"`.
     public var path: String { output.finalPath }
+    /// Records appended so far.
     public private(set) var recordCount = 0
 
     private let output: AtomicFileOutput
@@ -46,6 +53,8 @@ public final class ShardWriter {
     }
 
     /// - Parameters:
+    ///   - path: the final path; the bytes go to `path + ".partial"` until the writer finishes.
+    ///   - schema: the shard's header; checked against the format's limits.
     ///   - compressionLevel: zlib level 1...9 (checked; the bytes do not depend on it).
     ///   - threads: block-encoding threads, at least 1.
     public convenience init(path: String, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel,

@@ -2,6 +2,7 @@ import CZlib
 
 /// CRC-32 as zlib computes it (the spec's checksum everywhere).
 public enum CRC32 {
+    /// The CRC-32 of `bytes`, continuing `crc` (the CRC of the bytes before them; 0 to start).
     public static func checksum(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return crc }
         var value = UInt(crc)
@@ -17,6 +18,7 @@ public enum CRC32 {
         return UInt32(truncatingIfNeeded: value)
     }
 
+    /// The CRC-32 of `bytes`, continuing `crc`; see ``checksum(_:continuing:)-(UnsafeRawBufferPointer,_)``.
     public static func checksum(_ bytes: [UInt8], continuing crc: UInt32 = 0) -> UInt32 {
         bytes.withUnsafeBytes { checksum($0, continuing: crc) }
     }

@@ -5,6 +5,7 @@ import Foundation
 public struct BatchNormStatistics: Sendable {
     /// Mean and 1/sqrt(var + eps) per channel (batch statistics in training, running ones in eval).
     public var mean: [Float]
+    /// 1 / sqrt(variance + ``BatchNorm/epsilon``) per channel.
     public var invStd: [Float]
     /// Whether the statistics came from the batch (then they depend on the input, which the
     /// backward accounts for).
@@ -19,6 +20,7 @@ public struct BatchNormStatistics: Sendable {
 /// every process calls it with vectors of the same length, in the same order, and gets the element-wise
 /// sum (the same on every process). The trainer passes it only in training mode.
 public protocol BatchNormReducer: AnyObject {
+    /// Replaces `values` (per-channel sums) by their sum over every process, the same on each.
     func sum(_ values: UnsafeMutableBufferPointer<Double>)
 }
 
@@ -29,6 +31,7 @@ public protocol BatchNormReducer: AnyObject {
 /// Training mode uses batch statistics (biased variance for normalisation) and updates the
 /// running statistics in place with `momentum` and the unbiased variance, as PyTorch does.
 public enum BatchNorm {
+    /// PyTorch's default ε, added to the variance.
     public static let epsilon: Float = 1e-5
 
     /// Forward pass. `runningMean`/`runningVar` are read in eval mode and updated in training mode.

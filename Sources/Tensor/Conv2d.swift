@@ -9,11 +9,16 @@ import Foundation
 public enum Conv2d {
     /// Everything that determines a convolution's shapes.
     public struct Geometry: Hashable, Sendable {
+        /// The input `(batch, height, width, inChannels)`, the output channels, and the square kernel's side, stride
+        /// and zero padding.
         public var batch, inChannels, outChannels, height, width, kernel, stride, padding: Int
+        /// Output height: `(height + 2·padding − kernel) / stride + 1`.
         public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+        /// Output width: `(width + 2·padding − kernel) / stride + 1`.
         public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
         var patchSize: Int { kernel * kernel * inChannels }
         var rows: Int { batch * outHeight * outWidth }
+        /// A geometry with every dimension given.
         public init(batch: Int, inChannels: Int, outChannels: Int, height: Int, width: Int,
                     kernel: Int, stride: Int, padding: Int) {
             (self.batch, self.inChannels, self.outChannels, self.height, self.width) =

@@ -6,10 +6,15 @@ import CTensorKernels
 /// Channels-last makes every tap a contiguous run of channels, so each kernel (CTensorKernels) is a
 /// loop of 8-wide multiply-adds; rows of the output are split across workers.
 public enum DepthwiseConv {
+    /// Everything that determines a depthwise convolution's shapes.
     public struct Geometry: Hashable, Sendable {
+        /// The input `(batch, height, width, channels)` and the square kernel's side, stride and zero padding.
         public var batch, channels, height, width, kernel, stride, padding: Int
+        /// Output height: `(height + 2·padding − kernel) / stride + 1`.
         public var outHeight: Int { (height + 2 * padding - kernel) / stride + 1 }
+        /// Output width: `(width + 2·padding − kernel) / stride + 1`.
         public var outWidth: Int { (width + 2 * padding - kernel) / stride + 1 }
+        /// A geometry; 3×3 with padding 1 by default.
         public init(batch: Int, channels: Int, height: Int, width: Int, kernel: Int = 3, stride: Int, padding: Int = 1) {
             (self.batch, self.channels, self.height, self.width) = (batch, channels, height, width)
             (self.kernel, self.stride, self.padding) = (kernel, stride, padding)
@@ -29,6 +34,8 @@ public enum DepthwiseConv {
         return w
     }
 
+    /// The depthwise convolution of NHWC `input` with `weight` (one k×k filter per channel); traps on a shape that
+    /// disagrees with `geometry`.
     public static func forward(_ input: Tensor, weight: Tensor, geometry g: Geometry) -> Tensor {
         precondition(input.count == g.batch * g.height * g.width * g.channels, "depthwise input \(input.shape) vs \(g)")
         let out = Tensor(uninitialized: [g.batch, g.outHeight, g.outWidth, g.channels])

@@ -8,6 +8,8 @@ import Foundation
 /// Every matrix product of the model goes through here: Linear and 1×1 convolutions (one GEMM
 /// over all `N·H·W` rows), the im2col 3×3 convolutions and the per-window attention products.
 public enum Gemm {
+    /// `C = alpha · op(A) · op(B) + beta · C` on row-major matrices with leading dimensions `lda`, `ldb`, `ldc`; with k
+    /// = 0, `C = beta · C`.
     @inline(__always)
     public static func run(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                            alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,

@@ -2,14 +2,19 @@ import CTensorKernels
 
 /// LayerNorm over the last dimension of `(rows, C)` data (PyTorch `nn.LayerNorm(C)`, eps 1e-5).
 public enum LayerNorm {
+    /// PyTorch's default ε, added to the variance.
     public static let epsilon: Float = 1e-5
 
     /// Per-row statistics saved for the backward pass.
     public struct Statistics: Sendable {
+        /// Mean of each row.
         public var mean: [Float]
+        /// 1 / sqrt(variance + ε) of each row.
         public var invStd: [Float]
     }
 
+    /// `(x − mean) · invStd · gamma + beta` for each row of C = `gamma.count` values, and the statistics the backward
+    /// needs.
     public static func forward(_ input: Tensor, gamma: Tensor, beta: Tensor) -> (output: Tensor, statistics: Statistics) {
         let C = gamma.count
         let M = input.count / C
@@ -56,6 +61,8 @@ public enum LayerNorm {
 /// Fully connected layer `y = x·Wᵀ + b` on `(rows, in)` data with PyTorch-layout `W (out, in)`.
 /// Also serves as the 1×1 convolution on channels-last activations.
 public enum Linear {
+    /// `input · weightᵀ + bias` with `weight` of shape `(out, in)`, on rows of `in` values; traps when the input's
+    /// count is not a multiple of `in`.
     public static func forward(_ input: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         let N = weight.shape[0], K = weight.shape[1]
         precondition(input.count % K == 0, "linear input \(input.shape) vs weight \(weight.shape)")

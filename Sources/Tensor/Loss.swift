@@ -29,6 +29,7 @@ public enum SoftTargetCrossEntropy {
 
 /// Mean over the middle dimension: `(N, L, C)` → `(N, C)` (global average pooling of channels-last maps).
 public enum GlobalAveragePool {
+    /// The mean over the L positions of `(N, L, C)` data, shape `(N, C)`.
     public static func forward(_ x: Tensor, batch N: Int, channels C: Int) -> Tensor {
         let L = x.count / (N * C)
         let out = Tensor(zeros: [N, C])
@@ -41,6 +42,7 @@ public enum GlobalAveragePool {
         return out
     }
 
+    /// Spreads each `(N, C)` gradient evenly (÷ L) over the L positions: shape `(N, L, C)`.
     public static func backward(_ gradOutput: Tensor, batch N: Int, positions L: Int, channels C: Int) -> Tensor {
         let dx = Tensor(uninitialized: [N, L, C])
         let inv = 1 / Float(L)
@@ -54,6 +56,7 @@ public enum GlobalAveragePool {
 
 /// Layout changes between PyTorch's NCHW and the channels-last NHWC used inside the model.
 public enum Layout {
+    /// `(N, C, H, W)` to `(N, H, W, C)`.
     public static func nchwToNHWC(_ x: Tensor) -> Tensor {
         let (N, C, H, W) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let out = Tensor(uninitialized: [N, H, W, C])
@@ -63,6 +66,7 @@ public enum Layout {
         return out
     }
 
+    /// `(N, H, W, C)` to `(N, C, H, W)`.
     public static func nhwcToNCHW(_ x: Tensor) -> Tensor {
         let (N, H, W, C) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let out = Tensor(uninitialized: [N, C, H, W])

@@ -6,6 +6,7 @@ public enum OpProfiler {
     nonisolated(unsafe) public static var isEnabled = false
     nonisolated(unsafe) private static var totals: [String: Double] = [:]
 
+    /// Runs `body`, adding its wall time to category `name` when profiling is enabled.
     @inline(__always)
     public static func measure<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
         guard isEnabled else { return try body() }
@@ -14,6 +15,7 @@ public enum OpProfiler {
         return try body()
     }
 
+    /// Forgets every total.
     public static func reset() { totals = [:] }
 
     /// Seconds per category, largest first.

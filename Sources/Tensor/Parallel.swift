@@ -11,7 +11,7 @@ import Foundation
 /// under oversubscription), so Dispatch is the default.
 public enum Parallel {
     /// Number of workers used by Swift kernels (OpenMP's thread count when opted in, else
-    /// ``defaultWorkerCount``).
+    /// `defaultWorkerCount`).
     nonisolated(unsafe) public static var workerCount: Int = {
         if let f = OpenMP.maxThreads { return max(1, Int(f())) }
         return defaultWorkerCount(environment: ProcessInfo.processInfo.environment, allowedCPUs: allowedCPUCount())

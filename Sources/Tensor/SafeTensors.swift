@@ -14,6 +14,7 @@ public struct SafeTensors {
     /// The optional `__metadata__` string map.
     public var metadata: [String: String] = [:]
 
+    /// An empty file: no tensors, no metadata.
     public init() {}
 
     /// Reads and validates a file; throws ``TensorError`` naming the file and entry on any problem.
@@ -26,7 +27,7 @@ public struct SafeTensors {
     }
 
     /// Parses safetensors bytes; `name` is used in error messages. The header is parsed and checked by
-    /// Interchange's ``SafeTensorsHeader`` (the project's one safetensors parser, strict JSON).
+    /// Interchange's `SafeTensorsHeader` (the project's one safetensors parser, strict JSON).
     public init(data: Data, name: String = "<memory>") throws {
         let header: SafeTensorsHeader
         do {
@@ -126,8 +127,10 @@ func jsonString(_ s: String) -> String {
 }
 
 /// NumPy `.npy` reading and writing for float32/float64 C-order arrays; the header goes through
-/// Interchange's ``NpyHeader``, the project's one `.npy` parser.
+/// Interchange's `NpyHeader`, the project's one `.npy` parser.
 public enum NPY {
+    /// Reads a float32 or float64 `.npy` file as float32; throws ``TensorError`` naming the file (`unsupported` for
+    /// another dtype, `invalidFile` for a damaged header or a wrong data size).
     public static func read(_ url: URL) throws -> Tensor {
         let data: Data
         do { data = try Data(contentsOf: url) } catch { throw TensorError.invalidFile("\(url.path): cannot read") }
@@ -157,6 +160,7 @@ public enum NPY {
         return t
     }
 
+    /// Writes `t` as a float32 `.npy` with its shape.
     public static func write(_ t: Tensor, to url: URL) throws {
         var d = Data(NpyHeader.encode(descr: "<f4", shape: t.shape))
         d.append(Data(bytes: t.pointer, count: t.count * 4))

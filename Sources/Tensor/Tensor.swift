@@ -111,11 +111,16 @@ public struct Tensor: @unchecked Sendable {
 
 /// Errors raised by tensor construction and tensor files.
 public enum TensorError: Error, CustomStringConvertible, Equatable {
+    /// Shapes that do not fit together.
     case shapeMismatch(String)
+    /// A tensor file that cannot be read or is damaged.
     case invalidFile(String)
+    /// A tensor asked for by name is absent.
     case missingKey(String)
+    /// A dtype or layout this library does not handle.
     case unsupported(String)
 
+    /// One line: the kind of failure and its sentence.
     public var description: String {
         switch self {
         case .shapeMismatch(let s): return "shape mismatch: \(s)"
@@ -128,7 +133,9 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
 
 /// Reference-counted, 64-byte aligned float storage taken from and returned to ``BufferPool``.
 public final class TensorStorage: @unchecked Sendable {
+    /// The 64-byte aligned floats.
     public let pointer: UnsafeMutablePointer<Float>
+    /// The floats allocated (at least the tensor's count).
     public let capacity: Int
 
     init(count: Int) {
@@ -145,6 +152,7 @@ public final class TensorStorage: @unchecked Sendable {
 /// request is served from the list: no page faults, no allocator calls. ``purge()`` returns the
 /// cached buffers to the system (e.g. after changing batch size or resolution).
 public final class BufferPool: @unchecked Sendable {
+    /// The process-wide pool every tensor allocates from.
     public static let shared = BufferPool()
     private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
     private var cachedBytes = 0

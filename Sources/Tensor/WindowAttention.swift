@@ -11,7 +11,7 @@ public enum WindowPartition {
         ((height + window - 1) / window, (width + window - 1) / window)
     }
 
-    /// `(B, H, W, C)` → `(B·nH·nW, w·w, C)`, zero-padded. Also the adjoint of ``reverse``.
+    /// `(B, H, W, C)` → `(B·nH·nW, w·w, C)`, zero-padded. Also the adjoint of `reverse`.
     public static func partition(_ x: Tensor, batch B: Int, height H: Int, width W: Int, channels C: Int,
                                  window ws: Int) -> Tensor {
         let (nH, nW) = windowCounts(height: H, width: W, window: ws)
@@ -37,7 +37,7 @@ public enum WindowPartition {
         return out
     }
 
-    /// `(B·nH·nW, w·w, C)` → `(B, H, W, C)`, dropping padded tokens. Also the adjoint of ``partition``.
+    /// `(B·nH·nW, w·w, C)` → `(B, H, W, C)`, dropping padded tokens. Also the adjoint of `partition`.
     public static func reverse(_ windows: Tensor, batch B: Int, height H: Int, width W: Int, channels C: Int,
                                window ws: Int) -> Tensor {
         let (nH, nW) = windowCounts(height: H, width: W, window: ws)
@@ -72,13 +72,17 @@ public enum WindowPartition {
 public enum WindowAttention {
     /// Geometry of one windowed attention call.
     public struct Geometry: Sendable {
+        /// The input `(batch, height, width, heads·keyDim)` in tokens, heads, key size per head and window side.
         public var batch, height, width, heads, keyDim, window: Int
+        /// A geometry with every dimension given.
         public init(batch: Int, height: Int, width: Int, heads: Int, keyDim: Int, window: Int) {
             (self.batch, self.height, self.width, self.heads, self.keyDim, self.window) = (batch, height, width, heads, keyDim, window)
         }
         var rowsY: Int { (height + window - 1) / window }
         var rowsX: Int { (width + window - 1) / window }
+        /// Windows over the batch, after padding to whole windows.
         public var windowCount: Int { batch * rowsY * rowsX }
+        /// Tokens per window: window².
         public var tokensPerWindow: Int { window * window }
         /// Whether any window holds padded tokens.
         public var isPadded: Bool { height % window != 0 || width % window != 0 }

@@ -6,17 +6,26 @@ import Tensor
 /// ``Parameter/usesWeightDecay``), optional gradient-norm clipping as `clip_grad_norm_`, and
 /// per-parameter learning-rate scales (layer-wise decay, see ``TinyViT/setLayerLearningRateDecay(_:)``).
 public final class AdamW {
+    /// The step size of the next update (the trainer sets it from the schedule every step).
     public var learningRate: Float
+    /// Decay of the first-moment (mean) estimate.
     public var beta1: Float
+    /// Decay of the second-moment (uncentred variance) estimate.
     public var beta2: Float
+    /// Added to the square root of the second moment, for numerical safety.
     public var epsilon: Float
+    /// Decoupled weight decay: each update also multiplies the decayed parameters (tensors of 2 or more
+    /// dimensions, not biases) by `1 − learningRate · weightDecay`.
     public var weightDecay: Float
     /// Clip the global gradient L2 norm to this value before the update (`nil`: no clipping).
     public var maxGradientNorm: Float?
+    /// Updates applied so far (the bias corrections use it; checkpointed).
     public private(set) var stepCount = 0
     /// Moments by parameter name (timm's names are unique), so that they can be checkpointed.
     private var moments: [String: (m: Tensor, v: Tensor)] = [:]
 
+    /// An optimiser with PyTorch's AdamW defaults except weight decay 0.05 and gradient clipping at norm 5 (TinyViT's
+    /// recipe).
     public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
                 weightDecay: Float = 0.05, maxGradientNorm: Float? = 5.0) {
         self.learningRate = learningRate; self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon

@@ -7,8 +7,11 @@ import Tensor
 /// + AdamW (lr 1e-3, wd 0.05, clip 5), on random images and soft targets. The first
 /// `warmupSteps` are not timed (they create oneDNN primitives and fill the buffer pool).
 public enum TinyViTBenchmark {
+    /// What one benchmark measured.
     public struct Result: Sendable {
+        /// Images per second over the timed steps.
         public var imagesPerSecond: Double
+        /// Wall seconds per timed step.
         public var secondsPerStep: Double
         /// Peak resident set size of the process so far (`VmHWM`), in bytes, when available.
         public var peakResidentBytes: Int?

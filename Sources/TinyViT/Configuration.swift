@@ -4,14 +4,23 @@ import Interchange
 /// The hyper-parameters that define a TinyViT, with timm's names in JSON
 /// (`embed_dims`, `depths`, `num_heads`, `window_sizes`, `num_classes`, `in_chans`, `mlp_ratio`, ...).
 public struct TinyViTConfiguration: Codable, Equatable, Sendable {
+    /// Channels of each of the four stages (timm's `embed_dims`).
     public var embedDims: [Int]
+    /// Blocks in each stage (`depths`); stage 0 is MBConv blocks, the others transformer blocks.
     public var depths: [Int]
+    /// Attention heads per transformer stage (`num_heads`; the stage's channels must divide by it).
     public var numHeads: [Int]
+    /// Attention window side per stage (`window_sizes`), in tokens.
     public var windowSizes: [Int]
+    /// Classes of the head (`num_classes`).
     public var numClasses: Int
+    /// Channels of the input images (`in_chans`, 3 for RGB).
     public var inChannels: Int
+    /// Hidden width of each transformer MLP as a multiple of the channels (`mlp_ratio`).
     public var mlpRatio: Float
+    /// Hidden width of each MBConv as a multiple of the channels (`mbconv_expand_ratio`).
     public var mbconvExpandRatio: Float
+    /// Kernel side of the depthwise `local_conv` in transformer blocks (`local_conv_size`).
     public var localConvSize: Int
     /// Stochastic depth: rates rise linearly from 0 to this over all blocks (timm's `dpr`).
     public var dropPathRate: Float
@@ -25,6 +34,7 @@ public struct TinyViTConfiguration: Codable, Equatable, Sendable {
         case dropPathRate = "drop_path_rate", imageSize = "img_size"
     }
 
+    /// A configuration with timm's defaults for the fields not given; checked when a model is built from it.
     public init(embedDims: [Int], depths: [Int], numHeads: [Int], windowSizes: [Int], numClasses: Int = 1000,
                 inChannels: Int = 3, mlpRatio: Float = 4, mbconvExpandRatio: Float = 4, localConvSize: Int = 3,
                 dropPathRate: Float = 0, imageSize: Int = 224) {
@@ -34,6 +44,8 @@ public struct TinyViTConfiguration: Codable, Equatable, Sendable {
         self.dropPathRate = dropPathRate; self.imageSize = imageSize
     }
 
+    /// Decodes timm's `config.json` keys; the four lists are required, the other keys default as in the memberwise
+    /// initialiser when absent.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(embedDims: try c.decode([Int].self, forKey: .embedDims),
@@ -102,12 +114,18 @@ public struct TinyViTConfiguration: Codable, Equatable, Sendable {
 
 /// Errors from building, loading and saving TinyViT models.
 public enum TinyViTError: Error, CustomStringConvertible, Equatable {
+    /// Stage counts that disagree, a size or ratio out of range, channels not divisible by heads.
     case invalidConfiguration(String)
+    /// A weights file lacks a parameter or buffer of the model.
     case missingKey(key: String, file: String)
+    /// A weights file holds a tensor the model does not have.
     case unexpectedKey(key: String, file: String)
+    /// A tensor of the weights file has another shape than the model's.
     case shapeMismatch(key: String, expected: [Int], found: [Int], file: String)
+    /// An input batch of the wrong shape or size.
     case invalidInput(String)
 
+    /// One line: what failed, with the key, shapes and file where they apply.
     public var description: String {
         switch self {
         case .invalidConfiguration(let s): return "invalid TinyViT configuration: \(s)"
@@ -121,7 +139,7 @@ public enum TinyViTError: Error, CustomStringConvertible, Equatable {
 
 extension TinyViTConfiguration {
     /// Reads a CONFIG.json (timm's key names) and validates it. The bytes must first pass the project's
-    /// one JSON grammar (Interchange's ``StrictJSON``, Spec/FORMAT.md "JSON grammar"): Foundation's
+    /// one JSON grammar (Interchange's `StrictJSON`, Spec/FORMAT.md "JSON grammar"): Foundation's
     /// decoder alone would take a duplicate key, a BOM or a UTF-16 file, and read them its own way.
     public init(json data: Data) throws {
         do {

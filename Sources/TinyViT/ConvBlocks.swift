@@ -2,12 +2,16 @@ import Tensor
 
 /// timm's `PatchEmbed`: two 3×3 stride-2 ConvNorms with a GELU between (image → 1/4 resolution).
 public final class PatchEmbed: ParameterContainer {
+    /// The two ConvNorms (`patch_embed.conv1` to half the channels, `patch_embed.conv2`).
     public let conv1, conv2: ConvNorm
+    /// A patch embedding from `inChannels` to `outChannels` (which should be even).
     public init(inChannels: Int, outChannels: Int) {
         conv1 = ConvNorm(prefix: "patch_embed.conv1", inChannels: inChannels, outChannels: outChannels / 2, kind: .dense(kernel: 3, stride: 2))
         conv2 = ConvNorm(prefix: "patch_embed.conv2", inChannels: outChannels / 2, outChannels: outChannels, kind: .dense(kernel: 3, stride: 2))
     }
+    /// Both ConvNorms' weights and BatchNorm affine parameters.
     public var parameters: [Parameter] { conv1.parameters + conv2.parameters }
+    /// Both ConvNorms' BatchNorm running statistics.
     public var buffers: [Buffer] { conv1.buffers + conv2.buffers }
 
     func forward(_ x: FeatureMap, _ ctx: ForwardContext) -> FeatureMap {
@@ -21,8 +25,11 @@ public final class PatchEmbed: ParameterContainer {
 /// timm's `MBConv`: 1×1 expand + GELU, 3×3 depthwise + GELU, 1×1 project, drop path,
 /// residual add, GELU.
 public final class MBConv: ParameterContainer {
+    /// The 1×1 expansion, the 3×3 depthwise and the 1×1 projection.
     public let conv1, conv2, conv3: ConvNorm
+    /// Probability that the block's residual branch is dropped in training (stochastic depth).
     public let dropPathRate: Float
+    /// A block named `prefix` on `channels` channels, hidden width `channels × expandRatio`.
     public init(prefix: String, channels: Int, expandRatio: Float, dropPathRate: Float) {
         let hidden = Int(Float(channels) * expandRatio)
         conv1 = ConvNorm(prefix: prefix + ".conv1", inChannels: channels, outChannels: hidden, kind: .pointwise)
@@ -30,7 +37,9 @@ public final class MBConv: ParameterContainer {
         conv3 = ConvNorm(prefix: prefix + ".conv3", inChannels: hidden, outChannels: channels, kind: .pointwise)
         self.dropPathRate = dropPathRate
     }
+    /// The three ConvNorms' parameters.
     public var parameters: [Parameter] { conv1.parameters + conv2.parameters + conv3.parameters }
+    /// The three ConvNorms' BatchNorm running statistics.
     public var buffers: [Buffer] { conv1.buffers + conv2.buffers + conv3.buffers }
 
     func forward(_ x: FeatureMap, _ ctx: ForwardContext) -> FeatureMap {
@@ -48,13 +57,17 @@ public final class MBConv: ParameterContainer {
 
 /// timm's `PatchMerging`: 1×1 ConvNorm + GELU, 3×3 stride-2 depthwise ConvNorm + GELU, 1×1 ConvNorm.
 public final class PatchMerging: ParameterContainer {
+    /// The 1×1, the 3×3 stride-2 depthwise and the final 1×1 ConvNorm.
     public let conv1, conv2, conv3: ConvNorm
+    /// A merge from `inChannels` to `outChannels` at half the resolution.
     public init(prefix: String, inChannels: Int, outChannels: Int) {
         conv1 = ConvNorm(prefix: prefix + ".conv1", inChannels: inChannels, outChannels: outChannels, kind: .pointwise)
         conv2 = ConvNorm(prefix: prefix + ".conv2", inChannels: outChannels, outChannels: outChannels, kind: .depthwise(kernel: 3, stride: 2))
         conv3 = ConvNorm(prefix: prefix + ".conv3", inChannels: outChannels, outChannels: outChannels, kind: .pointwise)
     }
+    /// The three ConvNorms' parameters.
     public var parameters: [Parameter] { conv1.parameters + conv2.parameters + conv3.parameters }
+    /// The three ConvNorms' BatchNorm running statistics.
     public var buffers: [Buffer] { conv1.buffers + conv2.buffers + conv3.buffers }
 
     func forward(_ x: FeatureMap, _ ctx: ForwardContext) -> FeatureMap {

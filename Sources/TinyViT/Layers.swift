@@ -2,21 +2,29 @@ import Tensor
 
 /// Something with parameters and buffers named like timm's modules.
 public protocol ParameterContainer: AnyObject {
+    /// Trainable tensors, in a fixed order (the optimiser and checkpoints rely on it).
     var parameters: [Parameter] { get }
+    /// Persistent non-trainable tensors (BatchNorm running statistics).
     var buffers: [Buffer] { get }
 }
 
 public extension ParameterContainer {
+    /// None, for layers without BatchNorm.
     var buffers: [Buffer] { [] }
 }
 
 /// timm's `ConvNorm`: a bias-free convolution followed by BatchNorm2d, here fused with what
 /// follows it in TinyViT (optional residual add with drop path, optional GELU).
 public final class ConvNorm: ParameterContainer {
+    /// A k×k dense convolution, a 1×1 convolution, or a k×k depthwise convolution, with the given stride.
     public enum Kind: Equatable { case dense(kernel: Int, stride: Int), pointwise, depthwise(kernel: Int, stride: Int) }
+    /// Which convolution.
     public let kind: Kind
+    /// Input and output channels.
     public let inChannels, outChannels: Int
+    /// The convolution's weight (`c.weight`) and BatchNorm's γ and β (`bn.weight`, `bn.bias`).
     public let weight, bnWeight, bnBias: Parameter
+    /// BatchNorm's running mean and variance (`bn.running_mean`, `bn.running_var`).
     public let runningMean, runningVar: Buffer
     /// BatchNorm's `num_batches_tracked`.
     public var batchesTracked: Int64 = 0
@@ -31,6 +39,8 @@ public final class ConvNorm: ParameterContainer {
     private var savedGELU = false
     private var savedReducer: BatchNormReducer?
 
+    /// A ConvNorm with timm's names under `prefix`, zero weights and BatchNorm at identity (γ 1, β 0, running variance
+    /// 1).
     public init(prefix: String, inChannels: Int, outChannels: Int, kind: Kind) {
         self.prefix = prefix
         self.kind = kind
@@ -49,7 +59,9 @@ public final class ConvNorm: ParameterContainer {
         runningVar = Buffer(name: prefix + ".bn.running_var", value: Tensor(repeating: 1, shape: [outChannels]))
     }
 
+    /// Weight, γ and β.
     public var parameters: [Parameter] { [weight, bnWeight, bnBias] }
+    /// Running mean and variance.
     public var buffers: [Buffer] { [runningMean, runningVar] }
 
     func outputSize(_ h: Int, _ w: Int) -> (Int, Int) {
@@ -130,22 +142,27 @@ extension FeatureMap { var count: Int { batch * height * width } }
 
 /// `nn.LayerNorm` over the channel (last) dimension.
 public final class LayerNormLayer: ParameterContainer {
+    /// γ and β, each of the channels' length.
     public let weight, bias: Parameter
     private var savedInput: Tensor?
     private var savedStats: LayerNorm.Statistics?
 
+    /// A LayerNorm at identity (γ 1, β 0), named under `prefix`.
     public init(prefix: String, channels: Int) {
         weight = Parameter(name: prefix + ".weight", value: Tensor(repeating: 1, shape: [channels]))
         bias = Parameter(name: prefix + ".bias", value: Tensor(zeros: [channels]))
     }
+    /// γ and β.
     public var parameters: [Parameter] { [weight, bias] }
 
+    /// Normalises each row of `x` over its last dimension; keeps what the backward needs when `ctx` records gradients.
     public func forward(_ x: Tensor, _ ctx: ForwardContext) -> Tensor {
         let (y, st) = OpProfiler.measure("layernorm fwd") { LayerNorm.forward(x, gamma: weight.value, beta: bias.value) }
         if ctx.recordsGradients { savedInput = x; savedStats = st }
         return y
     }
 
+    /// Writes γ's and β's gradients and returns the input's; traps without a recorded forward.
     public func backward(_ dy: Tensor) -> Tensor {
         guard let x = savedInput, let st = savedStats else { preconditionFailure("\(weight.name): backward without forward") }
         savedInput = nil; savedStats = nil
@@ -157,20 +174,26 @@ public final class LayerNormLayer: ParameterContainer {
 
 /// `nn.Linear` on `(rows, in)` data.
 public final class LinearLayer: ParameterContainer {
+    /// The weight `(out, in)` and bias `(out)`.
     public let weight, bias: Parameter
     private var savedInput: Tensor?
 
+    /// A linear layer with zero weight and bias, named under `prefix`.
     public init(prefix: String, inFeatures: Int, outFeatures: Int) {
         weight = Parameter(name: prefix + ".weight", value: Tensor(zeros: [outFeatures, inFeatures]))
         bias = Parameter(name: prefix + ".bias", value: Tensor(zeros: [outFeatures]))
     }
+    /// Weight and bias.
     public var parameters: [Parameter] { [weight, bias] }
 
+    /// `x · weightᵀ + bias` on `(rows, in)` data; keeps the input when `ctx` records gradients.
     public func forward(_ x: Tensor, _ ctx: ForwardContext) -> Tensor {
         if ctx.recordsGradients { savedInput = x }
         return OpProfiler.measure("linear fwd") { Linear.forward(x, weight: weight.value, bias: bias.value) }
     }
 
+    /// Writes the weight's and bias's gradients and returns the input's (nil when `needInputGradient` is false); traps
+    /// without a recorded forward.
     public func backward(_ dy: Tensor, needInputGradient: Bool = true) -> Tensor? {
         guard let x = savedInput else { preconditionFailure("\(weight.name): backward without forward") }
         savedInput = nil

@@ -4,6 +4,7 @@ import Tensor
 public final class Parameter {
     /// The timm `state_dict` key, e.g. `stages.1.blocks.0.attn.qkv.weight`.
     public let name: String
+    /// The current weights (the optimiser updates them in place).
     public var value: Tensor
     /// Gradient of the last backward pass (overwritten by each backward, not accumulated).
     public var gradient: Tensor
@@ -13,6 +14,7 @@ public final class Parameter {
     /// Learning-rate multiplier from layer-wise decay (1 by default).
     public var learningRateScale: Float = 1
 
+    /// A parameter with a zero gradient of `value`'s shape.
     public init(name: String, value: Tensor) {
         self.name = name
         self.value = value
@@ -23,8 +25,11 @@ public final class Parameter {
 
 /// A persistent non-trainable tensor of the `state_dict` (BatchNorm running statistics).
 public final class Buffer {
+    /// The timm `state_dict` key, e.g. `stages.0.blocks.0.conv1.bn.running_mean`.
     public let name: String
+    /// The current values.
     public var value: Tensor
+    /// A buffer named `name` holding `value`.
     public init(name: String, value: Tensor) { self.name = name; self.value = value }
 }
 
@@ -42,6 +47,8 @@ public final class ForwardContext {
     /// run (nil: each process normalises with its own batch, as PyTorch DDP does by default).
     public var batchNormReducer: BatchNormReducer?
 
+    /// Settings of one forward; `generator` drives drop path, `recorder` receives intermediate activations,
+    /// `batchNormReducer` synchronises BatchNorm.
     public init(training: Bool, recordsGradients: Bool, generator: any RandomNumberGenerator = SystemRandomNumberGenerator(),
                 recorder: ((String, Tensor) -> Void)? = nil, batchNormReducer: BatchNormReducer? = nil) {
         self.training = training
@@ -61,8 +68,11 @@ public final class ForwardContext {
 
 /// A channels-last activation with its spatial size: data `(N, H, W, C)`.
 public struct FeatureMap {
+    /// The activations, shaped `(batch, height, width, channels)`.
     public var data: Tensor
+    /// The dimensions of ``data``.
     public var batch, height, width, channels: Int
+    /// Wraps `data` (reshaped to NHWC); traps when its count is not the product of the dimensions.
     public init(_ data: Tensor, batch: Int, height: Int, width: Int, channels: Int) {
         precondition(data.count == batch * height * width * channels, "feature map \(data.shape) vs \(batch)×\(height)×\(width)×\(channels)")
         self.data = data.reshaped([batch, height, width, channels])

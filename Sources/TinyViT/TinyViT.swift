@@ -43,7 +43,9 @@ import Tensor
 /// timm's `TinyVit`: patch embed, an MBConv stage, transformer stages with patch merging, and a
 /// pooled LayerNorm-Linear head.
 public final class TinyViT: ParameterContainer {
+    /// The architecture the model was built from.
     public let configuration: TinyViTConfiguration
+    /// `patch_embed`: the image to 1/4 resolution.
     public let patchEmbed: PatchEmbed
     /// `stages.0.blocks.*`.
     public let convBlocks: [MBConv]
@@ -51,6 +53,7 @@ public final class TinyViT: ParameterContainer {
     public let downsamples: [PatchMerging]
     /// `stages.{i}.blocks.*` for i ≥ 1 (index 0 is stage 1's).
     public let transformerStages: [[TinyViTBlock]]
+    /// `head`: pooling, LayerNorm and the classifier.
     public let head: ClassifierHead
 
     private var inputShape: [Int]?
@@ -207,7 +210,9 @@ public final class TinyViT: ParameterContainer {
 /// A small, fast, seedable generator (SplitMix64) for reproducible initialisation and drop path.
 public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
+    /// A generator whose whole stream is fixed by `seed`.
     public init(seed: UInt64) { state = seed }
+    /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state

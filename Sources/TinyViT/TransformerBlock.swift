@@ -1,18 +1,25 @@
 import Tensor
 
 /// timm's `TinyVitBlock` on channels-last maps: windowed attention (with zero padding to whole
-/// windows, see ``WindowAttention``) + residual, a 3×3 depthwise ConvNorm (`local_conv`), then
+/// windows, see `WindowAttention`) + residual, a 3×3 depthwise ConvNorm (`local_conv`), then
 /// LayerNorm-MLP + residual. The attention LayerNorm and the qkv/proj Linears run on the real
 /// tokens only; padded tokens enter as one shared projection row.
 public final class TinyViTBlock: ParameterContainer {
+    /// Channels, attention heads, and window side in tokens.
     public let channels, heads, window: Int
+    /// The LayerNorm before attention (`attn.norm`).
     public let attentionNorm: LayerNormLayer
+    /// The attention's query-key-value and output projections (`attn.qkv`, `attn.proj`).
     public let qkv, proj: LinearLayer
     /// `attn.attention_biases`, `(heads, window²)`.
     public let attentionBiases: Parameter
+    /// The 3×3 depthwise ConvNorm between attention and MLP (`local_conv`).
     public let localConv: ConvNorm
+    /// The LayerNorm before the MLP (`mlp.norm`).
     public let mlpNorm: LayerNormLayer
+    /// The MLP's two Linears (`mlp.fc1`, `mlp.fc2`), GELU between.
     public let fc1, fc2: LinearLayer
+    /// Probability that each residual branch is dropped in training (stochastic depth).
     public let dropPathRate: Float
     let biasIndices: [Int32]
 
@@ -24,6 +31,7 @@ public final class TinyViTBlock: ParameterContainer {
     private var savedHidden: Tensor?
     private var scale1: [Float]?, scale2: [Float]?
 
+    /// A block named `prefix`; traps when `channels` is not divisible by `heads`.
     public init(prefix: String, channels: Int, heads: Int, window: Int, mlpRatio: Float, localConvSize: Int = 3,
                 dropPathRate: Float) {
         precondition(channels % heads == 0, "\(prefix): \(channels) channels not divisible by \(heads) heads")
@@ -41,10 +49,12 @@ public final class TinyViTBlock: ParameterContainer {
         biasIndices = WindowAttention.biasIndices(window: window)
     }
 
+    /// Attention biases, then the LayerNorms', Linears' and local conv's parameters.
     public var parameters: [Parameter] {
         [attentionBiases] + attentionNorm.parameters + qkv.parameters + proj.parameters + mlpNorm.parameters
             + fc1.parameters + fc2.parameters + localConv.parameters
     }
+    /// The local conv's BatchNorm running statistics.
     public var buffers: [Buffer] { localConv.buffers }
 
     private var keyDim: Int { channels / heads }
@@ -119,14 +129,18 @@ public final class TinyViTBlock: ParameterContainer {
 
 /// timm's `NormMlpClassifierHead` as TinyViT uses it: global average pool, LayerNorm2d, Linear.
 public final class ClassifierHead: ParameterContainer {
+    /// `head.norm`: LayerNorm over the pooled channels.
     public let norm: LayerNormLayer
+    /// `head.fc`: channels to class logits.
     public let fc: LinearLayer
     private var savedShape: (Int, Int, Int)?
 
+    /// A head from `channels` pooled features to `classes` logits.
     public init(channels: Int, classes: Int) {
         norm = LayerNormLayer(prefix: "head.norm", channels: channels)
         fc = LinearLayer(prefix: "head.fc", inFeatures: channels, outFeatures: classes)
     }
+    /// The norm's and the classifier's parameters.
     public var parameters: [Parameter] { norm.parameters + fc.parameters }
 
     func forward(_ x: FeatureMap, _ ctx: ForwardContext) -> Tensor {
