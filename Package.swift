@@ -36,7 +36,9 @@ let package = Package(
         .target(name: "CFormatKernels", dependencies: ["CKernelDispatch"]),
         // Outside formats parsed once, strictly (JSON of the spec's grammar, .npy, safetensors); no ML code.
         .target(name: "Interchange", swiftSettings: swift6),
-        .target(name: "ShardFormat", dependencies: ["CZlib", "Interchange", "CFormatKernels"]),
+        // Below everything: the one SplitMix64 mixer and the one file-write loop.
+        .target(name: "TinyShardBase", swiftSettings: swift6),
+        .target(name: "ShardFormat", dependencies: ["CZlib", "Interchange", "CFormatKernels", "TinyShardBase"]),
         .target(name: "ShardConvert", dependencies: ["ShardFormat", "Interchange"]),
         .target(name: "Augment", dependencies: ["ShardFormat", "Interchange"], swiftSettings: swift6),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
@@ -45,7 +47,7 @@ let package = Package(
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CTensorKernels", dependencies: ["CKernelDispatch"]),
         .target(name: "Tensor", dependencies: ["CDNNL", "Interchange", "CTensorKernels"]),
-        .target(name: "TinyViT", dependencies: ["Tensor", "Interchange"], swiftSettings: swift6),
+        .target(name: "TinyViT", dependencies: ["Tensor", "Interchange", "TinyShardBase"], swiftSettings: swift6),
         .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"], swiftSettings: swift6),
         // The main job (distill-demo), its tables and plots, record rendering and contact sheets, and the analyses
         // of a pass (analyze): what the CLI shows, on top of the libraries.

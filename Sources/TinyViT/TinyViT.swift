@@ -1,3 +1,4 @@
+import TinyShardBase
 import Foundation
 import Tensor
 
@@ -213,13 +214,7 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
     /// A generator whose whole stream is fixed by `seed`.
     public init(seed: UInt64) { state = seed }
     /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { Mix64.next(&state) }
     /// A standard normal sample (Box–Muller).
     public mutating func nextGaussian() -> Float {
         let u1 = max(Double.random(in: 0..<1, using: &self), 1e-300), u2 = Double.random(in: 0..<1, using: &self)
