@@ -129,22 +129,37 @@ def ladder_size(shape, size):
     return SHAPES[shape]["keys"] if size == "full" else int(float(size))
 
 
-def run_size(runner, shape, keys, work, keep):
+def source_keys(source, k):
+    """Keys of epoch 0 of an official folder: the lines of its ranks' keys files."""
+    epoch0 = os.path.join(source, f"logits_top{k}_epoch0")
+    total = 0
+    for name in os.listdir(epoch0):
+        if name.endswith("-keys.txt"):
+            with open(os.path.join(epoch0, name), "rb") as f:
+                total += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 24), b""))
+    return total
+
+
+def run_size(runner, shape, keys, work, keep, given_source=None, skip=()):
+    """One size of one shape. given_source: an official folder made before (its data is kept; no generate
+    step); skip: steps left out (a shortened run, e.g. when the machine is shared)."""
     spec = SHAPES[shape]
     tinyshard, bench = os.path.join(runner.binaries, "tinyshard"), os.path.join(runner.binaries, "tinyshard-bench")
-    source, dataset = os.path.join(work, f"{shape}-{keys}-official"), os.path.join(work, f"{shape}-{keys}-tinyshard")
+    source = given_source or os.path.join(work, f"{shape}-{keys}-official")
+    dataset = os.path.join(work, f"{shape}-{keys}-tinyshard")
     exported, rewritten = os.path.join(work, f"{shape}-{keys}-export"), os.path.join(work, f"{shape}-{keys}-rewrite")
-    for folder in (source, dataset, exported, rewritten):
+    for folder in (dataset, exported, rewritten) + (() if given_source else (source,)):
         shutil.rmtree(folder, ignore_errors=True)
     epoch0 = os.path.join(source, f"logits_top{spec['k']}_epoch0")
     print(f"{shape}: {keys:,} keys x {spec['epochs']} epochs, K = {spec['k']}, C = {spec['classes']:,}, "
-          f"{spec['ranks']} ranks", flush=True)
+          f"{spec['ranks']} ranks{' (given source)' if given_source else ''}", flush=True)
 
-    wall, rss, _ = runner.run([runner.python, os.path.join(HERE, "make_official.py"), "--out", source,
-                               "--keys", str(keys), "--classes", str(spec["classes"]), "--k", str(spec["k"]),
-                               "--ranks", str(spec["ranks"]), "--epochs", str(spec["epochs"]), "--key-style", "wnid"])
+    if not given_source:
+        wall, rss, _ = runner.run([runner.python, os.path.join(HERE, "make_official.py"), "--out", source,
+                                   "--keys", str(keys), "--classes", str(spec["classes"]), "--k", str(spec["k"]),
+                                   "--ranks", str(spec["ranks"]), "--epochs", str(spec["epochs"]), "--key-style", "wnid"])
+        runner.record(shape, keys, "generate", wall, rss, official_bytes=folder_bytes(source))
     official_bytes = folder_bytes(source)
-    runner.record(shape, keys, "generate", wall, rss, official_bytes=official_bytes)
 
     wall, rss, _ = runner.run([tinyshard, "convert", "official", source, "--out", dataset,
                                "--classes", str(spec["classes"])])
@@ -154,15 +169,18 @@ def run_size(runner, shape, keys, work, keep):
     runner.record(shape, keys, "convert", wall, rss, records=records, records_per_s=records / wall,
                   bytes_per_record=size / records, official_bytes_per_record=official_bytes / records)
 
-    wall, rss, out = runner.run([bench, "scale-write", dataset, rewritten])
-    write = json.loads(out)
-    shutil.rmtree(rewritten, ignore_errors=True)
-    runner.record(shape, keys, "write", wall, rss, **write)
+    if "write" not in skip:
+        wall, rss, out = runner.run([bench, "scale-write", dataset, rewritten])
+        write = json.loads(out)
+        shutil.rmtree(rewritten, ignore_errors=True)
+        runner.record(shape, keys, "write", wall, rss, **write)
 
     wall, rss, _ = runner.run([tinyshard, "inspect", dataset])
     runner.record(shape, keys, "inspect", wall, rss)
 
     for depth in ("checksums", "full"):
+        if f"verify-{depth}" in skip:
+            continue
         wall, rss, out = runner.run([tinyshard, "verify", dataset, "--depth", depth, "--threads", "2", "--json"])
         report = json.loads(out)
         if not report.get("ok"):
@@ -174,12 +192,13 @@ def run_size(runner, shape, keys, work, keep):
     wall, rss, _ = runner.run([tinyshard, "dump", dataset, "--epoch", "0", "--key", key])
     runner.record(shape, keys, "dump-key", wall, rss)
 
-    analysis = os.path.join(work, f"{shape}-{keys}-analysis")
-    wall, rss, out = runner.run([tinyshard, "analyze", dataset, "--out", analysis, "--json"])
-    summary = json.loads(out)
-    shutil.rmtree(analysis, ignore_errors=True)
-    runner.record(shape, keys, "analyze", wall, rss, records_per_s=records / wall,
-                  correlation_stride=summary.get("correlation_stride"))
+    if "analyze" not in skip:
+        analysis = os.path.join(work, f"{shape}-{keys}-analysis")
+        wall, rss, out = runner.run([tinyshard, "analyze", dataset, "--out", analysis, "--json"])
+        summary = json.loads(out)
+        shutil.rmtree(analysis, ignore_errors=True)
+        runner.record(shape, keys, "analyze", wall, rss, records_per_s=records / wall,
+                      correlation_stride=summary.get("correlation_stride"))
 
     wall, rss, out = runner.run([bench, "scale", dataset])
     runner.record(shape, keys, "swift", wall, rss, **json.loads(out))
@@ -189,11 +208,12 @@ def run_size(runner, shape, keys, work, keep):
         wall, rss, out = runner.run([runner.python, probe, step, dataset, *extra])
         runner.record(shape, keys, f"py-{step}", wall, rss, **json.loads(out))
 
-    wall, rss, _ = runner.run([tinyshard, "export", "official", dataset, "--out", exported])
-    runner.record(shape, keys, "export", wall, rss, identical=same_tree(source, exported))
+    if "export" not in skip:
+        wall, rss, _ = runner.run([tinyshard, "export", "official", dataset, "--out", exported])
+        runner.record(shape, keys, "export", wall, rss, identical=same_tree(source, exported))
 
     if not keep:
-        for folder in (source, dataset, exported):
+        for folder in (dataset, exported) + (() if given_source else (source,)):
             shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -345,6 +365,10 @@ def main():
     run.add_argument("--sizes", default="1e5,1e6,1e7,full")
     run.add_argument("--keep", action="store_true", help="keep each size's data")
     run.add_argument("--results", default=os.path.join(ROOT, "docs", "scale", "results.jsonl"))
+    run.add_argument("--source", help="an official folder made before, of the one shape given: measured as is "
+                                       "(its keys are the size; no generate step; never deleted)")
+    run.add_argument("--skip", default="", help="steps to leave out, comma-separated (write, verify-checksums, "
+                                                 "verify-full, analyze, export)")
     show = commands.add_parser("report")
     show.add_argument("results")
     show.add_argument("--svg")
@@ -356,6 +380,11 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(args.results)), exist_ok=True)
     runner = Runner(args.results, args.bin, args.python)
     print(f"{runner.cpu}, {os.cpu_count()} cores, {runner.date}", flush=True)
+    skip = set(filter(None, args.skip.split(",")))
+    if args.source:
+        shape = args.shapes.split(",")[0]
+        run_size(runner, shape, source_keys(args.source, SHAPES[shape]["k"]), args.work, args.keep, args.source, skip)
+        return
     for shape in args.shapes.split(","):
         if shape not in SHAPES:
             raise SystemExit(f"unknown shape {shape!r} (known: {', '.join(SHAPES)})")
@@ -365,7 +394,7 @@ def main():
             if keys > SHAPES[shape]["keys"] or keys in done:
                 continue
             done.add(keys)
-            run_size(runner, shape, keys, args.work, args.keep)
+            run_size(runner, shape, keys, args.work, args.keep, skip=skip)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from conftest import run_swift, swift_binary
-from tinyshard.imagestore import ImageStore, ImageStoreError, write_image_store
+from tinyshard.imagestore import ImageStore, ImageStoreError
+from tinyshard.imagestore_writer import write_image_store
 from tinyshard.split import held_out_split, unit_hash
 
 HEADER = struct.Struct("<4sHHIIQIII")
@@ -294,7 +295,7 @@ def test_jpeg_store_round_trip(tmp_path):
 
 
 def test_streaming_writer(tmp_path):
-    from tinyshard.imagestore import ImageStoreWriter
+    from tinyshard.imagestore_writer import ImageStoreWriter
     path = tmp_path / "w.tsimg"
     with ImageStoreWriter(path, class_names=["x", "y"]) as writer:
         writer.append("a", np.zeros((2, 2, 3), np.uint8), 1)

@@ -20,7 +20,7 @@ from PIL import Image  # noqa: E402
 from conftest import AUGMENT_FIXTURES, load_safetensors, run_swift, swift_binary  # noqa: E402
 from tinyshard import Dataset, ImageStore, verify_dataset  # noqa: E402
 from tinyshard.augment import encode_params  # noqa: E402
-from tinyshard.imagestore import write_image_store  # noqa: E402
+from tinyshard.imagestore_writer import write_image_store  # noqa: E402
 from tinyshard.replay import replay  # noqa: E402
 from tinyshard.sampler import AugmentationSampler, Recipe  # noqa: E402
 

@@ -11,10 +11,11 @@ __version__ = "0.1.0"
 from .dataset import Dataset
 from .errors import ERROR_CODES, ShardError
 from .imagestore import ImageStore, ImageStoreError
+from .imagestore_writer import ImageStoreWriter, write_image_store
 from .labels import LabelError, SoftLabels
 from .reader import Record, ShardReader
 from .verify import Problem, verify_dataset, verify_shard
 from .writer import ShardWriter
 
-__all__ = ["Dataset", "ERROR_CODES", "ImageStore", "ImageStoreError", "LabelError", "Problem", "Record", "ShardError",
-           "ShardReader", "ShardWriter", "SoftLabels", "verify_dataset", "verify_shard"]
+__all__ = ["Dataset", "ERROR_CODES", "ImageStore", "ImageStoreError", "ImageStoreWriter", "LabelError", "Problem", "Record", "ShardError",
+           "ShardReader", "ShardWriter", "SoftLabels", "verify_dataset", "verify_shard", "write_image_store"]

@@ -277,14 +277,6 @@ def decode_seed(code):
     return struct.unpack("<i", bytes(code))[0]
 
 
-def replay(code, image, output_size, partner=None):
-    """Replay a params code on its uint8 (H, W, 3) source image (and the mix partner's source) ->
-    uint8 (height, width, 3); output_size is the header's (height, width). Needs Pillow; see
-    tinyshard.replay (kept out of this module so the format core imports with numpy alone)."""
-    from .replay import replay as replay_code
-    return replay_code(code, image, output_size, partner)
-
-
 def unpack_params(code):
     """The 80-byte code -> Params without checking the rules: for codes a reader has already checked
     (SoftLabels and ShardReader check every record of a block they decode). Use decode_params for

@@ -417,6 +417,3 @@ class ImageStore:
                 raise self._fail("pixel-crc", "checksum of the stored bytes mismatch", image=i,
                                  key=self._key_text(i))
 
-
-# The writer lives in imagestore_writer.py; re-exported here for callers of this module.
-from .imagestore_writer import ImageStoreWriter, write_image_store  # noqa: E402,F401
