@@ -86,8 +86,10 @@ class Runner:
         return wall, usage.ru_maxrss / 1e3, out.decode()
 
     def record(self, shape, size, step, wall, rss, **extra):
-        entry = {"shape": shape, "keys": size, "step": step, "wall_s": round(wall, 4), "peak_rss_mb": round(rss, 1),
-                 "cpu": self.cpu, "date": self.date, "load": round(os.getloadavg()[0], 2), **extra}
+        fixed = {"shape": shape, "keys": size, "step": step, "wall_s": round(wall, 4), "peak_rss_mb": round(rss, 1),
+                 "cpu": self.cpu, "date": self.date, "load": round(os.getloadavg()[0], 2)}
+        # A step's own fields never replace the size it is filed under (the bench reports "keys" too).
+        entry = {**{(f"{k}_measured" if k in fixed else k): v for k, v in extra.items()}, **fixed}
         with open(self.results_path, "a") as f:
             f.write(json.dumps(entry) + "\n")
         detail = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in extra.items())
