@@ -2,6 +2,8 @@
 /// side) and decoded back into columns (reader side).
 enum BlockLayout {
     static let magic: [UInt8] = Array("TSBK".utf8)
+    /// The magic as a little-endian u32, compared in one load (block headers are read on every block access).
+    static let magicWord = UInt32(0x4B42_5354)
     static let headerSize = 32
     static let sectionHeaderSize = 12
     static let sectionCount = 5
@@ -64,7 +66,7 @@ struct BlockHeader {
         guard bytes.count >= BlockLayout.headerSize else {
             throw ShardError(.blockStructure, "block is shorter than its 32-byte header")
         }
-        guard bytes.prefix(4).elementsEqual(BlockLayout.magic) else { throw ShardError(.blockStructure, "block magic is not TSBK") }
+        guard bytes.u32(at: 0) == BlockLayout.magicWord else { throw ShardError(.blockStructure, "block magic is not TSBK") }
         guard CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<28])) == bytes.u32(at: 28) else {
             throw ShardError(.blockCRC, "block header checksum mismatch")
         }

@@ -126,17 +126,31 @@ struct KeyRules {
     /// after each `\n`) to `starts`. Bytes after the last `\n` are kept for ``finish()`` to refuse.
     mutating func feedWhole(_ all: UnsafeRawBufferPointer, starts: inout [UInt32]) throws {
         precondition(count == 0 && partial.isEmpty, "feedWhole starts a fresh scan")
+        // The page check is most of a lookup (docs/scale.md): when the whole buffer passes the byte rules at
+        // once, only emptiness and order are left per key; any key that breaks a rule still goes through the
+        // per-key check, so the error names the same key with the same message either way.
+        let clean = Self.cleanText(all)
         var at = 0
         var previous: UnsafeRawBufferPointer?
         while let newline = KeyRules.newline(in: all, from: at) {
             let key = UnsafeRawBufferPointer(rebasing: all[at..<newline])
-            try Self.check(key, index: count, after: previous)
+            if !clean || key.isEmpty || (previous.map { !KeyTable.bytesPrecede($0, key) } ?? false) {
+                try Self.check(key, index: count, after: previous)
+            }
             count += 1
             previous = key
             starts.append(UInt32(newline + 1))
             at = newline + 1
         }
         if at < all.count { partial.append(contentsOf: all[at...]) }
+    }
+
+    /// True when the whole buffer holds no CR or NUL and is valid UTF-8, so that every `\n`-separated key
+    /// in it is too (a multi-byte UTF-8 sequence never contains a byte below 0x80, so cutting valid text at
+    /// `\n` leaves valid pieces).
+    private static func cleanText(_ all: UnsafeRawBufferPointer) -> Bool {
+        guard let base = all.baseAddress, !all.isEmpty else { return true }
+        return memchr(base, 0x0D, all.count) == nil && memchr(base, 0, all.count) == nil && UTF8Check.isValid(all)
     }
 
     private mutating func key(_ key: UnsafeRawBufferPointer) throws {

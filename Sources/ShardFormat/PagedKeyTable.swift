@@ -188,7 +188,7 @@ enum PagedKeyTable {
         let expected = head.keys(inPage: g)
         guard rules.count == expected else { throw fail("holds \(rules.count) keys, not \(expected)") }
         let table = KeyTable(checkedText: text, starts: starts)
-        let firstMatches = table.withKeyBytes(0) { first in first.elementsEqual(fence(bytes, head, g)) }
+        let firstMatches = table.withKeyBytes(0) { first in KeyTable.bytesEqual(first, fence(bytes, head, g)) }
         guard firstMatches else { throw fail("its first key is not its fence") }
         if g + 1 < head.pageCount {
             let next = fence(bytes, head, g + 1)

@@ -59,7 +59,7 @@ enum ScaleBench {
         result.add("open_s", try seconds { dataset = try ShardDataset(directory: folder) })
         result.add("open_rss_mb", residentMB())
         var statistics = ShardStatistics()
-        result.add("inspect_s", try seconds { for shard in dataset.shards { statistics += try shard.statistics() } })
+        result.add("inspect_s", try seconds { statistics = try dataset.statistics() })
         result.add("inspect_rss_mb", residentMB())
         result.add("records", Double(statistics.records))
         result.add("keys", Double(dataset.keys.count))

@@ -35,8 +35,7 @@ struct Inspect: ParsableCommand {
             let ranks = Set(manifest.shards.map(\.rank)).sorted()
             out += "keys \(manifest.keys.count) (\(manifest.keys.file), \(manifest.keys.bytes) bytes)\n"
             out += "shards \(manifest.shards.count): epochs \(Self.ranges(dataset.epochs)), ranks \(Self.ranges(ranks))\n"
-            var statistics = ShardStatistics()
-            for shard in dataset.shards { statistics += try shard.statistics() }
+            let statistics = try dataset.statistics()
             out += "records \(statistics.records) in \(statistics.blocks) blocks, \(statistics.fileBytes + manifest.keys.bytes) bytes (shards and key table)\n"
             out += Self.breakdown(statistics, keyTableBytes: manifest.keys.bytes)
             return out

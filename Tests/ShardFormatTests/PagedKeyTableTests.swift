@@ -185,6 +185,48 @@ final class PagedKeyTableTests: XCTestCase {
         assertShardError(.unsupportedVersion, try mapped(version))
     }
 
+    /// A page's check runs the byte rules over the whole page first and per key only when that fails
+    /// (KeyRules.feedWhole); whichever key breaks a rule, and wherever, the error must be the one the
+    /// key-by-key scan (KeyRules.feed, version 1's reader) gives.
+    func testWholePageCheckNamesTheSameKeyAsTheKeyByKeyScan() throws {
+        let keys = Array(Self.keys.prefix(6)).map { Array($0.utf8) }
+        // Each case puts a key that breaks one rule at every position of a page of six good keys.
+        let bad: [(String, (Int) -> [UInt8])] = [
+            ("empty", { _ in [] }), ("CR", { _ in Array("n1\r".utf8) }), ("NUL", { _ in [0x6E, 0x00] }),
+            ("lone continuation", { _ in [0x6E, 0x80] }), ("overlong", { _ in [0xC0, 0xAF] }),
+            ("surrogate", { _ in [0xED, 0xA0, 0x80] }), ("above U+10FFFF", { _ in [0xF4, 0x90, 0x80, 0x80] }),
+            ("truncated", { _ in [0x6E, 0xE2, 0x82] }), ("unsorted", { position in Array((position + 1 < keys.count ? "zz" : "a").utf8) }),
+            ("repeat", { position in keys[position == 0 ? 1 : position - 1] }),
+        ]
+        for (what, key) in bad {
+            for position in 0..<keys.count {
+                var page = keys
+                page[position] = key(position)
+                let text: [UInt8] = page.flatMap { $0 + [0x0A] }
+                func message(_ body: (inout KeyRules) throws -> Void) -> String? {
+                    var rules = KeyRules()
+                    do { try body(&rules); try rules.finish(); return nil } catch { return (error as? ShardError)?.message ?? "\(error)" }
+                }
+                let keyByKey = message { rules in try text.withUnsafeBytes { try rules.feed($0) } }
+                let wholePage = message { rules in
+                    var starts: [UInt32] = [0]
+                    try text.withUnsafeBytes { try rules.feedWhole($0, starts: &starts) }
+                }
+                XCTAssertNotNil(keyByKey, "\(what) at \(position)")
+                XCTAssertEqual(wholePage, keyByKey, "\(what) at \(position)")
+            }
+        }
+        // A clean page passes both, with the same key starts as its newlines give.
+        let text: [UInt8] = keys.flatMap { $0 + [0x0A] }
+        var rules = KeyRules()
+        var starts: [UInt32] = [0]
+        try text.withUnsafeBytes { try rules.feedWhole($0, starts: &starts) }
+        try rules.finish()
+        XCTAssertEqual(rules.count, keys.count)
+        let newlines: [UInt32] = text.indices.filter { text[$0] == 0x0A }.map { UInt32($0 + 1) }
+        XCTAssertEqual(starts, [0] + newlines)
+    }
+
     func testLongKeysAreRefusedInVersion2() throws {
         let table = try KeyTable(sorting: ["a", String(repeating: "b", count: 65_536)])
         assertShardError(.badKeys, try table.encoded(version: 2))

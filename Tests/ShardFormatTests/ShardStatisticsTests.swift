@@ -45,6 +45,41 @@ final class ShardStatisticsTests: XCTestCase {
         XCTAssertEqual((total + ShardStatistics()).fileBytes, expectedTotalBytes)
     }
 
+    /// A dataset's statistics walk its shards on several threads: the sum must be the walk in order's, and
+    /// with two damaged shards the error must be the first one's in manifest order, whatever thread got there
+    /// first.
+    func testDatasetStatisticsMatchTheWalkInOrder() throws {
+        let directory = try TemporaryDirectory("stats-dataset")
+        let schema = ShardSchema(classes: 50, k: 4, recordsPerBlock: 3)
+        let keys = (0..<40).map { "key\($0)" }
+        let writer = try DatasetWriter(directory: directory.path, keys: try KeyTable(sorting: keys), schema: schema)
+        var rng = SplitMix64(seed: 46)
+        for rank in 0..<5 {
+            let shard = try writer.shardWriter(epoch: 0, rank: rank)
+            for id in stride(from: rank, to: keys.count, by: 5) {
+                try shard.append(RecordGenerator.record(schema: schema, sampleID: UInt32(id), using: &rng))
+            }
+            try writer.finish(shard)
+        }
+        _ = try writer.finish()
+        let dataset = try ShardDataset(directory: directory.path)
+        let inOrder = try dataset.shards.reduce(ShardStatistics()) { $0 + (try $1.statistics()) }
+        for threads in [1, 2, 8] { XCTAssertEqual(try dataset.statistics(threads: threads), inOrder, "\(threads) threads") }
+
+        for rank in [3, 1] {  // a byte of block 1's header: same size, so the manifest still agrees
+            let path = dataset.shards[rank].path
+            var bytes = try readBytes(path)
+            bytes[dataset.shards[rank].blocks[1].offset + 8] ^= 0x01
+            try writeBytes(bytes, to: path)
+        }
+        let damaged = try ShardDataset(directory: directory.path)
+        for threads in [1, 2, 8] {
+            let error = shardError(try damaged.statistics(threads: threads))
+            XCTAssertEqual(error?.code, .blockCRC)
+            XCTAssertEqual(error?.location.file, damaged.shards[1].path, "\(threads) threads")
+        }
+    }
+
     func testDamagedSectionHeadersAreReported() throws {
         let directory = try TemporaryDirectory("stats-damage")
         let schema = ShardSchema(classes: 10, k: 3, recordsPerBlock: 2)
