@@ -36,14 +36,14 @@ let package = Package(
         .target(name: "CFormatKernels", dependencies: ["CKernelDispatch"]),
         // Outside formats parsed once, strictly (JSON of the spec's grammar, .npy, safetensors); no ML code.
         .target(name: "Interchange", swiftSettings: swift6),
-        // Below everything: the one SplitMix64 mixer and the one file-write loop.
-        .target(name: "TinyShardBase", swiftSettings: swift6),
+        // Below everything: the one SplitMix64 mixer, CRC-32, the file map and atomic output, and RGBImage with its resize.
+        .target(name: "TinyShardBase", dependencies: ["CZlib"], swiftSettings: swift6),
         .target(name: "ShardFormat", dependencies: ["CZlib", "Interchange", "CFormatKernels", "TinyShardBase"]),
         .target(name: "ShardConvert", dependencies: ["ShardFormat", "Interchange"]),
         .target(name: "Augment", dependencies: ["ShardFormat", "Interchange"], swiftSettings: swift6),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "ImageStore", dependencies: ["Augment", "ShardFormat", "CPNG", "CTurboJPEG", "CZlib", "Interchange"]),
+        .target(name: "ImageStore", dependencies: ["TinyShardBase", "Augment", "ShardFormat", "CPNG", "CTurboJPEG", "CZlib", "Interchange"]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CTensorKernels", dependencies: ["CKernelDispatch"]),
         .target(name: "Tensor", dependencies: ["CDNNL", "Interchange", "CTensorKernels"]),

@@ -57,7 +57,7 @@ public final class ShardReader: @unchecked Sendable {
     /// Throws ``ShardError`` located at `path` (`io`, `bad-magic`, `incomplete`, `bad-index`, ...).
     public init(path: String) throws {
         do {
-            file = try MappedFile(path: path)
+            file = try MappedFile.format(path: path)
             (schema, blocksStart) = try ShardFileLayout.readHeader(file.bytes)
             (blocks, recordCount) = try ShardFileLayout.readIndex(file.bytes, schema: schema, blocksStart: blocksStart)
         } catch let error as ShardError {
