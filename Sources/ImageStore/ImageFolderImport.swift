@@ -1,5 +1,5 @@
 import Foundation
-import Augment
+import TinyShardBase
 
 /// torchvision's ImageFolder layout: `root/<class>/…/<file>`. Classes are the sub-folders of `root`
 /// sorted by name (label = position); images are the `.png`, `.jpg` and `.jpeg` files (any case) anywhere

@@ -1,5 +1,4 @@
-import ShardFormat
-import Augment
+import TinyShardBase
 
 /// A memory-mapped image store (Spec/IMAGESTORE.md), opened read-only. Opening checks everything but the
 /// image data: header CRC, sizes, the metadata CRC, and every index entry, key and label against the rules

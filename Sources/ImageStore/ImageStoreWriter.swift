@@ -1,5 +1,4 @@
-import Augment
-import ShardFormat
+import TinyShardBase
 
 /// Writes an image store (Spec/IMAGESTORE.md) image by image: image data streams to `<path>.partial`, the
 /// index, keys and class names follow at `finish()`, the header is written last, and the file is
