@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Augment", dependencies: ["TinyShardBase", "ShardFormat", "Interchange"], swiftSettings: swift6),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "ImageStore", dependencies: ["TinyShardBase", "CPNG", "CTurboJPEG", "CZlib", "Interchange"]),
+        .target(name: "ImageStore", dependencies: ["TinyShardBase", "CPNG", "CTurboJPEG", "CZlib", "Interchange"], swiftSettings: swift6),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CTensorKernels", dependencies: ["CKernelDispatch"]),
         .target(name: "Tensor", dependencies: ["CDNNL", "Interchange", "CTensorKernels"]),
