@@ -5,7 +5,7 @@ import TinyShardBase
 /// image: the integer box is cut out and resized with torch's antialiased separable filter (PIL's
 /// algorithm): when shrinking, the filter is stretched by the scale so every source pixel contributes;
 /// when enlarging, it is the plain filter. The resampling itself is TinyShardBase's
-/// ``TinyShardBase/RGBImage/resampled(left:top:width:height:outputWidth:outputHeight:interpolation:)``.
+/// `RGBImage.resampled(left:top:width:height:outputWidth:outputHeight:interpolation:)`.
 ///
 /// The arithmetic is torchvision's float path (convert to float32, interpolate horizontally then
 /// vertically without intermediate rounding, round half to even, clamp): the reference fixtures were

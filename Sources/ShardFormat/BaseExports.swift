@@ -11,7 +11,7 @@ public typealias FileDescriptorIO = TinyShardBase.FileDescriptorIO
 public typealias CRC32 = TinyShardBase.CRC32
 
 /// The read-only file map of every store (TinyShardBase). ShardFormat's readers open it with
-/// ``TinyShardBase/MappedFile/format(path:)``, which reports failure as ``ShardError`` code `io`.
+/// `MappedFile.format(path:)`, which reports failure as ``ShardError`` code `io`.
 public typealias MappedFile = TinyShardBase.MappedFile
 
 /// The write-then-rename output of every writer (TinyShardBase). ShardFormat's writers run it inside
@@ -40,7 +40,7 @@ func formatIO<T>(_ body: () throws -> T) throws -> T {
 }
 
 extension MappedFile {
-    /// Maps `path` like ``TinyShardBase/MappedFile/init(path:)``, reporting failure as ``ShardError`` code
+    /// Maps `path` like `MappedFile(path:)`, reporting failure as ``ShardError`` code
     /// `io` naming the file: how ShardFormat's readers, and tools that report format errors, open files.
     public static func format(path: String) throws -> MappedFile {
         try formatIO { try MappedFile(path: path) }

@@ -78,7 +78,7 @@ public final class ShardReader: @unchecked Sendable {
     /// Where block `b` sits in the file.
     public func blockRange(_ b: Int) -> Range<Int> { blocks[b].offset..<(blocks[b].offset + blocks[b].length) }
 
-    /// Lets go of the mapped pages inside `range` (``MappedFile/releasePages(_:)``): a pass over a file of
+    /// Lets go of the mapped pages inside `range` (`MappedFile.releasePages(_:)`): a pass over a file of
     /// gigabytes keeps little resident.
     public func releaseMappedPages(_ range: Range<Int>) { file.releasePages(range) }
 
