@@ -17,6 +17,7 @@ let package = Package(
         // The libraries another package can depend on (Examples/EmbeddedReader builds against them).
         .library(name: "ShardFormat", targets: ["ShardFormat"]),
         .library(name: "ShardConvert", targets: ["ShardConvert"]),
+        .library(name: "DemoData", targets: ["DemoData"]),
         .library(name: "Augment", targets: ["Augment"]),
         .library(name: "ImageStore", targets: ["ImageStore"]),
         .library(name: "Tensor", targets: ["Tensor"]),
@@ -36,14 +37,16 @@ let package = Package(
         .target(name: "CFormatKernels", dependencies: ["CKernelDispatch"]),
         // Outside formats parsed once, strictly (JSON of the spec's grammar, .npy, safetensors); no ML code.
         .target(name: "Interchange", swiftSettings: swift6),
-        // Below everything: the one SplitMix64 mixer and the one file-write loop.
-        .target(name: "TinyShardBase", swiftSettings: swift6),
+        // Below everything: the one SplitMix64 mixer, CRC-32, the file map and atomic output, and RGBImage with its resize.
+        .target(name: "TinyShardBase", dependencies: ["CZlib"], swiftSettings: swift6),
         .target(name: "ShardFormat", dependencies: ["CZlib", "Interchange", "CFormatKernels", "TinyShardBase"]),
         .target(name: "ShardConvert", dependencies: ["ShardFormat", "Interchange"]),
-        .target(name: "Augment", dependencies: ["ShardFormat", "Interchange"], swiftSettings: swift6),
+        // The synthetic demo dataset (`tinyshard demo`, benchmarks, tests): a seeded teacher and augmentation draws.
+        .target(name: "DemoData", dependencies: ["ShardFormat", "ShardConvert"], swiftSettings: swift6),
+        .target(name: "Augment", dependencies: ["TinyShardBase", "ShardFormat", "Interchange"], swiftSettings: swift6),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "ImageStore", dependencies: ["Augment", "ShardFormat", "CPNG", "CTurboJPEG", "CZlib", "Interchange"]),
+        .target(name: "ImageStore", dependencies: ["TinyShardBase", "CPNG", "CTurboJPEG", "CZlib", "Interchange"], swiftSettings: swift6),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CTensorKernels", dependencies: ["CKernelDispatch"]),
         .target(name: "Tensor", dependencies: ["CDNNL", "Interchange", "CTensorKernels"]),
@@ -58,19 +61,20 @@ let package = Package(
         .target(name: "DistillMPI", dependencies: ["CMPI", "Distill"], swiftSettings: swift6),
         .executableTarget(
             name: "tinyshard",
-            dependencies: ["ShardFormat", "ShardConvert", "Augment", "Tensor", "TinyViT", "Distill", "DistillMPI", "ImageStore", "Reports",
+            dependencies: ["ShardFormat", "ShardConvert", "DemoData", "Augment", "Tensor", "TinyViT", "Distill", "DistillMPI", "ImageStore", "Reports",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The fuzzing harness (Fuzz/README.md): no unsafe flags here; Fuzz/run.sh adds libFuzzer on the command line.
         .executableTarget(name: "tinyshard-fuzz", dependencies: ["Interchange", "ShardFormat", "ShardConvert", "ImageStore", "CZlib"]),
-        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT", "ImageStore", "Augment"]),
+        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "DemoData", "Tensor", "TinyViT", "ImageStore", "Augment"]),
         // Decode and train-step numbers of two builds side by side (Tools/bench_flag_free.sh).
         .executableTarget(name: "tinyshard-paired", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT"]),
         .testTarget(name: "InterchangeTests", dependencies: ["Interchange"]),
         .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "Interchange", "CKernelDispatch", "CZlib"]),
-        .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat", "Interchange"]),
+        .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat", "Interchange", "DemoData"]),
+        .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "ShardFormat"]),
         .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor", "ImageStore", "Augment"]),
         .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat", "Interchange"]),
-        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "Augment", "CPNG", "CTurboJPEG", "CZlib"]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "TinyShardBase", "Augment", "CPNG", "CTurboJPEG", "CZlib"]),
         // Fixtures shared by the Distill and Reports tests (a tiny teacher, a digits store).
         .target(name: "DistillTestSupport", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"],
                 path: "Tests/DistillTestSupport"),

@@ -17,6 +17,7 @@ let package = Package(
             dependencies: [
                 .product(name: "ShardFormat", package: "tinyshard"),
                 .product(name: "ShardConvert", package: "tinyshard"),
+                .product(name: "DemoData", package: "tinyshard"),
                 .product(name: "Tensor", package: "tinyshard"),
                 .product(name: "TinyViT", package: "tinyshard"),
             ]),

@@ -1,4 +1,5 @@
 import ShardFormat
+import TinyShardBase
 
 /// Replays augmentation parameters on uint8 images: the TinyViT training transform in timm's order —
 /// resized crop, horizontal flip, RandAugment ops, (normalise,) random erasing — then mixing with the

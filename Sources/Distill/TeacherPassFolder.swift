@@ -28,7 +28,7 @@ public struct TeacherIdentity: Sendable, Equatable {
 
     /// A weights file (or any file): the SHA-256 of its bytes, read where they are mapped.
     public init(name: String, file path: String) throws {
-        let file = try MappedFile(path: path)
+        let file = try MappedFile.format(path: path)
         var hasher = SHA256()
         hasher.update(file.bytes)
         self.init(name: name, sha256: SHA256.hexDigits(hasher.finalize()))

@@ -1,4 +1,4 @@
-import Augment
+import TinyShardBase
 
 /// The UCI / scikit-learn "digits" CSV (`../shared/data/digits.csv.gz`, CC BY 4.0, E. Alpaydin and
 /// C. Kaynak): one row per image, 64 pixel values 0...16 (8x8, row-major) then the label 0...9.

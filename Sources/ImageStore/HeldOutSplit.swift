@@ -1,4 +1,4 @@
-import ShardFormat
+import TinyShardBase
 
 /// A deterministic train / held-out split, so every run (teacher, student, hard-label baseline) and every
 /// restart evaluates on the same images.

@@ -1,4 +1,4 @@
-import Augment
+import TinyShardBase
 
 /// IDX files, the format of MNIST, Fashion-MNIST, KMNIST and EMNIST (Y. LeCun's): gzip'ed or plain, an
 /// `idx3-ubyte` file of images and an optional `idx1-ubyte` file of labels.

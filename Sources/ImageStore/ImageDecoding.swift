@@ -1,5 +1,4 @@
-import ShardFormat
-import Augment
+import TinyShardBase
 
 /// Decodes an image file by its content (PNG or JPEG signature), whatever its extension says.
 public enum ImageDecoding {

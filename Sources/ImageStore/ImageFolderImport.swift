@@ -1,5 +1,5 @@
 import Foundation
-import Augment
+import TinyShardBase
 
 /// torchvision's ImageFolder layout: `root/<class>/…/<file>`. Classes are the sub-folders of `root`
 /// sorted by name (label = position); images are the `.png`, `.jpg` and `.jpeg` files (any case) anywhere
@@ -107,7 +107,9 @@ public enum ImageFolderImport {
     private static func prepareConcurrently(_ paths: [String], keys: [String], options: ImportOptions, threads: Int)
         -> [Result<(image: EncodedImage, resized: Bool), ImageStoreError>] {
         let results = ResultSlots<(image: EncodedImage, resized: Bool)>(count: paths.count)
-        let work = { (i: Int) in
+        // @Sendable for concurrentPerform: it captures only Sendable values (the lock-guarded slots, the
+        // paths, keys and options); each call writes only its own index.
+        let work: @Sendable (Int) -> Void = { i in
             results.set(i, Result {
                 if let problem = Array(keys[i].utf8).withUnsafeBytes({ StoreLayout.keyProblem($0) }) {
                     throw ImageStoreError(.badInput, "the path is not a valid key: \(problem)", file: paths[i])

@@ -1,5 +1,4 @@
-import ShardFormat
-import Augment
+import TinyShardBase
 
 /// A memory-mapped image store (Spec/IMAGESTORE.md), opened read-only. Opening checks everything but the
 /// image data: header CRC, sizes, the metadata CRC, and every index entry, key and label against the rules
@@ -167,7 +166,7 @@ public final class ImageStore: @unchecked Sendable {
     public func verifyImage(_ index: Int, scratch: inout [UInt8]) throws {
         try check(index)
         let (data, width, height, crc) = dataRange(index)
-        if crc32Of(data) != crc { throw crcError(index) }
+        if CRC32.checksum(data) != crc { throw crcError(index) }
         guard kind == .jpeg else { return }
         if scratch.count < width * height * 3 { scratch = [UInt8](repeating: 0, count: width * height * 3) }
         try scratch.withUnsafeMutableBytes {
@@ -216,7 +215,7 @@ public final class ImageStore: @unchecked Sendable {
     /// The stored bytes with their CRC checked when the store checks on read.
     private func checkedData(_ index: Int) throws -> (UnsafeRawBufferPointer, Int, Int) {
         let (data, width, height, crc) = dataRange(index)
-        if pixelCheck == .onRead, crc32Of(data) != crc { throw crcError(index) }
+        if pixelCheck == .onRead, CRC32.checksum(data) != crc { throw crcError(index) }
         return (data, width, height)
     }
 

@@ -48,7 +48,8 @@ public struct ImageStoreVerifier: Sendable {
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
         let collected = Collector()
         let workers = max(1, min(threads, store.count))
-        let work = { (worker: Int) in
+        let report = ProgressCallback(progress)
+        let work: @Sendable (Int) -> Void = { worker in
             var scratch = [UInt8]()
             for index in stride(from: worker, to: store.count, by: workers) {
                 do {
@@ -56,7 +57,7 @@ public struct ImageStoreVerifier: Sendable {
                 } catch {
                     collected.fail(index, error as? ImageStoreError ?? ImageStoreError(.io, "\(error)", file: path, image: index))
                 }
-                collected.tick { progress?($0, store.count) }
+                collected.tick { report.call?($0, store.count) }
             }
         }
         if workers == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: work) }
@@ -64,6 +65,15 @@ public struct ImageStoreVerifier: Sendable {
         return Report(path: path, kind: store.kind, images: store.count, bytes: size,
                       problems: Array(all.prefix(maxProblems)), omittedProblems: max(0, all.count - maxProblems))
     }
+}
+
+/// The caller's progress closure, carried into the verifying threads. `@unchecked Sendable` because the
+/// closure need not be: it is only ever called inside ``Collector/tick(_:)``, under the collector's lock, so
+/// never from two threads at once (what ``ImageStoreVerifier/verify(path:progress:)`` promises its caller).
+private struct ProgressCallback: @unchecked Sendable {
+    let call: ((Int, Int) -> Void)?
+
+    init(_ call: ((Int, Int) -> Void)?) { self.call = call }
 }
 
 /// Failures by image index and a progress count, shared by the verifying threads.

@@ -1,5 +1,4 @@
-import Augment
-import ShardFormat
+import TinyShardBase
 
 /// Writes an image store (Spec/IMAGESTORE.md) image by image: image data streams to `<path>.partial`, the
 /// index, keys and class names follow at `finish()`, the header is written last, and the file is
@@ -136,7 +135,7 @@ public final class ImageStoreWriter {
         guard keyBytes.count + keyUTF8.count <= Int(UInt32.max) else { throw fail("the keys exceed 4 GiB") }
         entries.append(StoreLayout.Entry(dataOffset: UInt64(file.size), width: UInt16(width), height: UInt16(height),
                                          label: Int32(label), keyOffset: UInt32(keyBytes.count),
-                                         keyLength: UInt16(keyUTF8.count), dataCRC: crc32Of(data),
+                                         keyLength: UInt16(keyUTF8.count), dataCRC: CRC32.checksum(data),
                                          storedLength: kind == .raw ? 0 : UInt32(data.count)))
         keyBytes += keyUTF8
         lastKey = keyUTF8
@@ -163,7 +162,7 @@ public final class ImageStoreWriter {
             try imageStoreIO(path) { try file.write(metadata) }
             let header = StoreLayout.Header(kind: encoding.kind, count: UInt32(entries.count), classCount: UInt32(classCount),
                                             indexOffset: UInt64(indexOffset), keyBytes: UInt32(keyBytes.count),
-                                            classNameBytes: UInt32(names.count), metadataCRC: crc32Of(metadata))
+                                            classNameBytes: UInt32(names.count), metadataCRC: CRC32.checksum(metadata))
             try imageStoreIO(path) { try file.write(header.encoded(), at: 0) }
             let size = file.size
             try imageStoreIO(path) { try file.commit() }

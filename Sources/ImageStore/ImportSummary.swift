@@ -1,4 +1,4 @@
-import Augment
+import TinyShardBase
 
 /// What every importer does to each image before the writer gets it: the optional maximum side, and the
 /// store's encoding. `threads` is how many images the ImageFolder importer decodes and encodes at once.

@@ -1,4 +1,4 @@
-import Augment
+import TinyShardBase
 import CTurboJPEG
 
 /// JPEG through libturbojpeg with its decoding defaults (accurate integer IDCT, fancy upsampling): the

@@ -1,12 +1,11 @@
-import Augment
-import ShardFormat
+import TinyShardBase
 
 /// `--max-side N`: shrink an image whose longer side exceeds N so that side becomes N, keeping the aspect
 /// ratio (Spec/IMAGESTORE.md section 7). Smaller images are left alone — enlarging adds bytes, not
 /// information.
 ///
-/// The filter is the antialiased bicubic of `ResizedCrop` (PIL's and torchvision's `antialias=True`,
-/// a = −0.5) over the whole image: the filter the training crop uses, already checked against
+/// The filter is the antialiased bicubic of Augment's `ResizedCrop` (TinyShardBase's `RGBImage.resampled`;
+/// PIL's and torchvision's `antialias=True`, a = −0.5) over the whole image: the filter the training crop uses, already checked against
 /// torchvision, and when shrinking it averages every source pixel, so there is no aliasing.
 public enum MaxSideResize {
     /// The stored size: the longer side becomes `maxSide`, the shorter max(1, ⌊(s·N + ⌊l/2⌋) / l⌋) (exact
@@ -22,7 +21,7 @@ public enum MaxSideResize {
     public static func apply(_ image: RGBImage, maxSide: Int) throws -> RGBImage {
         let (width, height) = size(width: image.width, height: image.height, maxSide: maxSide)
         guard width != image.width || height != image.height else { return image }
-        let whole = PixelBox(x: 0, y: 0, width: UInt16(image.width), height: UInt16(image.height))
-        return try ResizedCrop.apply(image, box: whole, outputWidth: width, outputHeight: height, interpolation: .bicubic)
+        return image.resampled(left: 0, top: 0, width: image.width, height: image.height,
+                               outputWidth: width, outputHeight: height, interpolation: .bicubic)
     }
 }

@@ -1,5 +1,4 @@
-import ShardFormat
-import Augment
+import TinyShardBase
 
 /// `.npy` arrays: images uint8 `[N, H, W, 3]` (RGB) or `[N, H, W]` (grey → RGB), C order, and optionally
 /// labels `[N]` of any integer dtype (class indices ≥ 0, or −1 for none). Keys are

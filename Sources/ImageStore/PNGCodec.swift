@@ -1,4 +1,4 @@
-import Augment
+import TinyShardBase
 import CPNG
 
 /// PNG through libpng's simplified API (`png_image_*`), which reports errors as return values instead of

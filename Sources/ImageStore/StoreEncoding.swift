@@ -1,4 +1,4 @@
-import Augment
+import TinyShardBase
 
 /// How a store keeps each image's data (Spec/IMAGESTORE.md section 3): raw pixels (version 1.0) or one
 /// JPEG per image (version 2.0).

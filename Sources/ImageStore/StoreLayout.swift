@@ -1,4 +1,5 @@
 import CZlib
+import TinyShardBase
 
 /// The byte layout of Spec/IMAGESTORE.md: header fields, index entries and the rules that tie them
 /// together, shared by the writer and the reader so they cannot drift apart.
@@ -40,7 +41,7 @@ enum StoreLayout {
             bytes.appendLE(metadataCRC)
             bytes.appendLE(kind == .raw ? 0 : StoreLayout.jpegEncodingCode)  // flags (v1) / encoding (v2)
             bytes += [UInt8](repeating: 0, count: 20)       // reserved
-            bytes.appendLE(crc32Of(bytes))
+            bytes.appendLE(CRC32.checksum(bytes))
             assert(bytes.count == StoreLayout.headerSize)
             return bytes
         }
@@ -99,25 +100,6 @@ enum StoreLayout {
         }
         return a.count < b.count
     }
-}
-
-/// CRC-32 of zlib (the checksum everywhere in Spec/).
-func crc32Of(_ bytes: UnsafeRawBufferPointer, continuing crc: UInt32 = 0) -> UInt32 {
-    guard let base = bytes.baseAddress, !bytes.isEmpty else { return crc }
-    var value = UInt(crc)
-    var pointer = base.assumingMemoryBound(to: UInt8.self)
-    var remaining = bytes.count
-    while remaining > 0 {  // zlib's length is 32-bit: feed huge buffers in slices
-        let chunk = min(remaining, 1 << 30)
-        value = crc32(value, pointer, uInt(chunk))
-        pointer += chunk
-        remaining -= chunk
-    }
-    return UInt32(truncatingIfNeeded: value)
-}
-
-func crc32Of(_ bytes: [UInt8], continuing crc: UInt32 = 0) -> UInt32 {
-    bytes.withUnsafeBytes { crc32Of($0, continuing: crc) }
 }
 
 extension Array where Element == UInt8 {

@@ -1,3 +1,5 @@
+import TinyShardBase
+
 /// The reading rules of Spec/IMAGESTORE.md section 5, in the order the spec lists them, each failure
 /// naming the file and (for index problems) the image.
 enum StoreValidation {
@@ -21,7 +23,7 @@ enum StoreValidation {
             throw fail(.unsupportedVersion, "major version \(major) is not supported (this reader knows 1 and 2)")
         }
         let stored = bytes.le(60, as: UInt32.self)
-        guard crc32Of(UnsafeRawBufferPointer(rebasing: bytes[0..<60])) == stored else {
+        guard CRC32.checksum(UnsafeRawBufferPointer(rebasing: bytes[0..<60])) == stored else {
             throw fail(.headerCRC, "header checksum mismatch")
         }
         let kind: StoreKind = major == StoreLayout.rawMajorVersion ? .raw : .jpeg
@@ -53,7 +55,7 @@ enum StoreValidation {
     static func metadata(_ bytes: UnsafeRawBufferPointer, header: StoreLayout.Header, path: String) throws -> [String] {
         let indexOffset = Int(header.indexOffset)
         let metadata = UnsafeRawBufferPointer(rebasing: bytes[indexOffset...])
-        guard crc32Of(metadata) == header.metadataCRC else {
+        guard CRC32.checksum(metadata) == header.metadataCRC else {
             throw ImageStoreError(.metadataCRC, "checksum of the index, keys and class names does not match", file: path)
         }
         let count = Int(header.count)

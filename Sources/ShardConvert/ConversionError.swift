@@ -40,7 +40,7 @@ public struct ConversionError: Error, Sendable, Equatable, CustomStringConvertib
         ConversionError("bad-layout", message, file: file, line: line, record: record)
     }
     static func npy(_ message: String, file: String) -> ConversionError { ConversionError("bad-npy", message, file: file) }
-    static func argument(_ message: String) -> ConversionError { ConversionError("invalid-argument", message) }
+    package static func argument(_ message: String) -> ConversionError { ConversionError("invalid-argument", message) }
 
     /// One line: the known location parts, then `[code] message`.
     public var description: String {

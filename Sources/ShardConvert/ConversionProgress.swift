@@ -19,20 +19,21 @@ public struct ConversionProgress: Sendable, Equatable {
 /// Called from the converting thread, at most every few thousand records and once at the end.
 public typealias ProgressHandler = (ConversionProgress) -> Void
 
-/// Calls a handler at most every `interval` records (plus the final call).
-struct ProgressThrottle {
+/// Calls a handler at most every `interval` records (plus the final call). Package-visible: DemoData reports
+/// its progress through it too.
+package struct ProgressThrottle {
     let handler: ProgressHandler?
     let total: Int?
     let interval: Int
     private var lastReported: Int?
 
-    init(_ handler: ProgressHandler?, total: Int?, interval: Int = 4096) {
+    package init(_ handler: ProgressHandler?, total: Int?, interval: Int = 4096) {
         self.handler = handler
         self.total = total
         self.interval = interval
     }
 
-    mutating func report(stage: String, done: Int, force: Bool = false) {
+    package mutating func report(stage: String, done: Int, force: Bool = false) {
         guard let handler, force || lastReported.map({ done - $0 >= interval }) ?? true else { return }
         lastReported = done
         handler(ConversionProgress(stage: stage, done: done, total: total))

@@ -3,7 +3,8 @@ import ShardFormat
 
 /// The folder a converter writes into. It must be absent, empty, or (for a dataset) hold nothing but an
 /// earlier TinyShard dataset, which is then replaced: a converter never deletes files it did not make.
-struct OutputFolder {
+/// Package-visible: DemoData writes its demo dataset through it too.
+package struct OutputFolder {
     let path: String
     /// True when this run created the folder (so a failed run removes it again).
     private let created: Bool
@@ -17,7 +18,7 @@ struct OutputFolder {
     /// Prepares a folder for a new dataset. An earlier dataset in it (only the files a dataset holds, with
     /// a manifest, a key table or a partial file that a killed run left) is removed first; anything else
     /// is an error.
-    static func forDataset(_ path: String) throws -> OutputFolder {
+    package static func forDataset(_ path: String) throws -> OutputFolder {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
         let earlierDataset = names.contains(DatasetManifest.fileName) || names.contains(DatasetManifest.keysFileName)
             || names.contains { $0.hasSuffix(".partial") }
@@ -74,7 +75,7 @@ struct OutputFolder {
 
     /// Undoes a failed run: removes what `names` lists (files or folders this run made), then the folder
     /// itself if this run created it and it is empty.
-    func clean(removing names: [String]) {
+    package func clean(removing names: [String]) {
         let manager = FileManager.default
         for name in names { try? manager.removeItem(atPath: file(name)) }
         if created, (try? manager.contentsOfDirectory(atPath: path))?.isEmpty == true {

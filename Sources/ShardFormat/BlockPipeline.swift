@@ -129,7 +129,7 @@ final class BlockPipeline: @unchecked Sendable {
             if failure == nil && !stopped {
                 do {
                     let offset = output.size
-                    try output.write(next)
+                    try formatIO { try output.write(next) }
                     blockExtents.append(BlockExtent(offset: offset, length: next.count))
                 } catch {
                     failure = error

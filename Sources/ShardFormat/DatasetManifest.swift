@@ -57,7 +57,7 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     public static func read(directory: String) throws -> DatasetManifest {
         let path = directory + "/" + fileName
         let location = ShardLocation(file: path)
-        let file = try MappedFile(path: path)
+        let file = try MappedFile.format(path: path)
         guard file.bytes.count <= maxBytes else {
             throw ShardError(.manifestMismatch, "manifest is \(file.bytes.count) bytes, more than \(maxBytes)", at: location)
         }
@@ -131,10 +131,13 @@ public struct DatasetManifest: Codable, Sendable, Equatable {
     func write(directory: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let output = try AtomicFileOutput(path: directory + "/" + Self.fileName)
+        let output = try formatIO { try AtomicFileOutput(path: directory + "/" + Self.fileName) }
         do {
-            try output.write([UInt8](try encoder.encode(self)) + [0x0A])
-            try output.commit()
+            let bytes = [UInt8](try encoder.encode(self)) + [0x0A]
+            try formatIO {
+                try output.write(bytes)
+                try output.commit()
+            }
         } catch {
             output.discard()
             throw error

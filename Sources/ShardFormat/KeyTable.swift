@@ -160,10 +160,12 @@ public struct KeyTable: Sendable {
             throw ShardError(.badKeys, "the keys compress more than \(KeyTableScan.maxRatio):1, which readers refuse (Spec §5)",
                              at: ShardLocation(file: path))
         }
-        let output = try AtomicFileOutput(path: path)
+        let output = try formatIO { try AtomicFileOutput(path: path) }
         do {
-            try output.write(bytes)
-            try output.commit()
+            try formatIO {
+                try output.write(bytes)
+                try output.commit()
+            }
         } catch {
             output.discard()
             throw error
@@ -174,7 +176,7 @@ public struct KeyTable: Sendable {
     /// Reads a whole key table file of either version into memory (every rule checked). A dataset's
     /// reader maps the file instead (``MappedKeyTable``), which opens in O(1).
     public static func read(path: String) throws -> KeyTable {
-        let file = try MappedFile(path: path)
+        let file = try MappedFile.format(path: path)
         do {
             return try KeyTable(fileBytes: file.bytes)
         } catch let error as ShardError {

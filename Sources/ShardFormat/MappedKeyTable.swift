@@ -34,7 +34,7 @@ public final class MappedKeyTable: @unchecked Sendable {
     /// - Throws: ``ShardError`` naming the file: `io`, `bad-magic`, `unsupported-version`, `bad-keys`.
     public init(path: String) throws {
         self.path = path
-        file = try MappedFile(path: path)
+        file = try MappedFile.format(path: path)
         do {
             version = try KeyTableScan.version(file.bytes)
             if version == 2 {

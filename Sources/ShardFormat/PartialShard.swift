@@ -25,7 +25,7 @@ public struct PartialShardPrefix: Sendable {
     ///   pass's (the folder belongs to another pass); `io` when it cannot be read.
     public static func scan(path: String, schema: ShardSchema, expectedSampleID: (Int) -> UInt32?) throws -> PartialShardPrefix {
         guard FileManager.default.fileExists(atPath: path) else { return .empty }
-        let file = try MappedFile(path: path)
+        let file = try MappedFile.format(path: path)
         guard let (found, blocksStart) = try? ShardFileLayout.readHeader(file.bytes) else { return .empty }
         guard found == schema else {
             throw ShardError(.manifestMismatch, "the unfinished shard's header is not this pass's "

@@ -25,7 +25,7 @@ public struct PassRecord: Sendable, Equatable {
     public static func read(directory: String) throws -> PassRecord? {
         let path = directory + "/" + fileName
         guard FileManager.default.fileExists(atPath: path) else { return nil }
-        let file = try MappedFile(path: path)
+        let file = try MappedFile.format(path: path)
         do {
             return try parse(file.bytes)
         } catch let error as ShardError {
@@ -59,10 +59,13 @@ public struct PassRecord: Sendable, Equatable {
 
     /// Writes `directory/pass.json` atomically (temporary name, fsync, rename).
     public func write(directory: String) throws {
-        let output = try AtomicFileOutput(path: directory + "/" + Self.fileName)
+        let output = try formatIO { try AtomicFileOutput(path: directory + "/" + Self.fileName) }
         do {
-            try output.write(try encoded())
-            try output.commit()
+            let bytes = try encoded()
+            try formatIO {
+                try output.write(bytes)
+                try output.commit()
+            }
         } catch {
             output.discard()
             throw error

@@ -57,7 +57,7 @@ public final class ShardReader: @unchecked Sendable {
     /// Throws ``ShardError`` located at `path` (`io`, `bad-magic`, `incomplete`, `bad-index`, ...).
     public init(path: String) throws {
         do {
-            file = try MappedFile(path: path)
+            file = try MappedFile.format(path: path)
             (schema, blocksStart) = try ShardFileLayout.readHeader(file.bytes)
             (blocks, recordCount) = try ShardFileLayout.readIndex(file.bytes, schema: schema, blocksStart: blocksStart)
         } catch let error as ShardError {
@@ -78,7 +78,7 @@ public final class ShardReader: @unchecked Sendable {
     /// Where block `b` sits in the file.
     public func blockRange(_ b: Int) -> Range<Int> { blocks[b].offset..<(blocks[b].offset + blocks[b].length) }
 
-    /// Lets go of the mapped pages inside `range` (``MappedFile/releasePages(_:)``): a pass over a file of
+    /// Lets go of the mapped pages inside `range` (`MappedFile.releasePages(_:)`): a pass over a file of
     /// gigabytes keeps little resident.
     public func releaseMappedPages(_ range: Range<Int>) { file.releasePages(range) }
 

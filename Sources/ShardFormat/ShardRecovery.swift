@@ -21,7 +21,7 @@ public enum ShardRecovery {
     /// Reads `source` (header must be intact), writes every block that passes all checks to `output`,
     /// with the same schema, and reports what was lost. Records keep their sample ids and order.
     public static func recover(source: String, output: String) throws -> RecoveryReport {
-        let file = try MappedFile(path: source)
+        let file = try MappedFile.format(path: source)
         file.adviseSequential()
         let (schema, blocksStart): (ShardSchema, Int)
         do {

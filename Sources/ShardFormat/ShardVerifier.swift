@@ -116,7 +116,7 @@ public struct ShardVerifier: Sendable {
         let schema: ShardSchema
         let blocksStart: Int
         do {
-            file = try MappedFile(path: path)
+            file = try MappedFile.format(path: path)
             (schema, blocksStart) = try ShardFileLayout.readHeader(file.bytes)
         } catch let error as ShardError {
             add(error.located(here), to: &report)
@@ -181,7 +181,7 @@ public struct ShardVerifier: Sendable {
         // the samples in problems are looked up afterwards, again by streaming.
         if checkFileEntry(keysPath, bytes: manifest.keys.bytes, crc: manifest.keys.crc32, countBytes: true, into: &report) {
             do {
-                let file = try MappedFile(path: keysPath)
+                let file = try MappedFile.format(path: keysPath)
                 file.adviseSequential()
                 let count = try KeyTable.check(fileBytes: file.bytes)
                 keys = KeyInfo(count: count, table: nil)
@@ -333,7 +333,7 @@ public struct ShardVerifier: Sendable {
         let here = ShardLocation(file: path)
         let file: MappedFile
         do {
-            file = try MappedFile(path: path)
+            file = try MappedFile.format(path: path)
         } catch let error as ShardError {
             add(error, to: &report)
             return false

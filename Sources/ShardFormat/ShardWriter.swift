@@ -60,9 +60,10 @@ public final class ShardWriter {
     public convenience init(path: String, schema: ShardSchema, compressionLevel: Int = ShardWriter.defaultCompressionLevel,
                             threads: Int = ShardWriter.defaultThreads) throws {
         try Self.checkArguments(schema: schema, compressionLevel: compressionLevel, threads: threads)
-        let output = try AtomicFileOutput(path: path)
+        let output = try formatIO { try AtomicFileOutput(path: path) }
         do {
-            try output.write(try ShardFileLayout.headerBytes(schema))
+            let header = try ShardFileLayout.headerBytes(schema)
+            try formatIO { try output.write(header) }
         } catch {
             output.discard()
             throw error
@@ -82,7 +83,7 @@ public final class ShardWriter {
             return
         }
         try Self.checkArguments(schema: schema, compressionLevel: compressionLevel, threads: threads)
-        self.init(schema: schema, output: try AtomicFileOutput(resuming: path, keeping: prefix.keptBytes),
+        self.init(schema: schema, output: try formatIO { try AtomicFileOutput(resuming: path, keeping: prefix.keptBytes) },
                   threads: threads, prefix: prefix)
     }
 
@@ -182,10 +183,13 @@ public final class ShardWriter {
         let blocks = try pipeline.drain()
         let index = ShardFileLayout.indexBytes(blocks)
         let indexOffset = output.size
-        try output.write(index)
-        try output.write(ShardFileLayout.footerBytes(blockCount: blocks.count, indexOffset: indexOffset,
-                                                     recordCount: recordCount, indexLength: index.count))
-        try output.commit()
+        let footer = ShardFileLayout.footerBytes(blockCount: blocks.count, indexOffset: indexOffset,
+                                                 recordCount: recordCount, indexLength: index.count)
+        try formatIO {
+            try output.write(index)
+            try output.write(footer)
+            try output.commit()
+        }
         finished = true
         return ShardFileInfo(path: path, records: recordCount, bytes: output.size, crc32: output.crc)
     }
@@ -194,7 +198,7 @@ public final class ShardWriter {
     /// stay in memory): what a writer that stops to be resumed later calls. Waits for blocks still encoding.
     public func sync() throws {
         _ = try pipeline.drain()
-        try output.sync()
+        try formatIO { try output.sync() }
     }
 
     /// Gives up: stops the encoding threads and deletes the partial file.

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 
-/// Plain file-descriptor writes, shared by the writers of every module (ShardFormat's `AtomicFileOutput`,
+/// Plain file-descriptor writes, shared by the writers of every module (``AtomicFileOutput``,
 /// ShardConvert's buffered output): the project's one write loop.
 public enum FileDescriptorIO {
     /// Writes all of `bytes` to `fd`, continuing after short writes and retrying writes interrupted by a

@@ -1,7 +1,7 @@
 /// SplitMix64's finaliser and increment (Spec/FORMAT.md 4): the spec's one mixer, and the project's one
 /// copy of it. The record order (ShardFormat's `RecordOrder`), the sampler's counter-based draws (Augment's
 /// `SampleRandom`), the held-out split's hash (ImageStore), the seeded generators of the demo data
-/// (ShardConvert's `SeededGenerator`), TinyViT's `SplitMix64` and the fuzzer all mix with it.
+/// (DemoData's `SeededGenerator`), TinyViT's `SplitMix64` and the fuzzer all mix with it.
 public enum Mix64 {
     /// SplitMix64's increment, 0x9E3779B97F4A7C15 (2^64 divided by the golden ratio).
     public static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15

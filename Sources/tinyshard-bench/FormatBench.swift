@@ -1,5 +1,6 @@
 // The format tables of tinyshard-bench (main.swift): bytes per record of the fixtures and decode, write and
 // verify speed, next to the official layout and its numpy reader.
+import DemoData
 import Foundation
 import ShardConvert
 import ShardFormat

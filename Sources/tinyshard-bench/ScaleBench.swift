@@ -1,3 +1,4 @@
+import DemoData
 import ShardConvert
 import Foundation
 import ShardFormat

@@ -29,7 +29,7 @@ struct Outcome {
             return Outcome(file: path, reader: code, clean: code == nil, first: code)
         case "manifest":
             let code = codeOf {
-                let file = try MappedFile(path: path)
+                let file = try MappedFile.format(path: path)
                 _ = try DatasetManifest.parse(file.bytes)
             }
             return Outcome(file: path, reader: code, clean: code == nil, first: code)

@@ -1,5 +1,6 @@
 import Foundation
 import ArgumentParser
+import DemoData
 import ShardConvert
 import ShardFormat
 

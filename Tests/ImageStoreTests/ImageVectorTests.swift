@@ -3,6 +3,7 @@ import Foundation
 import XCTest
 import Augment
 @testable import ImageStore
+import TinyShardBase
 
 /// Spec/vectors/images: tiny stores with what a reader must produce (valid) or the first error it must
 /// give (invalid), for the Python reader and any other implementation of Spec/IMAGESTORE.md.
@@ -73,7 +74,7 @@ final class ImageVectorTests: XCTestCase {
                 let (width, height) = try store.size(at: i)
                 XCTAssertEqual(try store.withPixels(at: i) { pixels, _, _ in [UInt8](pixels) }, image.pixels, what)
                 images.append(Vector.Image(key: try store.key(at: i), label: try store.label(at: i), width: width, height: height,
-                                           pixels_crc32: hex8(crc32Of(image.pixels))))
+                                           pixels_crc32: hex8(CRC32.checksum(image.pixels))))
             }
             XCTAssertEqual(images, vector.images, what)
             XCTAssertTrue(report.isClean, "\(what): \(report.problems)")
@@ -132,7 +133,7 @@ final class ImageVectorTests: XCTestCase {
                     pixels = decoded
                 }
                 return Vector.Image(key: image.key, label: Int(image.label), width: image.width, height: image.height,
-                                    pixels_crc32: hex8(crc32Of(pixels)))
+                                    pixels_crc32: hex8(CRC32.checksum(pixels)))
             }
             out.append((store, Vector(file: file, valid: true, description: description, major: Int(store.major),
                                       class_count: Int(store.classCount), class_names: store.classNames, images: images)))
@@ -163,14 +164,14 @@ final class ImageVectorTests: XCTestCase {
 
         var s = raw
         s.images[0].data[0] = 254
-        s.images[0].crc = crc32Of(raw.images[0].data)
+        s.images[0].crc = CRC32.checksum(raw.images[0].data)
         invalid("invalid-raw-pixel-crc", s, .pixelCRC, image: 0, from: "valid-raw", "valid-raw with pixel byte 0 of image 0 changed, its CRC not updated: opening succeeds, reading image 0 fails.")
         let bytes = raw.bytes()
         s = raw
         s.major = 3
         invalid("invalid-unsupported-version", s, .unsupportedVersion, from: "valid-raw", "valid-raw with major version 3 (header CRC recomputed).")
         s = raw
-        s.headerCRC = crc32Of(Array(bytes[0..<60])) ^ 1
+        s.headerCRC = CRC32.checksum(Array(bytes[0..<60])) ^ 1
         invalid("invalid-header-crc", s, .headerCRC, from: "valid-raw", "valid-raw with the header CRC's lowest bit flipped.")
         s = raw
         s.word36 = 1
@@ -182,7 +183,7 @@ final class ImageVectorTests: XCTestCase {
         s.trailing = [0]
         invalid("invalid-size-mismatch", s, .sizeMismatch, from: "valid-raw", "valid-raw with one byte appended: the file is longer than P + 32·N + K + L.")
         s = raw
-        s.metadataCRC = crc32Of(Array(bytes[Int(bytes.withUnsafeBytes { $0.le(16, as: UInt64.self) })...])) ^ 0x100
+        s.metadataCRC = CRC32.checksum(Array(bytes[Int(bytes.withUnsafeBytes { $0.le(16, as: UInt64.self) })...])) ^ 0x100
         invalid("invalid-metadata-crc", s, .metadataCRC, from: "valid-raw", "valid-raw with a wrong metadata CRC (header CRC recomputed).")
         s = raw
         s.images[1].word28 = 1
@@ -245,7 +246,7 @@ final class ImageVectorTests: XCTestCase {
         invalid("invalid-jpeg-bytes-present", s, .badIndex, from: "valid-jpeg", "valid-jpeg with image 0 claimed as 1000x1000: more than 256 pixels per stored byte (CRCs recomputed).")
         s = jpeg
         s.images[2].data[s.images[2].data.count / 2] ^= 0x20
-        s.images[2].crc = crc32Of(grey)
+        s.images[2].crc = CRC32.checksum(grey)
         invalid("invalid-jpeg-crc", s, .pixelCRC, image: 2, from: "valid-jpeg", "valid-jpeg with a byte in image 2's JPEG changed, its CRC not updated.")
         s = jpeg
         s.images[1].width = 14

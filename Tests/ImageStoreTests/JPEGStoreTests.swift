@@ -2,6 +2,7 @@ import CTurboJPEG
 import XCTest
 import Augment
 @testable import ImageStore
+import TinyShardBase
 
 /// JPEG stores (Spec/IMAGESTORE.md 3.2): the writer's round trip, what it refuses, and hostile stores —
 /// every damage a one-line error naming file and image, never a crash or an allocation the bytes do not
@@ -172,7 +173,7 @@ final class JPEGStoreTests: XCTestCase {
         func chunk(_ type: String, _ data: [UInt8]) -> [UInt8] {
             let out: [UInt8] = [UInt8(data.count >> 24), UInt8(data.count >> 16 & 0xFF), UInt8(data.count >> 8 & 0xFF), UInt8(data.count & 0xFF)]
             let body = Array(type.utf8) + data
-            let crc = crc32Of(body)
+            let crc = CRC32.checksum(body)
             return out + body + [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)]
         }
         func be32(_ v: Int) -> [UInt8] { [UInt8(v >> 24 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)] }

@@ -1,5 +1,6 @@
 import CTurboJPEG
 @testable import ImageStore
+import TinyShardBase
 
 /// Store bytes built by hand from the tables of Spec/IMAGESTORE.md — independently of
 /// ``ImageStoreWriter`` — with a knob for every field, so a test or vector can break exactly one rule and
@@ -46,7 +47,7 @@ struct StoreBytes {
             entries.appendLE(UInt32(keys.count))
             entries.appendLE(UInt16(image.key.utf8.count))
             entries.appendLE(image.channels)
-            entries.appendLE(image.crc ?? crc32Of(image.data))
+            entries.appendLE(image.crc ?? CRC32.checksum(image.data))
             entries.appendLE(image.word28 ?? (major == 2 ? UInt32(image.data.count) : 0))
             keys += Array(image.key.utf8)
         }
@@ -60,10 +61,10 @@ struct StoreBytes {
         header.appendLE(UInt64(64 + data.count))
         header.appendLE(UInt32(keys.count))
         header.appendLE(UInt32(names.count))
-        header.appendLE(metadataCRC ?? crc32Of(metadata))
+        header.appendLE(metadataCRC ?? CRC32.checksum(metadata))
         header.appendLE(word36 ?? (major == 2 ? 1 : 0))
         header += reserved40
-        header.appendLE(headerCRC ?? crc32Of(header))
+        header.appendLE(headerCRC ?? CRC32.checksum(header))
         var bytes = header + data + metadata + trailing
         finalPatch?(&bytes)
         return bytes

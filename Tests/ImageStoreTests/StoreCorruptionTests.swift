@@ -1,6 +1,7 @@
 import XCTest
 import Augment
 @testable import ImageStore
+import TinyShardBase
 
 /// Damaged stores: every kind of damage gives the spec's error code and a message naming the file (and
 /// the image, when the damage is in one image's entry or pixels) — never a crash or a wrong image.
@@ -31,9 +32,9 @@ final class StoreCorruptionTests: XCTestCase {
     func resealed(_ bytes: [UInt8]) -> [UInt8] {
         var b = bytes
         let offset = Int(b.withUnsafeBytes { $0.le(16, as: UInt64.self) })
-        let meta = crc32Of(Array(b[offset...]))
+        let meta = CRC32.checksum(Array(b[offset...]))
         b.replaceSubrange(32..<36, with: withUnsafeBytes(of: meta.littleEndian, Array.init))
-        let head = crc32Of(Array(b[0..<60]))
+        let head = CRC32.checksum(Array(b[0..<60]))
         b.replaceSubrange(60..<64, with: withUnsafeBytes(of: head.littleEndian, Array.init))
         return b
     }

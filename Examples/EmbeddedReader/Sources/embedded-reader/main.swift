@@ -2,12 +2,13 @@
 //
 //   embedded-reader [DATASET]
 //
-// Without DATASET it first writes a small synthetic dataset (ShardConvert's demo) to a temporary folder.
+// Without DATASET it first writes a small synthetic dataset (DemoData's demo) to a temporary folder.
 // Then, for every epoch: each shard is read in order through a cursor, a batch at a time, into a label
 // buffer this program owns (dense soft labels, C floats per record), and fed with random images to a
 // few TinyViT train steps as soft targets; two shards are also read at once on two threads (the reader
 // is shared, each thread has its own cursor) and must give the same labels; records are looked up by
 // key. Every step is checked; the program exits 1 with the error's one line on any failure.
+import DemoData
 import Foundation
 import ShardConvert
 import ShardFormat

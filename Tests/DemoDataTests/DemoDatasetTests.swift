@@ -1,7 +1,7 @@
+import DemoData
 import Foundation
 import ShardFormat
 import XCTest
-@testable import ShardConvert
 
 final class DemoDatasetTests: XCTestCase {
     func testDemoIsDeterministicAndValid() throws {

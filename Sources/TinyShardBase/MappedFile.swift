@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// A read-only memory map of a whole file. The bytes are never copied; pages load on first touch.
-/// Public because the other stores of the project (images) map their files the same way.
+/// Public because every store of the project (shards, key tables, manifests, images) maps its files this way.
 /// (If another process truncates the file while it is mapped, touching the lost pages raises SIGBUS —
 /// the usual mmap caveat. Shards are written under a temporary name and renamed, so a finished shard is
 /// never truncated in place by this project's writers.)
@@ -16,19 +16,19 @@ public final class MappedFile: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
     private let mapping: UnsafeMutableRawPointer?
 
-    /// Maps `path`; throws `ShardError` code `io` naming the file when it cannot.
+    /// Maps `path`; throws ``FileIOError`` naming the file when it cannot.
     public init(path: String) throws {
         self.path = path
         // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer; it is refused below.
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { throw ShardError(.io, "cannot open: \(String(cString: strerror(errno)))", at: ShardLocation(file: path)) }
+        guard fd >= 0 else { throw FileIOError(path: path, message: "cannot open: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else {
-            throw ShardError(.io, "cannot stat: \(String(cString: strerror(errno)))", at: ShardLocation(file: path))
+            throw FileIOError(path: path, message: "cannot stat: \(String(cString: strerror(errno)))")
         }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
-            throw ShardError(.io, "not a regular file", at: ShardLocation(file: path))
+            throw FileIOError(path: path, message: "not a regular file")
         }
         let size = Int(info.st_size)
         if size == 0 {  // mmap refuses length 0; an empty file is simply zero bytes.
@@ -37,7 +37,7 @@ public final class MappedFile: @unchecked Sendable {
             return
         }
         guard let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), pointer != MAP_FAILED else {
-            throw ShardError(.io, "cannot map: \(String(cString: strerror(errno)))", at: ShardLocation(file: path))
+            throw FileIOError(path: path, message: "cannot map: \(String(cString: strerror(errno)))")
         }
         mapping = pointer
         bytes = UnsafeRawBufferPointer(start: pointer, count: size)

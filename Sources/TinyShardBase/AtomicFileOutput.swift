@@ -26,7 +26,7 @@ public final class AtomicFileOutput {
     /// The name a writer uses while the file is incomplete (what `recover` reads after a crash).
     public static func temporaryPath(for path: String) -> String { path + ".partial" }
 
-    /// Creates (or truncates) `PATH.partial`; throws `ShardError` code `io` naming it when it cannot.
+    /// Creates (or truncates) `PATH.partial`; throws ``FileIOError`` naming it when it cannot.
     /// - Parameter path: the final path; nothing is written there before ``commit()``.
     /// - Parameter bufferBytes: appends smaller than this are gathered before a system call (for writers
     ///   of many small pieces, like one image at a time). 0, the default, writes each append at once, so
@@ -69,7 +69,7 @@ public final class AtomicFileOutput {
     }
 
     /// Appends `bytes` (gathered in the buffer when smaller than its limit) and adds them to ``size`` and ``crc``;
-    /// throws ``ShardError`` code `io` when the write fails.
+    /// throws ``FileIOError`` when the write fails.
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         crc = CRC32.checksum(bytes, continuing: crc)
         size += bytes.count
@@ -136,7 +136,7 @@ public final class AtomicFileOutput {
         guard FileDescriptorIO.writeAll(bytes, to: fd) else { throw Self.error("cannot write", temporaryPath) }
     }
 
-    private static func error(_ what: String, _ path: String) -> ShardError {
-        ShardError(.io, "\(what): \(String(cString: strerror(errno)))", at: ShardLocation(file: path))
+    private static func error(_ what: String, _ path: String) -> FileIOError {
+        FileIOError(path: path, message: "\(what): \(String(cString: strerror(errno)))")
     }
 }

@@ -1,3 +1,4 @@
+import ShardConvert
 import ShardFormat
 
 /// Options of ``DemoDataset``.
@@ -39,7 +40,7 @@ public struct DemoOptions: Sendable {
 /// the same options give the same bytes.
 public enum DemoDataset {
     /// Writes the demo dataset to the folder `output` (keys, shards, manifest) and returns what it wrote; throws
-    /// ``ConversionError`` or `ShardError` when the folder cannot be written.
+    /// ShardConvert's `ConversionError` or `ShardError` when the folder cannot be written.
     public static func write(to output: String, options: DemoOptions, progress: ProgressHandler? = nil) throws
         -> ConversionSummary
     {

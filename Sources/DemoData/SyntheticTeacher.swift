@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ShardConvert
 
 /// A stand-in teacher with the shape of a real one (as `make_official_logits.py` of the shared fixtures
 /// draws it): logits = 2.5·N(0, 1), plus a boost of 4–9 on the image's true class, plus 1–4 on a block
