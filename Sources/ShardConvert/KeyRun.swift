@@ -4,13 +4,17 @@ import Glibc
 import Darwin
 #endif
 
-/// Sorted distinct keys (memcmp order), each followed by "\n", in chunks of about 1 MiB.
+/// Sorted distinct keys (memcmp order), front-coded, in chunks of about 1 MiB.
+///
+/// Each key is stored as the length of the prefix it shares with the key before it (one byte, at most
+/// 255), the length of the rest (LEB128) and the rest: sorted ImageNet keys share most of their bytes
+/// with their neighbour, so a run takes well under half of the keys' plain bytes, and the converter's
+/// peak memory is the union of all keys while every rank's run is still held (docs/scale.md).
 ///
 /// A merge reads its inputs front to back and releases each chunk once it is past it, so merging runs
-/// needs about the memory of its output, not twice it: how the converter builds the union of 14
-/// million keys (~260 MB) in little more than the union's own size. Chunks are mapped and unmapped
-/// directly (``KeyChunk``), so a released chunk is returned to the system at once; from malloc, freed
-/// megabyte chunks stayed in the process (measured: 760 MB peak instead of ~450 MB for that union).
+/// needs about the memory of its output, not twice it. Chunks are mapped and unmapped directly
+/// (``KeyChunk``), so a released chunk is returned to the system at once; from malloc, freed megabyte
+/// chunks stayed in the process (measured: 760 MB peak instead of ~450 MB for that union).
 final class KeyRun: @unchecked Sendable {  // filled by one thread, then read; released only by a consuming cursor
     static let defaultChunkSize = 1 << 20
 
@@ -21,7 +25,7 @@ final class KeyRun: @unchecked Sendable {  // filled by one thread, then read; r
     @exclusivity(unchecked) fileprivate var chunks: [UnsafeMutableRawBufferPointer?] = []
     @exclusivity(unchecked) fileprivate var used: [Int] = []
     @exclusivity(unchecked) private(set) var count = 0
-    /// Bytes of all keys with their newlines.
+    /// Bytes of all keys with their newlines (as ``joined()`` lays them out), not the bytes held.
     @exclusivity(unchecked) private(set) var byteCount = 0
 
     init(chunkSize: Int = KeyRun.defaultChunkSize) {
@@ -32,20 +36,29 @@ final class KeyRun: @unchecked Sendable {  // filled by one thread, then read; r
         for chunk in chunks { chunk.map(KeyChunk.release) }
     }
 
+    /// The key appended last, which the next one is coded against.
+    @exclusivity(unchecked) private var last = KeyBuffer()
+
     /// Adds a key after every key already here (the caller keeps the order).
     func append(_ key: UnsafeRawBufferPointer) {
-        let needed = key.count + 1
+        let shared = min(255, last.sharedPrefix(with: key))
+        let rest = key.count - shared
+        let needed = 1 + LEB128.length(rest) + rest
         if chunks.isEmpty || used[used.count - 1] + needed > chunks[chunks.count - 1]!.count {
             chunks.append(KeyChunk.allocate(max(chunkSize, needed)))
             used.append(0)
         }
         let chunk = chunks[chunks.count - 1]!
-        let at = used[used.count - 1]
-        if !key.isEmpty { UnsafeMutableRawBufferPointer(rebasing: chunk[at..<(at + key.count)]).copyMemory(from: key) }
-        chunk[at + key.count] = 0x0A
-        used[used.count - 1] = at + needed
+        var at = used[used.count - 1]
+        chunk[at] = UInt8(shared)
+        at = LEB128.write(rest, into: chunk, at: at + 1)
+        if rest > 0 {
+            UnsafeMutableRawBufferPointer(rebasing: chunk[at..<(at + rest)]).copyMemory(from: UnsafeRawBufferPointer(rebasing: key[shared...]))
+        }
+        used[used.count - 1] = at + rest
+        last.replace(keepingPrefix: shared, with: UnsafeRawBufferPointer(rebasing: key[shared...]))
         count += 1
-        byteCount += needed
+        byteCount += key.count + 1
     }
 
     fileprivate func release(_ chunk: Int) {
@@ -127,17 +140,12 @@ final class KeyRun: @unchecked Sendable {  // filled by one thread, then read; r
         var starts: [UInt32] = [0]
         text.reserveCapacity(byteCount)
         starts.reserveCapacity(count + 1)
-        for chunk in chunks.indices {
-            guard let bytes = chunks[chunk] else { continue }
-            let chunkBytes = UnsafeRawBufferPointer(rebasing: bytes[0..<used[chunk]])
-            text.append(contentsOf: chunkBytes)
-            var at = 0
-            while at < chunkBytes.count {
-                let newline = UnsafeRawPointer(memchr(chunkBytes.baseAddress! + at, 0x0A, chunkBytes.count - at)!) - chunkBytes.baseAddress!
-                at = newline + 1
-                starts.append(UInt32(text.count - chunkBytes.count + at))
-            }
-            release(chunk)
+        var keys = KeyRunCursor(self, consuming: true)
+        while let key = keys.key {
+            text.append(contentsOf: key)
+            text.append(0x0A)
+            starts.append(UInt32(text.count))
+            keys.advance()
         }
         return SortedKeys(text: text, starts: starts)
     }
@@ -150,7 +158,9 @@ struct KeyRunCursor {
     private let consuming: Bool
     private var chunk = 0
     private var offset = 0
-    /// The current key without its newline; nil past the last.
+    /// The current key, decoded against the one before it.
+    private let current = KeyBuffer()
+    /// The current key without its newline (valid until the next ``advance()``); nil past the last.
     private(set) var key: UnsafeRawBufferPointer?
 
     init(_ run: KeyRun, consuming: Bool) {
@@ -160,24 +170,95 @@ struct KeyRunCursor {
     }
 
     mutating func advance() {
-        guard let current = key else { return }
-        offset += current.count + 1
+        guard key != nil else { return }
         key = find()
     }
 
-    /// The key at (chunk, offset), moving to the next chunk (and releasing the last one) at a chunk's end.
+    /// Decodes the key at (chunk, offset) and moves past it, going to the next chunk (and releasing the
+    /// last one) at a chunk's end.
     private mutating func find() -> UnsafeRawBufferPointer? {
         while chunk < run.chunks.count {
             if offset < run.used[chunk], let bytes = run.chunks[chunk] {
-                let base = bytes.baseAddress! + offset
-                let newline = UnsafeRawPointer(memchr(base, 0x0A, run.used[chunk] - offset)!)
-                return UnsafeRawBufferPointer(start: base, count: newline - UnsafeRawPointer(base))
+                let shared = Int(bytes[offset])
+                var rest = 0
+                let start = LEB128.read(&rest, from: UnsafeRawBufferPointer(bytes), at: offset + 1)
+                current.replace(keepingPrefix: shared, with: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + rest)]))
+                offset = start + rest
+                return current.bytes
             }
             if consuming { run.release(chunk) }
             chunk += 1
             offset = 0
         }
         return nil
+    }
+}
+
+/// One key's bytes in a buffer of its own, grown as needed: the key a run's next key is coded against,
+/// and the key a cursor decodes. A class, so that a cursor (a struct) frees it when the last copy goes.
+final class KeyBuffer {
+    private var storage = UnsafeMutableRawBufferPointer.allocate(byteCount: 256, alignment: 1)
+    private(set) var count = 0
+
+    deinit { storage.deallocate() }
+
+    /// The key held.
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage[0..<count]) }
+
+    /// Bytes at the start of `key` equal to the key held.
+    func sharedPrefix(with key: UnsafeRawBufferPointer) -> Int {
+        let limit = min(count, key.count)
+        var i = 0
+        while i < limit, storage[i] == key[i] { i += 1 }
+        return i
+    }
+
+    /// Keeps the first `prefix` bytes and appends `rest`.
+    func replace(keepingPrefix prefix: Int, with rest: UnsafeRawBufferPointer) {
+        precondition(prefix <= count, "a front-coded key shares more bytes than the key before it holds")
+        let total = prefix + rest.count
+        if total > storage.count {
+            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: max(total, 2 * storage.count), alignment: 1)
+            grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: storage[0..<prefix]))
+            storage.deallocate()
+            storage = grown
+        }
+        if !rest.isEmpty { UnsafeMutableRawBufferPointer(rebasing: storage[prefix..<total]).copyMemory(from: rest) }
+        count = total
+    }
+}
+
+/// Unsigned LEB128 (7 bits per byte, low first): the length of a front-coded key's rest.
+enum LEB128 {
+    static func length(_ value: Int) -> Int {
+        var value = value, bytes = 1
+        while value >= 0x80 { value >>= 7; bytes += 1 }
+        return bytes
+    }
+
+    /// Writes `value` at `at`; returns the offset after it.
+    static func write(_ value: Int, into bytes: UnsafeMutableRawBufferPointer, at: Int) -> Int {
+        var value = value, at = at
+        while value >= 0x80 {
+            bytes[at] = UInt8(value & 0x7F) | 0x80
+            value >>= 7
+            at += 1
+        }
+        bytes[at] = UInt8(value)
+        return at + 1
+    }
+
+    /// Reads a value written by ``write(_:into:at:)`` at `at` into `value`; returns the offset after it.
+    static func read(_ value: inout Int, from bytes: UnsafeRawBufferPointer, at: Int) -> Int {
+        var at = at, shift = 0
+        value = 0
+        while true {
+            let byte = bytes[at]
+            value |= Int(byte & 0x7F) << shift
+            at += 1
+            if byte < 0x80 { return at }
+            shift += 7
+        }
     }
 }
 

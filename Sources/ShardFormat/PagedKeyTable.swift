@@ -49,8 +49,12 @@ enum PagedKeyTable {
         let pageCount = (count + keysPerPage - 1) / keysPerPage
         var fences: [UInt8] = []
         var fenceEnds: [UInt32] = []
-        var pages: [[UInt8]] = []
-        pages.reserveCapacity(pageCount)
+        // The pages back to back, not one array each: a compressed page's array keeps the capacity
+        // reserved for its worst case (the page's plain size), so 55 k of them held the key table's
+        // plain bytes again (+250 MB converting 14.2 M keys, measured).
+        var pageBytes: [UInt8] = []
+        var pageEnds: [Int] = []
+        pageEnds.reserveCapacity(pageCount)
         for g in 0..<pageCount {
             let first = g * keysPerPage
             let end = min(count, first + keysPerPage)
@@ -60,9 +64,10 @@ enum PagedKeyTable {
             fences.append(contentsOf: text[Int(starts[first])..<(Int(starts[first + 1]) - 1)])
             guard fences.count <= Int(UInt32.max) else { throw ShardError(.badKeys, "the page fences take more than 4 GiB") }
             fenceEnds.append(UInt32(fences.count))
-            pages.append(Zlib.compress(UnsafeRawBufferPointer(rebasing: text[Int(starts[first])..<Int(starts[end])]), level: level))
+            pageBytes += Zlib.compress(UnsafeRawBufferPointer(rebasing: text[Int(starts[first])..<Int(starts[end])]), level: level)
+            pageEnds.append(pageBytes.count)
         }
-        var out = ByteWriter(capacity: headSize + entrySize * pageCount + fences.count + 4 + pages.reduce(0) { $0 + $1.count })
+        var out = ByteWriter(capacity: headSize + entrySize * pageCount + fences.count + 4 + pageBytes.count)
         out.append(KeyTable.magic)
         out.u32(version)
         out.u32(UInt32(count))
@@ -71,21 +76,24 @@ enum PagedKeyTable {
         out.u32(UInt32(fences.count))
         out.u32(0)
         out.u32(CRC32.checksum(out.bytes))
-        var offset = headSize + entrySize * pageCount + fences.count + 4
-        for g in 0..<pageCount {
-            let first = g * keysPerPage
-            let end = min(count, first + keysPerPage)
-            out.u64(UInt64(offset))
-            out.u32(UInt32(pages[g].count))
-            out.u32(starts[end] - starts[first])
-            out.u32(CRC32.checksum(pages[g]))
-            out.u32(fenceEnds[g])
-            offset += pages[g].count
+        let pagesStart = headSize + entrySize * pageCount + fences.count + 4
+        pageBytes.withUnsafeBytes { pagesOnly in
+            for g in 0..<pageCount {
+                let first = g * keysPerPage
+                let end = min(count, first + keysPerPage)
+                let pageStart = g == 0 ? 0 : pageEnds[g - 1]
+                let page = UnsafeRawBufferPointer(rebasing: pagesOnly[pageStart..<pageEnds[g]])
+                out.u64(UInt64(pagesStart + pageStart))
+                out.u32(UInt32(page.count))
+                out.u32(starts[end] - starts[first])
+                out.u32(CRC32.checksum(page))
+                out.u32(fenceEnds[g])
+            }
         }
         out.append(fences)
         let directoryCRC = out.bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[headSize...])) }
         out.u32(directoryCRC)
-        for page in pages { out.append(page) }
+        out.append(pageBytes)
         return out.bytes
     }
 

@@ -20,6 +20,38 @@ final class KeyUnionTests: XCTestCase {
         }
     }
 
+    /// Front coding at its edges: shared prefixes past the one-byte cap (255), rests whose length takes
+    /// one, two and three LEB128 bytes, a key that is a prefix of the next, chunks smaller than one key.
+    func testFrontCodedRunsGiveBackEveryKey() throws {
+        let long = String(repeating: "p", count: 300)
+        let keys = ["a", "ab", "abc", long, long + "a", long + "b" + String(repeating: "x", count: 200),
+                    long + "c" + String(repeating: "y", count: 20_000), "q", "é", "éa"].sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        for chunkSize in [1, 7, 300, KeyRun.defaultChunkSize] {
+            let run = KeyRun(chunkSize: chunkSize)
+            for key in keys { Array(key.utf8).withUnsafeBytes { run.append($0) } }
+            XCTAssertEqual(run.count, keys.count)
+            XCTAssertEqual(run.byteCount, keys.reduce(0) { $0 + $1.utf8.count + 1 })
+            var read: [String] = []
+            var cursor = KeyRunCursor(run, consuming: false)
+            while let key = cursor.key {
+                read.append(String(decoding: key, as: UTF8.self))
+                cursor.advance()
+            }
+            XCTAssertEqual(read, keys, "chunk size \(chunkSize)")
+            let joined = try run.joined()
+            XCTAssertEqual(joined.text, Array(keys.map { $0 + "\n" }.joined().utf8), "chunk size \(chunkSize)")
+            XCTAssertEqual(joined.count, keys.count)
+        }
+        for value in [0, 1, 127, 128, 16_383, 16_384, 1 << 40] {
+            var bytes = [UInt8](repeating: 0, count: 10)
+            let end = bytes.withUnsafeMutableBytes { LEB128.write(value, into: $0, at: 1) }
+            XCTAssertEqual(end, 1 + LEB128.length(value))
+            var back = -1
+            XCTAssertEqual(bytes.withUnsafeBytes { LEB128.read(&back, from: $0, at: 1) }, end)
+            XCTAssertEqual(back, value)
+        }
+    }
+
     func testUnionAndIdsMatchAStringKeyTable() throws {
         let folder = TemporaryFolder("keys")
         var rng = SeededRandom(seed: 11)
