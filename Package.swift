@@ -6,10 +6,6 @@ import PackageDescription
 // wider SIMD than the architecture's baseline live in the C targets (CFormatKernels, CTensorKernels),
 // built twice and chosen at run time by CKernelDispatch.
 
-// Targets that build clean in the Swift 6 language mode (complete concurrency checking) and pass their
-// tests there; the package default stays Swift 5. docs/swift6.md lists the others and what blocks them.
-let swift6: [SwiftSetting] = [.swiftLanguageMode(.v6)]
-
 let package = Package(
     name: "TinyShard",
     platforms: [.macOS(.v13)],
@@ -36,36 +32,36 @@ let package = Package(
         .target(name: "CKernelDispatch"),
         .target(name: "CFormatKernels", dependencies: ["CKernelDispatch"]),
         // Outside formats parsed once, strictly (JSON of the spec's grammar, .npy, safetensors); no ML code.
-        .target(name: "Interchange", swiftSettings: swift6),
+        .target(name: "Interchange"),
         // Below everything: the one SplitMix64 mixer, CRC-32, the file map and atomic output, and RGBImage with its resize.
-        .target(name: "TinyShardBase", dependencies: ["CZlib"], swiftSettings: swift6),
+        .target(name: "TinyShardBase", dependencies: ["CZlib"]),
         .target(name: "ShardFormat", dependencies: ["CZlib", "Interchange", "CFormatKernels", "TinyShardBase"]),
         .target(name: "ShardConvert", dependencies: ["ShardFormat", "Interchange"]),
         // The synthetic demo dataset (`tinyshard demo`, benchmarks, tests): a seeded teacher and augmentation draws.
-        .target(name: "DemoData", dependencies: ["ShardFormat", "ShardConvert"], swiftSettings: swift6),
-        .target(name: "Augment", dependencies: ["TinyShardBase", "ShardFormat", "Interchange"], swiftSettings: swift6),
+        .target(name: "DemoData", dependencies: ["ShardFormat", "ShardConvert"]),
+        .target(name: "Augment", dependencies: ["TinyShardBase", "ShardFormat", "Interchange"]),
         .systemLibrary(name: "CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CTurboJPEG", providers: [.apt(["libturbojpeg0-dev"])]),
-        .target(name: "ImageStore", dependencies: ["TinyShardBase", "CPNG", "CTurboJPEG", "CZlib", "Interchange"], swiftSettings: swift6),
+        .target(name: "ImageStore", dependencies: ["TinyShardBase", "CPNG", "CTurboJPEG", "CZlib", "Interchange"]),
         .systemLibrary(name: "CDNNL", providers: [.apt(["libdnnl-dev"])]),
         .target(name: "CTensorKernels", dependencies: ["CKernelDispatch"]),
         .target(name: "Tensor", dependencies: ["CDNNL", "Interchange", "CTensorKernels"]),
-        .target(name: "TinyViT", dependencies: ["Tensor", "Interchange", "TinyShardBase"], swiftSettings: swift6),
-        .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"], swiftSettings: swift6),
+        .target(name: "TinyViT", dependencies: ["Tensor", "Interchange", "TinyShardBase"]),
+        .target(name: "Distill", dependencies: ["ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"]),
         // The main job (distill-demo), its tables and plots, record rendering and contact sheets, and the analyses
         // of a pass (analyze): what the CLI shows, on top of the libraries.
-        .target(name: "Reports", dependencies: ["Distill", "ShardFormat", "ShardConvert", "Augment", "ImageStore", "Tensor", "TinyViT"], swiftSettings: swift6),
+        .target(name: "Reports", dependencies: ["Distill", "ShardFormat", "ShardConvert", "Augment", "ImageStore", "Tensor", "TinyViT"]),
         // MPI (Debian's Open MPI) for the CLI's distributed teacher pass and training; only DistillMPI and
         // the tinyshard executable link it, never the libraries above.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
-        .target(name: "DistillMPI", dependencies: ["CMPI", "Distill"], swiftSettings: swift6),
+        .target(name: "DistillMPI", dependencies: ["CMPI", "Distill"]),
         .executableTarget(
             name: "tinyshard",
-            dependencies: ["ShardFormat", "ShardConvert", "DemoData", "Augment", "Tensor", "TinyViT", "Distill", "DistillMPI", "ImageStore", "Reports",
+            dependencies: ["ShardFormat", "ShardConvert", "DemoData", "Augment", "Tensor", "TinyViT", "Distill", "DistillMPI", "ImageStore", "Reports", "TinyShardBase",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // The fuzzing harness (Fuzz/README.md): no unsafe flags here; Fuzz/run.sh adds libFuzzer on the command line.
         .executableTarget(name: "tinyshard-fuzz", dependencies: ["Interchange", "ShardFormat", "ShardConvert", "ImageStore", "CZlib"]),
-        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "DemoData", "Tensor", "TinyViT", "ImageStore", "Augment"]),
+        .executableTarget(name: "tinyshard-bench", dependencies: ["ShardFormat", "ShardConvert", "DemoData", "Tensor", "TinyViT", "ImageStore", "Augment", "TinyShardBase"]),
         // Decode and train-step numbers of two builds side by side (Tools/bench_flag_free.sh).
         .executableTarget(name: "tinyshard-paired", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT"]),
         .testTarget(name: "InterchangeTests", dependencies: ["Interchange"]),
@@ -83,5 +79,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CKernelDispatch"]),
         .testTarget(name: "TinyViTTests", dependencies: ["TinyViT", "Tensor"]),
     ],
-    swiftLanguageModes: [.v5]
+    // Every target, tests included, builds in the Swift 6 language mode (complete data-race checking);
+    // docs/swift6.md says what each threaded part does to pass it.
+    swiftLanguageModes: [.v6]
 )

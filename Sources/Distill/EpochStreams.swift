@@ -65,19 +65,6 @@ struct EpochStreams {
                     streams[p] = items
                 }
             }
-        case .batchwise:
-            let steps = plan.count / slicing.globalBatch
-            for p in 0..<parts {
-                lengths[p] = steps * slicing.size
-                if mine.contains(p) {
-                    var items: [PlanItem] = []
-                    for step in 0..<steps {
-                        let start = step * slicing.globalBatch + p * slicing.size
-                        items += plan[start..<(start + slicing.size)]
-                    }
-                    streams[p] = items
-                }
-            }
         case .shuffled:
             let permutation = seededPermutation(plan.count, seed: seed ^ (0x5348_5546_0000_0000 &+ UInt64(trainingEpoch)))
             let q = (plan.count + parts - 1) / parts

@@ -249,40 +249,37 @@ public struct ShardVerifier: Sendable {
     private func checkRecords(_ reader: ShardReader, keys: KeyInfo?, into report: inout VerificationReport) {
         let blockCount = reader.blockCount
         let workers = max(1, min(threads, blockCount))
-        var perWorker = [[ShardError]](repeating: [], count: workers)
-        var dropped = [Int](repeating: 0, count: workers)  // found past the limit: counted, not kept
-        var decoded = [Bool](repeating: false, count: blockCount)
         let limit = maxProblems
-        perWorker.withUnsafeMutableBufferPointer { problems in dropped.withUnsafeMutableBufferPointer { droppedCounts in
-            decoded.withUnsafeMutableBufferPointer { decodedFlags in
-                // Each worker owns a contiguous run of blocks and writes only its own slots.
-                DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    let block = DecodedBlock(schema: reader.schema, checkOnly: true)
-                    func note(_ error: ShardError) {
-                        if problems[worker].count <= limit { problems[worker].append(error) } else { droppedCounts[worker] += 1 }
-                    }
-                    let mine = (worker * blockCount / workers)..<((worker + 1) * blockCount / workers)
-                    var released = mine.isEmpty ? 0 : reader.blocks[mine.lowerBound].offset
-                    for b in mine {
-                        if (b - mine.lowerBound) % 256 == 255 {  // this worker's checked blocks leave the resident set
-                            let end = reader.blocks[b].offset
-                            reader.file.releasePages(released..<end)
-                            released = end
-                        }
-                        let range = reader.ordinals(ofBlock: b)
-                        do {
-                            try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count,
-                                             expectedFirst: range.lowerBound)
-                        } catch let error as ShardError {
-                            note(error.located(ShardLocation(block: b)))
-                            continue
-                        } catch { continue }
-                        decodedFlags[b] = true
-                        block.forEachRecordProblem { i, problem in note(problem.located(block.location(ofRecord: i))); return true }
-                    }
+        let slots = VerifierWorkerSlots(workers: workers, blocks: blockCount)
+        // Each worker owns a contiguous run of blocks and writes only its own slots.
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            let block = DecodedBlock(schema: reader.schema, checkOnly: true)
+            let mine = (worker * blockCount / workers)..<((worker + 1) * blockCount / workers)
+            var released = mine.isEmpty ? 0 : reader.blocks[mine.lowerBound].offset
+            for b in mine {
+                if (b - mine.lowerBound) % 256 == 255 {  // this worker's checked blocks leave the resident set
+                    let end = reader.blocks[b].offset
+                    reader.file.releasePages(released..<end)
+                    released = end
+                }
+                let range = reader.ordinals(ofBlock: b)
+                do {
+                    try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count,
+                                     expectedFirst: range.lowerBound)
+                } catch let error as ShardError {
+                    slots.note(error.located(ShardLocation(block: b)), worker: worker, limit: limit)
+                    continue
+                } catch { continue }
+                slots.decoded[b] = true
+                block.forEachRecordProblem { i, problem in
+                    slots.note(problem.located(block.location(ofRecord: i)), worker: worker, limit: limit)
+                    return true
                 }
             }
-        } }
+        }
+        let perWorker = Array(slots.problems)
+        let dropped = Array(slots.dropped)
+        let decoded = Array(slots.decoded)
         let here = ShardLocation(file: reader.path)
         for problem in perWorker.joined() { add(problem.located(here), to: &report, keys: keys) }
         report.omittedProblems += dropped.reduce(0, +)
@@ -364,5 +361,37 @@ public struct ShardVerifier: Sendable {
             file.releasePages(start..<end)
         }
         return crc
+    }
+}
+
+/// What the workers of the record check write: per worker its problems (up to the limit) and how many it
+/// dropped past the limit, per block whether it decoded. Each worker writes only its own worker slots and
+/// the flags of its own blocks, and everything is read after the workers return — hence
+/// `@unchecked Sendable`. Buffers, not array properties: concurrent writes to one array property would
+/// be overlapping accesses.
+private final class VerifierWorkerSlots: @unchecked Sendable {
+    let problems: UnsafeMutableBufferPointer<[ShardError]>
+    let dropped: UnsafeMutableBufferPointer<Int>
+    let decoded: UnsafeMutableBufferPointer<Bool>
+
+    init(workers: Int, blocks: Int) {
+        problems = .allocate(capacity: workers)
+        problems.initialize(repeating: [])
+        dropped = .allocate(capacity: workers)
+        dropped.initialize(repeating: 0)
+        decoded = .allocate(capacity: blocks)
+        decoded.initialize(repeating: false)
+    }
+
+    deinit {
+        problems.deinitialize()
+        problems.deallocate()
+        dropped.deallocate()
+        decoded.deallocate()
+    }
+
+    /// Keeps a problem of `worker`, or counts it once the worker holds more than `limit`.
+    func note(_ error: ShardError, worker: Int, limit: Int) {
+        if problems[worker].count <= limit { problems[worker].append(error) } else { dropped[worker] += 1 }
     }
 }

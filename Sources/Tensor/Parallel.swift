@@ -72,10 +72,21 @@ public enum Parallel {
                 withUnsafeMutablePointer(to: &job) { parallel(OpenMP.trampoline, UnsafeMutableRawPointer($0), UInt32(parts), 0) }
             }
         } else {
-            DispatchQueue.concurrentPerform(iterations: parts, execute: run)
+            // A kernel's body writes only its own range (this function's contract), which Swift cannot see:
+            // it crosses to Dispatch's workers in an unchecked box.
+            withoutActuallyEscaping(run) { run in
+                let shared = UncheckedSendable(run)
+                DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
+            }
         }
         return parts
     }
+}
+
+/// A value handed to concurrently running code whose safety the caller guarantees (see its use).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// libgomp entry points resolved with `dlsym` in the running process.
@@ -90,7 +101,8 @@ enum OpenMP {
         let threadNum: IntFn
     }
 
-    static let handle = dlopen(nil, RTLD_NOW)
+    // Set once (a static let is initialised once, thread-safely) and only read after: a plain pointer.
+    nonisolated(unsafe) static let handle = dlopen(nil, RTLD_NOW)
     static let parallel: ParallelFn? = symbol("GOMP_parallel")
     static let threadNum: IntFn? = symbol("omp_get_thread_num")
     static let maxThreads: IntFn? = symbol("omp_get_max_threads")

@@ -20,3 +20,13 @@ public enum FileDescriptorIO {
         return true
     }
 }
+
+/// Standard error as the command-line tools use it: whole lines written with the one write loop, from any
+/// thread (C's `stderr` is a mutable global, which Swift 6 does not let concurrent code touch).
+public enum StandardError {
+    /// Writes `text` as is (the caller adds the newline); a failed write is ignored, as `fputs` would be.
+    public static func write(_ text: String) {
+        var bytes = Array(text.utf8)
+        _ = bytes.withUnsafeMutableBytes { FileDescriptorIO.writeAll(UnsafeRawBufferPointer($0), to: 2) }
+    }
+}

@@ -2,6 +2,7 @@ import DemoData
 import ShardConvert
 import Foundation
 import ShardFormat
+import TinyShardBase
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,26 +25,26 @@ enum ScaleBench {
     static func main(_ arguments: [String]) -> Int32 {
         var rest = arguments[...]
         guard let folder = rest.popFirst() else {
-            fputs("usage: tinyshard-bench scale DATASET [--lookups N] [--rows N] [--random N] [--epoch E]\n", stderr)
+            StandardError.write("usage: tinyshard-bench scale DATASET [--lookups N] [--rows N] [--random N] [--epoch E]\n")
             return 2
         }
         var lookups = 100_000, rows = 200_000, epoch = 0
         var random: Int?
         while let flag = rest.popFirst() {
-            guard let value = rest.popFirst().flatMap(Int.init) else { fputs("\(flag) needs a number\n", stderr); return 2 }
+            guard let value = rest.popFirst().flatMap(Int.init) else { StandardError.write("\(flag) needs a number\n"); return 2 }
             switch flag {
             case "--lookups": lookups = value
             case "--rows": rows = value
             case "--epoch": epoch = value
             case "--random": random = value
-            default: fputs("unknown option \(flag)\n", stderr); return 2
+            default: StandardError.write("unknown option \(flag)\n"); return 2
             }
         }
         do {
             print(try measure(folder, lookups: lookups, rows: rows, randomRows: random ?? max(1, rows / 100), epoch: epoch).json)
             return 0
         } catch {
-            fputs("tinyshard-bench scale: \(error)\n", stderr)
+            StandardError.write("tinyshard-bench scale: \(error)\n")
             return 1
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import ShardFormat
+import TinyShardBase
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,7 +13,7 @@ import Glibc
 enum ScaleWrite {
     static func main(_ arguments: [String]) -> Int32 {
         guard arguments.count == 2 else {
-            fputs("usage: tinyshard-bench scale-write DATASET OUT\n", stderr)
+            StandardError.write("usage: tinyshard-bench scale-write DATASET OUT\n")
             return 2
         }
         do {
@@ -21,7 +22,7 @@ enum ScaleWrite {
                   + "\"records_per_s\": \(String(format: "%.6g", Double(records) / writing))}")
             return 0
         } catch {
-            fputs("tinyshard-bench scale-write: \(error)\n", stderr)
+            StandardError.write("tinyshard-bench scale-write: \(error)\n")
             return 1
         }
     }

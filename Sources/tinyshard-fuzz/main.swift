@@ -22,9 +22,9 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-var arguments = Array(CommandLine.arguments.dropFirst())
-guard let command = arguments.first else { fail("usage: tinyshard-fuzz campaign|emit|check|seeds|libfuzzer ...") }
-arguments.removeFirst()
+guard let command = CommandLine.arguments.dropFirst().first else { fail("usage: tinyshard-fuzz campaign|emit|check|seeds|libfuzzer ...") }
+/// The arguments after the command (a constant, so the helpers below can read it from any context).
+let arguments = Array(CommandLine.arguments.dropFirst(2))
 
 func option(_ name: String) -> String? {
     guard let at = arguments.firstIndex(of: name), at + 1 < arguments.count else { return nil }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TinyShardBase
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -76,6 +77,6 @@ struct CLIFailure: Error {
     static func printError(_ message: String) {
         let line = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }.joined(separator: "; ")
-        fputs("tinyshard: error: \(context)\(line)\n", stderr)
+        StandardError.write("tinyshard: error: \(context)\(line)\n")
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import ShardConvert
+import TinyShardBase
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -45,7 +46,7 @@ final class ProgressBar {
 
     /// Clears the bar's line.
     func finish() {
-        if drawn { fputs("\r\u{1B}[2K", stderr) }
+        if drawn { StandardError.write("\r\u{1B}[2K") }
         drawn = false
     }
 
@@ -59,7 +60,7 @@ final class ProgressBar {
         let now = Date().timeIntervalSinceReferenceDate
         guard force || now - lastDraw >= 0.1 else { return }
         lastDraw = now
-        fputs("\r\u{1B}[2K" + line(), stderr)
+        StandardError.write("\r\u{1B}[2K" + line())
         drawn = true
     }
 }

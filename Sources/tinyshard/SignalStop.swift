@@ -1,5 +1,6 @@
 import Distill
 import Foundation
+import TinyShardBase
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,7 +35,7 @@ final class SignalStop: @unchecked Sendable {
                 self.lock.unlock()
                 // A second signal means "now": exit without waiting for the step or the checkpoint.
                 if repeated {
-                    fputs("\ntinyshard: second signal, exiting without a checkpoint\n", stderr)
+                    StandardError.write("\ntinyshard: second signal, exiting without a checkpoint\n")
                     Foundation.exit(128 + number)
                 }
                 stop.request()

@@ -5,46 +5,47 @@ import ShardFormat
 /// The sampler is a pure function of (run seed, epoch, sample id): same inputs, same parameters, in any
 /// order and from any thread; different inputs, different parameters.
 final class SamplerDeterminismTests: XCTestCase {
-    let sizes: (UInt32) -> (width: Int, height: Int) = { id in (300 + Int(id % 7) * 40, 200 + Int(id % 5) * 50) }
+    static let sizes: @Sendable (UInt32) -> (width: Int, height: Int) = { id in (300 + Int(id % 7) * 40, 200 + Int(id % 5) * 50) }
 
     func sampler(seed: UInt64 = 42, mix: Bool = true) throws -> AugmentationSampler {
         try AugmentationSampler(runSeed: seed, recipe: mix ? .tinyViTWithMix : .tinyViT, outputWidth: 224, outputHeight: 224)
     }
 
-    func draw(_ s: AugmentationSampler, epoch: UInt32, sample: UInt32) throws -> AugmentationParameters {
-        let size = sizes(sample)
+    static func draw(_ s: AugmentationSampler, epoch: UInt32, sample: UInt32) throws -> AugmentationParameters {
+        let size = Self.sizes(sample)
         return try s.parameters(epoch: epoch, sample: sample, sourceWidth: size.width, sourceHeight: size.height,
-                                sampleCount: 1000, sourceSize: sizes)
+                                sampleCount: 1000, sourceSize: Self.sizes)
     }
 
     func testSameInputsGiveSameParametersInAnyOrder() throws {
         let s = try sampler()
-        let forward = try (0..<200).map { try draw(s, epoch: 3, sample: UInt32($0)) }
-        let backward = try (0..<200).reversed().map { try draw(s, epoch: 3, sample: UInt32($0)) }
+        let forward = try (0..<200).map { try Self.draw(s, epoch: 3, sample: UInt32($0)) }
+        let backward = try (0..<200).reversed().map { try Self.draw(s, epoch: 3, sample: UInt32($0)) }
         XCTAssertEqual(forward, Array(backward.reversed()))
         // A fresh sampler (a restarted run) reproduces them.
         let restarted = try sampler()
-        XCTAssertEqual(try draw(restarted, epoch: 3, sample: 117), forward[117])
+        XCTAssertEqual(try Self.draw(restarted, epoch: 3, sample: 117), forward[117])
     }
 
     func testWorkersOnOtherThreadsAgree() throws {
         let s = try sampler()
-        let expected = try (0..<64).map { try draw(s, epoch: 1, sample: UInt32($0)) }
-        let results = UnsafeMutableBufferPointer<AugmentationParameters?>.allocate(capacity: 64)
+        let expected = try (0..<64).map { try Self.draw(s, epoch: 1, sample: UInt32($0)) }
+        // Each worker writes only its own slot.
+        nonisolated(unsafe) let results = UnsafeMutableBufferPointer<AugmentationParameters?>.allocate(capacity: 64)
         results.initialize(repeating: nil)
         defer { results.deallocate() }
         DispatchQueue.concurrentPerform(iterations: 64) { i in
-            results[63 - i] = try? draw(s, epoch: 1, sample: UInt32(63 - i))
+            results[63 - i] = try? Self.draw(s, epoch: 1, sample: UInt32(63 - i))
         }
         XCTAssertEqual(Array(results), expected.map { Optional($0) })
     }
 
     func testSeedEpochAndSampleAllMatter() throws {
         let s = try sampler()
-        let base = try draw(s, epoch: 0, sample: 5)
-        XCTAssertNotEqual(try draw(s, epoch: 1, sample: 5), base)
-        XCTAssertNotEqual(try draw(s, epoch: 0, sample: 6), base)
-        XCTAssertNotEqual(try draw(try sampler(seed: 43), epoch: 0, sample: 5), base)
+        let base = try Self.draw(s, epoch: 0, sample: 5)
+        XCTAssertNotEqual(try Self.draw(s, epoch: 1, sample: 5), base)
+        XCTAssertNotEqual(try Self.draw(s, epoch: 0, sample: 6), base)
+        XCTAssertNotEqual(try Self.draw(try sampler(seed: 43), epoch: 0, sample: 5), base)
         // Views of 100 samples are all different (a crop box alone has ~10^8 values).
         let views = try Set((0..<100).map { try s.view(epoch: 0, sample: UInt32($0), sourceWidth: 500, sourceHeight: 375) })
         XCTAssertEqual(views.count, 100)
@@ -55,7 +56,7 @@ final class SamplerDeterminismTests: XCTestCase {
         let withMix = try sampler(mix: true)
         let without = try sampler(mix: false)
         for sample in UInt32(0)..<50 {
-            XCTAssertEqual(try draw(withMix, epoch: 2, sample: sample).view, try draw(without, epoch: 2, sample: sample).view)
+            XCTAssertEqual(try Self.draw(withMix, epoch: 2, sample: sample).view, try Self.draw(without, epoch: 2, sample: sample).view)
         }
     }
 
@@ -64,11 +65,11 @@ final class SamplerDeterminismTests: XCTestCase {
         let s = try sampler()
         var mixed = 0
         for sample in UInt32(0)..<100 {
-            let p = try draw(s, epoch: 4, sample: sample)
+            let p = try Self.draw(s, epoch: 4, sample: sample)
             guard let mix = p.mix else { continue }
             mixed += 1
             XCTAssertLessThan(mix.partner, 1000)
-            let size = sizes(mix.partner)
+            let size = Self.sizes(mix.partner)
             XCTAssertEqual(mix.partnerView, try s.view(epoch: 4, sample: mix.partner, sourceWidth: size.width, sourceHeight: size.height))
         }
         XCTAssertGreaterThan(mixed, 90)  // prob 1.0, minus the rare empty cutmix box

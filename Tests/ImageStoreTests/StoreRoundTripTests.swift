@@ -72,7 +72,8 @@ final class StoreRoundTripTests: XCTestCase {
         let path = folder.file("c.tsimg")
         let images = try writeSampleStore(path, count: 20)
         let store = try ImageStore(path: path)
-        let ok = UnsafeMutableBufferPointer<Bool>.allocate(capacity: 400)
+        // Each worker writes only its own slot.
+        nonisolated(unsafe) let ok = UnsafeMutableBufferPointer<Bool>.allocate(capacity: 400)
         ok.initialize(repeating: false)
         defer { ok.deallocate() }
         DispatchQueue.concurrentPerform(iterations: 400) { n in
