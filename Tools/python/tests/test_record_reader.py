@@ -50,8 +50,14 @@ def test_record_order_reader_equals_the_shard_reader(dataset, world, window, bat
 
 def test_each_block_is_read_once(dataset, monkeypatch):
     calls = []
-    real = labels_module.read_block
-    monkeypatch.setattr(labels_module, "read_block", lambda buf, layout, b: calls.append((id(layout), b)) or real(buf, layout, b))
+    real = labels_module.read_blocks
+
+    def counting(block_reader, blocks):
+        found = real(block_reader, blocks)
+        calls.extend((id(block_reader.layout), int(b)) for b in blocks[:found[1]])
+        return found
+
+    monkeypatch.setattr(labels_module, "read_blocks", counting)
     labels = SoftLabels(dataset)
     for window in (0, 1, 3):
         calls.clear()

@@ -46,11 +46,12 @@ import numpy as np
 from . import _process
 
 from . import format as F
-from .codec import RecordBytes, decode_records, record_bytes, record_bytes_width
+from ._blocks import BlockReader, read_blocks
+from .codec import RecordBytes, decode_records, record_bytes_width
 from .dataset import Dataset, _reading_rank
 from .errors import ShardError
 from .keys import NotFound
-from .layout import as_view, block_sections, read_block, section_lengths
+from .layout import as_view, block_sections, section_lengths
 from .record_order import record_order
 
 DEFAULT_CACHE_BYTES = 256 << 20
@@ -141,6 +142,14 @@ class _EpochView:
         self.aug_bytes = widths.pop() if widths else 0
         self._table = None
         self._views = None
+        self._block_readers = {}
+
+    def block_reader(self, shard):
+        """The _blocks.BlockReader of the shard at this position (this process's map, its index arrays)."""
+        found = self._block_readers.get(shard)
+        if found is None:
+            found = self._block_readers[shard] = BlockReader(self.readers[shard])
+        return found
 
     def views(self):
         """Each shard's bytes as a memoryview (this process's maps; slices cost ~10x less than memmap ones)."""
@@ -298,43 +307,47 @@ class _Slab(_Targets):
         self.last_use[self.slot_of[distinct]] = self.tick if last_use is None else last_use(distinct)
         return self.slot_of[blocks] * self.rows_per_slot + in_block
 
-    def _block_records(self, block):
-        return int(self.view.block_records[block])
-
     def _load(self, blocks, in_block, distinct, missing, whole):
         """Check, inflate and decode the missing blocks into free or least recently used slots (never one
-        the request itself uses), all blocks of a kind in one decoding call."""
+        the request itself uses), each shard's blocks read together (_blocks.read_blocks: the per-block
+        checks vectorised) and all blocks of a kind in one decoding call. The blocks before a damaged one
+        (in block order) are loaded; the damaged one raises, naming its first record asked for."""
         in_use = np.zeros(self.slots, dtype=bool)
         present = self.slot_of[distinct]
         in_use[present[present >= 0]] = True
         free = np.flatnonzero(~in_use)
         victims = free[np.argsort(self.last_use[free], kind="stable")[:len(missing)]]
-        pending = []
-        try:
-            for block, slot in zip(missing.tolist(), victims.tolist()):
-                old = self.block_in[slot]
-                if old >= 0:
-                    self.slot_of[old] = -1
-                self.block_in[slot] = -1
-                shard = int(self.view.block_shard[block])
-                reader = self.view.readers[shard]
-                b = block - int(self.view.block_base[shard])
-                try:
-                    raw = read_block(reader._buf, reader.layout, b)
-                except ShardError as exc:
-                    first = b * reader.header.records_per_block
-                    asked = first if whole else first + int(in_block[np.argmax(blocks == block)])
-                    raise exc.located(file=reader.path, block=b, record=asked) from None
-                start = slot * self.rows_per_slot
-                pending.append((shard, slice(start, start + raw.n), record_bytes(reader.header, raw.n, raw.sections)))
-                self.slot_of[block] = slot
-                self.block_in[slot] = block
-        finally:                    # the blocks read before a damaged one stay usable
-            kinds = [self.kind_of_shard[shard] for shard, _, _ in pending]
-            for kind in sorted(set(kinds)):
-                alike = [p for p, k in zip(pending, kinds) if k == kind]
-                self._put([rows for _, rows, _ in alike], self.view.readers[kind].header,
-                          RecordBytes.concatenate([records for _, _, records in alike]))
+        old = self.block_in[victims]
+        self.slot_of[old[old >= 0]] = -1
+        self.block_in[victims] = -1
+        view = self.view
+        shards = view.block_shard[missing]
+        pending, error = [], None
+        for shard in np.unique(shards).tolist():
+            chosen = np.flatnonzero(shards == shard)
+            local = missing[chosen] - int(view.block_base[shard])
+            records, done, error = read_blocks(view.block_reader(shard), local)
+            if done:
+                loaded, slots = missing[chosen[:done]], victims[chosen[:done]]
+                counts = view.block_records[loaded]
+                pending.append((self.kind_of_shard[shard], np.repeat(slots * self.rows_per_slot, counts)
+                                + _ramp(counts), records))
+                self.slot_of[loaded] = slots
+                self.block_in[slots] = loaded
+            if error is not None:
+                reader = view.readers[shard]
+                b = int(local[done])
+                first = b * reader.header.records_per_block
+                asked = first if whole else first + int(in_block[np.argmax(blocks == missing[chosen[done]])])
+                error = error.located(file=reader.path, block=b, record=asked)
+                break
+        kinds = [kind for kind, _, _ in pending]
+        for kind in sorted(set(kinds)):           # the blocks read before a damaged one stay usable
+            alike = [p for p, k in zip(pending, kinds) if k == kind]
+            records = alike[0][2] if len(alike) == 1 else RecordBytes.concatenate([r for _, _, r in alike])
+            self._put(np.concatenate([rows for _, rows, _ in alike]), view.readers[kind].header, records)
+        if error is not None:
+            raise error
 
 
 def _row_columns(header):
@@ -845,7 +858,7 @@ class RecordOrderReader:
             end = min(len(self.block), start + self.ahead)
             ahead = np.unique(self.block[start:end])
             ahead = ahead[self.slab.slot_of[ahead] < 0]
-            counts = np.array([self.slab._block_records(b) for b in ahead.tolist()], dtype=np.int64)
+            counts = self.view.block_records[ahead]
             try:
                 self.slab.rows(np.repeat(ahead, counts), _ramp(counts), whole=True, last_use=self._last.__getitem__)
             except ShardError:
