@@ -1,4 +1,4 @@
-"""_blocks.read_blocks (many blocks of a shard checked and inflated at once) gives read_block's answer for
+"""_blocks.read_blocks and read_groups (many blocks of one or several shards checked and inflated at once) gives read_block's answer for
 every block and read_block's error for the first damaged one, whatever byte of the blocks is damaged:
 each byte of the block region of a small shard (frames, section heads, stored and zlib sections) flipped
 in turn, and lengths and codecs rewritten."""
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tinyshard import ShardError
-from tinyshard._blocks import BlockReader, read_blocks
+from tinyshard._blocks import BlockReader, read_blocks, read_groups
 from tinyshard.layout import parse_layout, read_block
 
 from test_labels import write_dataset
@@ -134,3 +134,23 @@ def test_frames_rewritten_with_their_crc_fixed(shard):
                 seen.add(found and found[1])
             pos += 12 + stored
     assert len(seen) >= 6
+
+
+def test_groups_stop_at_the_first_damaged_block(shard):
+    """Two shards read together: a damaged block in the first ends the reading (the second gets nothing);
+    one in the second leaves the first whole."""
+    layout = parse_layout(memoryview(shard))
+    damaged = bytearray(shard)
+    damaged[layout.block_offsets[2] + 40] ^= 0x10                  # block 2's payload: its CRC fails
+    damaged = bytes(damaged)
+    every = np.arange(layout.blocks)
+    first, second = read_groups([(BlockReader(_Reader(damaged)), every), (BlockReader(_Reader(shard)), every)])
+    assert first[1] == 2 and (first[2].code, first[2].block) == ("block-crc", 2)
+    assert second[0] is None and second[1:] == (0, None)
+    first, second = read_groups([(BlockReader(_Reader(shard)), every), (BlockReader(_Reader(damaged)), every)])
+    assert first[1] == layout.blocks and first[2] is None
+    assert second[1] == 2 and (second[2].code, second[2].block) == ("block-crc", 2)
+    alone = read_blocks(BlockReader(_Reader(shard)), every)[0]
+    assert np.array_equal(first[0].gaps, alone.gaps) and np.array_equal(second[0].ids, alone.ids[:, :2 * 8])
+    empty = read_groups([(BlockReader(_Reader(shard)), every[:0]), (BlockReader(_Reader(shard)), every[3:])])
+    assert empty[0][1] == 0 and empty[1][1] == layout.blocks - 3

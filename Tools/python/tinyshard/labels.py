@@ -46,12 +46,12 @@ import numpy as np
 from . import _process
 
 from . import format as F
-from ._blocks import BlockReader, read_blocks
+from ._blocks import BlockReader, cache_bytes_array, inflate_groups, read_groups
 from .codec import RecordBytes, decode_records, record_bytes_width
 from .dataset import Dataset, _reading_rank
 from .errors import ShardError
 from .keys import NotFound
-from .layout import as_view, block_sections, section_lengths
+from .layout import as_view
 from .record_order import record_order
 
 DEFAULT_CACHE_BYTES = 256 << 20
@@ -309,7 +309,7 @@ class _Slab(_Targets):
 
     def _load(self, blocks, in_block, distinct, missing, whole):
         """Check, inflate and decode the missing blocks into free or least recently used slots (never one
-        the request itself uses), each shard's blocks read together (_blocks.read_blocks: the per-block
+        the request itself uses), the blocks of all shards read together (_blocks.read_groups: the per-block
         checks vectorised) and all blocks of a kind in one decoding call. The blocks before a damaged one
         (in block order) are loaded; the damaged one raises, naming its first record asked for."""
         in_use = np.zeros(self.slots, dtype=bool)
@@ -323,10 +323,9 @@ class _Slab(_Targets):
         view = self.view
         shards = view.block_shard[missing]
         pending, error = [], None
-        for shard in np.unique(shards).tolist():
-            chosen = np.flatnonzero(shards == shard)
-            local = missing[chosen] - int(view.block_base[shard])
-            records, done, error = read_blocks(view.block_reader(shard), local)
+        order = [(shard, np.flatnonzero(shards == shard)) for shard in np.unique(shards).tolist()]
+        groups = [(view.block_reader(shard), missing[chosen] - int(view.block_base[shard])) for shard, chosen in order]
+        for (shard, chosen), (_, local), (records, done, error) in zip(order, groups, read_groups(groups)):
             if done:
                 loaded, slots = missing[chosen[:done]], victims[chosen[:done]]
                 counts = view.block_records[loaded]
@@ -393,7 +392,8 @@ class _RandomRows(_Targets):
     decoded rows that requests index.
 
     - A block met for the first time is checked whole as FORMAT.md 1.4 demands (frame, both CRCs, all five
-      sections inflated, the payload filled exactly: layout.block_sections), and its five decoded sections
+      sections inflated, the payload filled exactly: _blocks.inflate_groups, a request's missing blocks
+      together), and its five decoded sections
       are copied, laid end to end, into a byte slot (slots reused first in, first out). Nothing of the block
       is decoded or copied row by row at this point.
     - The rows a request asks for that are not in the ring are gathered from their slots' bytes (one numpy
@@ -414,15 +414,13 @@ class _RandomRows(_Targets):
         ring_row_bytes = 4 + 6 * k + 4 + view.aug_bytes + 1 + 16
         ring = min(self.RING_ROWS, max(256, budget // 8 // ring_row_bytes))
         self.slots = int(min(view.block_count, max(min_slots, (budget - ring * ring_row_bytes) // max(self.stride, 1), 1)))
-        self.block_bytes = np.zeros((self.slots, self.stride), dtype=np.uint8)
-        self._flat = memoryview(self.block_bytes.reshape(-1))
+        self.block_bytes = cache_bytes_array(self.slots, self.stride)
         self.slot_of = np.full(view.block_count, -1, dtype=np.int64)
         self.block_in = np.full(self.slots, -1, dtype=np.int64)
         self.last_use = np.zeros(self.slots, dtype=np.int64)
         self.cursor = 0                                        # the next byte slot to fill
         self.ring_of = np.full(self.slots * self.rows_per_slot, -1, dtype=np.int64)   # slot row -> ring row
         self.columns = _row_columns(header) if header else None
-        self._lengths = {}                                    # n -> the five section lengths
         # Byte offsets of row 0 of a block of rows_per_slot records (blocks of fewer records: _decode).
         self._full_block = self.columns[0] * self.rows_per_slot + self.columns[2] if header else None
         self.tick = 0
@@ -487,30 +485,32 @@ class _RandomRows(_Targets):
         victims = window[self.last_use[window] != self.tick][:len(missing)]
         self.cursor = (int(victims[-1]) + 1) % self.slots
         self.last_use[victims] = self.tick
-        view, views, flat, stride, per_slot = self.view, self.view.views(), self._flat, self.stride, self.rows_per_slot
-        shards = view.block_shard[missing].tolist()
-        numbers = view.block_in_shard[missing].tolist()
-        counts = view.block_records[missing].tolist()
-        lengths = self._lengths
-        for block, slot, shard, b, n in zip(missing.tolist(), victims.tolist(), shards, numbers, counts):
-            old = int(self.block_in[slot])
-            if old >= 0:
-                self.slot_of[old] = -1
-                self.ring_of[slot * per_slot:(slot + 1) * per_slot] = -1
-            self.block_in[slot] = -1
-            reader = view.readers[shard]
-            try:
-                if n not in lengths:          # C, K and A are the epoch's: the lengths follow from n
-                    lengths[n] = section_lengths(reader.header, n)
-                _, _, sections, _ = block_sections(views[shard], reader.layout, b, lengths[n])
-            except ShardError as exc:
+        view, stride, per_slot = self.view, self.stride, self.rows_per_slot
+        old = self.block_in[victims]
+        had = old >= 0
+        self.slot_of[old[had]] = -1
+        self.ring_of[((victims[had] * per_slot)[:, None] + np.arange(per_slot)).reshape(-1)] = -1
+        self.block_in[victims] = -1
+        shards = view.block_shard[missing]
+        order = [(shard, np.flatnonzero(shards == shard)) for shard in np.unique(shards).tolist()]
+        groups = [(view.block_reader(shard), view.block_in_shard[missing[chosen]]) for shard, chosen in order]
+        for (shard, chosen), (_, local), (data, done, error) in zip(order, groups, inflate_groups(groups)):
+            if done:
+                loaded, slots = missing[chosen[:done]], victims[chosen[:done]]
+                sizes = view.block_records[loaded] * (stride // per_slot)
+                if (sizes == stride).all():
+                    self.block_bytes[slots] = data.reshape(done, stride)
+                else:
+                    for slot, end, size in zip(slots.tolist(), np.cumsum(sizes).tolist(), sizes.tolist()):
+                        self.block_bytes[slot, :size] = data[end - size:end]
+                self.slot_of[loaded] = slots
+                self.block_in[slots] = loaded
+            if error is not None:
+                reader = view.readers[shard]
+                b = int(local[done])
                 first = b * reader.header.records_per_block
-                raise exc.located(file=reader.path, block=b,
-                                  record=first + int(in_block[np.argmax(blocks == block)])) from None
-            data = b"".join(sections)
-            flat[slot * stride:slot * stride + len(data)] = data
-            self.slot_of[block] = slot
-            self.block_in[slot] = block
+                raise error.located(file=reader.path, block=b,
+                                    record=first + int(in_block[np.argmax(blocks == missing[chosen[done]])]))
 
     def _decode(self, keys, ring_rows):
         """Decode the records at slot rows `keys` from their slots' bytes into ring rows `ring_rows`: one
