@@ -41,10 +41,13 @@ def _steps(count, step=CHUNK):
 class KeyBuffer:
     """Keys as (start, length) ranges of one padded uint8 buffer."""
 
-    def __init__(self, data, starts, lengths):
+    def __init__(self, data, starts, lengths, terminated=False):
         self.data = data                                   # uint8, PAD bytes past the last key
         self.starts = np.asarray(starts, np.int64)
         self.lengths = np.asarray(lengths, np.int64)
+        # Every key is followed by a newline and holds none (keys split at newlines): equal() then
+        # compares a key with its newline, which decides the length too.
+        self.terminated = terminated
         # Native byte order: numpy gathers unaligned native words about twice as fast as big-endian ones,
         # and a byteswap of the gathered words (contiguous, vectorised) costs next to nothing.
         self._view = np.ndarray(shape=(max(0, len(data) - 7),), dtype=np.uint64, buffer=data, strides=(1,))
@@ -98,7 +101,7 @@ def split_lines(data, size):
     starts = np.empty(len(ends), np.int64)
     starts[:1] = 0
     starts[1:] = ends[:-1] + 1
-    return KeyBuffer(data, starts, ends - starts)
+    return KeyBuffer(data, starts, ends - starts, terminated=True)
 
 
 def compare(a, rows_a, b, rows_b):
@@ -136,6 +139,10 @@ def equal(a, rows_a, b, rows_b):
     which pairs are still open), then word rounds over the few longer pairs, then plain bytes. Words are
     compared in native byte order (equality needs no order), masked once to the length of a's key
     (pairs of unequal length are already unequal)."""
+    if a.terminated and b.terminated and len(rows_b):
+        spans = b.lengths[rows_b] + 1                           # b's keys with their newlines
+        if int(spans.max()) <= HASH_BYTES:
+            return _equal_terminated(a, a.starts[rows_a], b.starts[rows_b], b, spans)
     starts_a, lengths = a.starts[rows_a], a.lengths[rows_a]
     starts_b = b.starts[rows_b]
     same = lengths == b.lengths[rows_b]
@@ -159,6 +166,22 @@ def equal(a, rows_a, b, rows_b):
         j += 1
     for i, x, y in zip(pending.tolist(), ra.tolist(), rb.tolist()):
         same[i] = a.raw(x) == b.raw(y)
+    return same
+
+
+def _equal_terminated(a, starts_a, starts_b, b, spans):
+    """equal() of newline-terminated keys whose newline-ended spans (b's) fit HASH_BYTES: a's key equals
+    b's exactly when the bytes of b's key and its newline are a's first bytes (a's key holds no newline,
+    so its own newline must be there), with no gather of a's lengths."""
+    same = np.ones(len(starts_a), bool)
+    shortest = int(spans.min())
+    last_a, last_b = len(a._view) - 1, len(b._view) - 1
+    for j in range(-(-int(spans.max()) // 8)):
+        differ = a._view[np.minimum(starts_a + 8 * j, last_a)]
+        differ ^= b._view[np.minimum(starts_b + 8 * j, last_b)]
+        if shortest < 8 * (j + 1):                               # a span ends before this word does
+            differ &= _NATIVE_MASKS[np.clip(spans - 8 * j, 0, 8)]
+        same &= differ == 0
     return same
 
 
@@ -247,7 +270,7 @@ def _table_slots(table, salt, bits, high):
 
 def _rows(keys, part):
     """The keys of a slice of rows, as a KeyBuffer over the same bytes."""
-    return KeyBuffer(keys.data, keys.starts[part], keys.lengths[part])
+    return KeyBuffer(keys.data, keys.starts[part], keys.lengths[part], keys.terminated)
 
 
 def match(table, queries):

@@ -336,7 +336,7 @@ class KeySequence(Sequence):
     def buffer(self):
         """The keys as a KeyBuffer (for bulk matching)."""
         starts = self._starts.astype(np.int64)
-        return KeyBuffer(self._data, starts[:-1], np.diff(starts) - 1)
+        return KeyBuffer(self._data, starts[:-1], np.diff(starts) - 1, terminated=True)
 
     def find(self, wanted):
         """Position of `wanted` (bytes), or None: a binary search."""
