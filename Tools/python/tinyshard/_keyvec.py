@@ -13,7 +13,7 @@ zeroed by the kernel and unmapped again (measured: half the time of a 14 M-key l
 """
 
 import sys
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -258,11 +258,14 @@ def _insert(slots, packed, bits):
     return slots
 
 
-def _table_slots(table, salt, bits, high):
-    """The open-addressing table of `table`'s keys: each hash's high bits with its row in the low bits."""
-    slots = np.full(1 << bits, _ALL, np.uint64)
+def _table_slots(table, salt, bits, high, slots=None, table_hashes=None):
+    """The open-addressing table of `table`'s keys: each hash's high bits with its row in the low bits
+    (into `slots`, all ones, when given; from the keys' hashes `table_hashes` when given)."""
+    if slots is None:
+        slots = np.full(1 << bits, _ALL, np.uint64)
     for part in _steps(len(table)):
-        packed = hashes(_rows(table, part), salt) & high
+        packed = hashes(_rows(table, part), salt) if table_hashes is None else table_hashes[part]
+        packed &= high
         packed |= np.arange(part.start, part.stop, dtype=np.uint64)
         _insert(slots, packed, bits)
     return slots
@@ -273,26 +276,48 @@ def _rows(keys, part):
     return KeyBuffer(keys.data, keys.starts[part], keys.lengths[part], keys.terminated)
 
 
-def match(table, queries):
+def match(table, queries, capacity=None):
     """For each query key, the row of the equal table key, or -1. Table keys must be distinct.
 
     Each table key's hash, its row in the low bits, goes into an open-addressing table (no sort: about
     one random write per key); each query probes from its home slot until an empty slot (absent) or a
-    slot whose hash bits are its own and whose key is equal to it (confirmed word by word). The table is
-    built in a second thread while the queries are hashed (numpy releases the GIL)."""
+    slot whose hash bits are its own and whose key is equal to it (confirmed word by word). Two threads
+    share the work (numpy releases the GIL): the table is built in one while the queries are hashed in
+    the other, and each probes half the queries.
+
+    `table` may be a concurrent.futures.Future of the table's KeyBuffer, still being read, with
+    `capacity` at least its length: the queries are hashed and the slots allocated meanwhile, then both
+    threads hash half the table each."""
+    waiting = isinstance(table, Future)
+    count = capacity if waiting else len(table)
     found = np.full(len(queries), -1, np.int64)
-    if not len(table) or not len(queries):
+    if not count or not len(queries):
+        if waiting:
+            table.result()                        # its errors are the caller's
         return found
     salt = int(np.random.default_rng().integers(0, 1 << 63))
-    bits = max(1, (2 * len(table) - 1).bit_length())          # at most half the slots filled
-    row_bits = len(table).bit_length()                         # rows < 2^row_bits - 1: never all ones
+    bits = max(1, (2 * count - 1).bit_length())               # at most half the slots filled
+    row_bits = count.bit_length()                              # rows < 2^row_bits - 1: never all ones
     low = np.uint64((1 << row_bits) - 1)
     high = _ALL ^ low
     with ThreadPoolExecutor(max_workers=1) as pool:
-        building = pool.submit(_table_slots, table, salt, bits, high)
-        query_hashes = hashes(queries, salt)
+        if waiting:
+            query_hashes = hashes(queries, salt)
+            slots = np.full(1 << bits, _ALL, np.uint64)
+            table = table.result()
+            if len(table) > count:
+                raise ValueError(f"a table of {len(table)} keys exceeds the capacity {count}")
+            half = len(table) // 2
+            first = pool.submit(hashes, _rows(table, slice(0, half)), salt)
+            table_hashes = np.empty(len(table), np.uint64)
+            table_hashes[half:] = hashes(_rows(table, slice(half, len(table))), salt)
+            table_hashes[:half] = first.result()
+            _table_slots(table, salt, bits, high, slots, table_hashes)
+        else:
+            building = pool.submit(_table_slots, table, salt, bits, high)
+            query_hashes = hashes(queries, salt)
+            slots = building.result()
         query_hashes &= high
-        slots = building.result()
 
         def probe(part):
             found[part] = _probe(table, slots, bits, low, _rows(queries, part), query_hashes[part])
