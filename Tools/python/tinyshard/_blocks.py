@@ -13,7 +13,6 @@ block) is then the one raised: the answer and the error are read_block's for eve
 before the first damaged one are returned (as read one by one).
 """
 
-import mmap
 import zlib
 
 import numpy as np
@@ -24,25 +23,6 @@ from .errors import ShardError
 from .layout import _BLOCK_HEAD, _SECTION_HEAD, _inflate, as_view, read_block, section_lengths
 
 _SECTIONS = 5
-_HUGE = 2 << 20                 # a transparent huge page (x86-64, arm64 with 4 KB pages)
-
-
-def cache_bytes_array(rows, width):
-    """A zeroed uint8 (rows, width) array for a cache of block bytes, in memory the kernel may back with
-    transparent huge pages (MADV_HUGEPAGE, where Linux offers it; plain numpy memory elsewhere). A cache
-    filled in turn touches each of its pages once: at 4 KB a page that is a fault and a zeroed page per
-    4 KB of blocks cached (measured: a third of a random row's time at 14 M records), at 2 MB one per
-    few hundred blocks."""
-    size = rows * width
-    advise = getattr(mmap, "MADV_HUGEPAGE", None)
-    if advise is None or size < _HUGE:
-        return np.zeros((rows, width), dtype=np.uint8)
-    memory = mmap.mmap(-1, size)
-    try:
-        memory.madvise(advise)
-    except OSError:
-        pass                                   # huge pages unavailable: 4 KB pages, as numpy would use
-    return np.frombuffer(memory, dtype=np.uint8).reshape(rows, width)
 
 
 class BlockReader:

@@ -46,7 +46,7 @@ import numpy as np
 from . import _process
 
 from . import format as F
-from ._blocks import BlockReader, cache_bytes_array, inflate_groups, read_groups
+from ._blocks import BlockReader, inflate_groups, read_groups
 from .codec import RecordBytes, decode_records, record_bytes_width
 from .dataset import Dataset, _reading_rank
 from .errors import ShardError
@@ -414,7 +414,7 @@ class _RandomRows(_Targets):
         ring_row_bytes = 4 + 6 * k + 4 + view.aug_bytes + 1 + 16
         ring = min(self.RING_ROWS, max(256, budget // 8 // ring_row_bytes))
         self.slots = int(min(view.block_count, max(min_slots, (budget - ring * ring_row_bytes) // max(self.stride, 1), 1)))
-        self.block_bytes = cache_bytes_array(self.slots, self.stride)
+        self.block_bytes = np.zeros((self.slots, self.stride), dtype=np.uint8)
         self.slot_of = np.full(view.block_count, -1, dtype=np.int64)
         self.block_in = np.full(self.slots, -1, dtype=np.int64)
         self.last_use = np.zeros(self.slots, dtype=np.int64)
