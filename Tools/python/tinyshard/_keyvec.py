@@ -276,7 +276,7 @@ def _rows(keys, part):
     return KeyBuffer(keys.data, keys.starts[part], keys.lengths[part], keys.terminated)
 
 
-def match(table, queries, capacity=None):
+def match(table, queries):
     """For each query key, the row of the equal table key, or -1. Table keys must be distinct.
 
     Each table key's hash, its row in the low bits, goes into an open-addressing table (no sort: about
@@ -285,30 +285,30 @@ def match(table, queries, capacity=None):
     share the work (numpy releases the GIL): the table is built in one while the queries are hashed in
     the other, and each probes half the queries.
 
-    `table` may be a concurrent.futures.Future of the table's KeyBuffer, still being read, with
-    `capacity` at least its length: the queries are hashed and the slots allocated meanwhile, then both
-    threads hash half the table each."""
-    waiting = isinstance(table, Future)
-    count = capacity if waiting else len(table)
+    `table` may be a concurrent.futures.Future of the table's KeyBuffer, still being read: the queries
+    are hashed meanwhile, then both threads hash half the table. (The slots are sized from the keys
+    read, never from a count a file claims.)"""
     found = np.full(len(queries), -1, np.int64)
-    if not count or not len(queries):
-        if waiting:
+    if not len(queries):
+        if isinstance(table, Future):
             table.result()                        # its errors are the caller's
         return found
     salt = int(np.random.default_rng().integers(0, 1 << 63))
-    bits = max(1, (2 * count - 1).bit_length())               # at most half the slots filled
-    row_bits = count.bit_length()                              # rows < 2^row_bits - 1: never all ones
+    query_hashes = None
+    if isinstance(table, Future):
+        query_hashes = hashes(queries, salt)
+        table = table.result()
+    if not len(table):
+        return found
+    bits = max(1, (2 * len(table) - 1).bit_length())          # at most half the slots filled
+    row_bits = len(table).bit_length()                         # rows < 2^row_bits - 1: never all ones
     low = np.uint64((1 << row_bits) - 1)
     high = _ALL ^ low
     with ThreadPoolExecutor(max_workers=1) as pool:
-        if waiting:
-            query_hashes = hashes(queries, salt)
-            slots = np.full(1 << bits, _ALL, np.uint64)
-            table = table.result()
-            if len(table) > count:
-                raise ValueError(f"a table of {len(table)} keys exceeds the capacity {count}")
+        if query_hashes is not None:
             half = len(table) // 2
             first = pool.submit(hashes, _rows(table, slice(0, half)), salt)
+            slots = np.full(1 << bits, _ALL, np.uint64)
             table_hashes = np.empty(len(table), np.uint64)
             table_hashes[half:] = hashes(_rows(table, slice(half, len(table))), salt)
             table_hashes[:half] = first.result()

@@ -523,7 +523,7 @@ class KeyTable:
         self._check_crc()
         with ThreadPoolExecutor(max_workers=1) as pool:
             # Every page is inflated and checked in a second thread while the keys are encoded and hashed
-            # here (zlib and numpy release the GIL); at most M keys are usable.
+            # here (zlib and numpy release the GIL).
             table_side = pool.submit(self._located, self._table.usable_keys)
             queries, refused = _encode_all(keys)
             rows = None
@@ -531,7 +531,7 @@ class KeyTable:
                 table_keys = Future()
                 table_side.add_done_callback(lambda done: table_keys.set_result(done.result()[0])
                                              if done.exception() is None else table_keys.set_exception(done.exception()))
-                rows = match(table_keys, queries, capacity=len(self))
+                rows = match(table_keys, queries)
             table, ids = table_side.result()
         if refused is not None:
             # keys[at] is not a string, holds a newline or has no UTF-8 form, so it is no key: the first
