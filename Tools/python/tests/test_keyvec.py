@@ -60,3 +60,22 @@ def test_a_keys_hash_does_not_depend_on_the_other_keys():
     assert V.hashes(buffer_of(keys), 77).tolist() == alone
     short_first = sorted(keys, key=len)[:400]            # mostly short: the other path through the words
     assert V.hashes(buffer_of(short_first), 77).tolist() == [alone[keys.index(k)] for k in short_first]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_equal_and_match_of_newline_terminated_keys(seed):
+    """Keys split at newlines (key tables, encoded queries) are compared with their newline, which decides
+    the length: the same answers as plain bytes, prefixes and keys at the end of the buffer included."""
+    rng = np.random.default_rng(seed)
+    keys = [k.replace(b"\n", b"") for k in random_keys(rng, 2000)]
+    keys = [k for k in keys if k and b"\0" not in k] + [b"a", b"ab", b"abcdefgh", b"abcdefg", b"abcdefghi"]
+    table = sorted(set(keys))
+    table_buffer = V.split_lines(V.padded(b"".join(k + b"\n" for k in table)), sum(len(k) + 1 for k in table))
+    assert table_buffer.terminated
+    queries = [keys[int(i)] for i in rng.integers(0, len(keys), 3000)] + [b"abcdefghij", b"zz", b"abcdef"]
+    query_buffer = V.split_lines(V.padded(b"".join(k + b"\n" for k in queries)), sum(len(k) + 1 for k in queries))
+    a, b = rng.integers(0, len(table), 4000), rng.integers(0, len(queries), 4000)
+    assert V.equal(table_buffer, a, query_buffer, b).tolist() == [table[x] == queries[y]
+                                                                  for x, y in zip(a.tolist(), b.tolist())]
+    position = {k: i for i, k in enumerate(table)}
+    assert V.match(table_buffer, query_buffer).tolist() == [position.get(q, -1) for q in queries]

@@ -21,6 +21,7 @@ from tinyshard.codec import from_planes
 from tinyshard.files import file_size_and_crc
 from tinyshard.keys import write_keys
 from tinyshard.labels import SoftLabels
+from tinyshard._blocks import BlockReader, inflate_blocks
 from tinyshard.layout import block_sections, parse_layout, read_block, read_block_ids, shard_sample_ids
 from tinyshard.manifest import write_manifest
 from tinyshard.writer import ShardWriter
@@ -119,6 +120,25 @@ def new_sections(buf, layout, b):
     return block_sections(buf, layout, b)[2]
 
 
+class _Shard:
+    def __init__(self, buf, layout):
+        self._buf, self.layout = np.frombuffer(buf, np.uint8), layout
+
+
+def many_sections(buf, layout, b):
+    """Block b's sections as _blocks.inflate_blocks reads them (blocks b and b + 1 asked together: the
+    next block's answer must not change b's), raising its error."""
+    asked = [x for x in (b, b + 1) if x < layout.blocks]
+    data, done, error = inflate_blocks(BlockReader(_Shard(buf, layout)), np.array(asked))
+    at = asked.index(b)
+    if done <= at:
+        raise error
+    lengths = [_old_lengths(layout.header, layout.block_records(x)) for x in asked]
+    start = sum(sum(x) for x in lengths[:at])
+    cuts = np.cumsum([0] + list(lengths[at])) + start
+    return [data[cuts[s]:cuts[s + 1]] for s in range(5)]
+
+
 def outcome(function, *args):
     """('ok', value) or ('error', code, message, block, record)."""
     try:
@@ -206,6 +226,7 @@ def test_every_payload_byte_with_valid_checksums(tmp_path, per_block, count, seq
                 rechecksum(data, layout, b)
                 data = bytes(data)
                 assert same(outcome(new_sections, data, layout, b), outcome(old_read_block, data, layout, b)), at
+                assert same(outcome(many_sections, data, layout, b), outcome(old_read_block, data, layout, b)), at
                 want = outcome(old_sample_ids, data, layout)
                 assert same(outcome(shard_sample_ids, data, layout), want), at
                 assert same(outcome(shard_sample_ids, memoryview(data), layout), want), at
@@ -236,6 +257,7 @@ def test_every_file_byte_with_checksums_left_alone(tmp_path, per_block):
         assert same(outcome(shard_sample_ids, data, damaged), outcome(old_sample_ids, data, damaged)), at
         for b in range(damaged.blocks):
             assert same(outcome(new_sections, data, damaged, b), outcome(old_read_block, data, damaged, b)), at
+            assert same(outcome(many_sections, data, damaged, b), outcome(old_read_block, data, damaged, b)), at
 
 
 def test_read_block_sections_are_arrays(tmp_path):
@@ -332,8 +354,15 @@ def test_one_record_at_a_time_through_a_one_block_cache(dataset):
 
 def test_each_block_is_checked_once_while_cached(dataset, monkeypatch):
     calls = []
-    real = labels_module.block_sections
-    monkeypatch.setattr(labels_module, "block_sections", lambda *a: calls.append((id(a[1]), a[2])) or real(*a))
+    real = labels_module.inflate_groups
+
+    def counting(groups):
+        found = real(groups)
+        for (block_reader, blocks), (_, done, _) in zip(groups, found):
+            calls.extend((id(block_reader.layout), int(b)) for b in blocks[:done])
+        return found
+
+    monkeypatch.setattr(labels_module, "inflate_groups", counting)
     labels = SoftLabels(dataset, cache_bytes=1 << 24)
     ids = labels.ids_in_epoch(0)
     labels.dense(ids[:50], 0)

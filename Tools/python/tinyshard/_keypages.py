@@ -252,7 +252,7 @@ class PageBatch:
         starts[1:] = ends[:-1] + 1
         heads = self.first_key[self.counts > 0]
         starts[heads] = self.bounds[:-1][self.counts > 0]
-        self.keys = KeyBuffer(self.data, starts, ends - starts)
+        self.keys = KeyBuffer(self.data, starts, ends - starts, terminated=True)
         self._key_page = None
 
     @property
@@ -356,7 +356,7 @@ class PageBatch:
             return self.keys, None
         bad_pages = np.isin(self.pages, list(self.problems))
         keep = np.flatnonzero(~bad_pages[self.key_page])
-        keys = KeyBuffer(self.data, self.keys.starts[keep], self.keys.lengths[keep])
+        keys = KeyBuffer(self.data, self.keys.starts[keep], self.keys.lengths[keep], terminated=True)
         return keys, self._ids(keep)
 
 

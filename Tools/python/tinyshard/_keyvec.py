@@ -12,7 +12,8 @@ allocator reuses and the cache holds, where whole-array temporaries of 100+ MiB 
 zeroed by the kernel and unmapped again (measured: half the time of a 14 M-key lookup went there).
 """
 
-from concurrent.futures import ThreadPoolExecutor
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -23,10 +24,13 @@ SCAN = 1 << 24           # bytes per step of a scan over a buffer
 HASH_BYTES = 64          # keys that agree on their first 64 bytes and length share a hash: equality decides
 _FEW = 64                # below this many unresolved pairs, compare with plain bytes
 _LONG_TIE = 32           # ties expected to run this many bytes further: plain bytes compare faster
+_SWAP = sys.byteorder == "little"
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _ODD = np.uint64(0x9E3779B97F4A7C15)
 # _MASKS[v] keeps the first v bytes of a big-endian word (v = 0..8).
 _MASKS = np.array([0] + [((1 << (8 * v)) - 1) << (64 - 8 * v) for v in range(1, 9)], dtype=np.uint64)
+# _NATIVE_MASKS[v] keeps the first v bytes of a word read in the machine's byte order.
+_NATIVE_MASKS = _MASKS.byteswap() if _SWAP else _MASKS
 
 
 def _steps(count, step=CHUNK):
@@ -37,11 +41,16 @@ def _steps(count, step=CHUNK):
 class KeyBuffer:
     """Keys as (start, length) ranges of one padded uint8 buffer."""
 
-    def __init__(self, data, starts, lengths):
+    def __init__(self, data, starts, lengths, terminated=False):
         self.data = data                                   # uint8, PAD bytes past the last key
         self.starts = np.asarray(starts, np.int64)
         self.lengths = np.asarray(lengths, np.int64)
-        self._view = np.ndarray(shape=(max(0, len(data) - 7),), dtype=">u8", buffer=data, strides=(1,))
+        # Every key is followed by a newline and holds none (keys split at newlines): equal() then
+        # compares a key with its newline, which decides the length too.
+        self.terminated = terminated
+        # Native byte order: numpy gathers unaligned native words about twice as fast as big-endian ones,
+        # and a byteswap of the gathered words (contiguous, vectorised) costs next to nothing.
+        self._view = np.ndarray(shape=(max(0, len(data) - 7),), dtype=np.uint64, buffer=data, strides=(1,))
 
     def __len__(self):
         return len(self.starts)
@@ -59,7 +68,9 @@ class KeyBuffer:
     def word_at(self, starts, lengths, j):
         """word() of the keys with these starts and lengths (gathered once by callers that read several
         words of the same keys)."""
-        out = self._view[np.minimum(starts + 8 * j, len(self._view) - 1)].astype(np.uint64)
+        out = self._view[np.minimum(starts + 8 * j, len(self._view) - 1)]
+        if _SWAP:
+            out.byteswap(inplace=True)                             # big-endian value: byte order compares
         if len(lengths) and int(lengths.min()) < 8 * (j + 1):     # a key ends before this word does
             out &= _MASKS[np.clip(lengths - 8 * j, 0, 8)]
         return out
@@ -90,7 +101,7 @@ def split_lines(data, size):
     starts = np.empty(len(ends), np.int64)
     starts[:1] = 0
     starts[1:] = ends[:-1] + 1
-    return KeyBuffer(data, starts, ends - starts)
+    return KeyBuffer(data, starts, ends - starts, terminated=True)
 
 
 def compare(a, rows_a, b, rows_b):
@@ -125,13 +136,25 @@ def compare(a, rows_a, b, rows_b):
 def equal(a, rows_a, b, rows_b):
     """Boolean array: key a[rows_a[i]] == key b[rows_b[i]] (index arrays). Keys of equal length are
     equal when every word is: whole-array rounds over the first HASH_BYTES bytes (no bookkeeping of
-    which pairs are still open), then word rounds over the few longer pairs, then plain bytes."""
+    which pairs are still open), then word rounds over the few longer pairs, then plain bytes. Words are
+    compared in native byte order (equality needs no order), masked once to the length of a's key
+    (pairs of unequal length are already unequal)."""
+    if a.terminated and b.terminated and len(rows_b):
+        spans = b.lengths[rows_b] + 1                           # b's keys with their newlines
+        if int(spans.max()) <= HASH_BYTES:
+            return _equal_terminated(a, a.starts[rows_a], b.starts[rows_b], b, spans)
     starts_a, lengths = a.starts[rows_a], a.lengths[rows_a]
-    starts_b, lengths_b = b.starts[rows_b], b.lengths[rows_b]
-    same = lengths == lengths_b
+    starts_b = b.starts[rows_b]
+    same = lengths == b.lengths[rows_b]
     longest = int(lengths.max()) if len(rows_a) else 0
+    shortest = int(lengths.min()) if len(rows_a) else 0
+    last_a, last_b = len(a._view) - 1, len(b._view) - 1
     for j in range(-(-min(longest, HASH_BYTES) // 8)):
-        same &= a.word_at(starts_a, lengths, j) == b.word_at(starts_b, lengths_b, j)    # past both ends: 0
+        differ = a._view[np.minimum(starts_a + 8 * j, last_a)]
+        differ ^= b._view[np.minimum(starts_b + 8 * j, last_b)]
+        if shortest < 8 * (j + 1):                               # a key ends before this word does
+            differ &= _NATIVE_MASKS[np.clip(lengths - 8 * j, 0, 8)]
+        same &= differ == 0
     pending = np.flatnonzero(same & (lengths > HASH_BYTES))
     ra, rb = rows_a[pending], rows_b[pending]
     j = HASH_BYTES // 8
@@ -143,6 +166,22 @@ def equal(a, rows_a, b, rows_b):
         j += 1
     for i, x, y in zip(pending.tolist(), ra.tolist(), rb.tolist()):
         same[i] = a.raw(x) == b.raw(y)
+    return same
+
+
+def _equal_terminated(a, starts_a, starts_b, b, spans):
+    """equal() of newline-terminated keys whose newline-ended spans (b's) fit HASH_BYTES: a's key equals
+    b's exactly when the bytes of b's key and its newline are a's first bytes (a's key holds no newline,
+    so its own newline must be there), with no gather of a's lengths."""
+    same = np.ones(len(starts_a), bool)
+    shortest = int(spans.min())
+    last_a, last_b = len(a._view) - 1, len(b._view) - 1
+    for j in range(-(-int(spans.max()) // 8)):
+        differ = a._view[np.minimum(starts_a + 8 * j, last_a)]
+        differ ^= b._view[np.minimum(starts_b + 8 * j, last_b)]
+        if shortest < 8 * (j + 1):                               # a span ends before this word does
+            differ &= _NATIVE_MASKS[np.clip(spans - 8 * j, 0, 8)]
+        same &= differ == 0
     return same
 
 
@@ -219,11 +258,14 @@ def _insert(slots, packed, bits):
     return slots
 
 
-def _table_slots(table, salt, bits, high):
-    """The open-addressing table of `table`'s keys: each hash's high bits with its row in the low bits."""
-    slots = np.full(1 << bits, _ALL, np.uint64)
+def _table_slots(table, salt, bits, high, slots=None, table_hashes=None):
+    """The open-addressing table of `table`'s keys: each hash's high bits with its row in the low bits
+    (into `slots`, all ones, when given; from the keys' hashes `table_hashes` when given)."""
+    if slots is None:
+        slots = np.full(1 << bits, _ALL, np.uint64)
     for part in _steps(len(table)):
-        packed = hashes(_rows(table, part), salt) & high
+        packed = hashes(_rows(table, part), salt) if table_hashes is None else table_hashes[part]
+        packed &= high
         packed |= np.arange(part.start, part.stop, dtype=np.uint64)
         _insert(slots, packed, bits)
     return slots
@@ -231,7 +273,7 @@ def _table_slots(table, salt, bits, high):
 
 def _rows(keys, part):
     """The keys of a slice of rows, as a KeyBuffer over the same bytes."""
-    return KeyBuffer(keys.data, keys.starts[part], keys.lengths[part])
+    return KeyBuffer(keys.data, keys.starts[part], keys.lengths[part], keys.terminated)
 
 
 def match(table, queries):
@@ -239,23 +281,53 @@ def match(table, queries):
 
     Each table key's hash, its row in the low bits, goes into an open-addressing table (no sort: about
     one random write per key); each query probes from its home slot until an empty slot (absent) or a
-    slot whose hash bits are its own and whose key is equal to it (confirmed word by word). The table is
-    built in a second thread while the queries are hashed (numpy releases the GIL)."""
+    slot whose hash bits are its own and whose key is equal to it (confirmed word by word). Two threads
+    share the work (numpy releases the GIL): the table is built in one while the queries are hashed in
+    the other, and each probes half the queries.
+
+    `table` may be a concurrent.futures.Future of the table's KeyBuffer, still being read: the queries
+    are hashed meanwhile, then both threads hash half the table. (The slots are sized from the keys
+    read, never from a count a file claims.)"""
     found = np.full(len(queries), -1, np.int64)
-    if not len(table) or not len(queries):
+    if not len(queries):
+        if isinstance(table, Future):
+            table.result()                        # its errors are the caller's
         return found
     salt = int(np.random.default_rng().integers(0, 1 << 63))
+    query_hashes = None
+    if isinstance(table, Future):
+        query_hashes = hashes(queries, salt)
+        table = table.result()
+    if not len(table):
+        return found
     bits = max(1, (2 * len(table) - 1).bit_length())          # at most half the slots filled
     row_bits = len(table).bit_length()                         # rows < 2^row_bits - 1: never all ones
     low = np.uint64((1 << row_bits) - 1)
     high = _ALL ^ low
     with ThreadPoolExecutor(max_workers=1) as pool:
-        building = pool.submit(_table_slots, table, salt, bits, high)
-        query_hashes = hashes(queries, salt)
+        if query_hashes is not None:
+            half = len(table) // 2
+            first = pool.submit(hashes, _rows(table, slice(0, half)), salt)
+            slots = np.full(1 << bits, _ALL, np.uint64)
+            table_hashes = np.empty(len(table), np.uint64)
+            table_hashes[half:] = hashes(_rows(table, slice(half, len(table))), salt)
+            table_hashes[:half] = first.result()
+            _table_slots(table, salt, bits, high, slots, table_hashes)
+        else:
+            building = pool.submit(_table_slots, table, salt, bits, high)
+            query_hashes = hashes(queries, salt)
+            slots = building.result()
         query_hashes &= high
-        slots = building.result()
-    for part in _steps(len(queries), PROBE):
-        found[part] = _probe(table, slots, bits, low, _rows(queries, part), query_hashes[part])
+
+        def probe(part):
+            found[part] = _probe(table, slots, bits, low, _rows(queries, part), query_hashes[part])
+
+        # Two threads probe alternate steps (numpy's gathers release the GIL).
+        parts = list(_steps(len(queries), PROBE))
+        other = pool.submit(lambda: [probe(part) for part in parts[1::2]])
+        for part in parts[::2]:
+            probe(part)
+        other.result()
     return found
 
 
@@ -266,15 +338,15 @@ def _probe(table, slots, bits, low, queries, query_hashes):
     mask = (1 << bits) - 1
     pending = np.arange(len(queries))
     at = _home(query_hashes, bits)
+    wanted = query_hashes
     while len(pending):
         slot = slots[at]
         occupied = slot != _ALL                                 # an empty slot: the query is absent
-        pending, at, slot = pending[occupied], at[occupied], slot[occupied]
-        same_hash = np.flatnonzero((slot & high) == query_hashes[pending])
+        same_hash = np.flatnonzero(((slot & high) == wanted) & occupied)
         rows = (slot[same_hash] & low).astype(np.int64)
-        hit = equal(table, rows, queries, pending[same_hash])
-        found[pending[same_hash[hit]]] = rows[hit]
-        going_on = np.ones(len(pending), bool)
-        going_on[same_hash[hit]] = False
-        pending, at = pending[going_on], (at[going_on] + 1) & mask
+        equal_ = equal(table, rows, queries, pending[same_hash])
+        found[pending[same_hash[equal_]]] = rows[equal_]
+        occupied[same_hash[equal_]] = False
+        pending, at = pending[occupied], (at[occupied] + 1) & mask
+        wanted = query_hashes[pending]
     return found

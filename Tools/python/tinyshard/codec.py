@@ -125,6 +125,7 @@ def encode_order(digits):
 # K sequential carry steps cost more than K divmods and pops per row.
 VECTOR_MIN_ROWS = 16
 LIMB_BITS = 32
+GEMM_STEP = 1 << 17       # K x limbs x columns per matrix product: below OpenBLAS's threading threshold
 
 
 @functools.lru_cache(maxsize=None)
@@ -159,7 +160,15 @@ def order_digits(raw, k):
     limbs = -(-length // 4)
     padded = np.zeros((n, 4 * limbs), dtype=np.uint8)
     padded[:, :length] = raw
-    sums = _limb_digits(k, limbs) @ padded.view("<u4").T.astype(np.float64)      # (K, n)
+    table = _limb_digits(k, limbs)
+    x = padded.view("<u4").T.astype(np.float64)                                    # (limbs, n)
+    sums = np.empty((k, n))
+    # In steps of columns small enough that BLAS runs them in the calling thread: a product this small
+    # handed to OpenBLAS's threads costs 10-100x more when the cores are busy (DataLoader workers, a
+    # build), and the threads then spin on every core.
+    step = max(1, GEMM_STEP // (k * limbs))
+    for start in range(0, n, step):
+        np.matmul(table, x[:, start:start + step], out=sums[:, start:start + step])
     carry, quotient = np.zeros(n), np.empty(n)
     for j in range(k - 1, -1, -1):
         radix = float(k - j)

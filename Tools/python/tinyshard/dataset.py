@@ -122,9 +122,10 @@ class Dataset:
             self._readers[entry.file] = reader
         return reader
 
-    def _checked_ids(self, entry):
+    def _checked_ids(self, entry, scratch=None):
         """A shard's sample ids in ordinal order, after FORMAT.md 1.4 step 6: repeated ids first
-        (duplicate-sample, at the later record), then ids not below M (manifest-mismatch)."""
+        (duplicate-sample, at the later record), then ids not below M (manifest-mismatch). `scratch`: a
+        uint32 array of M entries to use (its content is overwritten), else one is allocated."""
         reader = self.reader(entry)
         ids = reader.sample_ids()
         count = len(self.keys)
@@ -134,7 +135,7 @@ class Dataset:
         else:
             # O(records): scatter each ordinal to its id; a repeated id keeps one ordinal, so the others
             # read back another. The exact record is then found by a sort (only when there is one).
-            back = np.empty(count, np.uint32)
+            back = np.empty(count, np.uint32) if scratch is None else scratch
             back[ids] = np.arange(len(ids), dtype=np.uint32)
             repeat = _first_repeat(ids) if (back[ids] != np.arange(len(ids))).any() else None
         if repeat is not None:
@@ -159,9 +160,11 @@ class Dataset:
         slot = None if rank is None else rank % len(entries)
         tables = self._tables.setdefault(epoch, {})
         if slot not in tables:
-            ids = [self._checked_ids(entry) for entry in entries]
+            # ordinal_of is the duplicate check's scratch first (one array touched, not one per shard).
+            ordinal_of = np.empty(len(self.keys), dtype=np.uint32)
+            ids = [self._checked_ids(entry, ordinal_of) for entry in entries]
+            ordinal_of.fill(0)
             shard_of = np.full(len(self.keys), -1, dtype=np.int32)
-            ordinal_of = np.zeros(len(self.keys), dtype=np.uint32)
             # Written last-searched first, so each sample keeps the first shard of the search order.
             for position in reversed(search_order([e.rank for e in entries], slot)):
                 shard_of[ids[position]] = position

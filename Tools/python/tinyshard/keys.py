@@ -15,7 +15,7 @@ import operator
 import struct
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -336,7 +336,7 @@ class KeySequence(Sequence):
     def buffer(self):
         """The keys as a KeyBuffer (for bulk matching)."""
         starts = self._starts.astype(np.int64)
-        return KeyBuffer(self._data, starts[:-1], np.diff(starts) - 1)
+        return KeyBuffer(self._data, starts[:-1], np.diff(starts) - 1, terminated=True)
 
     def find(self, wanted):
         """Position of `wanted` (bytes), or None: a binary search."""
@@ -522,10 +522,16 @@ class KeyTable:
     def _bulk(self, keys):
         self._check_crc()
         with ThreadPoolExecutor(max_workers=1) as pool:
-            # Every page is inflated and checked in a second thread while the keys are encoded here
-            # (zlib and numpy release the GIL).
+            # Every page is inflated and checked in a second thread while the keys are encoded and hashed
+            # here (zlib and numpy release the GIL).
             table_side = pool.submit(self._located, self._table.usable_keys)
             queries, refused = _encode_all(keys)
+            rows = None
+            if refused is None:
+                table_keys = Future()
+                table_side.add_done_callback(lambda done: table_keys.set_result(done.result()[0])
+                                             if done.exception() is None else table_keys.set_exception(done.exception()))
+                rows = match(table_keys, queries)
             table, ids = table_side.result()
         if refused is not None:
             # keys[at] is not a string, holds a newline or has no UTF-8 form, so it is no key: the first
@@ -535,7 +541,6 @@ class KeyTable:
                 self._bulk(keys[:at])
             self.sample_id(keys[at])
             raise self._not_found(keys[at], at)
-        rows = match(table, queries)
         missing = np.flatnonzero(rows < 0)
         if len(missing):
             at = int(missing[0])

@@ -46,11 +46,12 @@ import numpy as np
 from . import _process
 
 from . import format as F
-from .codec import RecordBytes, decode_records, record_bytes, record_bytes_width
+from ._blocks import BlockReader, inflate_groups, read_groups
+from .codec import RecordBytes, decode_records, record_bytes_width
 from .dataset import Dataset, _reading_rank
 from .errors import ShardError
 from .keys import NotFound
-from .layout import as_view, block_sections, read_block, section_lengths
+from .layout import as_view
 from .record_order import record_order
 
 DEFAULT_CACHE_BYTES = 256 << 20
@@ -141,6 +142,14 @@ class _EpochView:
         self.aug_bytes = widths.pop() if widths else 0
         self._table = None
         self._views = None
+        self._block_readers = {}
+
+    def block_reader(self, shard):
+        """The _blocks.BlockReader of the shard at this position (this process's map, its index arrays)."""
+        found = self._block_readers.get(shard)
+        if found is None:
+            found = self._block_readers[shard] = BlockReader(self.readers[shard])
+        return found
 
     def views(self):
         """Each shard's bytes as a memoryview (this process's maps; slices cost ~10x less than memmap ones)."""
@@ -298,43 +307,46 @@ class _Slab(_Targets):
         self.last_use[self.slot_of[distinct]] = self.tick if last_use is None else last_use(distinct)
         return self.slot_of[blocks] * self.rows_per_slot + in_block
 
-    def _block_records(self, block):
-        return int(self.view.block_records[block])
-
     def _load(self, blocks, in_block, distinct, missing, whole):
         """Check, inflate and decode the missing blocks into free or least recently used slots (never one
-        the request itself uses), all blocks of a kind in one decoding call."""
+        the request itself uses), the blocks of all shards read together (_blocks.read_groups: the per-block
+        checks vectorised) and all blocks of a kind in one decoding call. The blocks before a damaged one
+        (in block order) are loaded; the damaged one raises, naming its first record asked for."""
         in_use = np.zeros(self.slots, dtype=bool)
         present = self.slot_of[distinct]
         in_use[present[present >= 0]] = True
         free = np.flatnonzero(~in_use)
         victims = free[np.argsort(self.last_use[free], kind="stable")[:len(missing)]]
-        pending = []
-        try:
-            for block, slot in zip(missing.tolist(), victims.tolist()):
-                old = self.block_in[slot]
-                if old >= 0:
-                    self.slot_of[old] = -1
-                self.block_in[slot] = -1
-                shard = int(self.view.block_shard[block])
-                reader = self.view.readers[shard]
-                b = block - int(self.view.block_base[shard])
-                try:
-                    raw = read_block(reader._buf, reader.layout, b)
-                except ShardError as exc:
-                    first = b * reader.header.records_per_block
-                    asked = first if whole else first + int(in_block[np.argmax(blocks == block)])
-                    raise exc.located(file=reader.path, block=b, record=asked) from None
-                start = slot * self.rows_per_slot
-                pending.append((shard, slice(start, start + raw.n), record_bytes(reader.header, raw.n, raw.sections)))
-                self.slot_of[block] = slot
-                self.block_in[slot] = block
-        finally:                    # the blocks read before a damaged one stay usable
-            kinds = [self.kind_of_shard[shard] for shard, _, _ in pending]
-            for kind in sorted(set(kinds)):
-                alike = [p for p, k in zip(pending, kinds) if k == kind]
-                self._put([rows for _, rows, _ in alike], self.view.readers[kind].header,
-                          RecordBytes.concatenate([records for _, _, records in alike]))
+        old = self.block_in[victims]
+        self.slot_of[old[old >= 0]] = -1
+        self.block_in[victims] = -1
+        view = self.view
+        shards = view.block_shard[missing]
+        pending, error = [], None
+        order = [(shard, np.flatnonzero(shards == shard)) for shard in np.unique(shards).tolist()]
+        groups = [(view.block_reader(shard), missing[chosen] - int(view.block_base[shard])) for shard, chosen in order]
+        for (shard, chosen), (_, local), (records, done, error) in zip(order, groups, read_groups(groups)):
+            if done:
+                loaded, slots = missing[chosen[:done]], victims[chosen[:done]]
+                counts = view.block_records[loaded]
+                pending.append((self.kind_of_shard[shard], np.repeat(slots * self.rows_per_slot, counts)
+                                + _ramp(counts), records))
+                self.slot_of[loaded] = slots
+                self.block_in[slots] = loaded
+            if error is not None:
+                reader = view.readers[shard]
+                b = int(local[done])
+                first = b * reader.header.records_per_block
+                asked = first if whole else first + int(in_block[np.argmax(blocks == missing[chosen[done]])])
+                error = error.located(file=reader.path, block=b, record=asked)
+                break
+        kinds = [kind for kind, _, _ in pending]
+        for kind in sorted(set(kinds)):           # the blocks read before a damaged one stay usable
+            alike = [p for p, k in zip(pending, kinds) if k == kind]
+            records = alike[0][2] if len(alike) == 1 else RecordBytes.concatenate([r for _, _, r in alike])
+            self._put(np.concatenate([rows for _, rows, _ in alike]), view.readers[kind].header, records)
+        if error is not None:
+            raise error
 
 
 def _row_columns(header):
@@ -380,7 +392,8 @@ class _RandomRows(_Targets):
     decoded rows that requests index.
 
     - A block met for the first time is checked whole as FORMAT.md 1.4 demands (frame, both CRCs, all five
-      sections inflated, the payload filled exactly: layout.block_sections), and its five decoded sections
+      sections inflated, the payload filled exactly: _blocks.inflate_groups, a request's missing blocks
+      together), and its five decoded sections
       are copied, laid end to end, into a byte slot (slots reused first in, first out). Nothing of the block
       is decoded or copied row by row at this point.
     - The rows a request asks for that are not in the ring are gathered from their slots' bytes (one numpy
@@ -402,14 +415,12 @@ class _RandomRows(_Targets):
         ring = min(self.RING_ROWS, max(256, budget // 8 // ring_row_bytes))
         self.slots = int(min(view.block_count, max(min_slots, (budget - ring * ring_row_bytes) // max(self.stride, 1), 1)))
         self.block_bytes = np.zeros((self.slots, self.stride), dtype=np.uint8)
-        self._flat = memoryview(self.block_bytes.reshape(-1))
         self.slot_of = np.full(view.block_count, -1, dtype=np.int64)
         self.block_in = np.full(self.slots, -1, dtype=np.int64)
         self.last_use = np.zeros(self.slots, dtype=np.int64)
         self.cursor = 0                                        # the next byte slot to fill
         self.ring_of = np.full(self.slots * self.rows_per_slot, -1, dtype=np.int64)   # slot row -> ring row
         self.columns = _row_columns(header) if header else None
-        self._lengths = {}                                    # n -> the five section lengths
         # Byte offsets of row 0 of a block of rows_per_slot records (blocks of fewer records: _decode).
         self._full_block = self.columns[0] * self.rows_per_slot + self.columns[2] if header else None
         self.tick = 0
@@ -474,30 +485,32 @@ class _RandomRows(_Targets):
         victims = window[self.last_use[window] != self.tick][:len(missing)]
         self.cursor = (int(victims[-1]) + 1) % self.slots
         self.last_use[victims] = self.tick
-        view, views, flat, stride, per_slot = self.view, self.view.views(), self._flat, self.stride, self.rows_per_slot
-        shards = view.block_shard[missing].tolist()
-        numbers = view.block_in_shard[missing].tolist()
-        counts = view.block_records[missing].tolist()
-        lengths = self._lengths
-        for block, slot, shard, b, n in zip(missing.tolist(), victims.tolist(), shards, numbers, counts):
-            old = int(self.block_in[slot])
-            if old >= 0:
-                self.slot_of[old] = -1
-                self.ring_of[slot * per_slot:(slot + 1) * per_slot] = -1
-            self.block_in[slot] = -1
-            reader = view.readers[shard]
-            try:
-                if n not in lengths:          # C, K and A are the epoch's: the lengths follow from n
-                    lengths[n] = section_lengths(reader.header, n)
-                _, _, sections, _ = block_sections(views[shard], reader.layout, b, lengths[n])
-            except ShardError as exc:
+        view, stride, per_slot = self.view, self.stride, self.rows_per_slot
+        old = self.block_in[victims]
+        had = old >= 0
+        self.slot_of[old[had]] = -1
+        self.ring_of[((victims[had] * per_slot)[:, None] + np.arange(per_slot)).reshape(-1)] = -1
+        self.block_in[victims] = -1
+        shards = view.block_shard[missing]
+        order = [(shard, np.flatnonzero(shards == shard)) for shard in np.unique(shards).tolist()]
+        groups = [(view.block_reader(shard), view.block_in_shard[missing[chosen]]) for shard, chosen in order]
+        for (shard, chosen), (_, local), (data, done, error) in zip(order, groups, inflate_groups(groups)):
+            if done:
+                loaded, slots = missing[chosen[:done]], victims[chosen[:done]]
+                sizes = view.block_records[loaded] * (stride // per_slot)
+                if (sizes == stride).all():
+                    self.block_bytes[slots] = data.reshape(done, stride)
+                else:
+                    for slot, end, size in zip(slots.tolist(), np.cumsum(sizes).tolist(), sizes.tolist()):
+                        self.block_bytes[slot, :size] = data[end - size:end]
+                self.slot_of[loaded] = slots
+                self.block_in[slots] = loaded
+            if error is not None:
+                reader = view.readers[shard]
+                b = int(local[done])
                 first = b * reader.header.records_per_block
-                raise exc.located(file=reader.path, block=b,
-                                  record=first + int(in_block[np.argmax(blocks == block)])) from None
-            data = b"".join(sections)
-            flat[slot * stride:slot * stride + len(data)] = data
-            self.slot_of[block] = slot
-            self.block_in[slot] = block
+                raise error.located(file=reader.path, block=b,
+                                    record=first + int(in_block[np.argmax(blocks == missing[chosen[done]])]))
 
     def _decode(self, keys, ring_rows):
         """Decode the records at slot rows `keys` from their slots' bytes into ring rows `ring_rows`: one
@@ -845,7 +858,7 @@ class RecordOrderReader:
             end = min(len(self.block), start + self.ahead)
             ahead = np.unique(self.block[start:end])
             ahead = ahead[self.slab.slot_of[ahead] < 0]
-            counts = np.array([self.slab._block_records(b) for b in ahead.tolist()], dtype=np.int64)
+            counts = self.view.block_records[ahead]
             try:
                 self.slab.rows(np.repeat(ahead, counts), _ramp(counts), whole=True, last_use=self._last.__getitem__)
             except ShardError:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import format as F
+from ._crcvec import crc32_rows
 from .errors import ShardError
 
 
@@ -295,7 +296,7 @@ def shard_sample_ids(buf, layout):
     sections = sections.view(_SECTION_HEAD).reshape(blocks)
     offset_list, length_list = offsets.tolist(), lengths.tolist()
     crc = zlib.crc32                        # unsigned in Python 3 (F.crc32's mask is a no-op here)
-    header_crcs = np.fromiter((crc(view[o:o + F.BLOCK_HEADER.size]) for o in offset_list), np.int64, blocks)
+    header_crcs = crc32_rows(heads.view(np.uint8).reshape(blocks, _BLOCK_HEAD.itemsize)[:, :F.BLOCK_HEADER.size])
     payload_crcs = np.fromiter((crc(view[o + F.BLOCK_HEADER_SIZE:o + length])
                                 for o, length in zip(offset_list, length_list)), np.int64, blocks)
     payload_len = lengths - F.BLOCK_HEADER_SIZE
@@ -310,27 +311,34 @@ def shard_sample_ids(buf, layout):
             & ((codec == F.CODEC_ZLIB) | (stored_len == 4 * n)))
     first_bad = blocks if good.all() else int(np.argmin(good))
     start = offsets + (F.BLOCK_HEADER_SIZE + F.SECTION_HEADER_SIZE)
-    parts = []
-    zlib_blocks = set(np.flatnonzero(codec[:first_bad] == F.CODEC_ZLIB).tolist())
-    for b, (at, size, count) in enumerate(zip(start[:first_bad].tolist(), stored_len[:first_bad].tolist(),
-                                               (4 * n[:first_bad]).tolist())):
-        if b in zlib_blocks:
-            try:
-                parts.append(_inflate(view[at:at + size], count))
-            except ShardError:
-                first_bad = b
-                break
-        else:
-            parts.append(view[at:at + size])
-    # From the first block that fails a check on: read_block_ids raises the first error (or, should the
-    # checks above ever be stricter than its, reads the blocks).
-    parts += [read_block_ids(view, layout, b)[1] for b in range(first_bad, blocks)]
-    planes = np.frombuffer(b"".join(parts), dtype=np.uint8)
-    full = blocks if n[-1] == r else blocks - 1
+    # Inflated id sections (zlib: sequential ids), block by block, up to the first that fails.
+    inflated = {}
+    for b in np.flatnonzero(codec[:first_bad] == F.CODEC_ZLIB).tolist():
+        at, size = int(start[b]), int(stored_len[b])
+        try:
+            inflated[b] = _inflate(view[at:at + size], 4 * int(n[b]))
+        except ShardError:
+            first_bad = b
+            break
     ids = np.empty(layout.records, dtype="<u4")
-    # Byte planes (4, n) of each block -> ids: one transposing copy for all full blocks.
-    ids[:full * r].view(np.uint8).reshape(full, r, 4)[...] = planes[:full * 4 * r].reshape(full, 4, r).transpose(0, 2, 1)
-    if full < blocks:
-        last = int(n[-1])
-        ids[full * r:].view(np.uint8).reshape(last, 4)[...] = planes[full * 4 * r:].reshape(4, last).T
+    full = blocks if n[-1] == r else blocks - 1
+    by_block = ids[:full * r].view(np.uint8).reshape(full, r, 4)
+    # Stored id sections of full blocks: one gather of their bytes, one transposing copy into the ids.
+    plain = np.flatnonzero(codec[:min(first_bad, full)] == F.CODEC_STORED)
+    if len(plain):
+        planes = data[start[plain][:, None] + np.arange(4 * r)].reshape(len(plain), 4, r)
+        by_block[plain] = planes.transpose(0, 2, 1)
+    # Zlib id sections, the last (short) block, and from the first block that fails a check on:
+    # read_block_ids raises that block's error (or, should the checks above ever be stricter than its,
+    # reads the blocks).
+    rest = [b for b in inflated if b < full] + list(range(min(first_bad, full), blocks))
+    for b in rest:
+        if b in inflated:
+            count, planes = int(n[b]), np.frombuffer(inflated[b], dtype=np.uint8)
+        elif b < first_bad and codec[b] == F.CODEC_STORED:
+            count = int(n[b])
+            planes = data[int(start[b]):int(start[b]) + 4 * count]
+        else:
+            count, planes = read_block_ids(view, layout, b)
+        ids[b * r:b * r + count].view(np.uint8).reshape(count, 4)[...] = planes.reshape(4, count).T
     return ids.astype(np.uint32, copy=False)
