@@ -178,6 +178,12 @@ def main():
             if dist.is_initialized():
                 dist.destroy_process_group()
             sys.exit(128 + (writer.stop_signal or signal.SIGTERM))
+        if dist.is_initialized():
+            # Every rank leaves the group before it exits, as train_student.py does: a gloo group left to the
+            # interpreter's exit while a peer still works can abort the process (SIGABRT, "terminate called
+            # without an active exception": once in a local CI run of the torchrun resume test).
+            dist.barrier()
+            dist.destroy_process_group()
         if rank == 0:
             problems = verify_dataset(args.out)
             total = sum(s.records for s in manifest.shards)
