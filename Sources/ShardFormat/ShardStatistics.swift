@@ -160,32 +160,15 @@ extension ShardDataset {
     /// `threads` threads (an ImageNet-21k epoch has ~900 k block headers, one page fault each). A damaged
     /// shard is reported as a walk in manifest order would report it: the error of the first damaged shard.
     public func statistics(threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> ShardStatistics {
-        let results = ShardStatisticsSlots(count: shards.count)
+        let results = WorkerSlots<Result<ShardStatistics, Error>?>(count: shards.count, repeating: nil)
         let workers = max(1, min(threads, shards.count))
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             for s in stride(from: worker, to: shards.count, by: workers) {
-                results.store(s, Result { try shards[s].statistics() })
+                results[s] = Result { try shards[s].statistics() }
             }
         }
         var sum = ShardStatistics()
-        for s in shards.indices { sum += try results.value(s).get() }
+        for s in shards.indices { sum += try results[s]!.get() }
         return sum
     }
-}
-
-/// One result slot per shard, each written by exactly one worker of ``ShardDataset/statistics(threads:)``
-/// and read after every worker has returned, hence `@unchecked Sendable`.
-private final class ShardStatisticsSlots: @unchecked Sendable {
-    // A buffer, not an array property: concurrent writes to an array property would be overlapping accesses.
-    private let slots: UnsafeMutableBufferPointer<Result<ShardStatistics, Error>?>
-    init(count: Int) {
-        slots = .allocate(capacity: count)
-        slots.initialize(repeating: nil)
-    }
-    deinit {
-        slots.deinitialize()
-        slots.deallocate()
-    }
-    func store(_ index: Int, _ result: Result<ShardStatistics, Error>) { slots[index] = result }
-    func value(_ index: Int) -> Result<ShardStatistics, Error> { slots[index]! }
 }

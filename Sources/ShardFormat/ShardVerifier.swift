@@ -250,10 +250,16 @@ public struct ShardVerifier: Sendable {
         let blockCount = reader.blockCount
         let workers = max(1, min(threads, blockCount))
         let limit = maxProblems
-        let slots = VerifierWorkerSlots(workers: workers, blocks: blockCount)
-        // Each worker owns a contiguous run of blocks and writes only its own slots.
+        // Per worker its problems (up to the limit) and how many it dropped past it; per block whether it
+        // decoded. Each worker owns a contiguous run of blocks and writes only its own slots.
+        let problems = WorkerSlots<[ShardError]>(count: workers, repeating: [])
+        let dropped = WorkerSlots(count: workers, repeating: 0)
+        let decodedFlags = WorkerSlots(count: blockCount, repeating: false)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             let block = DecodedBlock(schema: reader.schema, checkOnly: true)
+            func note(_ error: ShardError) {
+                if problems[worker].count <= limit { problems[worker].append(error) } else { dropped[worker] += 1 }
+            }
             let mine = (worker * blockCount / workers)..<((worker + 1) * blockCount / workers)
             var released = mine.isEmpty ? 0 : reader.blocks[mine.lowerBound].offset
             for b in mine {
@@ -267,22 +273,18 @@ public struct ShardVerifier: Sendable {
                     try block.decode(reader.blockBytes(b), index: b, expectedCount: range.count,
                                      expectedFirst: range.lowerBound)
                 } catch let error as ShardError {
-                    slots.note(error.located(ShardLocation(block: b)), worker: worker, limit: limit)
+                    note(error.located(ShardLocation(block: b)))
                     continue
                 } catch { continue }
-                slots.decoded[b] = true
-                block.forEachRecordProblem { i, problem in
-                    slots.note(problem.located(block.location(ofRecord: i)), worker: worker, limit: limit)
-                    return true
-                }
+                decodedFlags[b] = true
+                block.forEachRecordProblem { i, problem in note(problem.located(block.location(ofRecord: i))); return true }
             }
         }
-        let perWorker = Array(slots.problems)
-        let dropped = Array(slots.dropped)
-        let decoded = Array(slots.decoded)
+        let perWorker = problems.values
+        let decoded = decodedFlags.values
         let here = ShardLocation(file: reader.path)
         for problem in perWorker.joined() { add(problem.located(here), to: &report, keys: keys) }
-        report.omittedProblems += dropped.reduce(0, +)
+        report.omittedProblems += dropped.values.reduce(0, +)
         checkSampleIDs(reader, decoded: decoded, keys: keys, into: &report)
     }
 
@@ -361,37 +363,5 @@ public struct ShardVerifier: Sendable {
             file.releasePages(start..<end)
         }
         return crc
-    }
-}
-
-/// What the workers of the record check write: per worker its problems (up to the limit) and how many it
-/// dropped past the limit, per block whether it decoded. Each worker writes only its own worker slots and
-/// the flags of its own blocks, and everything is read after the workers return — hence
-/// `@unchecked Sendable`. Buffers, not array properties: concurrent writes to one array property would
-/// be overlapping accesses.
-private final class VerifierWorkerSlots: @unchecked Sendable {
-    let problems: UnsafeMutableBufferPointer<[ShardError]>
-    let dropped: UnsafeMutableBufferPointer<Int>
-    let decoded: UnsafeMutableBufferPointer<Bool>
-
-    init(workers: Int, blocks: Int) {
-        problems = .allocate(capacity: workers)
-        problems.initialize(repeating: [])
-        dropped = .allocate(capacity: workers)
-        dropped.initialize(repeating: 0)
-        decoded = .allocate(capacity: blocks)
-        decoded.initialize(repeating: false)
-    }
-
-    deinit {
-        problems.deinitialize()
-        problems.deallocate()
-        dropped.deallocate()
-        decoded.deallocate()
-    }
-
-    /// Keeps a problem of `worker`, or counts it once the worker holds more than `limit`.
-    func note(_ error: ShardError, worker: Int, limit: Int) {
-        if problems[worker].count <= limit { problems[worker].append(error) } else { dropped[worker] += 1 }
     }
 }

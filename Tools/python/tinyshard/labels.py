@@ -334,11 +334,8 @@ class _Slab(_Targets):
                 self.slot_of[loaded] = slots
                 self.block_in[slots] = loaded
             if error is not None:
-                reader = view.readers[shard]
-                b = int(local[done])
-                first = b * reader.header.records_per_block
-                asked = first if whole else first + int(in_block[np.argmax(blocks == missing[chosen[done]])])
-                error = error.located(file=reader.path, block=b, record=asked)
+                offset = 0 if whole else int(in_block[np.argmax(blocks == missing[chosen[done]])])
+                error = _located_in_block(error, view.readers[shard], int(local[done]), offset)
                 break
         kinds = [kind for kind, _, _ in pending]
         for kind in sorted(set(kinds)):           # the blocks read before a damaged one stay usable
@@ -347,6 +344,12 @@ class _Slab(_Targets):
             self._put(np.concatenate([rows for _, rows, _ in alike]), view.readers[kind].header, records)
         if error is not None:
             raise error
+
+
+def _located_in_block(error, reader, block, offset):
+    """A damaged block's error, naming the shard file, the block and the asked record (`offset` into the
+    block): what both request paths raise for the first damaged block of a grouped read."""
+    return error.located(file=reader.path, block=block, record=block * reader.header.records_per_block + offset)
 
 
 def _row_columns(header):
@@ -506,11 +509,8 @@ class _RandomRows(_Targets):
                 self.slot_of[loaded] = slots
                 self.block_in[slots] = loaded
             if error is not None:
-                reader = view.readers[shard]
-                b = int(local[done])
-                first = b * reader.header.records_per_block
-                raise error.located(file=reader.path, block=b,
-                                    record=first + int(in_block[np.argmax(blocks == missing[chosen[done]])]))
+                raise _located_in_block(error, view.readers[shard], int(local[done]),
+                                        int(in_block[np.argmax(blocks == missing[chosen[done]])]))
 
     def _decode(self, keys, ring_rows):
         """Decode the records at slot rows `keys` from their slots' bytes into ring rows `ring_rows`: one
