@@ -13,10 +13,9 @@ block) is then the one raised: the answer and the error are read_block's for eve
 before the first damaged one are returned (as read one by one).
 """
 
-import zlib
-
 import numpy as np
 
+from . import _zlib as zlib
 from . import format as F
 from .codec import RecordBytes, record_bytes
 from .errors import ShardError

@@ -13,12 +13,12 @@ page; the order inside a page only decides which key a message names, and both c
 import bisect
 import operator
 import struct
-import zlib
 from collections import OrderedDict
 from itertools import islice
 
 import numpy as np
 
+from . import _zlib as zlib
 from . import format as F
 from ._keyvec import PAD, KeyBuffer, ascending, compare, equal, newlines, padded, positions
 from .errors import ShardError

@@ -8,6 +8,7 @@ epoch's table sample id -> (shard, ordinal) from the shards' sample-id sections.
 
 import operator
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -122,12 +123,14 @@ class Dataset:
             self._readers[entry.file] = reader
         return reader
 
-    def _checked_ids(self, entry, scratch=None):
+    def _checked_ids(self, entry, scratch=None, ids=None):
         """A shard's sample ids in ordinal order, after FORMAT.md 1.4 step 6: repeated ids first
         (duplicate-sample, at the later record), then ids not below M (manifest-mismatch). `scratch`: a
-        uint32 array of M entries to use (its content is overwritten), else one is allocated."""
+        uint32 array of M entries to use (its content is overwritten), else one is allocated. `ids`: the
+        shard's reader.sample_ids() when already read."""
         reader = self.reader(entry)
-        ids = reader.sample_ids()
+        if ids is None:
+            ids = reader.sample_ids()
         count = len(self.keys)
         beyond = np.flatnonzero(ids >= count)
         if len(beyond):
@@ -162,7 +165,8 @@ class Dataset:
         if slot not in tables:
             # ordinal_of is the duplicate check's scratch first (one array touched, not one per shard).
             ordinal_of = np.empty(len(self.keys), dtype=np.uint32)
-            ids = [self._checked_ids(entry, ordinal_of) for entry in entries]
+            ids = [self._checked_ids(entry, ordinal_of, read)
+                   for entry, read in zip(entries, self._read_ids(entries))]
             ordinal_of.fill(0)
             shard_of = np.full(len(self.keys), -1, dtype=np.int32)
             # Written last-searched first, so each sample keeps the first shard of the search order.
@@ -171,6 +175,25 @@ class Dataset:
                 ordinal_of[ids[position]] = np.arange(len(ids[position]), dtype=np.uint32)
             tables[slot] = (entries, shard_of, ordinal_of)
         return tables[slot]
+
+    def _read_ids(self, entries):
+        """Each entry's reader.sample_ids(), in order, read on two threads (most of the work, the gathers,
+        the page faults of a fresh mapping and the inflation, runs without the GIL) while the caller checks
+        the ones already read. Opening and reading errors come out in entry order, as from a sequential
+        read: a later shard is only read ahead, never reported first."""
+        def read(entry):
+            return self.reader(entry).sample_ids()
+        if len(entries) < 2:
+            yield from map(read, entries)
+            return
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            pending = [pool.submit(read, entry) for entry in entries]
+            try:
+                for done in pending:
+                    yield done.result()
+            finally:
+                for later in pending:
+                    later.cancel()
 
     def _table(self, epoch):
         """epoch_table(epoch) without a reading rank (lowest rank wins)."""

@@ -9,10 +9,9 @@ import json
 import math
 import re
 import struct
-import zlib
 from dataclasses import dataclass, field
 
-
+from . import _zlib
 from .errors import ShardError
 
 SHARD_MAGIC = b"\x89TSH\r\n\x1a\n"
@@ -54,7 +53,7 @@ AUGMENTATION_BYTES = {"none": 0, "seed": 4, "params": 80}
 
 def crc32(data):
     """CRC-32 as zlib computes it; accepts bytes, memoryviews and contiguous numpy arrays."""
-    return zlib.crc32(data) & 0xFFFFFFFF
+    return _zlib.crc32(data) & 0xFFFFFFFF
 
 
 def with_crc(body):

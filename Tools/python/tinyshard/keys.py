@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
+from . import _zlib
 from . import format as F
 from ._keypages import (DIRECTORY, HEAD as PAGED_HEAD, MAX_KEYS_PER_PAGE, MAX_PAGE_BYTES, PagedTable)
 from ._keyvec import PAD, KeyBuffer, ascending, match, padded, positions, split_lines
@@ -279,13 +280,13 @@ def scan_keys(data, on_chunk=None):
     a chunk and the longest key, whatever the file claims); return M. `on_chunk` sees each decoded
     chunk in order."""
     count, stored, decoded_len = _head(data)
-    inflater = zlib.decompressobj()
+    inflater = _zlib.decompressobj()
     rules = _KeyRules()
     pending, total = bytes(stored), 0
     while True:
         try:
             chunk = inflater.decompress(pending, CHUNK)
-        except zlib.error as exc:
+        except _zlib.error as exc:
             raise ShardError("bad-keys", f"key table zlib stream is invalid: {exc}") from None
         pending = inflater.unconsumed_tail
         total += len(chunk)
@@ -578,7 +579,7 @@ class KeyTable:
             return
         crc = 0
         for start in range(0, len(self._buf), CHUNK):
-            crc = zlib.crc32(self._buf[start:start + CHUNK], crc)
+            crc = _zlib.crc32(self._buf[start:start + CHUNK], crc)
         if f"{crc:08x}" != self._expected_crc32:
             raise ShardError("manifest-mismatch", f"key table CRC-32 is {crc:08x}, the manifest says "
                              f"{self._expected_crc32}", file=self.file)
