@@ -2,9 +2,10 @@
 installed (`pip install tinyshard[fast]`), else the standard library's.
 
 Why: a reader's time at scale is mostly inflation and checksums of small sections (a block at K = 100 is
-~4.7 KB). zlib-ng's CRC-32 is ~6x the standard zlib 1.2.13's and its inflate ~2x (docs/scale.md has the
-measurement). Both inflate the same deflate format with the same checks, so a stream either library
-rejects the other rejects too; the tests run the format vectors under both.
+~4.7 KB). On a 14.2 M-key shard's own blocks zlib-ng's CRC-32 ran at 5x the standard zlib 1.2.13's and its
+inflation at 1.4x (Tools/scale/zlib_backends.py; docs/scale.md). Both inflate the same deflate format with
+the same checks, so a stream one rejects the other rejects too (tests/test_scale_paths.py compares them on
+mutated streams; CI runs the reading tests under both).
 
 Writing keeps the standard library's deflate (`zlib.compress`): the bytes a writer produces must not depend
 on an optional package.
