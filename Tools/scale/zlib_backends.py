@@ -9,7 +9,6 @@ process. Prints a table.
 
 import argparse
 import os
-import platform
 import sys
 import time
 import zlib
@@ -19,6 +18,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "python"))
 
 from tinyshard import format as F  # noqa: E402
 from tinyshard.reader import ShardReader  # noqa: E402
+from scale_ladder import cpu_model  # noqa: E402  (this folder: the script's own)
 
 
 def sections_of(reader, blocks):
@@ -59,17 +59,6 @@ def inflate_rate(module, streams):
     return sum(d for _, d in streams) / seconds / 1e9, len(streams) / seconds
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("shard")
@@ -89,7 +78,7 @@ def main():
             crc_gb, crc_calls = crc_rate(module, payloads)
             inf_gb, inf_calls = inflate_rate(module, streams)
             best[name] = [max(a, b) for a, b in zip(best[name], (crc_gb, crc_calls, inf_gb, inf_calls))]
-    print(f"{cpu_name()}, {os.cpu_count()} cores; {len(payloads):,} block payloads "
+    print(f"{cpu_model()}, {os.cpu_count()} cores; {len(payloads):,} block payloads "
           f"(mean {sum(map(len, payloads)) / len(payloads):,.0f} B), {len(streams):,} zlib sections (mean "
           f"{sum(d for _, d in streams) / max(len(streams), 1):,.0f} B decoded) of {os.path.basename(args.shard)}; "
           f"best of {args.rounds} alternating rounds")
