@@ -190,9 +190,9 @@ def probe_rows(folder, epoch_folder, seconds, rounds):
             done += BATCH
         return done / (time.perf_counter() - begin)
 
-    # Random requests at their steady state: every byte slot of the block cache used once. (The cache's
-    # first fill pays the first touch of its memory, cache_bytes, 256 MB by default: at 14.2 M keys the
-    # first ~150 requests of 256 ran at ~0.7x the later rate; "random_first_rows_per_s" reports them.)
+    # Random requests at their steady state: every byte slot of the block cache (cache_bytes, 256 MB by
+    # default) used once. At 14.2 M keys the cache's first fill, ~140 requests of 256, ran at ~0.6x the
+    # later rate; "random_first_rows_per_s" reports it.
     random_ours([rng.choice(ids, BATCH, replace=False)])
     slots = labels._slab.random().slots
     warm_up = [rng.choice(ids, BATCH, replace=False) for _ in range(-(-slots // BATCH) + 2)]
