@@ -66,11 +66,13 @@ let package = Package(
         .executableTarget(name: "tinyshard-paired", dependencies: ["ShardFormat", "ShardConvert", "Tensor", "TinyViT"]),
         .testTarget(name: "InterchangeTests", dependencies: ["Interchange"]),
         .testTarget(name: "ShardFormatTests", dependencies: ["ShardFormat", "Interchange", "CKernelDispatch", "CZlib"]),
-        .testTarget(name: "ShardConvertTests", dependencies: ["ShardConvert", "ShardFormat", "Interchange", "DemoData"]),
-        .testTarget(name: "DemoDataTests", dependencies: ["DemoData", "ShardFormat"]),
-        .testTarget(name: "TinyShardCLITests", dependencies: ["tinyshard", "ShardFormat", "Tensor", "ImageStore", "Augment"]),
+        .testTarget(name: "ShardConvertTests", dependencies: ["TestSupport", "ShardConvert", "ShardFormat", "Interchange", "DemoData"]),
+        .testTarget(name: "DemoDataTests", dependencies: ["TestSupport", "DemoData", "ShardFormat"]),
+        .testTarget(name: "TinyShardCLITests", dependencies: ["TestSupport", "tinyshard", "ShardFormat", "Tensor", "ImageStore", "Augment"]),
         .testTarget(name: "AugmentTests", dependencies: ["Augment", "ShardFormat", "Interchange"]),
-        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "TinyShardBase", "Augment", "CPNG", "CTurboJPEG", "CZlib"]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["TestSupport", "ImageStore", "TinyShardBase", "Augment", "CPNG", "CTurboJPEG", "CZlib"]),
+        // TemporaryFolder, for every test target that writes files.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         // Fixtures shared by the Distill and Reports tests (a tiny teacher, a digits store).
         .target(name: "DistillTestSupport", dependencies: ["Distill", "ShardFormat", "Augment", "ImageStore", "Tensor", "TinyViT"],
                 path: "Tests/DistillTestSupport"),

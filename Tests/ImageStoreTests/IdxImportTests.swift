@@ -27,7 +27,7 @@ final class IdxImportTests: XCTestCase {
     static let labels: [UInt8] = [2, 0, 1, 2, 1]
 
     func testPlainAndGzipImportGreyToRGBWithKeysLabelsAndNames() throws {
-        let folder = try TemporaryFolder("idx")
+        let folder = TemporaryFolder("idx")
         try writeFile(Self.idx(dimensions: [5, 3, 4], data: Self.images), folder.file("img"))
         try Self.gzip(Self.idx(dimensions: [5, 3, 4], data: Self.images), to: folder.file("img.gz"))
         try Self.gzip(Self.idx(dimensions: [5], data: Self.labels), to: folder.file("lab.gz"))
@@ -60,7 +60,7 @@ final class IdxImportTests: XCTestCase {
     }
 
     func testSkipAndLimitKeepARangeAndStillCheckBothFilesWhole() throws {
-        let folder = try TemporaryFolder("idx-limit")
+        let folder = TemporaryFolder("idx-limit")
         try Self.gzip(Self.idx(dimensions: [5, 3, 4], data: Self.images), to: folder.file("img.gz"))
         try writeFile(Self.idx(dimensions: [5], data: Self.labels), folder.file("lab"))
         let summary = try IdxImport.importStore(images: folder.file("img.gz"), labels: folder.file("lab"), to: folder.file("l.tsimg"),
@@ -96,7 +96,7 @@ final class IdxImportTests: XCTestCase {
     }
 
     func testEveryHeaderClaimIsCheckedAgainstTheBytes() throws {
-        let folder = try TemporaryFolder("idx-bad")
+        let folder = TemporaryFolder("idx-bad")
         let good = Self.idx(dimensions: [5, 3, 4], data: Self.images)
         try writeFile(Self.idx(dimensions: [5], data: Self.labels), folder.file("lab"))
         func message(_ bytes: [UInt8], labels: [UInt8]? = nil, names: [String] = [], gzip: Bool = false) throws -> String? {
@@ -148,7 +148,7 @@ final class IdxImportTests: XCTestCase {
     /// gzip damage: a cut stream and a flipped byte are decompression errors (zlib's CRC-32 and length
     /// checks included), never a short store.
     func testDamagedGzipIsAnError() throws {
-        let folder = try TemporaryFolder("idx-gzip")
+        let folder = TemporaryFolder("idx-gzip")
         try Self.gzip(Self.idx(dimensions: [5, 3, 4], data: Self.images), to: folder.file("img.gz"))
         let compressed = try readFile(folder.file("img.gz"))
         try writeFile(Array(compressed.dropLast(12)), folder.file("cut.gz"))

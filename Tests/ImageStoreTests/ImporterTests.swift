@@ -9,7 +9,7 @@ final class ImporterTests: XCTestCase {
         guard let csv = SharedData.digits else {
             throw XCTSkip("digits.csv.gz not found at \(SharedData.root.path); skipping the digits import")
         }
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let path = folder.file("digits.tsimg")
         let summary = try DigitsImport.importStore(from: csv, to: path, upscale: 4)
         XCTAssertEqual(summary.images, 1797)
@@ -48,7 +48,7 @@ final class ImporterTests: XCTestCase {
     }
 
     func testDigitsCSVErrorsNameTheLine() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let good = Array(repeating: "0", count: 64).joined(separator: ",") + ",3"
         let csv = folder.file("d.csv")
         try writeFile(Array((good + "\n" + good.replacingOccurrences(of: ",3", with: ",11") + "\n").utf8), csv)
@@ -66,7 +66,7 @@ final class ImporterTests: XCTestCase {
     }
 
     func testImageFolderImport() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let root = folder.file("train")
         let fm = FileManager.default
         for name in ["dog", "cat", "cat/nested", ".hidden", "empty"] {
@@ -128,7 +128,7 @@ final class ImporterTests: XCTestCase {
 
     /// --max-side and the JPEG encoding on every importer; several threads write the same bytes as one.
     func testImportOptionsResizeAndEncode() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let root = folder.file("photos")
         for (i, name) in ["a", "b"].enumerated() {
             try FileManager.default.createDirectory(atPath: root + "/" + name, withIntermediateDirectories: true)
@@ -170,7 +170,7 @@ final class ImporterTests: XCTestCase {
     }
 
     func testNpyImport() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let n = 12, h = 5, w = 4
         let rgb = (0..<(n * h * w * 3)).map { UInt8($0 % 256) }
         try writeFile(npyBytes(descr: "|u1", shape: [n, h, w, 3], data: rgb), folder.file("x.npy"))

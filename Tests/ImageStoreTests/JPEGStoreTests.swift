@@ -13,7 +13,7 @@ final class JPEGStoreTests: XCTestCase {
     }
 
     func testWriterRoundTripDecodesWhatTheEncoderMade() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let path = folder.file("j.tsimg")
         let images = try [(40, 30), (1, 1), (17, 9), (64, 64)].enumerated().map { try smoothImage(width: $1.0, height: $1.1, seed: $0) }
         for encoding in [StoreEncoding.defaultJPEG, .jpeg(quality: 60, subsampling: .s444)] {
@@ -43,7 +43,7 @@ final class JPEGStoreTests: XCTestCase {
     }
 
     func testWriterRefusesStreamsReadersWouldReject() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let writer = try ImageStoreWriter(path: folder.file("w.tsimg"), encoding: .defaultJPEG)
         let pixels = TestJPEG.smooth(width: 16, height: 8, seed: 3)
         let progressive = TestJPEG.encode(pixels, width: 16, height: 8, format: TJPF_RGB, subsampling: TJSAMP_420, progressive: true)
@@ -65,7 +65,7 @@ final class JPEGStoreTests: XCTestCase {
     /// Every prefix and every single-byte change of a stored JPEG (checksums resealed, so the JPEG rules are
     /// what meets the damage): reading gives the image or a bad-jpeg / bad-index error, never a crash.
     func testEveryTruncationAndByteChangeOfAStoredJPEGIsHandled() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let jpeg = TestJPEG.encode(TestJPEG.smooth(width: 12, height: 10, seed: 4), width: 12, height: 10, format: TJPF_RGB,
                                    subsampling: TJSAMP_420)
         var store = StoreBytes(major: 2)
@@ -128,7 +128,7 @@ final class JPEGStoreTests: XCTestCase {
     /// A header claiming 60000x60000 (or 8000x8000 in a few bytes) is refused before anything is allocated
     /// for its pixels: in a store at open, in an imported file before decoding.
     func testHugeClaimsAreRefusedBeforeDecoding() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let small = TestJPEG.encode(TestJPEG.smooth(width: 8, height: 8, seed: 6), width: 8, height: 8, format: TJPF_RGB, subsampling: TJSAMP_420)
         let sof = ImageVectorTests.markerOffset(small, 0xC0)
         func claiming(_ width: Int, _ height: Int) -> [UInt8] {

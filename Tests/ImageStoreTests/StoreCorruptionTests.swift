@@ -11,7 +11,7 @@ final class StoreCorruptionTests: XCTestCase {
     var good: [UInt8]!
 
     override func setUpWithError() throws {
-        folder = try TemporaryFolder()
+        folder = TemporaryFolder()
         path = folder.file("good.tsimg")
         try writeSampleStore(path, count: 4)
         good = try readFile(path)

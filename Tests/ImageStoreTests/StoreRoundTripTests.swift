@@ -5,7 +5,7 @@ import Augment
 /// Writing and reading back stores: every image, key, label and class name survives; lookups work.
 final class StoreRoundTripTests: XCTestCase {
     func testRoundTrip() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let path = folder.file("a.tsimg")
         let images = try writeSampleStore(path)
         let store = try ImageStore(path: path)
@@ -37,7 +37,7 @@ final class StoreRoundTripTests: XCTestCase {
     }
 
     func testEmptyStoreAndUnlabelledImages() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let empty = folder.file("empty.tsimg")
         try ImageStoreWriter(path: empty).finish()
         let store = try ImageStore(path: empty)
@@ -54,7 +54,7 @@ final class StoreRoundTripTests: XCTestCase {
     }
 
     func testNumberedClassesWithoutNamesAndUnicodeKeys() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let path = folder.file("n.tsimg")
         let writer = try ImageStoreWriter(path: path, classCount: 1000)
         let keys = ["n01440764/a.JPEG", "n01440764/b.JPEG", "z\u{00E9}bre/\u{732B}.png"]
@@ -68,7 +68,7 @@ final class StoreRoundTripTests: XCTestCase {
     }
 
     func testConcurrentReaders() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let path = folder.file("c.tsimg")
         let images = try writeSampleStore(path, count: 20)
         let store = try ImageStore(path: path)
@@ -83,7 +83,7 @@ final class StoreRoundTripTests: XCTestCase {
     }
 
     func testOutOfRangeIndexIsAnErrorNotACrash() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let path = folder.file("r.tsimg")
         try writeSampleStore(path, count: 2)
         let store = try ImageStore(path: path)

@@ -1,21 +1,8 @@
 import Foundation
+@_exported import TestSupport      // TemporaryFolder
 import XCTest
 import Augment
 @testable import ImageStore
-
-/// A fresh folder under the system temporary folder, removed when the object goes away.
-final class TemporaryFolder {
-    let path: String
-
-    init(_ label: String = "store") throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("tinyshard-\(label)-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
 
 /// `../shared/data` beside the package root, or nil when absent.
 enum SharedData {

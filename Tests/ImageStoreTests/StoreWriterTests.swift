@@ -6,7 +6,7 @@ import Augment
 /// half-written file under the final name.
 final class StoreWriterTests: XCTestCase {
     func testRejectsBadImagesKeysAndLabels() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let path = folder.file("w.tsimg")
         let writer = try ImageStoreWriter(path: path, classNames: ["a", "b"])
         let image = testImage(width: 4, height: 4, seed: 1)
@@ -35,7 +35,7 @@ final class StoreWriterTests: XCTestCase {
     }
 
     func testRejectsBadClassNames() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         XCTAssertEqual(storeError(try ImageStoreWriter(path: folder.file("x"), classNames: ["a", "a"]))?.code, .invalidArgument)
         XCTAssertEqual(storeError(try ImageStoreWriter(path: folder.file("x"), classNames: ["a\nb"]))?.code, .invalidArgument)
         XCTAssertEqual(storeError(try ImageStoreWriter(path: folder.file("x"), classNames: [""]))?.code, .invalidArgument)
@@ -48,7 +48,7 @@ final class StoreWriterTests: XCTestCase {
     /// Until finish, the final name keeps its old content; a dropped or discarded writer removes its
     /// temporary file.
     func testCrashSafeFinish() throws {
-        let folder = try TemporaryFolder()
+        let folder = TemporaryFolder()
         let path = folder.file("s.tsimg")
         try writeFile([1, 2, 3], path)
         do {

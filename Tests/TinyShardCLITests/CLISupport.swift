@@ -1,4 +1,5 @@
 import Foundation
+@_exported import TestSupport      // TemporaryFolder
 import XCTest
 
 /// Runs the built `tinyshard` binary as a subprocess.
@@ -61,20 +62,6 @@ enum CLI {
                       stdout: (try? String(contentsOfFile: out, encoding: .utf8)) ?? "",
                       stderr: (try? String(contentsOfFile: err, encoding: .utf8)) ?? "")
     }
-}
-
-/// A temporary folder removed when the test ends.
-final class TemporaryFolder: @unchecked Sendable {
-    let path: String
-
-    init(_ label: String = "cli") {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("tinyshard-\(label)-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
 /// Reads the block layout of a shard file without the library: where each complete block starts.

@@ -127,3 +127,19 @@ def write_file(tmp_path):
         path.write_bytes(data)
         return str(path)
     return write
+
+
+def count_block_reads(monkeypatch, module, name):
+    """Wrap module.<name> (a grouped block reader: inflate_groups or read_groups) so that every block it
+    reads is appended to the returned list as (its shard's layout id, block number)."""
+    calls = []
+    real = getattr(module, name)
+
+    def counting(groups):
+        found = real(groups)
+        for (block_reader, blocks), (_, done, _) in zip(groups, found):
+            calls.extend((id(block_reader.layout), int(b)) for b in blocks[:done])
+        return found
+
+    monkeypatch.setattr(module, name, counting)
+    return calls

@@ -13,7 +13,7 @@ import zlib
 import numpy as np
 import pytest
 
-from conftest import random_probabilities
+from conftest import count_block_reads, random_probabilities
 from tinyshard import Dataset, ShardError
 from tinyshard import format as F
 from tinyshard import labels as labels_module
@@ -353,16 +353,7 @@ def test_one_record_at_a_time_through_a_one_block_cache(dataset):
 
 
 def test_each_block_is_checked_once_while_cached(dataset, monkeypatch):
-    calls = []
-    real = labels_module.inflate_groups
-
-    def counting(groups):
-        found = real(groups)
-        for (block_reader, blocks), (_, done, _) in zip(groups, found):
-            calls.extend((id(block_reader.layout), int(b)) for b in blocks[:done])
-        return found
-
-    monkeypatch.setattr(labels_module, "inflate_groups", counting)
+    calls = count_block_reads(monkeypatch, labels_module, "inflate_groups")
     labels = SoftLabels(dataset, cache_bytes=1 << 24)
     ids = labels.ids_in_epoch(0)
     labels.dense(ids[:50], 0)

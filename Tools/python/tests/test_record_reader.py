@@ -12,6 +12,7 @@ from tinyshard import Dataset, ShardError
 from tinyshard.labels import SoftLabels, scatter_dense
 from tinyshard import labels as labels_module
 
+from conftest import count_block_reads
 from test_labels import CLASSES, K, write_dataset
 
 
@@ -49,16 +50,7 @@ def test_record_order_reader_equals_the_shard_reader(dataset, world, window, bat
 
 
 def test_each_block_is_read_once(dataset, monkeypatch):
-    calls = []
-    real = labels_module.read_groups
-
-    def counting(groups):
-        found = real(groups)
-        for (block_reader, blocks), (_, done, _) in zip(groups, found):
-            calls.extend((id(block_reader.layout), int(b)) for b in blocks[:done])
-        return found
-
-    monkeypatch.setattr(labels_module, "read_groups", counting)
+    calls = count_block_reads(monkeypatch, labels_module, "read_groups")
     labels = SoftLabels(dataset)
     for window in (0, 1, 3):
         calls.clear()
